@@ -1,0 +1,258 @@
+//! Framings: how the bytes of one message are cut from, and put on, a TCP byte stream.
+//!
+//! - [`TcpMessageCodec`]: the reference system's chunked framing (little-endian u16 chunk
+//!   lengths, 0 meaning `max_message_size`).
+//! - [`Panda3dCodec`]: Panda3D's datagram framing (a little-endian length header of 0, 2 or 4
+//!   bytes).
+//! - [`Custom`]: any tokio-util codec, plugged into the handlers.
+//!
+//! Each implements [`Framing`], the trait the handlers are generic over; the two built-in codecs
+//! also implement tokio-util's [`Decoder`] and [`Encoder`], so they work with
+//! [`Framed`](tokio_util::codec::Framed) on their own.
+
+use std::{fmt, io, ops::RangeInclusive};
+
+use bytes::{Bytes, BytesMut};
+
+use crate::message::{Encode, FrameStatusFn};
+
+mod custom;
+mod panda3d;
+mod tcp_message;
+
+pub use custom::Custom;
+pub use panda3d::{Panda3dCodec, Panda3dCodecBuilder};
+pub use tcp_message::{TcpMessageCodec, TcpMessageCodecBuilder};
+
+#[doc(no_inline)]
+pub use tokio_util::codec::{Decoder, Encoder};
+
+/// A framing that handlers can run a connection over.
+///
+/// One value is cloned for every connection, so it holds the configuration and the per-stream
+/// decoding state. Implement it for a new transport framing, or wrap a tokio-util codec in
+/// [`Custom`].
+///
+/// # Examples
+///
+/// ```
+/// use bytes::{Bytes, BytesMut};
+/// use connhandler::codec::{Framing, TcpMessageCodec};
+///
+/// let mut framing = TcpMessageCodec::new();
+/// let mut wire = BytesMut::new();
+/// framing.encode_message(&Bytes::from_static(b"hi"), &mut wire).unwrap();
+/// assert_eq!(&wire[..], &[2, 0, b'h', b'i']);
+/// assert_eq!(framing.decode_frame(&mut wire).unwrap(), Some(Bytes::from_static(b"hi")));
+/// ```
+pub trait Framing: Clone + Send + 'static {
+    /// Cuts the next whole message body out of `src`, or returns `Ok(None)` when more bytes
+    /// are needed.
+    ///
+    /// # Errors
+    ///
+    /// A [`FrameError`] when the stream breaks the framing's rules; the connection is then
+    /// closed.
+    fn decode_frame(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError>;
+
+    /// Like [`decode_frame`](Framing::decode_frame), called once the stream has ended.
+    ///
+    /// The default decodes what it can and reports bytes that do not form a whole message as
+    /// [`FrameError::Truncated`].
+    ///
+    /// # Errors
+    ///
+    /// As [`decode_frame`](Framing::decode_frame), and [`FrameError::Truncated`].
+    fn decode_frame_eof(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        match self.decode_frame(src)? {
+            Some(frame) => Ok(Some(frame)),
+            None if src.is_empty() => Ok(None),
+            None => Err(FrameError::Truncated {
+                buffered: src.len(),
+            }),
+        }
+    }
+
+    /// Appends `msg`, framed, to `dst`.
+    ///
+    /// # Errors
+    ///
+    /// A [`FrameError`] when the framing cannot carry the message (an empty message, or one
+    /// longer than the header can say); nothing is appended then.
+    fn encode_message<M: Encode + ?Sized>(
+        &mut self,
+        msg: &M,
+        dst: &mut BytesMut,
+    ) -> Result<(), FrameError>;
+
+    /// The message lengths this framing can send, checked when a message is queued so that the
+    /// sender, not the connection, gets the error.
+    fn sendable_lengths(&self) -> RangeInclusive<usize> {
+        0..=usize::MAX
+    }
+
+    /// Gives the framing the receiving message type's [`Decode::frame_status`]: framings that
+    /// cannot always tell where a message ends use it; the default ignores it.
+    ///
+    /// [`Decode::frame_status`]: crate::Decode::frame_status
+    fn set_frame_status(&mut self, status: FrameStatusFn) {
+        let _ = status;
+    }
+}
+
+/// Why a stream or a message breaks a framing's rules.
+///
+/// # Examples
+///
+/// ```
+/// use connhandler::codec::FrameError;
+///
+/// let err = FrameError::ChunkTooLong { len: 70, max: 64 };
+/// assert_eq!(err.to_string(), "chunk length 70 exceeds max_message_size 64");
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// Reading or writing the stream failed.
+    Io(io::Error),
+    /// A chunk header of the TcpMessage framing holds a length above `max_message_size`.
+    ChunkTooLong {
+        /// The length the header holds.
+        len: usize,
+        /// The configured `max_message_size`.
+        max: usize,
+    },
+    /// A message (reassembled, or announced by its header) is longer than the configured
+    /// bound. Nothing beyond the bound was buffered.
+    MessageTooLong {
+        /// The length reached, or announced.
+        len: usize,
+        /// The configured bound.
+        max: usize,
+    },
+    /// An empty message cannot be sent with this framing.
+    EmptyMessage,
+    /// The stream ended inside a message.
+    Truncated {
+        /// Bytes of the unfinished message that had arrived.
+        buffered: usize,
+    },
+    /// An error from a custom codec.
+    Other(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FrameError::Io(e) => write!(f, "i/o error: {e}"),
+            FrameError::ChunkTooLong { len, max } => {
+                write!(f, "chunk length {len} exceeds max_message_size {max}")
+            }
+            FrameError::MessageTooLong { len, max } => {
+                write!(f, "message of {len} bytes exceeds the limit of {max} bytes")
+            }
+            FrameError::EmptyMessage => f.write_str("an empty message cannot be sent"),
+            FrameError::Truncated { buffered } => write!(
+                f,
+                "stream ended inside a message ({buffered} bytes of it had arrived)"
+            ),
+            FrameError::Other(e) => write!(f, "framing error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for FrameError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FrameError::Io(e) => Some(e),
+            FrameError::Other(e) => Some(&**e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for FrameError {
+    fn from(e: io::Error) -> Self {
+        FrameError::Io(e)
+    }
+}
+
+/// A codec setting that is out of range, refused when the codec is built.
+///
+/// # Examples
+///
+/// ```
+/// use connhandler::codec::TcpMessageCodec;
+///
+/// let err = TcpMessageCodec::builder().max_message_size(0x1_0000).new_codec().unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "max_message_size must be in 1..=65535, got 65536"
+/// );
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    setting: &'static str,
+    expected: &'static str,
+    got: u64,
+}
+
+impl ConfigError {
+    pub(crate) fn new(setting: &'static str, expected: &'static str, got: u64) -> Self {
+        ConfigError {
+            setting,
+            expected,
+            got,
+        }
+    }
+
+    /// The name of the setting that was refused.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use connhandler::codec::Panda3dCodec;
+    /// let err = Panda3dCodec::builder().header_size(3).new_codec().unwrap_err();
+    /// assert_eq!(err.setting(), "header_size");
+    /// ```
+    pub fn setting(&self) -> &'static str {
+        self.setting
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} must be {}, got {}",
+            self.setting, self.expected, self.got
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The default bound on one whole message, for framings that can carry more than one chunk
+/// or a 4-byte length: 8 MiB, as tokio-util's `LengthDelimitedCodec`.
+pub const DEFAULT_MAX_FRAME_LENGTH: usize = 8 * 1024 * 1024;
+
+/// Appends `msg` (announced as `len` bytes) to `dst`, refusing an encoder that breaks its word:
+/// a wrong length would corrupt every frame after it, so nothing is appended then.
+pub(crate) fn encode_checked<M: Encode + ?Sized>(
+    msg: &M,
+    len: usize,
+    dst: &mut BytesMut,
+) -> Result<(), FrameError> {
+    let start = dst.len();
+    dst.reserve(len);
+    msg.encode(dst);
+    let wrote = dst.len() - start;
+    if wrote == len {
+        Ok(())
+    } else {
+        dst.truncate(start);
+        Err(FrameError::Other(
+            format!("Encode::encode wrote {wrote} bytes but Encode::encoded_len said {len}").into(),
+        ))
+    }
+}

@@ -1,0 +1,495 @@
+//! The tasks of one connection: a reader, which also supervises the connection, and a writer.
+//!
+//! Lifecycle, whoever starts the close:
+//!
+//! | step | reader (supervisor) | writer |
+//! | --- | --- | --- |
+//! | open | pushes `Connected`, then reads | writes what is queued, in batches |
+//! | close starts | the peer ends the stream or breaks the framing or a message (the reader records why), the program calls `disconnect`, the handler shuts down, or a write fails (the writer records why): the connection's token is cancelled | |
+//! | closing | stops handing on messages, waits for the writer | stops taking new messages, writes those already queued (within `close_timeout`), sends FIN |
+//! | linger | after a local close, reads and discards until the peer closes (within `close_timeout`), so unread input cannot reset the connection before the peer has read our last messages | |
+//! | closed | leaves the handler's registry, pushes `Disconnected` with the reason and the count of queued messages not written | |
+
+use std::{
+    collections::HashMap,
+    io,
+    net::SocketAddr,
+    panic::AssertUnwindSafe,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use bytes::{Bytes, BytesMut};
+use tokio::{
+    io::AsyncWriteExt,
+    net::{
+        tcp::{OwnedReadHalf, OwnedWriteHalf},
+        TcpStream,
+    },
+    sync::{mpsc, OwnedSemaphorePermit},
+    task::JoinHandle,
+    time::Instant,
+};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tracing::Instrument;
+
+use crate::{
+    central::CentralSender,
+    codec::Framing,
+    event::{Disconnect, DisconnectReason, Event},
+    message::{Decode, Encode},
+    peer::{Outgoing, Peer, PeerHandle, PeerId, Shared},
+    tap::{Direction, Tap},
+};
+
+/// Read at least this much at a time.
+const READ_CHUNK: usize = 8 * 1024;
+/// Gather queued messages into one write up to this many bytes.
+const MAX_BATCH: usize = 64 * 1024;
+/// An idle writer keeps a buffer at most this large.
+const KEEP_WRITE_BUFFER: usize = 64 * 1024;
+
+/// Per-connection settings, shared by the incoming and outgoing handler builders.
+#[derive(Clone)]
+pub(crate) struct ConnSettings {
+    pub(crate) queue_capacity: usize,
+    pub(crate) close_timeout: Duration,
+    pub(crate) nodelay: bool,
+    pub(crate) tap: Option<Tap>,
+}
+
+impl Default for ConnSettings {
+    fn default() -> Self {
+        ConnSettings {
+            queue_capacity: 256,
+            close_timeout: Duration::from_secs(5),
+            nodelay: true,
+            tap: None,
+        }
+    }
+}
+
+/// The connections of one handler, for broadcast, listing and shutdown.
+pub(crate) struct Registry<P: Peer> {
+    peers: Mutex<HashMap<PeerId, PeerHandle<P>>>,
+}
+
+impl<P: Peer> Registry<P> {
+    pub(crate) fn new() -> Self {
+        Registry {
+            peers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PeerId, PeerHandle<P>>> {
+        self.peers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn snapshot(&self) -> Vec<PeerHandle<P>> {
+        self.lock().values().cloned().collect()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&PeerHandle<P>)) {
+        for peer in self.lock().values() {
+            f(peer);
+        }
+    }
+}
+
+/// Everything a new connection needs from its handler.
+pub(crate) struct ConnCtx<'a, P: Peer, F, E> {
+    pub(crate) handler: &'a Arc<str>,
+    pub(crate) settings: &'a ConnSettings,
+    pub(crate) framing: &'a F,
+    pub(crate) parent: &'a CancellationToken,
+    pub(crate) central: &'a CentralSender<E>,
+    pub(crate) tracker: &'a TaskTracker,
+    pub(crate) registry: &'a Arc<Registry<P>>,
+}
+
+/// Calls the user's hook that builds the per-connection data, turning a panic into `None`.
+pub(crate) fn make_peer<P>(
+    hook: &(dyn Fn(SocketAddr) -> P + Send + Sync),
+    addr: SocketAddr,
+) -> Option<P> {
+    match std::panic::catch_unwind(AssertUnwindSafe(|| hook(addr))) {
+        Ok(p) => Some(p),
+        Err(_) => {
+            tracing::error!(%addr, "the make_peer hook panicked; connection refused");
+            None
+        }
+    }
+}
+
+/// Starts the reader and writer tasks of a new connection. The returned task ends once
+/// `Disconnected` has been pushed, with the connection's final reason being local or not.
+pub(crate) fn spawn<P, F, E>(
+    ctx: ConnCtx<'_, P, F, E>,
+    stream: TcpStream,
+    addr: SocketAddr,
+    data: P,
+    slot: Option<OwnedSemaphorePermit>,
+) -> (PeerHandle<P>, JoinHandle<bool>)
+where
+    P: Peer,
+    F: Framing,
+    E: From<Event<P>> + Send + 'static,
+{
+    if let Err(e) = stream.set_nodelay(ctx.settings.nodelay) {
+        tracing::debug!(%addr, "set_nodelay failed: {e}");
+    }
+    let local_addr = stream
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let mut framing = ctx.framing.clone();
+    framing.set_frame_status(<P::Recv as Decode>::frame_status);
+    let sendable = framing.sendable_lengths();
+    let (tx, rx) = mpsc::channel(ctx.settings.queue_capacity.max(1));
+    let shared = Arc::new(Shared {
+        id: PeerId::next(),
+        addr,
+        local_addr,
+        handler: ctx.handler.clone(),
+        data,
+        tx,
+        close: ctx.parent.child_token(),
+        reason: Mutex::new(None),
+        sendable,
+    });
+    let handle = PeerHandle {
+        shared: shared.clone(),
+    };
+    ctx.registry.lock().insert(shared.id, handle.clone());
+
+    let span = tracing::info_span!(
+        "connection",
+        handler = %ctx.handler,
+        peer = %shared.id,
+        addr = %addr,
+    );
+    let (read, write) = stream.into_split();
+    let writer = Writer {
+        shared: shared.clone(),
+        rx,
+        write,
+        framing: framing.clone(),
+        settings: ctx.settings.clone(),
+    };
+    let writer = ctx.tracker.spawn(writer.run().instrument(span.clone()));
+    let reader = Reader {
+        shared,
+        framing,
+        central: ctx.central.clone(),
+        settings: ctx.settings.clone(),
+        registry: ctx.registry.clone(),
+        _slot: slot,
+    };
+    let done = ctx.tracker.spawn(reader.run(read, writer).instrument(span));
+    (handle, done)
+}
+
+struct Reader<P: Peer, F, E> {
+    shared: Arc<Shared<P>>,
+    framing: F,
+    central: CentralSender<E>,
+    settings: ConnSettings,
+    registry: Arc<Registry<P>>,
+    /// The handler's connection slot, held for the life of the connection.
+    _slot: Option<OwnedSemaphorePermit>,
+}
+
+/// What handing one frame on came to.
+enum Handed {
+    Ok,
+    Stop(Option<DisconnectReason>),
+}
+
+impl<P, F, E> Reader<P, F, E>
+where
+    P: Peer,
+    F: Framing,
+    E: From<Event<P>> + Send + 'static,
+{
+    async fn run(mut self, mut read: OwnedReadHalf, writer: JoinHandle<usize>) -> bool {
+        let handle = PeerHandle {
+            shared: self.shared.clone(),
+        };
+        tracing::debug!("connected");
+        let ended = if self
+            .central
+            .push(Event::Connected(handle.clone()).into(), None)
+            .is_err()
+        {
+            Some(DisconnectReason::Shutdown)
+        } else {
+            self.read_loop(&mut read, &handle).await
+        };
+        if let Some(reason) = ended {
+            self.shared.close_with(reason);
+        }
+        let unsent = writer.await.unwrap_or_else(|e| {
+            tracing::error!("writer task failed: {e}");
+            0
+        });
+        let local = self
+            .shared
+            .reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_none_or(DisconnectReason::is_local);
+        if local {
+            linger(&mut read, self.settings.close_timeout).await;
+        }
+        drop(read);
+        self.registry.lock().remove(&self.shared.id);
+        let reason = self
+            .shared
+            .take_reason()
+            .unwrap_or(DisconnectReason::Shutdown);
+        let local = reason.is_local();
+        tracing::debug!(%reason, unsent, "disconnected");
+        let _ = self.central.push(
+            Event::Disconnected(handle, Disconnect { reason, unsent }).into(),
+            None,
+        );
+        !local
+    }
+
+    /// Reads and hands on messages until the connection is to close; returns why, or `None`
+    /// when it was closed from our side.
+    async fn read_loop(
+        &mut self,
+        read: &mut OwnedReadHalf,
+        handle: &PeerHandle<P>,
+    ) -> Option<DisconnectReason> {
+        let mut buf = BytesMut::new();
+        loop {
+            loop {
+                if self.shared.close.is_cancelled() {
+                    return None;
+                }
+                match self.framing.decode_frame(&mut buf) {
+                    Ok(Some(frame)) => {
+                        if let Handed::Stop(reason) = self.hand_on(frame, handle).await {
+                            return reason;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => return Some(DisconnectReason::from_frame_error(e)),
+                }
+            }
+            if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+                buf.reserve(READ_CHUNK);
+            }
+            match read.try_read_buf(&mut buf) {
+                Ok(0) => loop {
+                    match self.framing.decode_frame_eof(&mut buf) {
+                        Ok(Some(frame)) => {
+                            if let Handed::Stop(reason) = self.hand_on(frame, handle).await {
+                                return reason;
+                            }
+                        }
+                        Ok(None) => return Some(DisconnectReason::ClosedByPeer),
+                        Err(e) => return Some(DisconnectReason::from_frame_error(e)),
+                    }
+                },
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if buf.is_empty() {
+                        // Idle: hold no buffer while waiting.
+                        buf = BytesMut::new();
+                    }
+                    tokio::select! {
+                        biased;
+                        _ = self.shared.close.cancelled() => return None,
+                        ready = read.readable() => {
+                            if let Err(e) = ready {
+                                return Some(DisconnectReason::Io(e));
+                            }
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Some(DisconnectReason::Io(e)),
+            }
+        }
+    }
+
+    async fn hand_on(&mut self, frame: Bytes, handle: &PeerHandle<P>) -> Handed {
+        if let Some(tap) = &self.settings.tap {
+            tap.call(&self.shared, Direction::In, &frame);
+        }
+        let msg = match <P::Recv as Decode>::decode(frame) {
+            Ok(msg) => msg,
+            Err(e) => return Handed::Stop(Some(DisconnectReason::Decode(e))),
+        };
+        let permit = tokio::select! {
+            biased;
+            permit = self.central.reserve() => permit,
+            _ = self.shared.close.cancelled() => return Handed::Stop(None),
+        };
+        let Some(permit) = permit else {
+            return Handed::Stop(Some(DisconnectReason::Shutdown));
+        };
+        match self
+            .central
+            .push(Event::Message(handle.clone(), msg).into(), Some(permit))
+        {
+            Ok(()) => Handed::Ok,
+            Err(_) => Handed::Stop(Some(DisconnectReason::Shutdown)),
+        }
+    }
+}
+
+/// After a close from our side: reads and discards until the peer closes, at most `limit`.
+async fn linger(read: &mut OwnedReadHalf, limit: Duration) {
+    let discard = async {
+        let mut sink = [0u8; 1024];
+        loop {
+            match tokio::io::AsyncReadExt::read(read, &mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    };
+    let _ = tokio::time::timeout(limit, discard).await;
+}
+
+struct Writer<P: Peer, F> {
+    shared: Arc<Shared<P>>,
+    rx: mpsc::Receiver<Outgoing<P::Send>>,
+    write: OwnedWriteHalf,
+    framing: F,
+    settings: ConnSettings,
+}
+
+impl<P: Peer, F: Framing> Writer<P, F> {
+    /// Writes queued messages until the connection closes; returns how many queued messages
+    /// were not written.
+    async fn run(mut self) -> usize {
+        let mut buf = BytesMut::new();
+        // Messages in `buf`, not yet wholly written.
+        let mut in_buf = 0usize;
+        let failed = loop {
+            if buf.is_empty() {
+                if buf.capacity() > KEEP_WRITE_BUFFER {
+                    buf = BytesMut::new();
+                }
+                let item = tokio::select! {
+                    biased;
+                    item = self.rx.recv() => item,
+                    _ = self.shared.close.cancelled() => break None,
+                };
+                let Some(item) = item else { break None };
+                if let Err(reason) = self.encode(item, &mut buf) {
+                    break Some(reason);
+                }
+                in_buf = 1;
+                if let Err(reason) = self.gather(&mut buf, &mut in_buf) {
+                    break Some(reason);
+                }
+            }
+            tokio::select! {
+                biased;
+                written = self.write.write_buf(&mut buf) => match written {
+                    Ok(0) => break Some(DisconnectReason::Io(io::ErrorKind::WriteZero.into())),
+                    Ok(_) => {
+                        if buf.is_empty() {
+                            in_buf = 0;
+                        }
+                    }
+                    Err(e) => break Some(DisconnectReason::Io(e)),
+                },
+                _ = self.shared.close.cancelled() => break None,
+            }
+        };
+        self.rx.close();
+        if let Some(reason) = failed {
+            self.shared.close_with(reason);
+            return in_buf + self.discard_queue();
+        }
+        self.finish(buf, in_buf).await
+    }
+
+    /// Closing: writes what is buffered and queued, then sends FIN, all within
+    /// `close_timeout`.
+    async fn finish(mut self, mut buf: BytesMut, mut in_buf: usize) -> usize {
+        let deadline = Instant::now() + self.settings.close_timeout;
+        loop {
+            if let Err(reason) = self.gather(&mut buf, &mut in_buf) {
+                self.shared.close_with(reason);
+                return in_buf + self.discard_queue();
+            }
+            if buf.is_empty() {
+                break;
+            }
+            match tokio::time::timeout_at(deadline, self.write.write_all_buf(&mut buf)).await {
+                Ok(Ok(())) => in_buf = 0,
+                Ok(Err(e)) => {
+                    self.shared.close_with(DisconnectReason::Io(e));
+                    return in_buf + self.discard_queue();
+                }
+                Err(_) => {
+                    let unsent = in_buf + self.discard_queue();
+                    tracing::warn!(
+                        unsent,
+                        "close_timeout passed before the queued messages were written"
+                    );
+                    return unsent;
+                }
+            }
+        }
+        let _ = tokio::time::timeout_at(deadline, self.write.shutdown()).await;
+        0
+    }
+
+    /// Adds queued messages to `buf` without waiting, up to one batch.
+    fn gather(&mut self, buf: &mut BytesMut, in_buf: &mut usize) -> Result<(), DisconnectReason> {
+        while buf.len() < MAX_BATCH {
+            let Ok(item) = self.rx.try_recv() else { break };
+            self.encode(item, buf)?;
+            *in_buf += 1;
+        }
+        Ok(())
+    }
+
+    fn encode(
+        &mut self,
+        item: Outgoing<P::Send>,
+        buf: &mut BytesMut,
+    ) -> Result<(), DisconnectReason> {
+        match item {
+            Outgoing::Message(msg) => {
+                if let Some(tap) = &self.settings.tap {
+                    let mut body = BytesMut::with_capacity(msg.encoded_len());
+                    msg.encode(&mut body);
+                    tap.call(&self.shared, Direction::Out, &body);
+                }
+                self.framing
+                    .encode_message(&msg, buf)
+                    .map_err(DisconnectReason::Encode)
+            }
+            Outgoing::Framed { wire, body } => {
+                if let (Some(tap), Some(body)) = (&self.settings.tap, &body) {
+                    tap.call(&self.shared, Direction::Out, body);
+                }
+                buf.extend_from_slice(&wire);
+                Ok(())
+            }
+        }
+    }
+
+    /// Drops what is still queued, counting it.
+    fn discard_queue(&mut self) -> usize {
+        let mut n = 0;
+        while self.rx.try_recv().is_ok() {
+            n += 1;
+        }
+        n
+    }
+}

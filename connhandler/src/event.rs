@@ -1,0 +1,208 @@
+//! The events handlers put into the central queue.
+
+use std::{fmt, io};
+
+use crate::{
+    codec::FrameError,
+    message::DecodeError,
+    outgoing::ConnectError,
+    peer::{Peer, PeerHandle},
+};
+
+/// What happens on the connections of one kind of peer, in the order it happens.
+///
+/// For each connection: `Connected` first, then every `Message` in the order received, then
+/// `Disconnected`, exactly once. The program's central event type converts from it
+/// (`E: From<Event<P>>`), so handlers of different kinds feed one typed queue.
+///
+/// # Examples
+///
+/// ```
+/// use bytes::Bytes;
+/// use connhandler::{Event, Peer};
+///
+/// struct Login;
+/// impl Peer for Login {
+///     type Recv = Bytes;
+///     type Send = Bytes;
+///     const NAME: &'static str = "login";
+/// }
+/// struct Game;
+/// impl Peer for Game {
+///     type Recv = Bytes;
+///     type Send = Bytes;
+///     const NAME: &'static str = "game";
+/// }
+///
+/// // The program's own event type: both handlers and the program's timers feed it.
+/// enum Central {
+///     Login(Event<Login>),
+///     Game(Event<Game>),
+///     Tick,
+/// }
+/// impl From<Event<Login>> for Central {
+///     fn from(e: Event<Login>) -> Self {
+///         Central::Login(e)
+///     }
+/// }
+/// impl From<Event<Game>> for Central {
+///     fn from(e: Event<Game>) -> Self {
+///         Central::Game(e)
+///     }
+/// }
+/// ```
+#[non_exhaustive]
+pub enum Event<P: Peer> {
+    /// A connection was made (accepted, or connected by an outgoing handler).
+    Connected(PeerHandle<P>),
+    /// A message arrived on a connection.
+    Message(PeerHandle<P>, P::Recv),
+    /// A connection ended; its last event.
+    Disconnected(PeerHandle<P>, Disconnect),
+    /// An outgoing handler gave up connecting (its retries are spent).
+    ConnectFailed(ConnectError),
+}
+
+impl<P: Peer> fmt::Debug for Event<P>
+where
+    P::Recv: fmt::Debug,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::Connected(p) => f.debug_tuple("Connected").field(p).finish(),
+            Event::Message(p, m) => f.debug_tuple("Message").field(p).field(m).finish(),
+            Event::Disconnected(p, d) => f.debug_tuple("Disconnected").field(p).field(d).finish(),
+            Event::ConnectFailed(e) => f.debug_tuple("ConnectFailed").field(e).finish(),
+        }
+    }
+}
+
+/// How a connection ended: why, and how many queued messages were not written.
+///
+/// # Examples
+///
+/// ```
+/// use connhandler::{Disconnect, DisconnectReason};
+///
+/// let d = Disconnect { reason: DisconnectReason::ClosedByPeer, unsent: 2 };
+/// assert_eq!(d.to_string(), "closed by the peer (2 queued messages not sent)");
+/// ```
+#[derive(Debug)]
+pub struct Disconnect {
+    /// Why the connection ended.
+    pub reason: DisconnectReason,
+    /// Messages that were queued with `send`/`try_send` but not written to the socket.
+    pub unsent: usize,
+}
+
+impl fmt::Display for Disconnect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.reason, f)?;
+        match self.unsent {
+            0 => Ok(()),
+            1 => f.write_str(" (1 queued message not sent)"),
+            n => write!(f, " ({n} queued messages not sent)"),
+        }
+    }
+}
+
+/// Why a connection ended.
+///
+/// # Examples
+///
+/// ```
+/// use connhandler::DisconnectReason;
+///
+/// let r = DisconnectReason::ClosedLocally { reason: Some("kicked".into()) };
+/// assert_eq!(r.to_string(), "closed locally: kicked");
+/// assert!(!r.is_error());
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DisconnectReason {
+    /// The peer closed the connection (end of stream between messages).
+    ClosedByPeer,
+    /// The program closed it with `disconnect` or `disconnect_with`.
+    ClosedLocally {
+        /// The reason given to `disconnect_with`.
+        reason: Option<String>,
+    },
+    /// The handler shut down (or was dropped), or the central queue was dropped.
+    Shutdown,
+    /// Reading or writing the socket failed (a reset, say).
+    Io(io::Error),
+    /// The peer broke the framing: a chunk or message too long, or the stream ended inside a
+    /// message.
+    Framing(FrameError),
+    /// A frame did not decode as the peer kind's message type.
+    Decode(DecodeError),
+    /// A queued message could not be encoded (its `Encode` impl broke its word).
+    Encode(FrameError),
+}
+
+impl DisconnectReason {
+    /// Whether the connection ended through an error rather than a close.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!connhandler::DisconnectReason::ClosedByPeer.is_error());
+    /// ```
+    pub fn is_error(&self) -> bool {
+        !matches!(
+            self,
+            DisconnectReason::ClosedByPeer
+                | DisconnectReason::ClosedLocally { .. }
+                | DisconnectReason::Shutdown
+        )
+    }
+
+    /// Whether the program (or a handler shutting down) closed the connection.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(connhandler::DisconnectReason::Shutdown.is_local());
+    /// ```
+    pub fn is_local(&self) -> bool {
+        matches!(
+            self,
+            DisconnectReason::ClosedLocally { .. } | DisconnectReason::Shutdown
+        )
+    }
+
+    pub(crate) fn from_frame_error(e: FrameError) -> Self {
+        match e {
+            FrameError::Io(e) => DisconnectReason::Io(e),
+            e => DisconnectReason::Framing(e),
+        }
+    }
+}
+
+impl fmt::Display for DisconnectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DisconnectReason::ClosedByPeer => f.write_str("closed by the peer"),
+            DisconnectReason::ClosedLocally { reason: None } => f.write_str("closed locally"),
+            DisconnectReason::ClosedLocally { reason: Some(r) } => {
+                write!(f, "closed locally: {r}")
+            }
+            DisconnectReason::Shutdown => f.write_str("handler shut down"),
+            DisconnectReason::Io(e) => write!(f, "i/o error: {e}"),
+            DisconnectReason::Framing(e) => write!(f, "framing error: {e}"),
+            DisconnectReason::Decode(e) => write!(f, "decode error: {e}"),
+            DisconnectReason::Encode(e) => write!(f, "encode error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for DisconnectReason {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DisconnectReason::Io(e) => Some(e),
+            DisconnectReason::Framing(e) | DisconnectReason::Encode(e) => Some(e),
+            DisconnectReason::Decode(e) => Some(e),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,680 @@
+//! The incoming handler: listens, and serves many peers of one kind.
+
+use std::{
+    fmt, io,
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use bytes::{Bytes, BytesMut};
+use tokio::{
+    net::{TcpListener, TcpSocket},
+    sync::Semaphore,
+};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tracing::Instrument;
+
+use crate::{
+    addr::Address,
+    central::CentralSender,
+    codec::{FrameError, Framing, TcpMessageCodec},
+    conn::{self, ConnCtx, ConnSettings, Registry},
+    event::Event,
+    message::Encode,
+    peer::{Peer, PeerHandle},
+    settings::conn_setters,
+};
+
+type MakePeer<P> = Arc<dyn Fn(SocketAddr) -> P + Send + Sync>;
+
+/// Listener settings of an [`IncomingBuilder`].
+struct Listen {
+    addr: Address,
+    backlog: u32,
+    max_connections: Option<usize>,
+}
+
+/// Configures an incoming handler; [`start`](IncomingBuilder::start) binds it and starts
+/// accepting.
+///
+/// # Examples
+///
+/// ```
+/// use connhandler::{central, Event, Incoming};
+/// # #[derive(Default)]
+/// # struct Client;
+/// # impl connhandler::Peer for Client {
+/// #     type Recv = bytes::Bytes;
+/// #     type Send = bytes::Bytes;
+/// #     const NAME: &'static str = "client";
+/// # }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let (tx, mut central) = central::<Event<Client>>(1024);
+/// let server = Incoming::<Client>::bind("127.0.0.1:0")
+///     .backlog(128)
+///     .max_connections(5000)
+///     .start(&tx)
+///     .await?;
+/// println!("listening on {}", server.local_addr());
+/// server.shutdown().await;
+/// # Ok(()) }
+/// ```
+pub struct IncomingBuilder<P: Peer, F = TcpMessageCodec> {
+    name: Option<String>,
+    framing: F,
+    settings: ConnSettings,
+    make_peer: MakePeer<P>,
+    extra: Listen,
+}
+
+impl<P: Peer, F> fmt::Debug for IncomingBuilder<P, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IncomingBuilder")
+            .field("peer", &P::NAME)
+            .field("addr", &self.extra.addr)
+            .field("backlog", &self.extra.backlog)
+            .field("max_connections", &self.extra.max_connections)
+            .finish_non_exhaustive()
+    }
+}
+
+conn_setters!(
+    IncomingBuilder,
+    "connhandler::Incoming::<Client>::bind(\"127.0.0.1:0\")"
+);
+
+impl<P: Peer> IncomingBuilder<P> {
+    /// A builder that listens on `addr` (port 0 picks a free port) and builds each
+    /// connection's peer data with `make_peer`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::net::SocketAddr;
+    /// struct Client {
+    ///     from: SocketAddr,
+    /// }
+    /// impl connhandler::Peer for Client {
+    ///     type Recv = bytes::Bytes;
+    ///     type Send = bytes::Bytes;
+    ///     const NAME: &'static str = "client";
+    /// }
+    /// let builder = connhandler::IncomingBuilder::new("0.0.0.0:7000", |from| Client { from });
+    /// ```
+    pub fn new(
+        addr: impl Into<Address>,
+        make_peer: impl Fn(SocketAddr) -> P + Send + Sync + 'static,
+    ) -> Self {
+        IncomingBuilder {
+            name: None,
+            framing: TcpMessageCodec::new(),
+            settings: ConnSettings::default(),
+            make_peer: Arc::new(make_peer),
+            extra: Listen {
+                addr: addr.into(),
+                backlog: 1024,
+                max_connections: None,
+            },
+        }
+    }
+}
+
+impl<P: Peer, F: Framing> IncomingBuilder<P, F> {
+    /// The listen backlog (`openTCPServerRendezvous`'s `backlog`): connections the kernel
+    /// holds before they are accepted; default 1024.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("doc_client.rs")]
+    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").backlog(16);
+    /// ```
+    pub fn backlog(mut self, backlog: u32) -> Self {
+        self.extra.backlog = backlog;
+        self
+    }
+
+    /// The most connections served at once (default: no limit). Connections beyond it are
+    /// accepted and closed at once, and counted in [`IncomingStats::refused`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("doc_client.rs")]
+    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").max_connections(100);
+    /// ```
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.extra.max_connections = Some(max);
+        self
+    }
+
+    /// Binds the listener and starts accepting; every connection's events go to `central`.
+    ///
+    /// # Errors
+    ///
+    /// A [`BindError`] naming the address when it cannot be resolved or listened on
+    /// ("address in use", say).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("doc_client.rs")]
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), connhandler::BindError> {
+    /// let (tx, central) = connhandler::central::<connhandler::Event<Client>>(64);
+    /// let server = connhandler::Incoming::<Client>::bind("127.0.0.1:0").start(&tx).await?;
+    /// // A second listener on the same port is refused, with the address in the error.
+    /// let taken = server.local_addr();
+    /// let err = connhandler::Incoming::<Client>::bind(taken).start(&tx).await.unwrap_err();
+    /// assert!(err.is_addr_in_use());
+    /// assert!(err.to_string().contains(&taken.to_string()));
+    /// # Ok(()) }
+    /// ```
+    pub async fn start<E>(self, central: &CentralSender<E>) -> Result<Incoming<P, F>, BindError>
+    where
+        E: From<Event<P>> + Send + 'static,
+    {
+        let addr = self.extra.addr.clone();
+        let bind_err = |source| BindError {
+            addr: addr.to_string(),
+            source,
+        };
+        let listener = listen(&addr, self.extra.backlog).await.map_err(bind_err)?;
+        let local_addr = listener.local_addr().map_err(bind_err)?;
+        let name: Arc<str> = self.name.as_deref().unwrap_or(P::NAME).into();
+        let token = CancellationToken::new();
+        let listener_token = token.child_token();
+        let tracker = TaskTracker::new();
+        let registry = Arc::new(Registry::new());
+        let stats = Arc::new(Counters::default());
+        let accept = AcceptLoop {
+            listener,
+            name: name.clone(),
+            framing: self.framing.clone(),
+            settings: self.settings.clone(),
+            make_peer: self.make_peer,
+            limit: self
+                .extra
+                .max_connections
+                .map(|n| Arc::new(Semaphore::new(n.min(Semaphore::MAX_PERMITS)))),
+            token: token.clone(),
+            listener_token: listener_token.clone(),
+            tracker: tracker.clone(),
+            registry: registry.clone(),
+            stats: stats.clone(),
+            central: central.clone(),
+        };
+        let span = tracing::info_span!("listener", handler = %name, addr = %local_addr);
+        tracker.spawn(accept.run().instrument(span));
+        tracing::info!(handler = %name, addr = %local_addr, "listening");
+        Ok(Incoming {
+            name,
+            local_addr,
+            framing: self.framing,
+            tap: self.settings.tap,
+            token,
+            listener_token,
+            tracker,
+            registry,
+            stats,
+        })
+    }
+}
+
+async fn listen(addr: &Address, backlog: u32) -> io::Result<TcpListener> {
+    let mut last = None;
+    for a in addr.resolve().await? {
+        let attempt = (|| {
+            let socket = if a.is_ipv4() {
+                TcpSocket::new_v4()?
+            } else {
+                TcpSocket::new_v6()?
+            };
+            #[cfg(unix)]
+            socket.set_reuseaddr(true)?;
+            socket.bind(a)?;
+            socket.listen(backlog)
+        })();
+        match attempt {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address to bind")))
+}
+
+/// A listener could not be opened.
+///
+/// # Examples
+///
+/// ```
+#[doc = include_str!("doc_client.rs")]
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let (tx, _central) = connhandler::central::<connhandler::Event<Client>>(8);
+/// let err = connhandler::Incoming::<Client>::bind("256.0.0.1:80").start(&tx).await.unwrap_err();
+/// assert!(err.to_string().starts_with("cannot listen on 256.0.0.1:80: "));
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct BindError {
+    addr: String,
+    source: io::Error,
+}
+
+impl BindError {
+    /// The address as it was given.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f(e: connhandler::BindError) {
+    /// eprintln!("{} is taken", e.addr());
+    /// # }
+    /// ```
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// Whether another socket already listens there.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f(e: connhandler::BindError) {
+    /// if e.is_addr_in_use() { /* pick another port */ }
+    /// # }
+    /// ```
+    pub fn is_addr_in_use(&self) -> bool {
+        self.source.kind() == io::ErrorKind::AddrInUse
+    }
+
+    /// The underlying I/O error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f(e: connhandler::BindError) {
+    /// let kind = e.io_error().kind();
+    /// # }
+    /// ```
+    pub fn io_error(&self) -> &io::Error {
+        &self.source
+    }
+}
+
+impl fmt::Display for BindError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot listen on {}: {}", self.addr, self.source)
+    }
+}
+
+impl std::error::Error for BindError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    accepted: AtomicU64,
+    refused: AtomicU64,
+    accept_errors: AtomicU64,
+}
+
+/// Counts of an incoming handler's listener.
+///
+/// # Examples
+///
+/// ```
+/// # fn f<P: connhandler::Peer>(server: &connhandler::Incoming<P>) {
+/// let stats = server.stats();
+/// println!("{} accepted, {} refused", stats.accepted, stats.refused);
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IncomingStats {
+    /// Connections accepted and served.
+    pub accepted: u64,
+    /// Connections accepted and closed at once: `max_connections` was reached, or the
+    /// `make_peer` hook panicked.
+    pub refused: u64,
+    /// `accept` calls that failed (out of file descriptors, say); the listener carried on.
+    pub accept_errors: u64,
+    /// Connections open now.
+    pub connected: usize,
+}
+
+/// A running incoming handler: a listener and the connections it accepted.
+///
+/// Dropping it shuts it down in the background, as [`shutdown`](Incoming::shutdown) does
+/// without the wait: no task or socket outlives its handler.
+///
+/// # Examples
+///
+/// ```
+/// use bytes::Bytes;
+/// use connhandler::{central, Event, Incoming};
+#[doc = include_str!("doc_client.rs")]
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let (tx, mut central) = central::<Event<Client>>(1024);
+/// let server = Incoming::<Client>::bind("127.0.0.1:0").start(&tx).await?;
+/// let mut client = tokio::net::TcpStream::connect(server.local_addr()).await?;
+///
+/// match central.recv().await {
+///     Some(Event::Connected(peer)) => {
+///         server.broadcast(&Bytes::from_static(b"welcome"))?;
+///     }
+///     _ => unreachable!(),
+/// }
+/// server.shutdown().await;
+/// # Ok(()) }
+/// ```
+pub struct Incoming<P: Peer, F: Framing = TcpMessageCodec> {
+    name: Arc<str>,
+    local_addr: SocketAddr,
+    framing: F,
+    tap: Option<crate::tap::Tap>,
+    token: CancellationToken,
+    listener_token: CancellationToken,
+    tracker: TaskTracker,
+    registry: Arc<Registry<P>>,
+    stats: Arc<Counters>,
+}
+
+impl<P: Peer, F: Framing> fmt::Debug for Incoming<P, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Incoming")
+            .field("name", &&*self.name)
+            .field("local_addr", &self.local_addr)
+            .field("listening", &self.is_listening())
+            .field("connected", &self.registry.len())
+            .finish()
+    }
+}
+
+impl<P: Peer + Default> Incoming<P> {
+    /// A builder that listens on `addr`, with `P::default()` as every connection's peer data.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("doc_client.rs")]
+    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0");
+    /// ```
+    pub fn bind(addr: impl Into<Address>) -> IncomingBuilder<P> {
+        IncomingBuilder::new(addr, |_| P::default())
+    }
+}
+
+impl<P: Peer, F: Framing> Incoming<P, F> {
+    /// The address the listener is bound to (the real port when port 0 was asked).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f<P: connhandler::Peer>(server: &connhandler::Incoming<P>) {
+    /// println!("listening on {}", server.local_addr());
+    /// # }
+    /// ```
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The handler's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f<P: connhandler::Peer>(server: &connhandler::Incoming<P>) {
+    /// println!("{} is up", server.name());
+    /// # }
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The connections open now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f<P: connhandler::Peer>(server: &connhandler::Incoming<P>) {
+    /// for peer in server.peers() {
+    ///     println!("{peer}");
+    /// }
+    /// # }
+    /// ```
+    pub fn peers(&self) -> Vec<PeerHandle<P>> {
+        self.registry.snapshot()
+    }
+
+    /// The listener's counts and the connections open now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f<P: connhandler::Peer>(server: &connhandler::Incoming<P>) {
+    /// assert_eq!(server.stats().connected, server.peers().len());
+    /// # }
+    /// ```
+    pub fn stats(&self) -> IncomingStats {
+        IncomingStats {
+            accepted: self.stats.accepted.load(Ordering::Relaxed),
+            refused: self.stats.refused.load(Ordering::Relaxed),
+            accept_errors: self.stats.accept_errors.load(Ordering::Relaxed),
+            connected: self.registry.len(),
+        }
+    }
+
+    /// Queues `msg` for every connection open now, encoding and framing it once; the framed
+    /// bytes are shared, not copied per peer. It never waits: a peer whose outgoing queue is
+    /// full (or that is closing) is skipped and listed in the report.
+    ///
+    /// # Errors
+    ///
+    /// A [`FrameError`] when the framing cannot carry the message (an empty one, say).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f<P: connhandler::Peer<Send = bytes::Bytes>>(server: &connhandler::Incoming<P>) -> Result<(), connhandler::codec::FrameError> {
+    /// let report = server.broadcast(&bytes::Bytes::from_static(b"server restarting"))?;
+    /// for slow in &report.skipped {
+    ///     slow.disconnect_with("outgoing queue full");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn broadcast(&self, msg: &P::Send) -> Result<BroadcastReport<P>, FrameError> {
+        let mut framing = self.framing.clone();
+        let mut wire = BytesMut::new();
+        framing.encode_message(msg, &mut wire)?;
+        let wire = wire.freeze();
+        let body = self.tap.as_ref().map(|_| {
+            let mut body = BytesMut::with_capacity(msg.encoded_len());
+            msg.encode(&mut body);
+            body.freeze()
+        });
+        let mut report = BroadcastReport {
+            sent: 0,
+            skipped: Vec::new(),
+        };
+        self.registry.for_each(|peer| {
+            if peer.try_send_framed(Bytes::clone(&wire), body.clone()) {
+                report.sent += 1;
+            } else {
+                report.skipped.push(peer.clone());
+            }
+        });
+        Ok(report)
+    }
+
+    /// Stops accepting and closes the listener; established connections carry on
+    /// (Panda3D's `closeConnection` on the rendezvous socket).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f<P: connhandler::Peer>(server: &connhandler::Incoming<P>) {
+    /// server.close_listener();
+    /// assert!(!server.is_listening());
+    /// # }
+    /// ```
+    pub fn close_listener(&self) {
+        self.listener_token.cancel();
+    }
+
+    /// Whether the listener is still accepting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f<P: connhandler::Peer>(server: &connhandler::Incoming<P>) {
+    /// assert!(server.is_listening());
+    /// # }
+    /// ```
+    pub fn is_listening(&self) -> bool {
+        !self.listener_token.is_cancelled()
+    }
+
+    /// Shuts the handler down gracefully: closes the listener, closes every connection
+    /// (messages already queued are written first, within `close_timeout`), and returns once
+    /// every task has ended and every `Disconnected` event (reason
+    /// [`Shutdown`](crate::DisconnectReason::Shutdown)) is queued.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # async fn f<P: connhandler::Peer>(server: connhandler::Incoming<P>) {
+    /// server.shutdown().await;
+    /// # }
+    /// ```
+    pub async fn shutdown(&self) {
+        self.token.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+}
+
+impl<P: Peer, F: Framing> Drop for Incoming<P, F> {
+    fn drop(&mut self) {
+        self.token.cancel();
+    }
+}
+
+/// What [`Incoming::broadcast`] did.
+///
+/// # Examples
+///
+/// ```
+/// # fn f<P: connhandler::Peer<Send = bytes::Bytes>>(server: &connhandler::Incoming<P>) -> Result<(), connhandler::codec::FrameError> {
+/// let report = server.broadcast(&bytes::Bytes::from_static(b"tick"))?;
+/// println!("sent to {}, {} skipped", report.sent, report.skipped.len());
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct BroadcastReport<P: Peer> {
+    /// Connections the message was queued for.
+    pub sent: usize,
+    /// Connections whose queue was full or that were closing.
+    pub skipped: Vec<PeerHandle<P>>,
+}
+
+struct AcceptLoop<P: Peer, F, E> {
+    listener: TcpListener,
+    name: Arc<str>,
+    framing: F,
+    settings: ConnSettings,
+    make_peer: MakePeer<P>,
+    limit: Option<Arc<Semaphore>>,
+    token: CancellationToken,
+    listener_token: CancellationToken,
+    tracker: TaskTracker,
+    registry: Arc<Registry<P>>,
+    stats: Arc<Counters>,
+    central: CentralSender<E>,
+}
+
+impl<P, F, E> AcceptLoop<P, F, E>
+where
+    P: Peer,
+    F: Framing,
+    E: From<Event<P>> + Send + 'static,
+{
+    async fn run(self) {
+        loop {
+            let accepted = tokio::select! {
+                _ = self.listener_token.cancelled() => break,
+                accepted = self.listener.accept() => accepted,
+            };
+            match accepted {
+                Ok((stream, addr)) => self.serve(stream, addr),
+                Err(e) => {
+                    self.stats.accept_errors.fetch_add(1, Ordering::Relaxed);
+                    if is_per_connection(&e) {
+                        tracing::debug!("accept: {e}");
+                        continue;
+                    }
+                    // Out of file descriptors or memory: wait for some to be freed.
+                    tracing::error!("accept failed: {e}; retrying in 100 ms");
+                    tokio::select! {
+                        _ = self.listener_token.cancelled() => break,
+                        _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                    }
+                }
+            }
+        }
+        tracing::info!("listener closed");
+    }
+
+    fn serve(&self, stream: tokio::net::TcpStream, addr: SocketAddr) {
+        let slot = match &self.limit {
+            None => None,
+            Some(limit) => match limit.clone().try_acquire_owned() {
+                Ok(slot) => Some(slot),
+                Err(_) => {
+                    self.stats.refused.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(%addr, "max_connections reached; connection refused");
+                    return;
+                }
+            },
+        };
+        let Some(data) = conn::make_peer(&*self.make_peer, addr) else {
+            self.stats.refused.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        self.stats.accepted.fetch_add(1, Ordering::Relaxed);
+        let ctx = ConnCtx {
+            handler: &self.name,
+            settings: &self.settings,
+            framing: &self.framing,
+            parent: &self.token,
+            central: &self.central,
+            tracker: &self.tracker,
+            registry: &self.registry,
+        };
+        conn::spawn(ctx, stream, addr, data, slot);
+    }
+}
+
+/// Accept errors that concern one connection only (it was reset before we took it).
+fn is_per_connection(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+    )
+}

@@ -1,0 +1,523 @@
+//! Peer marker types and the handle of one connection.
+
+use std::{
+    fmt,
+    hash::{Hash, Hasher},
+    net::SocketAddr,
+    ops::{Deref, RangeInclusive},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+};
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    codec::FrameError,
+    event::DisconnectReason,
+    message::{Decode, Encode},
+};
+
+/// A kind of connection: the message type it receives, the one it sends, and a name.
+///
+/// The implementing type is also the per-connection data that every [`PeerHandle`] of this kind
+/// carries (reached through `Deref`), built by the handler's `make_peer` hook when the
+/// connection is made: a unit struct when there is none. Two kinds are told apart at compile
+/// time: a `PeerHandle<LoginServer>` cannot be given a game client's message.
+///
+/// # Examples
+///
+/// ```
+/// use bytes::Bytes;
+/// use connhandler::Peer;
+///
+/// /// A game client; we remember which protocol version it said it speaks.
+/// struct GameClient {
+///     version: std::sync::atomic::AtomicU32,
+/// }
+///
+/// impl Peer for GameClient {
+///     type Recv = Bytes;
+///     type Send = Bytes;
+///     const NAME: &'static str = "game-client";
+/// }
+/// ```
+pub trait Peer: Send + Sync + Sized + 'static {
+    /// What this kind of connection receives.
+    type Recv: Decode + Send + 'static;
+    /// What this kind of connection sends.
+    type Send: Encode + Send + 'static;
+    /// A name for logs and spans; handlers use it unless given another.
+    const NAME: &'static str;
+}
+
+/// A connection's id: unique for the life of the process, across all handlers.
+///
+/// # Examples
+///
+/// ```
+/// # fn show<P: connhandler::Peer>(peer: &connhandler::PeerHandle<P>) {
+/// let id: connhandler::PeerId = peer.id();
+/// println!("{id}"); // "#42"
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerId(u64);
+
+impl PeerId {
+    pub(crate) fn next() -> PeerId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        PeerId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The id as a number.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn show<P: connhandler::Peer>(peer: &connhandler::PeerHandle<P>) {
+    /// let n: u64 = peer.id().get();
+    /// # }
+    /// ```
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// What a connection's writer task takes from its queue.
+pub(crate) enum Outgoing<S> {
+    /// A message to encode.
+    Message(S),
+    /// Bytes already framed (a broadcast encoded once), and the body for the tap if one is set.
+    Framed { wire: Bytes, body: Option<Bytes> },
+}
+
+/// The state a connection's handles, reader and writer share.
+pub(crate) struct Shared<P: Peer> {
+    pub(crate) id: PeerId,
+    pub(crate) addr: SocketAddr,
+    pub(crate) local_addr: SocketAddr,
+    pub(crate) handler: Arc<str>,
+    pub(crate) data: P,
+    pub(crate) tx: mpsc::Sender<Outgoing<P::Send>>,
+    /// Cancelled when the connection is to close, by either side; a child of the handler's.
+    pub(crate) close: CancellationToken,
+    /// Why it closed: the first reason given wins.
+    pub(crate) reason: Mutex<Option<DisconnectReason>>,
+    pub(crate) sendable: RangeInclusive<usize>,
+}
+
+impl<P: Peer> Shared<P> {
+    /// Records why the connection closes (if no reason was recorded yet) and starts closing.
+    pub(crate) fn close_with(&self, reason: DisconnectReason) {
+        {
+            let mut slot = self.reason.lock().unwrap_or_else(|p| p.into_inner());
+            if slot.is_none() {
+                *slot = Some(reason);
+            }
+        }
+        self.close.cancel();
+    }
+
+    pub(crate) fn take_reason(&self) -> Option<DisconnectReason> {
+        self.reason.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+/// The handle of one connection: cheap to clone, equal and hashed by the connection's
+/// [`PeerId`], so a program can key maps by it.
+///
+/// It derefs to the per-connection data (`P`). Messages queued with [`send`](PeerHandle::send)
+/// or [`try_send`](PeerHandle::try_send) go out in order over a bounded queue; those queued
+/// before [`disconnect`](PeerHandle::disconnect) are written before the socket closes, and any
+/// that could not be written are counted in the `Disconnected` event.
+///
+/// # Examples
+///
+/// ```
+/// use std::collections::HashMap;
+/// use connhandler::{Event, PeerHandle};
+/// # struct Client;
+/// # impl connhandler::Peer for Client {
+/// #     type Recv = bytes::Bytes;
+/// #     type Send = bytes::Bytes;
+/// #     const NAME: &'static str = "client";
+/// # }
+///
+/// async fn central_task(mut central: connhandler::Central<Event<Client>>) {
+///     let mut scores: HashMap<PeerHandle<Client>, u32> = HashMap::new();
+///     while let Some(event) = central.recv().await {
+///         match event {
+///             Event::Connected(peer) => {
+///                 scores.insert(peer, 0);
+///             }
+///             Event::Message(peer, msg) => {
+///                 *scores.get_mut(&peer).unwrap() += 1;
+///                 let _ = peer.send(msg).await; // echo
+///             }
+///             Event::Disconnected(peer, _) => {
+///                 scores.remove(&peer);
+///             }
+///             _ => {}
+///         }
+///     }
+/// }
+/// ```
+pub struct PeerHandle<P: Peer> {
+    pub(crate) shared: Arc<Shared<P>>,
+}
+
+impl<P: Peer> Clone for PeerHandle<P> {
+    fn clone(&self) -> Self {
+        PeerHandle {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<P: Peer> PartialEq for PeerHandle<P> {
+    fn eq(&self, other: &Self) -> bool {
+        self.shared.id == other.shared.id
+    }
+}
+
+impl<P: Peer> Eq for PeerHandle<P> {}
+
+impl<P: Peer> Hash for PeerHandle<P> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.shared.id.hash(state)
+    }
+}
+
+impl<P: Peer> fmt::Debug for PeerHandle<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PeerHandle")
+            .field("kind", &P::NAME)
+            .field("handler", &&*self.shared.handler)
+            .field("id", &self.shared.id)
+            .field("addr", &self.shared.addr)
+            .finish()
+    }
+}
+
+impl<P: Peer> fmt::Display for PeerHandle<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} ({})", P::NAME, self.shared.id, self.shared.addr)
+    }
+}
+
+impl<P: Peer> Deref for PeerHandle<P> {
+    type Target = P;
+
+    fn deref(&self) -> &P {
+        &self.shared.data
+    }
+}
+
+impl<P: Peer> PeerHandle<P> {
+    /// The connection's unique id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f<P: connhandler::Peer>(a: &connhandler::PeerHandle<P>) {
+    /// assert_eq!(a.id(), a.clone().id());
+    /// # }
+    /// ```
+    pub fn id(&self) -> PeerId {
+        self.shared.id
+    }
+
+    /// The remote address.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f<P: connhandler::Peer>(peer: &connhandler::PeerHandle<P>) {
+    /// println!("from {}", peer.addr());
+    /// # }
+    /// ```
+    pub fn addr(&self) -> SocketAddr {
+        self.shared.addr
+    }
+
+    /// The local address of the connection.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f<P: connhandler::Peer>(peer: &connhandler::PeerHandle<P>) {
+    /// println!("on {}", peer.local_addr());
+    /// # }
+    /// ```
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local_addr
+    }
+
+    /// The name of the handler the connection belongs to.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f<P: connhandler::Peer>(peer: &connhandler::PeerHandle<P>) {
+    /// println!("handled by {}", peer.handler_name());
+    /// # }
+    /// ```
+    pub fn handler_name(&self) -> &str {
+        &self.shared.handler
+    }
+
+    /// The per-connection data (also reached by `Deref`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f<P: connhandler::Peer>(peer: &connhandler::PeerHandle<P>) {
+    /// let data: &P = peer.data();
+    /// # }
+    /// ```
+    pub fn data(&self) -> &P {
+        &self.shared.data
+    }
+
+    /// Queues `msg`, waiting while the connection's outgoing queue is full.
+    ///
+    /// `Ok` means queued: it is written unless the connection fails first, in which case the
+    /// `Disconnected` event counts it as unsent.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Closed`] when the connection is closed or closing, and
+    /// [`SendError::Refused`] when the framing cannot carry the message (an empty one with
+    /// TcpMessage framing, say); the connection stays up then. The message is handed back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # async fn f(peer: connhandler::PeerHandle<impl connhandler::Peer<Send = bytes::Bytes>>) {
+    /// if let Err(e) = peer.send(bytes::Bytes::from_static(b"welcome")).await {
+    ///     eprintln!("not sent: {e}");
+    /// }
+    /// # }
+    /// ```
+    pub async fn send(&self, msg: P::Send) -> Result<(), SendError<P::Send>> {
+        let msg = self.check(msg)?;
+        self.shared
+            .tx
+            .send(Outgoing::Message(msg))
+            .await
+            .map_err(|e| SendError::Closed(unwrap_message(e.0)))
+    }
+
+    /// Queues `msg` if the outgoing queue has room, without waiting.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](PeerHandle::send), and [`SendError::Full`] when the queue is full.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use connhandler::SendError;
+    /// # fn f(peer: connhandler::PeerHandle<impl connhandler::Peer<Send = bytes::Bytes>>) {
+    /// match peer.try_send(bytes::Bytes::from_static(b"tick")) {
+    ///     Ok(()) => {}
+    ///     Err(SendError::Full(_)) => peer.disconnect_with("too slow"),
+    ///     Err(e) => eprintln!("{e}"),
+    /// }
+    /// # }
+    /// ```
+    pub fn try_send(&self, msg: P::Send) -> Result<(), SendError<P::Send>> {
+        let msg = self.check(msg)?;
+        self.shared
+            .tx
+            .try_send(Outgoing::Message(msg))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(o) => SendError::Full(unwrap_message(o)),
+                mpsc::error::TrySendError::Closed(o) => SendError::Closed(unwrap_message(o)),
+            })
+    }
+
+    /// Queues bytes already framed for this connection (a broadcast encoded once).
+    pub(crate) fn try_send_framed(&self, wire: Bytes, body: Option<Bytes>) -> bool {
+        !self.shared.close.is_cancelled()
+            && self
+                .shared
+                .tx
+                .try_send(Outgoing::Framed { wire, body })
+                .is_ok()
+    }
+
+    fn check(&self, msg: P::Send) -> Result<P::Send, SendError<P::Send>> {
+        if self.shared.close.is_cancelled() {
+            return Err(SendError::Closed(msg));
+        }
+        let len = msg.encoded_len();
+        if !self.shared.sendable.contains(&len) {
+            let err = if len == 0 {
+                FrameError::EmptyMessage
+            } else {
+                FrameError::MessageTooLong {
+                    len,
+                    max: *self.shared.sendable.end(),
+                }
+            };
+            return Err(SendError::Refused(msg, err));
+        }
+        Ok(msg)
+    }
+
+    /// Closes the connection once the messages queued before this call are written; the
+    /// `Disconnected` event then says [`DisconnectReason::ClosedLocally`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # async fn f(peer: connhandler::PeerHandle<impl connhandler::Peer<Send = bytes::Bytes>>) {
+    /// peer.send(bytes::Bytes::from_static(b"bye")).await.ok();
+    /// peer.disconnect(); // "bye" is written first
+    /// # }
+    /// ```
+    pub fn disconnect(&self) {
+        self.shared
+            .close_with(DisconnectReason::ClosedLocally { reason: None });
+    }
+
+    /// Like [`disconnect`](PeerHandle::disconnect), with a reason the `Disconnected` event
+    /// carries.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f<P: connhandler::Peer>(peer: connhandler::PeerHandle<P>) {
+    /// peer.disconnect_with("protocol version 3 is not supported");
+    /// # }
+    /// ```
+    pub fn disconnect_with(&self, reason: impl Into<String>) {
+        self.shared.close_with(DisconnectReason::ClosedLocally {
+            reason: Some(reason.into()),
+        });
+    }
+
+    /// Whether the connection is closed or closing: sends fail from then on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f<P: connhandler::Peer>(peer: connhandler::PeerHandle<P>) {
+    /// peer.disconnect();
+    /// assert!(peer.is_closed());
+    /// # }
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        self.shared.close.is_cancelled()
+    }
+
+    /// Waits until the connection is closed or closing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # async fn f<P: connhandler::Peer>(peer: connhandler::PeerHandle<P>) {
+    /// peer.closed().await;
+    /// # }
+    /// ```
+    pub async fn closed(&self) {
+        self.shared.close.cancelled().await
+    }
+
+    /// How many more messages the outgoing queue takes now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f<P: connhandler::Peer>(peer: connhandler::PeerHandle<P>) {
+    /// if peer.queue_room() == 0 { /* the peer is not keeping up */ }
+    /// # }
+    /// ```
+    pub fn queue_room(&self) -> usize {
+        self.shared.tx.capacity()
+    }
+}
+
+fn unwrap_message<S>(o: Outgoing<S>) -> S {
+    match o {
+        Outgoing::Message(m) => m,
+        // Only messages go through `send` and `try_send`.
+        Outgoing::Framed { .. } => unreachable!("a framed item where a message was sent"),
+    }
+}
+
+/// Why a message was not queued; the message is handed back.
+///
+/// # Examples
+///
+/// ```
+/// use connhandler::SendError;
+///
+/// let err: SendError<&str> = SendError::Full("hi");
+/// assert_eq!(err.to_string(), "the peer's outgoing queue is full");
+/// assert_eq!(err.into_inner(), "hi");
+/// ```
+#[non_exhaustive]
+pub enum SendError<T> {
+    /// The outgoing queue is full (only from `try_send`).
+    Full(T),
+    /// The connection is closed or closing.
+    Closed(T),
+    /// The framing cannot carry this message; the connection stays up.
+    Refused(T, FrameError),
+}
+
+impl<T> SendError<T> {
+    /// The message that was not queued.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(connhandler::SendError::Closed(5).into_inner(), 5);
+    /// ```
+    pub fn into_inner(self) -> T {
+        match self {
+            SendError::Full(t) | SendError::Closed(t) | SendError::Refused(t, _) => t,
+        }
+    }
+}
+
+impl<T> fmt::Debug for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::Full(_) => f.write_str("Full(..)"),
+            SendError::Closed(_) => f.write_str("Closed(..)"),
+            SendError::Refused(_, e) => write!(f, "Refused(.., {e:?})"),
+        }
+    }
+}
+
+impl<T> fmt::Display for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::Full(_) => f.write_str("the peer's outgoing queue is full"),
+            SendError::Closed(_) => f.write_str("the connection is closed"),
+            SendError::Refused(_, e) => write!(f, "message refused by the framing: {e}"),
+        }
+    }
+}
+
+impl<T> std::error::Error for SendError<T> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SendError::Refused(_, e) => Some(e),
+            _ => None,
+        }
+    }
+}
