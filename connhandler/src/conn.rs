@@ -160,9 +160,7 @@ where
         reason: Mutex::new(None),
         sendable,
     });
-    let handle = PeerHandle {
-        shared: shared.clone(),
-    };
+    let handle = PeerHandle::new(shared.clone());
     ctx.registry.lock().insert(shared.id, handle.clone());
 
     let span = tracing::info_span!(
@@ -215,9 +213,7 @@ where
     E: From<Event<P>> + Send + 'static,
 {
     async fn run(mut self, mut read: OwnedReadHalf, writer: JoinHandle<usize>) -> bool {
-        let handle = PeerHandle {
-            shared: self.shared.clone(),
-        };
+        let handle = PeerHandle::new(self.shared.clone());
         tracing::debug!("connected");
         let ended = if self
             .central

@@ -133,6 +133,20 @@ impl<P: Peer> Shared<P> {
     }
 }
 
+/// Access to a connection's shared state through a trait object: a handle holds no type
+/// with visible interior mutability, so keying a map by handles does not trip clippy's
+/// `mutable_key_type` in users' code (equality and hashing use the immutable id only).
+pub(crate) trait SharedRef<P: Peer>: Send + Sync {
+    fn get(&self) -> &Shared<P>;
+}
+
+impl<P: Peer> SharedRef<P> for Shared<P> {
+    #[inline]
+    fn get(&self) -> &Shared<P> {
+        self
+    }
+}
+
 /// The handle of one connection: cheap to clone, equal and hashed by the connection's
 /// [`PeerId`], so a program can key maps by it.
 ///
@@ -173,7 +187,7 @@ impl<P: Peer> Shared<P> {
 /// }
 /// ```
 pub struct PeerHandle<P: Peer> {
-    pub(crate) shared: Arc<Shared<P>>,
+    shared: Arc<dyn SharedRef<P>>,
 }
 
 impl<P: Peer> Clone for PeerHandle<P> {
@@ -186,7 +200,7 @@ impl<P: Peer> Clone for PeerHandle<P> {
 
 impl<P: Peer> PartialEq for PeerHandle<P> {
     fn eq(&self, other: &Self) -> bool {
-        self.shared.id == other.shared.id
+        self.s().id == other.s().id
     }
 }
 
@@ -194,7 +208,7 @@ impl<P: Peer> Eq for PeerHandle<P> {}
 
 impl<P: Peer> Hash for PeerHandle<P> {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.shared.id.hash(state)
+        self.s().id.hash(state)
     }
 }
 
@@ -202,16 +216,16 @@ impl<P: Peer> fmt::Debug for PeerHandle<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PeerHandle")
             .field("kind", &P::NAME)
-            .field("handler", &&*self.shared.handler)
-            .field("id", &self.shared.id)
-            .field("addr", &self.shared.addr)
+            .field("handler", &&*self.s().handler)
+            .field("id", &self.s().id)
+            .field("addr", &self.s().addr)
             .finish()
     }
 }
 
 impl<P: Peer> fmt::Display for PeerHandle<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} ({})", P::NAME, self.shared.id, self.shared.addr)
+        write!(f, "{} {} ({})", P::NAME, self.s().id, self.s().addr)
     }
 }
 
@@ -219,11 +233,20 @@ impl<P: Peer> Deref for PeerHandle<P> {
     type Target = P;
 
     fn deref(&self) -> &P {
-        &self.shared.data
+        &self.s().data
     }
 }
 
 impl<P: Peer> PeerHandle<P> {
+    pub(crate) fn new(shared: Arc<Shared<P>>) -> Self {
+        PeerHandle { shared }
+    }
+
+    #[inline]
+    fn s(&self) -> &Shared<P> {
+        self.shared.get()
+    }
+
     /// The connection's unique id.
     ///
     /// # Examples
@@ -234,7 +257,7 @@ impl<P: Peer> PeerHandle<P> {
     /// # }
     /// ```
     pub fn id(&self) -> PeerId {
-        self.shared.id
+        self.s().id
     }
 
     /// The remote address.
@@ -247,7 +270,7 @@ impl<P: Peer> PeerHandle<P> {
     /// # }
     /// ```
     pub fn addr(&self) -> SocketAddr {
-        self.shared.addr
+        self.s().addr
     }
 
     /// The local address of the connection.
@@ -260,7 +283,7 @@ impl<P: Peer> PeerHandle<P> {
     /// # }
     /// ```
     pub fn local_addr(&self) -> SocketAddr {
-        self.shared.local_addr
+        self.s().local_addr
     }
 
     /// The name of the handler the connection belongs to.
@@ -273,7 +296,7 @@ impl<P: Peer> PeerHandle<P> {
     /// # }
     /// ```
     pub fn handler_name(&self) -> &str {
-        &self.shared.handler
+        &self.s().handler
     }
 
     /// The per-connection data (also reached by `Deref`).
@@ -286,7 +309,7 @@ impl<P: Peer> PeerHandle<P> {
     /// # }
     /// ```
     pub fn data(&self) -> &P {
-        &self.shared.data
+        &self.s().data
     }
 
     /// Queues `msg`, waiting while the connection's outgoing queue is full.
@@ -311,7 +334,7 @@ impl<P: Peer> PeerHandle<P> {
     /// ```
     pub async fn send(&self, msg: P::Send) -> Result<(), SendError<P::Send>> {
         let msg = self.check(msg)?;
-        self.shared
+        self.s()
             .tx
             .send(Outgoing::Message(msg))
             .await
@@ -338,7 +361,7 @@ impl<P: Peer> PeerHandle<P> {
     /// ```
     pub fn try_send(&self, msg: P::Send) -> Result<(), SendError<P::Send>> {
         let msg = self.check(msg)?;
-        self.shared
+        self.s()
             .tx
             .try_send(Outgoing::Message(msg))
             .map_err(|e| match e {
@@ -349,26 +372,26 @@ impl<P: Peer> PeerHandle<P> {
 
     /// Queues bytes already framed for this connection (a broadcast encoded once).
     pub(crate) fn try_send_framed(&self, wire: Bytes, body: Option<Bytes>) -> bool {
-        !self.shared.close.is_cancelled()
+        !self.s().close.is_cancelled()
             && self
-                .shared
+                .s()
                 .tx
                 .try_send(Outgoing::Framed { wire, body })
                 .is_ok()
     }
 
     fn check(&self, msg: P::Send) -> Result<P::Send, SendError<P::Send>> {
-        if self.shared.close.is_cancelled() {
+        if self.s().close.is_cancelled() {
             return Err(SendError::Closed(msg));
         }
         let len = msg.encoded_len();
-        if !self.shared.sendable.contains(&len) {
+        if !self.s().sendable.contains(&len) {
             let err = if len == 0 {
                 FrameError::EmptyMessage
             } else {
                 FrameError::MessageTooLong {
                     len,
-                    max: *self.shared.sendable.end(),
+                    max: *self.s().sendable.end(),
                 }
             };
             return Err(SendError::Refused(msg, err));
@@ -388,7 +411,7 @@ impl<P: Peer> PeerHandle<P> {
     /// # }
     /// ```
     pub fn disconnect(&self) {
-        self.shared
+        self.s()
             .close_with(DisconnectReason::ClosedLocally { reason: None });
     }
 
@@ -403,7 +426,7 @@ impl<P: Peer> PeerHandle<P> {
     /// # }
     /// ```
     pub fn disconnect_with(&self, reason: impl Into<String>) {
-        self.shared.close_with(DisconnectReason::ClosedLocally {
+        self.s().close_with(DisconnectReason::ClosedLocally {
             reason: Some(reason.into()),
         });
     }
@@ -419,7 +442,7 @@ impl<P: Peer> PeerHandle<P> {
     /// # }
     /// ```
     pub fn is_closed(&self) -> bool {
-        self.shared.close.is_cancelled()
+        self.s().close.is_cancelled()
     }
 
     /// Waits until the connection is closed or closing.
@@ -432,7 +455,7 @@ impl<P: Peer> PeerHandle<P> {
     /// # }
     /// ```
     pub async fn closed(&self) {
-        self.shared.close.cancelled().await
+        self.s().close.cancelled().await
     }
 
     /// How many more messages the outgoing queue takes now.
@@ -445,7 +468,7 @@ impl<P: Peer> PeerHandle<P> {
     /// # }
     /// ```
     pub fn queue_room(&self) -> usize {
-        self.shared.tx.capacity()
+        self.s().tx.capacity()
     }
 }
 

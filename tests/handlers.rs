@@ -1,0 +1,905 @@
+//! Incoming and outgoing handlers over loopback: events, ordering, closing, refusals.
+
+mod common;
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use bytes::Bytes;
+use common::{within, Raw, RawClient};
+use connhandler::{
+    central,
+    codec::{Custom, FrameError, Panda3dCodec, TcpMessageCodec},
+    tap::{Direction, Tap},
+    Central, DecodeErrorKind, Disconnect, DisconnectReason, Event, Incoming, Outgoing, Peer,
+    PeerHandle, Retry, SendError,
+};
+use tokio::io::AsyncWriteExt;
+
+type Ev = Event<Raw>;
+
+async fn next(central: &mut Central<Ev>) -> Ev {
+    within("next event", central.recv())
+        .await
+        .expect("central queue closed")
+}
+
+async fn expect_connected(central: &mut Central<Ev>) -> PeerHandle<Raw> {
+    match next(central).await {
+        Event::Connected(p) => p,
+        other => panic!("expected Connected, got {other:?}"),
+    }
+}
+
+async fn expect_message(central: &mut Central<Ev>) -> (PeerHandle<Raw>, Bytes) {
+    match next(central).await {
+        Event::Message(p, m) => (p, m),
+        other => panic!("expected Message, got {other:?}"),
+    }
+}
+
+async fn expect_disconnected(central: &mut Central<Ev>) -> (PeerHandle<Raw>, Disconnect) {
+    match next(central).await {
+        Event::Disconnected(p, d) => (p, d),
+        other => panic!("expected Disconnected, got {other:?}"),
+    }
+}
+
+async fn server() -> (Incoming<Raw>, Central<Ev>, connhandler::CentralSender<Ev>) {
+    let (tx, central) = central::<Ev>(1024);
+    let server = Incoming::<Raw>::bind("127.0.0.1:0")
+        .start(&tx)
+        .await
+        .unwrap();
+    (server, central, tx)
+}
+
+#[tokio::test]
+async fn port_zero_reports_the_bound_address_and_echo_works() {
+    let (server, mut central, _tx) = server().await;
+    assert_ne!(server.local_addr().port(), 0);
+    let mut client = RawClient::connect(server.local_addr()).await;
+    let peer = expect_connected(&mut central).await;
+    assert_eq!(peer.addr(), client.stream.local_addr().unwrap());
+    client.send(b"hello").await;
+    let (from, msg) = expect_message(&mut central).await;
+    assert_eq!(from, peer);
+    assert_eq!(&msg[..], b"hello");
+    from.send(msg).await.unwrap();
+    assert_eq!(client.recv().await.as_deref(), Some(&b"hello"[..]));
+    drop(client);
+    let (gone, d) = expect_disconnected(&mut central).await;
+    assert_eq!(gone, peer);
+    assert!(matches!(d.reason, DisconnectReason::ClosedByPeer), "{d}");
+    assert_eq!(d.unsent, 0);
+}
+
+/// Per connection: Connected first, messages in order, Disconnected exactly once and last,
+/// with many connections at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ordering_invariants_under_concurrency() {
+    let (server, mut central, _tx) = server().await;
+    let addr = server.local_addr();
+    const CLIENTS: usize = 40;
+    const MESSAGES: u32 = 200;
+    let mut clients = Vec::new();
+    for c in 0..CLIENTS {
+        clients.push(tokio::spawn(async move {
+            let mut client = RawClient::connect(addr).await;
+            for i in 0..MESSAGES {
+                client.send(&i.to_le_bytes()).await;
+            }
+            if c % 2 == 0 {
+                // Half of them also close abruptly without waiting.
+                drop(client);
+            } else {
+                client.stream.shutdown().await.unwrap();
+                assert!(client.recv().await.is_none());
+            }
+        }));
+    }
+    #[derive(Default)]
+    struct Seen {
+        connected: bool,
+        next: u32,
+        disconnected: bool,
+    }
+    let mut seen: HashMap<PeerHandle<Raw>, Seen> = HashMap::new();
+    let mut done = 0;
+    while done < CLIENTS {
+        match next(&mut central).await {
+            Event::Connected(p) => {
+                let s = seen.entry(p).or_default();
+                assert!(!s.connected, "Connected twice");
+                s.connected = true;
+            }
+            Event::Message(p, m) => {
+                let s = seen.get_mut(&p).expect("message before Connected");
+                assert!(!s.disconnected, "message after Disconnected");
+                let i = u32::from_le_bytes(m[..].try_into().unwrap());
+                assert_eq!(i, s.next, "messages out of order");
+                s.next += 1;
+            }
+            Event::Disconnected(p, d) => {
+                let s = seen.get_mut(&p).expect("Disconnected before Connected");
+                assert!(!s.disconnected, "Disconnected twice");
+                assert_eq!(s.next, MESSAGES, "Disconnected before the last message");
+                assert!(
+                    matches!(
+                        d.reason,
+                        DisconnectReason::ClosedByPeer | DisconnectReason::Io(_)
+                    ),
+                    "{d}"
+                );
+                s.disconnected = true;
+                done += 1;
+            }
+            _ => unreachable!(),
+        }
+    }
+    for c in clients {
+        c.await.unwrap();
+    }
+    assert_eq!(seen.len(), CLIENTS);
+    // Nothing more arrives for these connections.
+    server.shutdown().await;
+    assert!(central.try_recv().is_none());
+}
+
+/// Messages queued before `disconnect` are written before the socket closes, including
+/// those still queued behind a write that is blocked when `disconnect` is called.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disconnect_flushes_what_was_queued() {
+    let (tx, mut central) = central::<Ev>(64);
+    let server = Incoming::<Raw>::bind("127.0.0.1:0")
+        .queue_capacity(2000)
+        .start(&tx)
+        .await
+        .unwrap();
+    let mut client = RawClient::connect(server.local_addr()).await;
+    let peer = expect_connected(&mut central).await;
+    // 8 MB: far more than the socket buffers hold, so the writer is blocked mid-write when
+    // `disconnect` is called and the rest goes out while closing.
+    for i in 0..1000u32 {
+        peer.try_send(Bytes::from(i.to_le_bytes().repeat(2000)))
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    peer.disconnect_with("done");
+    // After disconnect, sends are refused to the caller.
+    assert!(matches!(
+        peer.try_send(Bytes::from_static(b"late")),
+        Err(SendError::Closed(_))
+    ));
+    for i in 0..1000u32 {
+        let msg = client.recv().await.expect("message lost before close");
+        assert_eq!(&msg[..4], &i.to_le_bytes());
+        assert_eq!(msg.len(), 8000);
+    }
+    assert!(
+        client.recv().await.is_none(),
+        "socket closed after the queue"
+    );
+    drop(client); // as peers do on end of stream; the server waits for it (linger)
+    let (_, d) = expect_disconnected(&mut central).await;
+    match d.reason {
+        DisconnectReason::ClosedLocally { reason } => assert_eq!(reason.as_deref(), Some("done")),
+        other => panic!("unexpected reason {other}"),
+    }
+    assert_eq!(d.unsent, 0);
+}
+
+/// A message that cannot be written (the peer never reads) is counted, not dropped
+/// silently.
+#[tokio::test]
+async fn unwritable_messages_are_counted_in_disconnected() {
+    let (tx, mut central) = central::<Ev>(64);
+    let server = Incoming::<Raw>::bind("127.0.0.1:0")
+        .queue_capacity(64)
+        .close_timeout(Duration::from_millis(200))
+        .start(&tx)
+        .await
+        .unwrap();
+    let _client = RawClient::connect(server.local_addr()).await; // never reads
+    let peer = expect_connected(&mut central).await;
+    let big = Bytes::from(vec![7u8; 60_000]);
+    let mut queued = 0;
+    // Fill the socket buffers and then the queue.
+    loop {
+        match peer.try_send(big.clone()) {
+            Ok(()) => queued += 1,
+            Err(SendError::Full(_)) => break,
+            Err(e) => panic!("{e}"),
+        }
+        if queued % 16 == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    assert!(queued > 0);
+    peer.disconnect();
+    let (_, d) = expect_disconnected(&mut central).await;
+    assert!(matches!(d.reason, DisconnectReason::ClosedLocally { .. }));
+    assert!(d.unsent > 0, "queued messages not written must be counted");
+    assert!(d.unsent <= queued);
+}
+
+#[tokio::test]
+async fn empty_message_is_refused_and_the_connection_stays_up() {
+    let (server, mut central, _tx) = server().await;
+    let mut client = RawClient::connect(server.local_addr()).await;
+    let peer = expect_connected(&mut central).await;
+    match peer.send(Bytes::new()).await {
+        Err(SendError::Refused(_, FrameError::EmptyMessage)) => {}
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert!(!peer.is_closed());
+    peer.send(Bytes::from_static(b"still here")).await.unwrap();
+    assert_eq!(client.recv().await.as_deref(), Some(&b"still here"[..]));
+    // And the broadcast of an empty message is refused too.
+    assert!(matches!(
+        server.broadcast(&Bytes::new()),
+        Err(FrameError::EmptyMessage)
+    ));
+}
+
+#[tokio::test]
+async fn try_send_reports_a_full_queue() {
+    let (tx, mut central) = central::<Ev>(64);
+    let server = Incoming::<Raw>::bind("127.0.0.1:0")
+        .queue_capacity(1)
+        .start(&tx)
+        .await
+        .unwrap();
+    let _client = RawClient::connect(server.local_addr()).await;
+    let peer = expect_connected(&mut central).await;
+    let big = Bytes::from(vec![1u8; 1 << 20]);
+    let mut full = false;
+    for _ in 0..200 {
+        if let Err(e) = peer.try_send(big.clone()) {
+            assert!(matches!(e, SendError::Full(_)), "{e}");
+            full = true;
+            break;
+        }
+    }
+    assert!(full, "a peer that never reads fills its queue");
+}
+
+/// Bad input closes that one connection with a reason; the listener and other peers carry
+/// on.
+#[tokio::test]
+async fn bad_input_closes_only_that_connection() {
+    let (tx, mut central) = central::<Ev>(64);
+    let server = Incoming::<Raw>::bind("127.0.0.1:0")
+        .framing(
+            TcpMessageCodec::builder()
+                .max_message_size(100)
+                .max_frame_length(250)
+                .new_codec()
+                .unwrap(),
+        )
+        .start(&tx)
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let mut good = RawClient::connect_with(addr, TcpMessageCodec::new()).await;
+    let good_peer = match within("connected", central.recv()).await.unwrap() {
+        Event::Connected(p) => p,
+        _ => unreachable!(),
+    };
+
+    type Case = (&'static str, Vec<u8>, fn(&DisconnectReason) -> bool);
+    let cases: Vec<Case> = vec![
+        ("chunk above max", vec![101, 0], |r| {
+            matches!(
+                r,
+                DisconnectReason::Framing(FrameError::ChunkTooLong { len: 101, max: 100 })
+            )
+        }),
+        (
+            "message above bound",
+            [
+                vec![0, 0],
+                vec![1; 100],
+                vec![0, 0],
+                vec![1; 100],
+                vec![0, 0],
+            ]
+            .concat(),
+            |r| {
+                matches!(
+                    r,
+                    DisconnectReason::Framing(FrameError::MessageTooLong { len: 300, max: 250 })
+                )
+            },
+        ),
+        ("ends mid-chunk", vec![10, 0, 1, 2, 3], |r| {
+            matches!(r, DisconnectReason::Framing(FrameError::Truncated { .. }))
+        }),
+        (
+            "ends mid-message",
+            [vec![0, 0], vec![1; 100]].concat(),
+            |r| {
+                matches!(
+                    r,
+                    DisconnectReason::Framing(FrameError::Truncated { buffered: 100 })
+                )
+            },
+        ),
+    ];
+    for (what, wire, check) in cases {
+        let mut bad = RawClient::connect(addr).await;
+        let peer = match next(&mut central).await {
+            Event::Connected(p) => p,
+            other => panic!("{what}: {other:?}"),
+        };
+        bad.send_raw(&wire).await;
+        bad.stream.shutdown().await.unwrap();
+        let (gone, d) = match next(&mut central).await {
+            Event::Disconnected(p, d) => (p, d),
+            other => panic!("{what}: expected Disconnected, got {other:?}"),
+        };
+        assert_eq!(gone, peer, "{what}");
+        assert!(check(&d.reason), "{what}: got {}", d.reason);
+        assert!(d.reason.is_error(), "{what}");
+    }
+    // The good peer and the listener are unaffected.
+    good.send(b"ok").await;
+    let (p, m) = match next(&mut central).await {
+        Event::Message(p, m) => (p, m),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!((p, &m[..]), (good_peer, &b"ok"[..]));
+    assert!(server.is_listening());
+    let _late = RawClient::connect(addr).await;
+    assert!(matches!(next(&mut central).await, Event::Connected(_)));
+}
+
+#[derive(Default, Debug)]
+struct Text;
+impl Peer for Text {
+    type Recv = String;
+    type Send = String;
+    const NAME: &'static str = "text";
+}
+
+#[tokio::test]
+async fn decode_error_is_the_reason() {
+    let (tx, mut central) = central::<Event<Text>>(64);
+    let server = Incoming::<Text>::bind("127.0.0.1:0")
+        .start(&tx)
+        .await
+        .unwrap();
+    let mut client = RawClient::connect(server.local_addr()).await;
+    client.send(b"fine").await;
+    client.send(&[0xff, 0xfe]).await;
+    client.send(b"never delivered").await;
+    assert!(matches!(
+        within("c", central.recv()).await,
+        Some(Event::Connected(_))
+    ));
+    match within("m", central.recv()).await {
+        Some(Event::Message(_, m)) => assert_eq!(m, "fine"),
+        other => panic!("{other:?}"),
+    }
+    match within("d", central.recv()).await {
+        Some(Event::Disconnected(_, d)) => match d.reason {
+            DisconnectReason::Decode(e) => assert_eq!(e.kind(), &DecodeErrorKind::InvalidUtf8),
+            other => panic!("{other}"),
+        },
+        other => panic!("{other:?}"),
+    }
+    // The peer sees the connection close.
+    assert!(client.recv().await.is_none());
+}
+
+#[tokio::test]
+async fn max_connections_refuses_extra_connections_and_counts_them() {
+    let (tx, mut central) = central::<Ev>(64);
+    let server = Incoming::<Raw>::bind("127.0.0.1:0")
+        .max_connections(2)
+        .start(&tx)
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let _a = RawClient::connect(addr).await;
+    let b_client = RawClient::connect(addr).await;
+    expect_connected(&mut central).await;
+    let b = expect_connected(&mut central).await;
+    let mut c = RawClient::connect(addr).await;
+    assert!(c.recv().await.is_none(), "the extra connection is closed");
+    let stats = server.stats();
+    assert_eq!((stats.accepted, stats.refused, stats.connected), (2, 1, 2));
+    // A slot frees when a connection ends.
+    b.disconnect();
+    drop(b_client);
+    expect_disconnected(&mut central).await;
+    let _d = RawClient::connect(addr).await;
+    expect_connected(&mut central).await;
+    assert_eq!(server.stats().accepted, 3);
+}
+
+#[tokio::test]
+async fn address_in_use_names_the_address() {
+    let (server, _central, tx) = server().await;
+    let err = Incoming::<Raw>::bind(server.local_addr())
+        .start(&tx)
+        .await
+        .unwrap_err();
+    assert!(err.is_addr_in_use(), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "cannot listen on {}: {}",
+            server.local_addr(),
+            err.io_error()
+        )
+    );
+}
+
+#[tokio::test]
+async fn close_listener_keeps_established_peers() {
+    let (server, mut central, _tx) = server().await;
+    let addr = server.local_addr();
+    let mut client = RawClient::connect(addr).await;
+    let peer = expect_connected(&mut central).await;
+    server.close_listener();
+    // The listener socket goes away: new connections are refused.
+    let mut refused = false;
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(addr).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(refused, "the listener still accepts");
+    client.send(b"still talking").await;
+    let (p, m) = expect_message(&mut central).await;
+    assert_eq!((p, &m[..]), (peer.clone(), &b"still talking"[..]));
+    peer.send(Bytes::from_static(b"yes")).await.unwrap();
+    assert_eq!(client.recv().await.as_deref(), Some(&b"yes"[..]));
+}
+
+/// Shutdown closes every connection (reason Shutdown), and no task outlives the handler:
+/// once the handler and the program's sender are gone, the central queue ends, which happens
+/// only when every task holding a sender has ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_every_connection_and_task() {
+    let (server, mut central, tx) = server().await;
+    let addr = server.local_addr();
+    let mut clients = Vec::new();
+    for _ in 0..10 {
+        clients.push(RawClient::connect(addr).await);
+    }
+    for _ in 0..10 {
+        expect_connected(&mut central).await;
+    }
+    for p in server.peers() {
+        p.try_send(Bytes::from_static(b"last words")).unwrap();
+    }
+    // Clients read to the end and close, as peers do; shutdown waits for that (linger).
+    let readers: Vec<_> = clients
+        .into_iter()
+        .map(|mut c| {
+            tokio::spawn(async move {
+                assert_eq!(c.recv().await.as_deref(), Some(&b"last words"[..]));
+                assert!(c.recv().await.is_none(), "socket closed");
+            })
+        })
+        .collect();
+    within("shutdown", server.shutdown()).await;
+    assert!(!server.is_listening());
+    for r in readers {
+        r.await.unwrap();
+    }
+    let mut disconnected = 0;
+    while let Some(ev) = central.try_recv() {
+        match ev {
+            Event::Disconnected(_, d) => {
+                assert!(matches!(d.reason, DisconnectReason::Shutdown), "{d}");
+                assert_eq!(d.unsent, 0);
+                disconnected += 1;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(disconnected, 10);
+    drop(server);
+    drop(tx);
+    assert!(within("queue end", central.recv()).await.is_none());
+}
+
+/// Dropping a handler shuts it down too.
+#[tokio::test]
+async fn dropping_the_handler_closes_its_connections() {
+    let (server, mut central, tx) = server().await;
+    let mut client = RawClient::connect(server.local_addr()).await;
+    expect_connected(&mut central).await;
+    drop(server);
+    assert!(client.recv().await.is_none());
+    drop(client);
+    let (_, d) = expect_disconnected(&mut central).await;
+    assert!(matches!(d.reason, DisconnectReason::Shutdown));
+    drop(tx);
+    assert!(within("queue end", central.recv()).await.is_none());
+}
+
+#[tokio::test]
+async fn broadcast_reaches_every_peer() {
+    let (server, mut central, _tx) = server().await;
+    let mut clients = Vec::new();
+    for _ in 0..20 {
+        clients.push(RawClient::connect(server.local_addr()).await);
+        expect_connected(&mut central).await;
+    }
+    let report = server.broadcast(&Bytes::from_static(b"to all")).unwrap();
+    assert_eq!(report.sent, 20);
+    assert!(report.skipped.is_empty());
+    for c in &mut clients {
+        assert_eq!(c.recv().await.as_deref(), Some(&b"to all"[..]));
+    }
+}
+
+#[tokio::test]
+async fn tap_sees_both_directions() {
+    let (tx, mut central) = central::<Ev>(64);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let server = Incoming::<Raw>::bind("127.0.0.1:0")
+        .name("tapped")
+        .tap(Tap::new(move |f| {
+            assert_eq!(f.handler, "tapped");
+            log.lock().unwrap().push((f.direction, f.body.to_vec()));
+        }))
+        .start(&tx)
+        .await
+        .unwrap();
+    let mut client = RawClient::connect(server.local_addr()).await;
+    let peer = expect_connected(&mut central).await;
+    assert_eq!(peer.handler_name(), "tapped");
+    client.send(b"in").await;
+    expect_message(&mut central).await;
+    peer.send(Bytes::from_static(b"out")).await.unwrap();
+    server.broadcast(&Bytes::from_static(b"all")).unwrap();
+    client.recv().await.unwrap();
+    client.recv().await.unwrap();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            (Direction::In, b"in".to_vec()),
+            (Direction::Out, b"out".to_vec()),
+            (Direction::Out, b"all".to_vec())
+        ]
+    );
+}
+
+/// Per-connection data is built by the hook from the address and the handler's state.
+#[tokio::test]
+async fn make_peer_builds_per_connection_data() {
+    #[derive(Debug)]
+    struct Player {
+        serial: u32,
+        from: std::net::SocketAddr,
+    }
+    impl Peer for Player {
+        type Recv = Bytes;
+        type Send = Bytes;
+        const NAME: &'static str = "player";
+    }
+    let (tx, mut central) = central::<Event<Player>>(64);
+    let counter = std::sync::atomic::AtomicU32::new(0);
+    let server = connhandler::IncomingBuilder::new("127.0.0.1:0", move |from| Player {
+        serial: counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        from,
+    })
+    .start(&tx)
+    .await
+    .unwrap();
+    let a = RawClient::connect(server.local_addr()).await;
+    let b = RawClient::connect(server.local_addr()).await;
+    let mut serials = Vec::new();
+    for client in [&a, &b] {
+        match within("c", central.recv()).await.unwrap() {
+            Event::Connected(p) => {
+                assert_eq!(p.from, client.stream.local_addr().unwrap());
+                serials.push(p.serial);
+            }
+            _ => unreachable!(),
+        }
+    }
+    assert_eq!(serials, [0, 1]);
+}
+
+/// Handlers of different peer kinds feed one central queue of the program's own type, and
+/// the program posts its own events into it.
+#[tokio::test]
+async fn one_central_queue_for_several_kinds() {
+    #[derive(Default)]
+    struct Launcher;
+    impl Peer for Launcher {
+        type Recv = Bytes;
+        type Send = Bytes;
+        const NAME: &'static str = "launcher";
+    }
+    enum Program {
+        Raw(Event<Raw>),
+        Text(Event<Text>),
+        Launcher(Event<Launcher>),
+        Tick(u32),
+    }
+    impl From<Event<Raw>> for Program {
+        fn from(e: Event<Raw>) -> Self {
+            Program::Raw(e)
+        }
+    }
+    impl From<Event<Text>> for Program {
+        fn from(e: Event<Text>) -> Self {
+            Program::Text(e)
+        }
+    }
+    impl From<Event<Launcher>> for Program {
+        fn from(e: Event<Launcher>) -> Self {
+            Program::Launcher(e)
+        }
+    }
+    let (tx, mut central) = central::<Program>(64);
+    let raw = Incoming::<Raw>::bind("127.0.0.1:0")
+        .start(&tx)
+        .await
+        .unwrap();
+    let text = Incoming::<Text>::bind("127.0.0.1:0")
+        .start(&tx)
+        .await
+        .unwrap();
+    let (_out, launcher) = Outgoing::<Launcher>::to(raw.local_addr())
+        .connect(&tx)
+        .await
+        .unwrap();
+    let mut t = RawClient::connect(text.local_addr()).await;
+    t.send(b"hi").await;
+    launcher.send(Bytes::from_static(b"raw")).await.unwrap();
+    tx.post(Program::Tick(1)).await.unwrap();
+    let (mut got_text, mut got_raw, mut got_launcher, mut got_tick) = (false, false, false, false);
+    while !(got_text && got_raw && got_launcher && got_tick) {
+        match within("event", central.recv()).await.unwrap() {
+            Program::Text(Event::Message(_, m)) => got_text = m == "hi",
+            Program::Raw(Event::Message(_, m)) => got_raw = &m[..] == b"raw",
+            Program::Launcher(Event::Connected(p)) => got_launcher = p == launcher,
+            Program::Tick(1) => got_tick = true,
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn outgoing_retries_until_the_server_is_up() {
+    // Find a free port, then leave it closed for a while.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let (tx, mut central) = central::<Ev>(64);
+    let out = Outgoing::<Raw>::to(("127.0.0.1", port))
+        .retry(Retry::fixed(Duration::from_millis(50)))
+        .start(&tx);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(out.peer().is_none());
+    let server = Incoming::<Raw>::bind(("127.0.0.1", port))
+        .start(&tx)
+        .await
+        .unwrap();
+    // Both sides see the connection.
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        ids.push(expect_connected(&mut central).await);
+    }
+    let client_side = out.peer().expect("connected");
+    assert!(ids.contains(&client_side));
+    client_side
+        .send(Bytes::from_static(b"after retry"))
+        .await
+        .unwrap();
+    let (p, m) = expect_message(&mut central).await;
+    assert_ne!(p, client_side);
+    assert_eq!(&m[..], b"after retry");
+    drop(server);
+}
+
+#[tokio::test]
+async fn outgoing_gives_up_with_connect_failed() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let (tx, mut central) = central::<Ev>(64);
+    let _out = Outgoing::<Raw>::to(("127.0.0.1", port))
+        .retry(Retry::backoff(Duration::from_millis(10), Duration::from_millis(40)).max_attempts(3))
+        .start(&tx);
+    match next(&mut central).await {
+        Event::ConnectFailed(e) => {
+            assert_eq!(e.attempts(), 3);
+            assert_eq!(
+                e.io_error().map(|e| e.kind()),
+                Some(std::io::ErrorKind::ConnectionRefused)
+            );
+            assert!(e.to_string().contains("after 3 attempts"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn outgoing_connect_times_out() {
+    // A listener whose backlog is full and that never accepts: SYNs go unanswered.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(1).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    let (tx, _central) = central::<Ev>(64);
+    let mut timed_out = false;
+    for _ in 0..16 {
+        let attempt = Outgoing::<Raw>::to(addr)
+            .connect_timeout(Duration::from_millis(200))
+            .retry(Retry::never())
+            .connect(&tx)
+            .await;
+        match attempt {
+            Ok(pair) => fillers.push(pair),
+            Err(e) => {
+                assert!(e.is_timeout(), "{e}");
+                assert!(e.to_string().contains("timed out"), "{e}");
+                timed_out = true;
+                break;
+            }
+        }
+    }
+    assert!(timed_out, "the backlog never filled");
+}
+
+#[tokio::test]
+async fn outgoing_host_name_that_does_not_resolve() {
+    let (tx, _central) = central::<Ev>(64);
+    let err = Outgoing::<Raw>::to("no-such-host.invalid:7000")
+        .retry(Retry::never())
+        .connect_timeout(Duration::from_secs(20))
+        .connect(&tx)
+        .await
+        .unwrap_err();
+    assert!(err.is_resolve(), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("cannot connect to no-such-host.invalid:7000: cannot resolve"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn outgoing_reconnects_after_the_server_drops_it() {
+    let (server, mut central, tx) = server().await;
+    let out = Outgoing::<Raw>::to(server.local_addr())
+        .retry(Retry::fixed(Duration::from_millis(20)))
+        .reconnect(true)
+        .start(&tx);
+    // Server side and client side both connect; the server kicks its side.
+    let mut first_client = None;
+    let mut server_side = None;
+    for _ in 0..2 {
+        let p = expect_connected(&mut central).await;
+        if p.handler_name() == "raw" && server.peers().contains(&p) {
+            server_side = Some(p);
+        } else {
+            first_client = Some(p);
+        }
+    }
+    let (first_client, server_side) = (first_client.unwrap(), server_side.unwrap());
+    server_side.disconnect();
+    let mut reconnected = None;
+    let mut client_disconnected = false;
+    while reconnected.is_none() || !client_disconnected {
+        match next(&mut central).await {
+            Event::Disconnected(p, d) if p == first_client => {
+                assert!(matches!(d.reason, DisconnectReason::ClosedByPeer), "{d}");
+                client_disconnected = true;
+            }
+            Event::Connected(p) if !server.peers().contains(&p) => reconnected = Some(p),
+            _ => {}
+        }
+    }
+    let again = reconnected.unwrap();
+    assert_ne!(again, first_client, "a new connection is a new peer");
+    assert_eq!(out.peer(), Some(again));
+    // A local close does not reconnect.
+    out.shutdown().await;
+    assert!(out.peer().is_none());
+}
+
+/// Any tokio-util codec plugs in, and the Panda3D framing carries large datagrams with the
+/// 4-byte header.
+#[tokio::test]
+async fn custom_and_panda3d_framings() {
+    let (tx, mut central) = central::<Ev>(64);
+    let lengths = tokio_util::codec::LengthDelimitedCodec::builder()
+        .length_field_length(2)
+        .new_codec();
+    let custom = Incoming::<Raw>::bind("127.0.0.1:0")
+        .framing(Custom::new(lengths.clone()))
+        .start(&tx)
+        .await
+        .unwrap();
+    let (_o, to_custom) = Outgoing::<Raw>::to(custom.local_addr())
+        .framing(Custom::new(lengths))
+        .connect(&tx)
+        .await
+        .unwrap();
+    to_custom.send(Bytes::from_static(b"custom")).await.unwrap();
+
+    let panda = Panda3dCodec::builder().header_size(4).new_codec().unwrap();
+    let server = Incoming::<Raw>::bind("127.0.0.1:0")
+        .framing(panda.clone())
+        .start(&tx)
+        .await
+        .unwrap();
+    let mut client = RawClient::connect_with(server.local_addr(), panda).await;
+    let big = common::pattern(1 << 20, 4);
+    client.send(&big).await;
+
+    let (mut got_custom, mut got_big) = (false, None);
+    while !got_custom || got_big.is_none() {
+        if let Event::Message(p, m) = next(&mut central).await {
+            if &m[..] == b"custom" {
+                got_custom = true;
+            } else {
+                got_big = Some(p);
+                assert_eq!(m.len(), big.len());
+                assert!(m[..] == big[..]);
+            }
+        }
+    }
+    got_big
+        .unwrap()
+        .send(Bytes::from(big.clone()))
+        .await
+        .unwrap();
+    assert_eq!(client.recv().await.as_deref(), Some(&big[..]));
+}
+
+/// A program with no async runtime of its own polls the central queue once per frame.
+#[test]
+fn polled_game_loop_without_async() {
+    let rt = connhandler::blocking::Runtime::new().unwrap();
+    let (tx, mut central) = central::<Ev>(64);
+    let server = rt
+        .block_on(Incoming::<Raw>::bind("127.0.0.1:0").start(&tx))
+        .unwrap();
+    let addr = server.local_addr();
+
+    // A plain blocking client on a thread of its own.
+    let client = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(&[4, 0, b'p', b'i', b'n', b'g']).unwrap();
+        let mut reply = [0u8; 6];
+        s.read_exact(&mut reply).unwrap();
+        reply
+    });
+
+    let mut frames = 0;
+    let mut echoed = false;
+    while !echoed {
+        frames += 1;
+        assert!(frames < 30_000, "no echo after many frames");
+        for event in central.drain() {
+            if let Event::Message(peer, msg) = event {
+                peer.try_send(msg).unwrap();
+                echoed = true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(&client.join().unwrap(), &[4, 0, b'p', b'i', b'n', b'g']);
+    rt.block_on(server.shutdown());
+}
