@@ -903,3 +903,59 @@ fn polled_game_loop_without_async() {
     assert_eq!(&client.join().unwrap(), &[4, 0, b'p', b'i', b'n', b'g']);
     rt.block_on(server.shutdown());
 }
+
+/// No task of an outgoing handler outlives it: once it is shut down and every sender is
+/// dropped, the central queue ends.
+#[tokio::test]
+async fn outgoing_tasks_end_with_the_handler() {
+    let (server, mut central, tx) = server().await;
+    let (out, client_side) = Outgoing::<Raw>::to(server.local_addr())
+        .reconnect(true)
+        .connect(&tx)
+        .await
+        .unwrap();
+    out.shutdown().await;
+    assert!(client_side.is_closed());
+    server.shutdown().await;
+    drop((out, server, tx, client_side));
+    let mut disconnected = 0;
+    while let Some(ev) = within("queue end", central.recv()).await {
+        if let Event::Disconnected(_, d) = ev {
+            assert!(d.reason.is_local() || matches!(d.reason, DisconnectReason::ClosedByPeer));
+            disconnected += 1;
+        }
+    }
+    assert_eq!(disconnected, 2, "both ends of the connection were reported");
+}
+
+/// A central task slower than its peers: the bounded queue pauses reading (TCP pushes back)
+/// instead of buffering without bound, and nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_central_queue_pauses_reading() {
+    const CAPACITY: usize = 8;
+    const MESSAGES: u32 = 60_000;
+    let (tx, mut central) = central::<Ev>(CAPACITY);
+    let server = Incoming::<Raw>::bind("127.0.0.1:0")
+        .start(&tx)
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let writer = tokio::spawn(async move {
+        let mut client = RawClient::connect(addr).await;
+        for i in 0..MESSAGES {
+            client.send(&i.to_le_bytes().repeat(64)).await;
+        }
+        client
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Connected is not held back; messages are bounded by the capacity.
+    assert!(central.len() <= CAPACITY + 1, "queued {}", central.len());
+    // The sender is stalled by TCP flow control: 60,000 x 256 B exceeds the socket buffers.
+    assert!(!writer.is_finished(), "the peer was never pushed back");
+    expect_connected(&mut central).await;
+    for i in 0..MESSAGES {
+        let (_, m) = expect_message(&mut central).await;
+        assert_eq!(&m[..4], &i.to_le_bytes());
+    }
+    let _client = writer.await.unwrap();
+}
