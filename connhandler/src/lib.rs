@@ -93,6 +93,7 @@ mod outgoing;
 mod peer;
 mod settings;
 pub mod tap;
+pub mod wire;
 
 pub use addr::Address;
 pub use central::{central, Central, CentralSender, Drain, PostError, DEFAULT_CENTRAL_CAPACITY};
@@ -104,3 +105,211 @@ pub use peer::{Peer, PeerHandle, PeerId, SendError};
 
 #[doc(no_inline)]
 pub use bytes::Bytes;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+/// Derives the wire codec of a message type: [`Encode`], [`Decode`] and
+/// [`wire::Wire`] (so the type also nests inside other messages).
+///
+/// An **enum** is a protocol: each variant has a message id, written first, then the
+/// variant's fields in order. A **struct** is one message, with an id (`#[wire(id = ...)]`)
+/// or without. Field types: integers, `f32`/`f64`, `bool`, `String`, `Vec<T>`, `Option<T>`,
+/// `[T; N]`, tuples, `Bytes` (decoded without copying) and `Vec<u8>` (copied as one block),
+/// other derived types, and types with a hand-written [`wire::Wire`] impl. The defaults
+/// (little-endian, u16 ids, u16 length prefixes) read Panda3D datagrams field by field: see
+/// [`wire`] for the mapping.
+///
+/// | where | attribute | meaning |
+/// | --- | --- | --- |
+/// | container | `id_type = u8 \| u16 \| u32` | width of the message id (default `u16`) |
+/// | container | `endian = "little" \| "big"` | byte order of the id and of every field (default little) |
+/// | container | `len = u8 \| u16 \| u32` | width of length prefixes (default `u16`) |
+/// | struct | `id = N` | the struct is a message with this id |
+/// | container | `json` | JSON body mode: `<id><UTF-8 JSON object of the fields>` (feature `json`) |
+/// | container | `crate = "path"` | where the `connhandler` crate is, when renamed |
+/// | variant | `id = N` | the variant's message id (required, unique, must fit `id_type`) |
+/// | variant | `catch_all` | takes every unknown id: `Unknown(u16, Bytes)` keeps the id and raw body |
+/// | field | `endian = ...`, `len = ...` | override the container's setting for this field |
+/// | field | `rest` | the last field takes the rest of the message, with no length prefix |
+/// | field | `skip` (+ `default = path`) | not on the wire; decoded as `Default::default()` or `path()` |
+/// | field | `with = path` | a module with `encoded_len(&T, Ctx)`, `encode(&T, Ctx, &mut BytesMut)`, `decode(&mut Bytes, Ctx)` |
+///
+/// Decoding is strict: a frame that ends early is [`DecodeErrorKind::Incomplete`], a length
+/// prefix beyond the input fails before allocating ([`DecodeErrorKind::LengthTooLarge`]),
+/// invalid UTF-8, a bool other than 0/1 and trailing bytes are distinct errors, and errors
+/// name the field and message id. Bad protocols (duplicate or missing ids, an id too large,
+/// unsupported field types, `rest` not last, unknown or conflicting keys) are compile errors.
+///
+/// # Examples
+///
+/// ```
+/// use bytes::Bytes;
+/// use connhandler::{Decode, Encode, Message};
+///
+/// #[derive(Message, Debug, PartialEq)]
+/// enum Login {
+///     #[wire(id = 0x1000)]
+///     Hello { version: u16, name: String },
+///     #[wire(id = 0x1001)]
+///     Ready(bool),
+///     #[wire(id = 0x1002)]
+///     Bye,
+/// }
+///
+/// let msg = Login::Hello { version: 3, name: "ann".into() };
+/// let mut buf = bytes::BytesMut::new();
+/// msg.encode(&mut buf);
+/// assert_eq!(&buf[..], &[0x00, 0x10, 3, 0, 3, 0, b'a', b'n', b'n']);
+/// assert_eq!(Login::decode(buf.freeze()).unwrap(), msg);
+///
+/// let err = Login::decode(Bytes::from_static(&[0x01, 0x10, 2])).unwrap_err();
+/// assert_eq!(err.to_string(), "message 0x1001: field `0`: invalid bool byte 2 (expected 0 or 1)");
+/// ```
+///
+/// A datagram laid out by Panda3D (`addUint16(7)`, `addString("hi")`, `addInt32(-1)`,
+/// `addBool(True)`, `addFloat64(0.5)`) decodes with a plain struct:
+///
+/// ```
+/// use connhandler::{Decode, Message};
+///
+/// #[derive(Message, Debug, PartialEq)]
+/// #[wire(id = 7)]
+/// struct Chat {
+///     text: String,
+///     from: i32,
+///     urgent: bool,
+///     at: f64,
+/// }
+///
+/// let datagram = [7, 0, 2, 0, b'h', b'i', 0xff, 0xff, 0xff, 0xff, 1, 0, 0, 0, 0, 0, 0, 0xe0, 0x3f];
+/// let chat = Chat::decode(bytes::Bytes::copy_from_slice(&datagram)).unwrap();
+/// assert_eq!(chat, Chat { text: "hi".into(), from: -1, urgent: true, at: 0.5 });
+/// ```
+///
+/// Freezing a protocol: the fingerprint changes when the bytes on the wire would.
+///
+/// ```
+/// use connhandler::{wire::Wire, Message};
+///
+/// #[derive(Message)]
+/// enum V1 {
+///     #[wire(id = 1)]
+///     Ping(u32),
+/// }
+/// #[derive(Message)]
+/// enum V2 {
+///     #[wire(id = 1)]
+///     Ping(u64),
+/// }
+/// const _: () = assert!(<V1 as Wire>::FINGERPRINT != <V2 as Wire>::FINGERPRINT);
+/// ```
+#[cfg(feature = "derive")]
+pub use connhandler_derive::Message;
+
+/// Derives [`Peer`](trait@Peer) for a peer marker type: `#[peer(recv = In, send = Out)]`,
+/// with `name = "..."` (default: the type's name) and `crate = "..."`.
+///
+/// The type may carry per-connection data (built by the handler's `make_peer` hook) or be a
+/// unit struct.
+///
+/// # Examples
+///
+/// ```
+/// use bytes::Bytes;
+/// use connhandler::Peer;
+///
+/// #[derive(Peer, Default)]
+/// #[peer(recv = Bytes, send = Bytes, name = "launcher")]
+/// struct Launcher;
+///
+/// assert_eq!(<Launcher as connhandler::Peer>::NAME, "launcher");
+/// ```
+#[cfg(feature = "derive")]
+pub use connhandler_derive::Peer;
+
+/// Declares an incoming handler on a struct that holds the handler's own state.
+///
+/// Settings: `peer = Type` (required); the framing, one of `tcp_message(max_message_size = N,
+/// max_frame_length = N, reassemble = bool, explicit_final_chunk = bool)` (the default),
+/// `panda3d(header_size = 0|2|4, max_frame_length = N)` or `framing = path` (a function
+/// returning any [`codec::Framing`]); `make_peer = path` (a function `(&Self, SocketAddr) ->
+/// Peer`, the reference's `create_connection_instances`; default `Peer::default()`);
+/// `name = "..."`, `backlog = N`, `max_connections = N`, `crate = "..."`. Settings are
+/// checked at compile time.
+///
+/// It adds `incoming_builder(self, addr)` and `start(self, addr, &central)`: starting the
+/// handler is one call.
+///
+/// # Examples
+///
+/// ```
+/// use std::net::SocketAddr;
+/// use bytes::Bytes;
+/// use connhandler::{central, incoming, Event, Peer};
+///
+/// #[derive(Peer)]
+/// #[peer(recv = Bytes, send = Bytes)]
+/// struct Player {
+///     greeting: String,
+///     from: SocketAddr,
+/// }
+///
+/// #[incoming(peer = Player, tcp_message(max_message_size = 4096), make_peer = Self::player, backlog = 64)]
+/// struct Lobby {
+///     motd: String,
+/// }
+///
+/// impl Lobby {
+///     fn player(&self, from: SocketAddr) -> Player {
+///         Player { greeting: self.motd.clone(), from }
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let (tx, mut central) = central::<Event<Player>>(64);
+/// let lobby = Lobby { motd: "welcome".into() }.start("127.0.0.1:0", &tx).await?;
+/// let _client = tokio::net::TcpStream::connect(lobby.local_addr()).await?;
+/// if let Some(Event::Connected(player)) = central.recv().await {
+///     assert_eq!(player.greeting, "welcome");
+/// }
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "derive")]
+pub use connhandler_derive::incoming;
+
+/// Declares an outgoing handler on a struct that holds the handler's own state.
+///
+/// Settings as [`incoming`](macro@incoming) (without `backlog` and `max_connections`), plus
+/// `connect_timeout_ms = N`, `retry_ms = N` (fixed interval, the reference's `retry_time`),
+/// `backoff_max_ms = N` (doubling from `retry_ms` up to this), `max_attempts = N` and
+/// `reconnect`.
+///
+/// It adds `outgoing_builder(self, addr)`, `start(self, addr, &central)` and
+/// `connect(self, addr, &central)`.
+///
+/// # Examples
+///
+/// ```
+/// use bytes::Bytes;
+/// use connhandler::{central, outgoing, Event, Peer};
+///
+/// #[derive(Peer, Default)]
+/// #[peer(recv = Bytes, send = Bytes)]
+/// struct LoginServer;
+///
+/// #[outgoing(peer = LoginServer, panda3d(header_size = 2), connect_timeout_ms = 500, retry_ms = 100, max_attempts = 2)]
+/// struct LoginLink;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let (tx, _central) = central::<Event<LoginServer>>(64);
+/// // Nothing listens on port 1: two attempts, then the error.
+/// let err = LoginLink.connect("127.0.0.1:1", &tx).await.unwrap_err();
+/// assert_eq!(err.attempts(), 2);
+/// # }
+/// ```
+#[cfg(feature = "derive")]
+pub use connhandler_derive::outgoing;

@@ -36,6 +36,10 @@ use bytes::{Bytes, BytesMut};
 /// Ping(7).encode(&mut buf);
 /// assert_eq!(&buf[..], &[1, 0, 7, 0, 0, 0]);
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be sent as a message: it does not implement `connhandler::Encode`",
+    note = "derive it with `#[derive(connhandler::Message)]`, or use `bytes::Bytes`"
+)]
 pub trait Encode {
     /// The exact number of bytes [`encode`](Encode::encode) appends.
     fn encoded_len(&self) -> usize;
@@ -75,6 +79,10 @@ pub trait Encode {
 /// assert_eq!(Ping::decode(Bytes::from_static(&[1, 0, 7, 0, 0, 0])).unwrap(), Ping(7));
 /// assert!(Ping::decode(Bytes::from_static(&[1, 0, 7])).unwrap_err().is_incomplete());
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be received as a message: it does not implement `connhandler::Decode`",
+    note = "derive it with `#[derive(connhandler::Message)]`, or use `bytes::Bytes`"
+)]
 pub trait Decode: Sized {
     /// Decodes one whole message from the body of one frame.
     ///
@@ -189,6 +197,8 @@ pub enum DecodeErrorKind {
     InvalidUtf8,
     /// A bool field holds a byte other than 0 or 1.
     InvalidBool(u8),
+    /// An `Option` field's tag byte is neither 0 (none) nor 1 (some).
+    InvalidOptionTag(u8),
     /// A length prefix claims more bytes than the input has left.
     LengthTooLarge {
         /// The length the prefix claims.
@@ -370,6 +380,9 @@ impl fmt::Display for DecodeError {
             DecodeErrorKind::InvalidUtf8 => f.write_str("invalid UTF-8 in a string"),
             DecodeErrorKind::InvalidBool(b) => {
                 write!(f, "invalid bool byte {b} (expected 0 or 1)")
+            }
+            DecodeErrorKind::InvalidOptionTag(b) => {
+                write!(f, "invalid option tag {b} (expected 0 or 1)")
             }
             DecodeErrorKind::LengthTooLarge { claimed, available } => write!(
                 f,

@@ -1,0 +1,649 @@
+//! `#[derive(Message)]`: the `Wire`, `Encode` and `Decode` impls.
+
+use proc_macro2::{Literal, Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::{spanned::Spanned, DeriveInput, Ident, Member};
+
+use crate::{
+    ast::{Body, Container, Field, Style, Variant},
+    attr::{self, Endian, IntWidth},
+    ctxt::Ctxt,
+    valid,
+};
+
+pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
+    let cx = Ctxt::new();
+    let cont = ast_and_validate(&cx, input);
+    match (cx.check(), cont) {
+        (Ok(()), Some(cont)) => expand(&cont),
+        (Err(e), _) => {
+            let errors = e.into_compile_error();
+            let fallback = fallback(input);
+            quote!(#errors #fallback)
+        }
+        (Ok(()), None) => fallback(input),
+    }
+}
+
+fn ast_and_validate<'a>(cx: &Ctxt, input: &'a DeriveInput) -> Option<Container<'a>> {
+    let cont = Container::from_syn(cx, input)?;
+    valid::validate(cx, &cont);
+    Some(cont)
+}
+
+/// Impls that compile, so that an invalid protocol yields its own errors and not a flood of
+/// "trait not implemented" after them.
+fn fallback(input: &DeriveInput) -> TokenStream {
+    let krate = attr::krate(None);
+    let p = quote!(#krate::__private);
+    let ident = &input.ident;
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    quote! {
+        const _: () = {
+            impl #impl_generics #p::Wire for #ident #ty_generics #where_clause {
+                const FINGERPRINT: u64 = 0;
+                const MIN_LEN: usize = 0;
+                fn wire_len(&self, _: #p::Ctx) -> usize { 0 }
+                fn wire_encode(&self, _: #p::Ctx, _: &mut #p::BytesMut) {}
+                fn wire_decode(_: &mut #p::Bytes, _: #p::Ctx) -> #p::Result<Self, #p::DecodeError> {
+                    #p::Err(#p::DecodeError::other("invalid protocol definition"))
+                }
+            }
+            impl #impl_generics #p::Encode for #ident #ty_generics #where_clause {
+                fn encoded_len(&self) -> usize { 0 }
+                fn encode(&self, _: &mut #p::BytesMut) {}
+            }
+            impl #impl_generics #p::Decode for #ident #ty_generics #where_clause {
+                fn decode(_: #p::Bytes) -> #p::Result<Self, #p::DecodeError> {
+                    #p::Err(#p::DecodeError::other("invalid protocol definition"))
+                }
+            }
+        };
+    }
+}
+
+/// What expansion needs to know about the container's settings.
+struct Gen {
+    p: TokenStream,
+    endian: Endian,
+    len: IntWidth,
+    id_type: IntWidth,
+    json: bool,
+    serde_crate: String,
+}
+
+impl Gen {
+    fn ctx(&self, endian: Endian, len: IntWidth) -> TokenStream {
+        let p = &self.p;
+        let endian = match endian {
+            Endian::Little => quote!(#p::Endian::Little),
+            Endian::Big => quote!(#p::Endian::Big),
+        };
+        let len = match len {
+            IntWidth::U8 => quote!(#p::LenWidth::U8),
+            IntWidth::U16 => quote!(#p::LenWidth::U16),
+            IntWidth::U32 => quote!(#p::LenWidth::U32),
+        };
+        quote!(#p::Ctx { endian: #endian, len: #len })
+    }
+
+    fn container_ctx(&self) -> TokenStream {
+        self.ctx(self.endian, self.len)
+    }
+
+    fn field_ctx(&self, f: &Field) -> TokenStream {
+        self.ctx(
+            f.attrs.endian.as_ref().map_or(self.endian, |e| e.value),
+            f.attrs.len.as_ref().map_or(self.len, |l| l.value),
+        )
+    }
+
+    fn id_ty(&self) -> Ident {
+        Ident::new(self.id_type.name(), Span::call_site())
+    }
+
+    /// The settings of a field, for the fingerprint.
+    fn field_shape(&self, f: &Field) -> String {
+        let a = &f.attrs;
+        let mut s = format!(
+            "field endian={} len={}",
+            a.endian.as_ref().map_or(self.endian, |e| e.value).name(),
+            a.len.as_ref().map_or(self.len, |l| l.value).name()
+        );
+        if a.skip.is_some() {
+            s = "field skip".to_owned();
+        } else if let Some(with) = &a.with {
+            s.push_str(&format!(" with={}", with.value.to_token_stream()));
+        } else if a.rest.is_some() {
+            s.push_str(&format!(" rest={}", f.ty.to_token_stream()));
+        }
+        if self.json {
+            s.push_str(&format!(" name={}", f.name()));
+        }
+        s
+    }
+}
+
+fn expand(cont: &Container) -> TokenStream {
+    let krate = attr::krate(cont.attrs.krate.as_ref());
+    let p = quote!(#krate::__private);
+    let g = Gen {
+        serde_crate: format!("{}::__private::serde", krate.to_string().replace(' ', "")),
+        p: p.clone(),
+        endian: cont
+            .attrs
+            .endian
+            .as_ref()
+            .map_or(Endian::Little, |e| e.value),
+        len: cont.attrs.len.as_ref().map_or(IntWidth::U16, |l| l.value),
+        id_type: cont
+            .attrs
+            .id_type
+            .as_ref()
+            .map_or(IntWidth::U16, |t| t.value),
+        json: cont.attrs.json.is_some(),
+    };
+    let ident = cont.ident;
+    let mut generics = cont.generics.clone();
+    for param in generics.type_params_mut() {
+        param.bounds.push(syn::parse_quote!(#p::Wire));
+    }
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
+    let ctx = g.container_ctx();
+
+    let (helpers, fingerprint, min_len, self_delimiting, len_body, encode_body, decode_body) =
+        match &cont.data {
+            Body::Enum(variants) => expand_enum(&g, variants),
+            Body::Struct(style, fields) => expand_struct(&g, cont, *style, fields),
+        };
+
+    quote! {
+        const _: () = {
+            #helpers
+
+            #[automatically_derived]
+            impl #impl_generics #p::Wire for #ident #ty_generics #where_clause {
+                const FINGERPRINT: u64 = #fingerprint;
+                const MIN_LEN: usize = #min_len;
+                const SELF_DELIMITING: bool = #self_delimiting;
+
+                fn wire_len(&self, _: #p::Ctx) -> usize {
+                    #len_body
+                }
+
+                fn wire_encode(&self, _: #p::Ctx, __dst: &mut #p::BytesMut) {
+                    #encode_body
+                }
+
+                fn wire_decode(
+                    __src: &mut #p::Bytes,
+                    _: #p::Ctx,
+                ) -> #p::Result<Self, #p::DecodeError> {
+                    #decode_body
+                }
+            }
+
+            #[automatically_derived]
+            impl #impl_generics #p::Encode for #ident #ty_generics #where_clause {
+                #[inline]
+                fn encoded_len(&self) -> usize {
+                    <Self as #p::Wire>::wire_len(self, #ctx)
+                }
+
+                #[inline]
+                fn encode(&self, __dst: &mut #p::BytesMut) {
+                    <Self as #p::Wire>::wire_encode(self, #ctx, __dst)
+                }
+            }
+
+            #[automatically_derived]
+            impl #impl_generics #p::Decode for #ident #ty_generics #where_clause {
+                #[inline]
+                fn decode(__frame: #p::Bytes) -> #p::Result<Self, #p::DecodeError> {
+                    #p::decode_whole::<Self>(__frame, #ctx)
+                }
+
+                fn frame_status(__bytes: &[u8]) -> #p::FrameStatus {
+                    #p::frame_status::<Self>(__bytes, #ctx)
+                }
+            }
+        };
+    }
+}
+
+type Parts = (
+    TokenStream,
+    TokenStream,
+    TokenStream,
+    TokenStream,
+    TokenStream,
+    TokenStream,
+    TokenStream,
+);
+
+fn binding(i: usize) -> Ident {
+    format_ident!("__f{}", i)
+}
+
+/// The pattern that binds every field of a variant to `__f0`, `__f1`...
+fn pattern(v: &Variant) -> TokenStream {
+    let ident = v.ident;
+    let binds = v.fields.iter().enumerate().map(|(i, f)| {
+        let b = binding(i);
+        match &f.member {
+            Member::Named(name) => quote!(#name: #b),
+            Member::Unnamed(_) => quote!(#b),
+        }
+    });
+    match v.style {
+        Style::Named => quote!(Self::#ident { #(#binds),* }),
+        Style::Tuple => quote!(Self::#ident ( #(#binds),* )),
+        Style::Unit => quote!(Self::#ident),
+    }
+}
+
+/// Builds `Self::V { a: <expr>, .. }` (or the struct's own constructor) from field values.
+fn construct(
+    path: TokenStream,
+    style: Style,
+    fields: &[Field],
+    values: &[TokenStream],
+) -> TokenStream {
+    match style {
+        Style::Named => {
+            let members = fields.iter().map(|f| &f.member);
+            quote!(#path { #(#members: #values),* })
+        }
+        Style::Tuple => quote!(#path ( #(#values),* )),
+        Style::Unit => path,
+    }
+}
+
+fn id_literal(id: u64) -> Literal {
+    Literal::u64_unsuffixed(id)
+}
+
+fn field_len(g: &Gen, f: &Field, access: &TokenStream) -> TokenStream {
+    let p = &g.p;
+    let ty = f.ty;
+    let ctx = g.field_ctx(f);
+    let a = &f.attrs;
+    if a.skip.is_some() {
+        quote!(0usize)
+    } else if let Some(with) = &a.with {
+        let with = &with.value;
+        quote_spanned!(with.span()=> #with::encoded_len(#access, #ctx))
+    } else if a.rest.is_some() {
+        quote_spanned!(ty.span()=> <#ty as #p::WireRest>::rest_len(#access, #ctx))
+    } else {
+        quote_spanned!(ty.span()=> <#ty as #p::Wire>::wire_len(#access, #ctx))
+    }
+}
+
+fn field_encode(g: &Gen, f: &Field, access: &TokenStream) -> TokenStream {
+    let p = &g.p;
+    let ty = f.ty;
+    let ctx = g.field_ctx(f);
+    let a = &f.attrs;
+    if a.skip.is_some() {
+        quote!()
+    } else if let Some(with) = &a.with {
+        let with = &with.value;
+        quote_spanned!(with.span()=> #with::encode(#access, #ctx, __dst);)
+    } else if a.rest.is_some() {
+        quote_spanned!(ty.span()=> <#ty as #p::WireRest>::rest_encode(#access, #ctx, __dst);)
+    } else {
+        quote_spanned!(ty.span()=> <#ty as #p::Wire>::wire_encode(#access, #ctx, __dst);)
+    }
+}
+
+fn field_decode(g: &Gen, f: &Field, id: Option<u64>) -> TokenStream {
+    let p = &g.p;
+    let ty = f.ty;
+    let ctx = g.field_ctx(f);
+    let a = &f.attrs;
+    let name = f.name();
+    let id = match id {
+        Some(id) => {
+            let lit = id_literal(id);
+            quote!(#p::Some(#lit))
+        }
+        None => quote!(#p::None),
+    };
+    let read = if a.skip.is_some() {
+        return match &a.default {
+            Some(path) => {
+                let path = &path.value;
+                quote_spanned!(path.span()=> #path())
+            }
+            None => quote_spanned!(ty.span()=> <#ty as #p::Default>::default()),
+        };
+    } else if let Some(with) = &a.with {
+        let with = &with.value;
+        quote_spanned!(with.span()=> #with::decode(__src, #ctx))
+    } else if a.rest.is_some() {
+        quote_spanned!(ty.span()=> <#ty as #p::WireRest>::rest_decode(__src, #ctx))
+    } else {
+        quote_spanned!(ty.span()=> <#ty as #p::Wire>::wire_decode(__src, #ctx))
+    };
+    quote!(#read.map_err(|__e| #p::context(__e, #name, #id))?)
+}
+
+/// The fingerprint steps and MIN_LEN / SELF_DELIMITING terms of a run of fields.
+fn fields_shape(
+    g: &Gen,
+    fields: &[Field],
+) -> (Vec<TokenStream>, Vec<TokenStream>, Vec<TokenStream>) {
+    let p = &g.p;
+    let mut fp = Vec::new();
+    let mut min = Vec::new();
+    let mut delim = Vec::new();
+    for f in fields {
+        let shape = g.field_shape(f);
+        fp.push(quote!(let __h = #p::fingerprint_mix(__h, #shape);));
+        let a = &f.attrs;
+        if a.skip.is_none() && a.with.is_none() && a.rest.is_none() && !g.json {
+            let ty = f.ty;
+            fp.push(
+                quote!(let __h = #p::fingerprint_combine(__h, <#ty as #p::Wire>::FINGERPRINT);),
+            );
+            min.push(quote!(<#ty as #p::Wire>::MIN_LEN));
+            delim.push(quote!(<#ty as #p::Wire>::SELF_DELIMITING));
+        }
+        if a.rest.is_some() {
+            delim.push(quote!(false));
+        }
+    }
+    (fp, min, delim)
+}
+
+/// JSON mode: the helper structs of one variant (or the struct), and the expressions that
+/// measure, write and read its body.
+struct JsonBody {
+    helpers: TokenStream,
+    /// `(len_expr, encode_stmt)` given the field accesses.
+    ser: Ident,
+    de: Ident,
+}
+
+fn json_body(g: &Gen, name: &str, fields: &[Field]) -> JsonBody {
+    let p = &g.p;
+    let serde_crate = &g.serde_crate;
+    let ser = format_ident!("__JsonSer{}", name);
+    let de = format_ident!("__JsonDe{}", name);
+    let on_wire: Vec<&Field> = fields.iter().filter(|f| f.attrs.skip.is_none()).collect();
+    let names: Vec<&Member> = on_wire.iter().map(|f| &f.member).collect();
+    let tys: Vec<&syn::Type> = on_wire.iter().map(|f| f.ty).collect();
+    let helpers = if on_wire.is_empty() {
+        quote! {
+            #[derive(#p::serde::Serialize)]
+            #[serde(crate = #serde_crate)]
+            struct #ser {}
+            #[derive(#p::serde::Deserialize)]
+            #[serde(crate = #serde_crate)]
+            struct #de {}
+        }
+    } else {
+        quote! {
+            #[derive(#p::serde::Serialize)]
+            #[serde(crate = #serde_crate)]
+            struct #ser<'__a> { #(#names: &'__a #tys),* }
+            #[derive(#p::serde::Deserialize)]
+            #[serde(crate = #serde_crate)]
+            struct #de { #(#names: #tys),* }
+        }
+    };
+    JsonBody { helpers, ser, de }
+}
+
+fn json_ser_value(body: &JsonBody, fields: &[Field], accesses: &[TokenStream]) -> TokenStream {
+    let ser = &body.ser;
+    let inits = fields
+        .iter()
+        .zip(accesses)
+        .filter(|(f, _)| f.attrs.skip.is_none())
+        .map(|(f, a)| {
+            let m = &f.member;
+            quote!(#m: #a)
+        });
+    quote!(#ser { #(#inits),* })
+}
+
+fn json_values(g: &Gen, body: &JsonBody, fields: &[Field]) -> (TokenStream, Vec<TokenStream>) {
+    let p = &g.p;
+    let de = &body.de;
+    let read = quote!(let __body: #de = #p::json_decode(__src)?;);
+    let values = fields
+        .iter()
+        .map(|f| {
+            if f.attrs.skip.is_some() {
+                field_decode(g, f, None)
+            } else {
+                let m = &f.member;
+                quote!(__body.#m)
+            }
+        })
+        .collect();
+    (read, values)
+}
+
+fn expand_enum(g: &Gen, variants: &[Variant]) -> Parts {
+    let p = &g.p;
+    let id_ty = g.id_ty();
+    let ctx = g.container_ctx();
+    let id_size = g.id_type.bytes();
+    let json = g.json;
+
+    let mut helpers = Vec::new();
+    let mut len_arms = Vec::new();
+    let mut encode_arms = Vec::new();
+    let mut decode_arms = Vec::new();
+    let mut fp = Vec::new();
+    let mut delim = vec![quote!(true)];
+    let mut fallback_arm =
+        quote!(__other => #p::Err(#p::DecodeError::unknown_id(u32::from(__other))),);
+    let shape = format!(
+        "connhandler:v1 enum id={} endian={} len={}{}",
+        g.id_type.name(),
+        g.endian.name(),
+        g.len.name(),
+        if json { " json" } else { "" }
+    );
+    for v in variants {
+        let pat = pattern(v);
+        let accesses: Vec<TokenStream> = (0..v.fields.len())
+            .map(|i| binding(i).to_token_stream())
+            .collect();
+        if v.attrs.catch_all.is_some() {
+            fp.push(quote!(let __h = #p::fingerprint_mix(__h, "catch_all");));
+            delim.push(quote!(false));
+            let (Some(idf), Some(bodyf)) = (v.fields.first(), v.fields.get(1)) else {
+                continue;
+            };
+            let (id_t, body_t) = (idf.ty, bodyf.ty);
+            let (a0, a1) = (&accesses[0], &accesses[1]);
+            len_arms.push(quote! {
+                #pat => <#id_t as #p::Wire>::wire_len(#a0, #ctx) + <#body_t as #p::WireRest>::rest_len(#a1, #ctx),
+            });
+            encode_arms.push(quote! {
+                #pat => {
+                    <#id_t as #p::Wire>::wire_encode(#a0, #ctx, __dst);
+                    <#body_t as #p::WireRest>::rest_encode(#a1, #ctx, __dst);
+                }
+            });
+            let values = [
+                quote!(__other),
+                quote_spanned!(body_t.span()=> <#body_t as #p::WireRest>::rest_decode(__src, #ctx)?),
+            ];
+            let built = construct(
+                {
+                    let ident = v.ident;
+                    quote!(Self::#ident)
+                },
+                v.style,
+                &v.fields,
+                &values,
+            );
+            fallback_arm = quote!(__other => #p::Ok(#built),);
+            continue;
+        }
+        let Some(id) = v.attrs.id.as_ref().map(|i| i.value) else {
+            continue;
+        };
+        let lit = id_literal(id);
+        let ident = v.ident;
+        let variant_shape = format!(
+            "variant id={id:#x} {}{}",
+            v.style.name(),
+            if json {
+                format!(" name={ident}")
+            } else {
+                String::new()
+            }
+        );
+        fp.push(quote!(let __h = #p::fingerprint_mix(__h, #variant_shape);));
+        let write_id = quote!(<#id_ty as #p::Wire>::wire_encode(&#lit, #ctx, __dst););
+        if json {
+            let body = json_body(g, &ident.to_string(), &v.fields);
+            let value = json_ser_value(&body, &v.fields, &accesses);
+            len_arms.push(quote!(#pat => #id_size + #p::json_len(&#value),));
+            encode_arms.push(quote!(#pat => { #write_id #p::json_encode(&#value, __dst); }));
+            let (read, values) = json_values(g, &body, &v.fields);
+            let built = construct(quote!(Self::#ident), v.style, &v.fields, &values);
+            decode_arms.push(quote!(#lit => { #read #p::Ok(#built) }));
+            helpers.push(body.helpers);
+            for f in &v.fields {
+                let shape = g.field_shape(f);
+                fp.push(quote!(let __h = #p::fingerprint_mix(__h, #shape);));
+            }
+            continue;
+        }
+        let lens = v
+            .fields
+            .iter()
+            .zip(&accesses)
+            .map(|(f, a)| field_len(g, f, a));
+        len_arms.push(quote!(#pat => #id_size #(+ #lens)*,));
+        let encodes = v
+            .fields
+            .iter()
+            .zip(&accesses)
+            .map(|(f, a)| field_encode(g, f, a));
+        encode_arms.push(quote!(#pat => { #write_id #(#encodes)* }));
+        let values: Vec<TokenStream> = v
+            .fields
+            .iter()
+            .map(|f| field_decode(g, f, Some(id)))
+            .collect();
+        let built = construct(quote!(Self::#ident), v.style, &v.fields, &values);
+        decode_arms.push(quote!(#lit => #p::Ok(#built),));
+        let (f_fp, _, f_delim) = fields_shape(g, &v.fields);
+        fp.extend(f_fp);
+        delim.extend(f_delim);
+    }
+
+    let fingerprint = quote!({
+        let __h = #p::fingerprint_str(#shape);
+        #(#fp)*
+        __h
+    });
+    let len_body = quote!(match self { #(#len_arms)* });
+    let encode_body = quote!(match self { #(#encode_arms)* });
+    let decode_body = quote! {
+        let __id = <#id_ty as #p::Wire>::wire_decode(__src, #ctx)?;
+        match __id {
+            #(#decode_arms)*
+            #fallback_arm
+        }
+    };
+    (
+        quote!(#(#helpers)*),
+        fingerprint,
+        quote!(#id_size),
+        quote!(#(#delim)&&*),
+        len_body,
+        encode_body,
+        decode_body,
+    )
+}
+
+fn expand_struct(g: &Gen, cont: &Container, style: Style, fields: &[Field]) -> Parts {
+    let p = &g.p;
+    let id_ty = g.id_ty();
+    let ctx = g.container_ctx();
+    let id = cont.attrs.id.as_ref().map(|i| i.value);
+    let id_size = if id.is_some() { g.id_type.bytes() } else { 0 };
+    let accesses: Vec<TokenStream> = fields
+        .iter()
+        .map(|f| {
+            let m = &f.member;
+            quote!(&self.#m)
+        })
+        .collect();
+    let shape = format!(
+        "connhandler:v1 struct {} id={} endian={} len={}{}",
+        style.name(),
+        id.map_or("none".to_owned(), |i| format!(
+            "{}:{i:#x}",
+            g.id_type.name()
+        )),
+        g.endian.name(),
+        g.len.name(),
+        if g.json { " json" } else { "" }
+    );
+    let (write_id, read_id) = match id {
+        Some(id) => {
+            let lit = id_literal(id);
+            (
+                quote!(<#id_ty as #p::Wire>::wire_encode(&#lit, #ctx, __dst);),
+                quote! {
+                    let __id = <#id_ty as #p::Wire>::wire_decode(__src, #ctx)?;
+                    if __id != #lit {
+                        return #p::Err(#p::DecodeError::unknown_id(u32::from(__id)));
+                    }
+                },
+            )
+        }
+        None => (quote!(), quote!()),
+    };
+    let path = quote!(Self);
+    if g.json {
+        let body = json_body(g, "Struct", fields);
+        let value = json_ser_value(&body, fields, &accesses);
+        let (read, values) = json_values(g, &body, fields);
+        let built = construct(path, style, fields, &values);
+        let fp_steps = fields.iter().map(|f| {
+            let s = g.field_shape(f);
+            quote!(let __h = #p::fingerprint_mix(__h, #s);)
+        });
+        return (
+            body.helpers.clone(),
+            quote!({ let __h = #p::fingerprint_str(#shape); #(#fp_steps)* __h }),
+            quote!(#id_size + 2),
+            quote!(true),
+            quote!(#id_size + #p::json_len(&#value)),
+            quote!(#write_id #p::json_encode(&#value, __dst);),
+            quote!(#read_id #read #p::Ok(#built)),
+        );
+    }
+    let lens = fields
+        .iter()
+        .zip(&accesses)
+        .map(|(f, a)| field_len(g, f, a));
+    let encodes = fields
+        .iter()
+        .zip(&accesses)
+        .map(|(f, a)| field_encode(g, f, a));
+    let values: Vec<TokenStream> = fields.iter().map(|f| field_decode(g, f, id)).collect();
+    let built = construct(path, style, fields, &values);
+    let (fp, min, delim) = fields_shape(g, fields);
+    (
+        quote!(),
+        quote!({ let __h = #p::fingerprint_str(#shape); #(#fp)* __h }),
+        quote!(#id_size #(+ #min)*),
+        quote!(true #(&& #delim)*),
+        quote!(#id_size #(+ #lens)*),
+        quote!(#write_id #(#encodes)*),
+        quote!(#read_id #p::Ok(#built)),
+    )
+}

@@ -1,0 +1,828 @@
+//! The field-level wire format that `#[derive(Message)]` builds messages from.
+//!
+//! Every field type implements [`Wire`]: integers, floats, `bool`, [`String`], [`Vec<T>`],
+//! [`Option<T>`], `[T; N]`, tuples, [`Bytes`], and the types that derive `Message`. A type of
+//! your own implements it by hand (or a field names a codec module with `with = path`).
+//!
+//! The defaults match Panda3D's `Datagram` so that a datagram built field by field in Panda3D
+//! decodes with a plainly derived struct:
+//!
+//! | Panda3D | Rust field type | bytes |
+//! | --- | --- | --- |
+//! | `addUint8` / `addInt8` | `u8` / `i8` | 1 |
+//! | `addUint16` / `addInt16` | `u16` / `i16` | 2, little-endian |
+//! | `addUint32` / `addInt32` | `u32` / `i32` | 4, little-endian |
+//! | `addUint64` / `addInt64` | `u64` / `i64` | 8, little-endian |
+//! | `addFloat32` / `addFloat64` | `f32` / `f64` | 4 / 8, little-endian IEEE 754 |
+//! | `addBool` | `bool` | 1: 0 or 1 |
+//! | `addString` | `String` | u16 LE length, then UTF-8 bytes |
+//! | `addString32` | `String` with `#[wire(len = u32)]` | u32 LE length, then bytes |
+//! | `addBlob` | `Bytes` or `Vec<u8>` | u16 LE length, then the bytes |
+//! | `addBeUint16`... | `#[wire(endian = "big")]` | big-endian |
+//!
+//! Sequences (`Vec<T>`, `String`, `Bytes`) carry a length prefix (u16 LE unless the field or
+//! container says `len = u8 | u16 | u32`); `Option<T>` is a byte 0 or 1 and then the value;
+//! arrays and tuples are their elements in order.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use crate::message::{DecodeError, DecodeErrorKind, FrameStatus};
+
+/// Byte order of integers, floats and length prefixes.
+///
+/// # Examples
+///
+/// ```
+/// use connhandler::wire::{Ctx, Endian};
+/// let ctx = Ctx { endian: Endian::Big, ..Ctx::DEFAULT };
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Endian {
+    /// Little-endian: the reference protocol's and Panda3D's default.
+    Little,
+    /// Big-endian (network order).
+    Big,
+}
+
+/// The width of a length prefix.
+///
+/// # Examples
+///
+/// ```
+/// use connhandler::wire::{Ctx, LenWidth};
+/// let ctx = Ctx { len: LenWidth::U32, ..Ctx::DEFAULT };
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LenWidth {
+    /// One byte: up to 255 elements.
+    U8,
+    /// Two bytes: up to 65535 elements (the default, Panda3D's `addString`).
+    U16,
+    /// Four bytes.
+    U32,
+}
+
+impl LenWidth {
+    /// The prefix's size in bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(connhandler::wire::LenWidth::U32.size(), 4);
+    /// ```
+    pub const fn size(self) -> usize {
+        match self {
+            LenWidth::U8 => 1,
+            LenWidth::U16 => 2,
+            LenWidth::U32 => 4,
+        }
+    }
+
+    /// The largest length the prefix can hold.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(connhandler::wire::LenWidth::U8.max(), 255);
+    /// ```
+    pub const fn max(self) -> usize {
+        match self {
+            LenWidth::U8 => u8::MAX as usize,
+            LenWidth::U16 => u16::MAX as usize,
+            LenWidth::U32 => u32::MAX as usize,
+        }
+    }
+}
+
+/// The settings a field is encoded with: the container's, overridden by the field's
+/// attributes. Nested derived types use their own.
+///
+/// # Examples
+///
+/// ```
+/// use bytes::BytesMut;
+/// use connhandler::wire::{Ctx, Endian, Wire};
+///
+/// let mut buf = BytesMut::new();
+/// 0x0102u16.wire_encode(Ctx { endian: Endian::Big, ..Ctx::DEFAULT }, &mut buf);
+/// assert_eq!(&buf[..], &[1, 2]);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Ctx {
+    /// Byte order.
+    pub endian: Endian,
+    /// Length-prefix width of sequences.
+    pub len: LenWidth,
+}
+
+impl Ctx {
+    /// Little-endian, u16 length prefixes.
+    pub const DEFAULT: Ctx = Ctx {
+        endian: Endian::Little,
+        len: LenWidth::U16,
+    };
+}
+
+impl Default for Ctx {
+    fn default() -> Self {
+        Ctx::DEFAULT
+    }
+}
+
+/// A value with a wire encoding: what every field of a derived message implements.
+///
+/// `wire_encode` must append exactly `wire_len` bytes; `wire_decode` reads one value from the
+/// front of `src`, failing with [`DecodeErrorKind::Incomplete`] when `src` ends too early,
+/// and never allocating more than `src` can fill.
+///
+/// # Examples
+///
+/// A hand-written impl for a type of your own, usable as a field of derived messages:
+///
+/// ```
+/// use bytes::{Bytes, BytesMut};
+/// use connhandler::wire::{self, Ctx, Wire};
+/// use connhandler::DecodeError;
+///
+/// /// A position packed as three i16 in tenths of a unit.
+/// #[derive(Debug, PartialEq)]
+/// struct Pos(f32, f32, f32);
+///
+/// impl Wire for Pos {
+///     const FINGERPRINT: u64 = wire::fingerprint_str("Pos:i16x3");
+///     const MIN_LEN: usize = 6;
+///     fn wire_len(&self, _: Ctx) -> usize {
+///         6
+///     }
+///     fn wire_encode(&self, ctx: Ctx, dst: &mut BytesMut) {
+///         for v in [self.0, self.1, self.2] {
+///             ((v * 10.0) as i16).wire_encode(ctx, dst);
+///         }
+///     }
+///     fn wire_decode(src: &mut Bytes, ctx: Ctx) -> Result<Self, DecodeError> {
+///         let mut v = [0f32; 3];
+///         for x in &mut v {
+///             *x = f32::from(i16::wire_decode(src, ctx)?) / 10.0;
+///         }
+///         Ok(Pos(v[0], v[1], v[2]))
+///     }
+/// }
+///
+/// let mut buf = BytesMut::new();
+/// Pos(1.0, -2.5, 0.0).wire_encode(Ctx::DEFAULT, &mut buf);
+/// let back = Pos::wire_decode(&mut buf.freeze(), Ctx::DEFAULT).unwrap();
+/// assert_eq!(back, Pos(1.0, -2.5, 0.0));
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no wire encoding: it does not implement `connhandler::wire::Wire`",
+    label = "this field's type cannot be encoded",
+    note = "derive `connhandler::Message` for it, implement `connhandler::wire::Wire` by hand, or give the field #[wire(with = path)]"
+)]
+pub trait Wire: Sized {
+    /// A fingerprint of the wire shape: it changes when the bytes a value is written as
+    /// would change (field types, order, ids, settings).
+    const FINGERPRINT: u64;
+
+    /// The fewest bytes any value takes (used to refuse length prefixes that claim more
+    /// elements than the input could hold, before allocating).
+    const MIN_LEN: usize;
+
+    /// Whether the encoding tells its own end (false for types that take the rest of the
+    /// input).
+    const SELF_DELIMITING: bool = true;
+
+    /// The exact number of bytes `wire_encode` appends.
+    fn wire_len(&self, ctx: Ctx) -> usize;
+
+    /// Appends the value.
+    fn wire_encode(&self, ctx: Ctx, dst: &mut BytesMut);
+
+    /// Reads one value from the front of `src`.
+    ///
+    /// # Errors
+    ///
+    /// A [`DecodeError`]: [`Incomplete`](DecodeErrorKind::Incomplete) when `src` ends early.
+    fn wire_decode(src: &mut Bytes, ctx: Ctx) -> Result<Self, DecodeError>;
+
+    /// The encoded length of a slice of values; a type may answer faster than the loop.
+    fn slice_len(items: &[Self], ctx: Ctx) -> usize {
+        items.iter().map(|i| i.wire_len(ctx)).sum()
+    }
+
+    /// Appends a slice of values; `u8` overrides it with one copy.
+    fn encode_slice(items: &[Self], ctx: Ctx, dst: &mut BytesMut) {
+        for item in items {
+            item.wire_encode(ctx, dst);
+        }
+    }
+
+    /// Reads `n` values; `u8` overrides it with one copy. The caller has checked that `src`
+    /// can hold `n` values of at least [`MIN_LEN`](Wire::MIN_LEN) bytes.
+    ///
+    /// # Errors
+    ///
+    /// As [`wire_decode`](Wire::wire_decode).
+    fn decode_vec(src: &mut Bytes, n: usize, ctx: Ctx) -> Result<Vec<Self>, DecodeError> {
+        let mut out = Vec::with_capacity(n.min(src.len() / Self::MIN_LEN.max(1) + 1));
+        for _ in 0..n {
+            out.push(Self::wire_decode(src, ctx)?);
+        }
+        Ok(out)
+    }
+}
+
+/// A field type that can take the rest of the message, with no length prefix (`#[wire(rest)]`
+/// on the last field).
+///
+/// # Examples
+///
+/// ```
+/// use bytes::{Bytes, BytesMut};
+/// use connhandler::wire::{Ctx, WireRest};
+///
+/// let mut buf = BytesMut::new();
+/// Bytes::from_static(b"tail").rest_encode(Ctx::DEFAULT, &mut buf);
+/// assert_eq!(&buf[..], b"tail");
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot take the rest of a message",
+    label = "a `rest` field must be `Bytes`, `Vec<u8>`, `String` or `Vec<T>`",
+    note = "`rest` (and the body of a `catch_all` variant) implement `connhandler::wire::WireRest`"
+)]
+pub trait WireRest: Sized {
+    /// The exact number of bytes `rest_encode` appends.
+    fn rest_len(&self, ctx: Ctx) -> usize;
+    /// Appends the value with no prefix.
+    fn rest_encode(&self, ctx: Ctx, dst: &mut BytesMut);
+    /// Takes all of `src`.
+    ///
+    /// # Errors
+    ///
+    /// A [`DecodeError`] when the bytes are not a valid value.
+    fn rest_decode(src: &mut Bytes, ctx: Ctx) -> Result<Self, DecodeError>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Fingerprints: FNV-1a, computed in const context.
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+/// Folds `s` into the fingerprint `h`.
+///
+/// # Examples
+///
+/// ```
+/// use connhandler::wire::{fingerprint_mix, fingerprint_str};
+/// const A: u64 = fingerprint_mix(fingerprint_str("a"), "b");
+/// assert_ne!(A, fingerprint_str("ab0"));
+/// ```
+pub const fn fingerprint_mix(mut h: u64, s: &str) -> u64 {
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        h ^= bytes[i] as u64;
+        h = h.wrapping_mul(FNV_PRIME);
+        i += 1;
+    }
+    // A separator, so that ("ab", "c") and ("a", "bc") differ.
+    h ^= 0xff;
+    h.wrapping_mul(FNV_PRIME)
+}
+
+/// Folds another fingerprint into `h`.
+///
+/// # Examples
+///
+/// ```
+/// use connhandler::wire::{fingerprint_combine, fingerprint_str, Wire};
+/// const F: u64 = fingerprint_combine(fingerprint_str("pair"), <u8 as Wire>::FINGERPRINT);
+/// ```
+pub const fn fingerprint_combine(mut h: u64, other: u64) -> u64 {
+    let mut i = 0;
+    while i < 8 {
+        h ^= (other >> (i * 8)) & 0xff;
+        h = h.wrapping_mul(FNV_PRIME);
+        i += 1;
+    }
+    h
+}
+
+/// The fingerprint of a string.
+///
+/// # Examples
+///
+/// ```
+/// use connhandler::wire::fingerprint_str;
+/// const F: u64 = fingerprint_str("MyType:v1");
+/// assert_eq!(F, fingerprint_str("MyType:v1"));
+/// ```
+pub const fn fingerprint_str(s: &str) -> u64 {
+    fingerprint_mix(FNV_OFFSET, s)
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers used by generated code and by impls here.
+
+fn need(src: &Bytes, n: usize) -> Result<(), DecodeError> {
+    if src.len() < n {
+        Err(DecodeError::incomplete(n - src.len()))
+    } else {
+        Ok(())
+    }
+}
+
+/// Appends a length prefix.
+#[doc(hidden)]
+pub fn put_len(len: usize, ctx: Ctx, dst: &mut BytesMut) {
+    match (ctx.len, ctx.endian) {
+        (LenWidth::U8, _) => dst.put_u8(len as u8),
+        (LenWidth::U16, Endian::Little) => dst.put_u16_le(len as u16),
+        (LenWidth::U16, Endian::Big) => dst.put_u16(len as u16),
+        (LenWidth::U32, Endian::Little) => dst.put_u32_le(len as u32),
+        (LenWidth::U32, Endian::Big) => dst.put_u32(len as u32),
+    }
+}
+
+/// Reads a length prefix.
+///
+/// # Errors
+///
+/// [`DecodeErrorKind::Incomplete`] when the prefix itself is cut off.
+#[doc(hidden)]
+pub fn get_len(src: &mut Bytes, ctx: Ctx) -> Result<usize, DecodeError> {
+    need(src, ctx.len.size())?;
+    Ok(match (ctx.len, ctx.endian) {
+        (LenWidth::U8, _) => usize::from(src.get_u8()),
+        (LenWidth::U16, Endian::Little) => usize::from(src.get_u16_le()),
+        (LenWidth::U16, Endian::Big) => usize::from(src.get_u16()),
+        (LenWidth::U32, Endian::Little) => src.get_u32_le() as usize,
+        (LenWidth::U32, Endian::Big) => src.get_u32() as usize,
+    })
+}
+
+/// Reads a length prefix for `n` elements of at least `min_len` bytes, refusing a claim the
+/// rest of the input cannot hold.
+fn get_count(src: &mut Bytes, ctx: Ctx, min_len: usize) -> Result<usize, DecodeError> {
+    let n = get_len(src, ctx)?;
+    let needed = n.saturating_mul(min_len.max(1));
+    if needed > src.len() {
+        return Err(DecodeError::new(DecodeErrorKind::LengthTooLarge {
+            claimed: n as u64,
+            available: src.len(),
+        }));
+    }
+    Ok(n)
+}
+
+macro_rules! wire_int {
+    ($($t:ty, $size:expr, $get_le:ident, $get_be:ident, $put_le:ident, $put_be:ident;)*) => {$(
+        impl Wire for $t {
+            const FINGERPRINT: u64 = fingerprint_str(stringify!($t));
+            const MIN_LEN: usize = $size;
+
+            #[inline]
+            fn wire_len(&self, _: Ctx) -> usize {
+                $size
+            }
+
+            #[inline]
+            fn wire_encode(&self, ctx: Ctx, dst: &mut BytesMut) {
+                match ctx.endian {
+                    Endian::Little => dst.$put_le(*self),
+                    Endian::Big => dst.$put_be(*self),
+                }
+            }
+
+            #[inline]
+            fn wire_decode(src: &mut Bytes, ctx: Ctx) -> Result<Self, DecodeError> {
+                need(src, $size)?;
+                Ok(match ctx.endian {
+                    Endian::Little => src.$get_le(),
+                    Endian::Big => src.$get_be(),
+                })
+            }
+
+            fn slice_len(items: &[Self], _: Ctx) -> usize {
+                items.len() * $size
+            }
+        }
+    )*};
+}
+
+wire_int! {
+    u16, 2, get_u16_le, get_u16, put_u16_le, put_u16;
+    i16, 2, get_i16_le, get_i16, put_i16_le, put_i16;
+    u32, 4, get_u32_le, get_u32, put_u32_le, put_u32;
+    i32, 4, get_i32_le, get_i32, put_i32_le, put_i32;
+    u64, 8, get_u64_le, get_u64, put_u64_le, put_u64;
+    i64, 8, get_i64_le, get_i64, put_i64_le, put_i64;
+    u128, 16, get_u128_le, get_u128, put_u128_le, put_u128;
+    i128, 16, get_i128_le, get_i128, put_i128_le, put_i128;
+    f32, 4, get_f32_le, get_f32, put_f32_le, put_f32;
+    f64, 8, get_f64_le, get_f64, put_f64_le, put_f64;
+}
+
+impl Wire for u8 {
+    const FINGERPRINT: u64 = fingerprint_str("u8");
+    const MIN_LEN: usize = 1;
+
+    #[inline]
+    fn wire_len(&self, _: Ctx) -> usize {
+        1
+    }
+    #[inline]
+    fn wire_encode(&self, _: Ctx, dst: &mut BytesMut) {
+        dst.put_u8(*self)
+    }
+    #[inline]
+    fn wire_decode(src: &mut Bytes, _: Ctx) -> Result<Self, DecodeError> {
+        need(src, 1)?;
+        Ok(src.get_u8())
+    }
+    fn slice_len(items: &[Self], _: Ctx) -> usize {
+        items.len()
+    }
+    fn encode_slice(items: &[Self], _: Ctx, dst: &mut BytesMut) {
+        dst.extend_from_slice(items)
+    }
+    fn decode_vec(src: &mut Bytes, n: usize, _: Ctx) -> Result<Vec<Self>, DecodeError> {
+        need(src, n)?;
+        Ok(src.split_to(n).to_vec())
+    }
+}
+
+impl Wire for i8 {
+    const FINGERPRINT: u64 = fingerprint_str("i8");
+    const MIN_LEN: usize = 1;
+
+    #[inline]
+    fn wire_len(&self, _: Ctx) -> usize {
+        1
+    }
+    #[inline]
+    fn wire_encode(&self, _: Ctx, dst: &mut BytesMut) {
+        dst.put_i8(*self)
+    }
+    #[inline]
+    fn wire_decode(src: &mut Bytes, _: Ctx) -> Result<Self, DecodeError> {
+        need(src, 1)?;
+        Ok(src.get_i8())
+    }
+}
+
+impl Wire for bool {
+    const FINGERPRINT: u64 = fingerprint_str("bool");
+    const MIN_LEN: usize = 1;
+
+    #[inline]
+    fn wire_len(&self, _: Ctx) -> usize {
+        1
+    }
+    #[inline]
+    fn wire_encode(&self, _: Ctx, dst: &mut BytesMut) {
+        dst.put_u8(u8::from(*self))
+    }
+    #[inline]
+    fn wire_decode(src: &mut Bytes, _: Ctx) -> Result<Self, DecodeError> {
+        need(src, 1)?;
+        match src.get_u8() {
+            0 => Ok(false),
+            1 => Ok(true),
+            b => Err(DecodeError::invalid_bool(b)),
+        }
+    }
+}
+
+impl Wire for String {
+    const FINGERPRINT: u64 = fingerprint_str("String");
+    const MIN_LEN: usize = 1;
+
+    fn wire_len(&self, ctx: Ctx) -> usize {
+        ctx.len.size() + self.len()
+    }
+    fn wire_encode(&self, ctx: Ctx, dst: &mut BytesMut) {
+        put_len(self.len(), ctx, dst);
+        dst.extend_from_slice(self.as_bytes());
+    }
+    fn wire_decode(src: &mut Bytes, ctx: Ctx) -> Result<Self, DecodeError> {
+        let n = get_count(src, ctx, 1)?;
+        let bytes = src.split_to(n);
+        String::from_utf8(bytes.into()).map_err(|_| DecodeError::new(DecodeErrorKind::InvalidUtf8))
+    }
+}
+
+impl WireRest for String {
+    fn rest_len(&self, _: Ctx) -> usize {
+        self.len()
+    }
+    fn rest_encode(&self, _: Ctx, dst: &mut BytesMut) {
+        dst.extend_from_slice(self.as_bytes());
+    }
+    fn rest_decode(src: &mut Bytes, _: Ctx) -> Result<Self, DecodeError> {
+        let bytes = std::mem::take(src);
+        String::from_utf8(bytes.into()).map_err(|_| DecodeError::new(DecodeErrorKind::InvalidUtf8))
+    }
+}
+
+/// A block of bytes after a length prefix, decoded without copying from the frame.
+impl Wire for Bytes {
+    const FINGERPRINT: u64 = fingerprint_str("Bytes");
+    const MIN_LEN: usize = 1;
+
+    fn wire_len(&self, ctx: Ctx) -> usize {
+        ctx.len.size() + self.len()
+    }
+    fn wire_encode(&self, ctx: Ctx, dst: &mut BytesMut) {
+        put_len(self.len(), ctx, dst);
+        dst.extend_from_slice(self);
+    }
+    fn wire_decode(src: &mut Bytes, ctx: Ctx) -> Result<Self, DecodeError> {
+        let n = get_count(src, ctx, 1)?;
+        Ok(src.split_to(n))
+    }
+}
+
+impl WireRest for Bytes {
+    fn rest_len(&self, _: Ctx) -> usize {
+        self.len()
+    }
+    fn rest_encode(&self, _: Ctx, dst: &mut BytesMut) {
+        dst.extend_from_slice(self);
+    }
+    fn rest_decode(src: &mut Bytes, _: Ctx) -> Result<Self, DecodeError> {
+        Ok(std::mem::take(src))
+    }
+}
+
+impl<T: Wire> Wire for Vec<T> {
+    const FINGERPRINT: u64 = fingerprint_combine(fingerprint_str("Vec"), T::FINGERPRINT);
+    const MIN_LEN: usize = 1;
+
+    fn wire_len(&self, ctx: Ctx) -> usize {
+        ctx.len.size() + T::slice_len(self, ctx)
+    }
+    fn wire_encode(&self, ctx: Ctx, dst: &mut BytesMut) {
+        put_len(self.len(), ctx, dst);
+        T::encode_slice(self, ctx, dst);
+    }
+    fn wire_decode(src: &mut Bytes, ctx: Ctx) -> Result<Self, DecodeError> {
+        let n = get_count(src, ctx, T::MIN_LEN)?;
+        T::decode_vec(src, n, ctx)
+    }
+}
+
+/// Elements until the end of the message.
+impl<T: Wire> WireRest for Vec<T> {
+    fn rest_len(&self, ctx: Ctx) -> usize {
+        T::slice_len(self, ctx)
+    }
+    fn rest_encode(&self, ctx: Ctx, dst: &mut BytesMut) {
+        T::encode_slice(self, ctx, dst);
+    }
+    fn rest_decode(src: &mut Bytes, ctx: Ctx) -> Result<Self, DecodeError> {
+        let mut out = Vec::new();
+        while !src.is_empty() {
+            out.push(T::wire_decode(src, ctx)?);
+        }
+        Ok(out)
+    }
+}
+
+/// A byte 0 (none) or 1 (some), then the value.
+impl<T: Wire> Wire for Option<T> {
+    const FINGERPRINT: u64 = fingerprint_combine(fingerprint_str("Option"), T::FINGERPRINT);
+    const MIN_LEN: usize = 1;
+    const SELF_DELIMITING: bool = T::SELF_DELIMITING;
+
+    fn wire_len(&self, ctx: Ctx) -> usize {
+        1 + self.as_ref().map_or(0, |v| v.wire_len(ctx))
+    }
+    fn wire_encode(&self, ctx: Ctx, dst: &mut BytesMut) {
+        match self {
+            None => dst.put_u8(0),
+            Some(v) => {
+                dst.put_u8(1);
+                v.wire_encode(ctx, dst);
+            }
+        }
+    }
+    fn wire_decode(src: &mut Bytes, ctx: Ctx) -> Result<Self, DecodeError> {
+        need(src, 1)?;
+        match src.get_u8() {
+            0 => Ok(None),
+            1 => Ok(Some(T::wire_decode(src, ctx)?)),
+            tag => Err(DecodeError::new(DecodeErrorKind::InvalidOptionTag(tag))),
+        }
+    }
+}
+
+/// The elements in order, no prefix.
+impl<T: Wire, const N: usize> Wire for [T; N] {
+    const FINGERPRINT: u64 = fingerprint_combine(
+        fingerprint_combine(fingerprint_str("array"), N as u64),
+        T::FINGERPRINT,
+    );
+    const MIN_LEN: usize = N * T::MIN_LEN;
+    const SELF_DELIMITING: bool = T::SELF_DELIMITING;
+
+    fn wire_len(&self, ctx: Ctx) -> usize {
+        T::slice_len(self, ctx)
+    }
+    fn wire_encode(&self, ctx: Ctx, dst: &mut BytesMut) {
+        T::encode_slice(self, ctx, dst);
+    }
+    fn wire_decode(src: &mut Bytes, ctx: Ctx) -> Result<Self, DecodeError> {
+        need(src, Self::MIN_LEN)?;
+        let items = T::decode_vec(src, N, ctx)?;
+        // `decode_vec` returned exactly N items.
+        items
+            .try_into()
+            .map_err(|_| DecodeError::other("array length mismatch"))
+    }
+}
+
+impl Wire for () {
+    const FINGERPRINT: u64 = fingerprint_str("()");
+    const MIN_LEN: usize = 0;
+
+    fn wire_len(&self, _: Ctx) -> usize {
+        0
+    }
+    fn wire_encode(&self, _: Ctx, _: &mut BytesMut) {}
+    fn wire_decode(_: &mut Bytes, _: Ctx) -> Result<Self, DecodeError> {
+        Ok(())
+    }
+}
+
+macro_rules! wire_tuple {
+    ($($name:ident $idx:tt),+) => {
+        impl<$($name: Wire),+> Wire for ($($name,)+) {
+            const FINGERPRINT: u64 = {
+                let h = fingerprint_str("tuple");
+                $(let h = fingerprint_combine(h, $name::FINGERPRINT);)+
+                h
+            };
+            const MIN_LEN: usize = 0 $(+ $name::MIN_LEN)+;
+            const SELF_DELIMITING: bool = true $(&& $name::SELF_DELIMITING)+;
+
+            fn wire_len(&self, ctx: Ctx) -> usize {
+                0 $(+ self.$idx.wire_len(ctx))+
+            }
+            fn wire_encode(&self, ctx: Ctx, dst: &mut BytesMut) {
+                $(self.$idx.wire_encode(ctx, dst);)+
+            }
+            fn wire_decode(src: &mut Bytes, ctx: Ctx) -> Result<Self, DecodeError> {
+                Ok(($($name::wire_decode(src, ctx)?,)+))
+            }
+        }
+    };
+}
+
+wire_tuple!(A 0);
+wire_tuple!(A 0, B 1);
+wire_tuple!(A 0, B 1, C 2);
+wire_tuple!(A 0, B 1, C 2, D 3);
+wire_tuple!(A 0, B 1, C 2, D 3, E 4);
+wire_tuple!(A 0, B 1, C 2, D 3, E 4, F 5);
+wire_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+wire_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+
+impl<T: Wire> Wire for Box<T> {
+    const FINGERPRINT: u64 = T::FINGERPRINT;
+    const MIN_LEN: usize = T::MIN_LEN;
+    const SELF_DELIMITING: bool = T::SELF_DELIMITING;
+
+    fn wire_len(&self, ctx: Ctx) -> usize {
+        (**self).wire_len(ctx)
+    }
+    fn wire_encode(&self, ctx: Ctx, dst: &mut BytesMut) {
+        (**self).wire_encode(ctx, dst)
+    }
+    fn wire_decode(src: &mut Bytes, ctx: Ctx) -> Result<Self, DecodeError> {
+        T::wire_decode(src, ctx).map(Box::new)
+    }
+}
+
+/// Decodes a whole frame as `T`, refusing trailing bytes. Used by derived `Decode` impls.
+///
+/// # Errors
+///
+/// What `T::wire_decode` says, or [`DecodeErrorKind::TrailingBytes`].
+///
+/// # Examples
+///
+/// ```
+/// use bytes::Bytes;
+/// use connhandler::wire::{decode_whole, Ctx};
+/// assert_eq!(decode_whole::<u16>(Bytes::from_static(&[1, 0]), Ctx::DEFAULT).unwrap(), 1);
+/// assert!(decode_whole::<u16>(Bytes::from_static(&[1, 0, 0]), Ctx::DEFAULT).is_err());
+/// ```
+pub fn decode_whole<T: Wire>(mut frame: Bytes, ctx: Ctx) -> Result<T, DecodeError> {
+    let value = T::wire_decode(&mut frame, ctx)?;
+    if frame.is_empty() {
+        Ok(value)
+    } else {
+        Err(DecodeError::trailing_bytes(frame.len()))
+    }
+}
+
+/// [`Decode::frame_status`](crate::Decode::frame_status) for a [`Wire`] type: decodes the
+/// bytes to see whether they are one whole message.
+///
+/// # Examples
+///
+/// ```
+/// use connhandler::{wire::{frame_status, Ctx}, FrameStatus};
+/// assert_eq!(frame_status::<u32>(&[1, 2, 3, 4], Ctx::DEFAULT), FrameStatus::Complete);
+/// assert_eq!(frame_status::<u32>(&[1, 2], Ctx::DEFAULT), FrameStatus::Incomplete);
+/// ```
+pub fn frame_status<T: Wire>(bytes: &[u8], ctx: Ctx) -> FrameStatus {
+    if !T::SELF_DELIMITING {
+        return FrameStatus::Unknown;
+    }
+    match decode_whole::<T>(Bytes::copy_from_slice(bytes), ctx) {
+        Ok(_) => FrameStatus::Complete,
+        Err(e) if e.is_incomplete() => FrameStatus::Incomplete,
+        Err(_) => FrameStatus::Unknown,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip<T: Wire + PartialEq + std::fmt::Debug>(v: T, ctx: Ctx) -> Vec<u8> {
+        let mut buf = BytesMut::new();
+        v.wire_encode(ctx, &mut buf);
+        assert_eq!(buf.len(), v.wire_len(ctx));
+        let bytes = buf.to_vec();
+        assert_eq!(decode_whole::<T>(buf.freeze(), ctx).unwrap(), v);
+        bytes
+    }
+
+    #[test]
+    fn layouts() {
+        let big = Ctx {
+            endian: Endian::Big,
+            ..Ctx::DEFAULT
+        };
+        assert_eq!(roundtrip(0x0102u16, Ctx::DEFAULT), [2, 1]);
+        assert_eq!(roundtrip(0x0102u16, big), [1, 2]);
+        assert_eq!(
+            roundtrip(String::from("hi"), Ctx::DEFAULT),
+            [2, 0, b'h', b'i']
+        );
+        assert_eq!(
+            roundtrip(
+                vec![1u8, 2],
+                Ctx {
+                    len: LenWidth::U8,
+                    ..Ctx::DEFAULT
+                }
+            ),
+            [2, 1, 2]
+        );
+        assert_eq!(roundtrip(Some(7u8), Ctx::DEFAULT), [1, 7]);
+        assert_eq!(roundtrip(None::<u8>, Ctx::DEFAULT), [0]);
+        assert_eq!(roundtrip([1u16, 2], Ctx::DEFAULT), [1, 0, 2, 0]);
+        assert_eq!(roundtrip((1u8, true), Ctx::DEFAULT), [1, 1]);
+    }
+
+    #[test]
+    fn claims_beyond_the_input_fail_before_allocating() {
+        let mut src = Bytes::from_static(&[0xff, 0xff, 0xff, 0x7f, 1, 2]);
+        let ctx = Ctx {
+            len: LenWidth::U32,
+            ..Ctx::DEFAULT
+        };
+        let err = Vec::<u64>::wire_decode(&mut src, ctx).unwrap_err();
+        assert!(matches!(err.kind(), DecodeErrorKind::LengthTooLarge { .. }));
+    }
+
+    #[test]
+    fn distinct_errors() {
+        let e = bool::wire_decode(&mut Bytes::from_static(&[2]), Ctx::DEFAULT).unwrap_err();
+        assert_eq!(e.kind(), &DecodeErrorKind::InvalidBool(2));
+        let e =
+            String::wire_decode(&mut Bytes::from_static(&[1, 0, 0xff]), Ctx::DEFAULT).unwrap_err();
+        assert_eq!(e.kind(), &DecodeErrorKind::InvalidUtf8);
+        let e = u32::wire_decode(&mut Bytes::from_static(&[1]), Ctx::DEFAULT).unwrap_err();
+        assert!(e.is_incomplete());
+        let e = decode_whole::<u8>(Bytes::from_static(&[1, 2]), Ctx::DEFAULT).unwrap_err();
+        assert_eq!(e.kind(), &DecodeErrorKind::TrailingBytes(1));
+    }
+
+    #[test]
+    fn fingerprints_differ() {
+        assert_ne!(<u16 as Wire>::FINGERPRINT, <i16 as Wire>::FINGERPRINT);
+        assert_ne!(
+            <Vec<u8> as Wire>::FINGERPRINT,
+            <Vec<u16> as Wire>::FINGERPRINT
+        );
+        assert_ne!(
+            <[u8; 2] as Wire>::FINGERPRINT,
+            <[u8; 3] as Wire>::FINGERPRINT
+        );
+    }
+}
