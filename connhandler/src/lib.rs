@@ -93,6 +93,7 @@ mod outgoing;
 mod peer;
 mod settings;
 pub mod tap;
+pub mod testing;
 pub mod wire;
 
 pub use addr::Address;

@@ -11,8 +11,8 @@ pub use core::{
 pub use crate::{
     message::{Decode, DecodeError, Encode, FrameStatus},
     wire::{
-        decode_whole, fingerprint_combine, fingerprint_mix, fingerprint_str, frame_status, Ctx,
-        Endian, LenWidth, Wire, WireRest,
+        decode_whole, fingerprint_combine, fingerprint_mix, fingerprint_str, frame_status,
+        frame_status_decoding, Ctx, Endian, LenWidth, Wire, WireRest,
     },
 };
 

@@ -741,6 +741,13 @@ pub fn frame_status<T: Wire>(bytes: &[u8], ctx: Ctx) -> FrameStatus {
     if !T::SELF_DELIMITING {
         return FrameStatus::Unknown;
     }
+    frame_status_decoding::<T>(bytes, ctx)
+}
+
+/// Like [`frame_status`], for a caller that knows these bytes are of a self-delimiting kind
+/// (a derived enum's variant without `rest` fields, say) although `T` as a whole is not.
+#[doc(hidden)]
+pub fn frame_status_decoding<T: Wire>(bytes: &[u8], ctx: Ctx) -> FrameStatus {
     match decode_whole::<T>(Bytes::copy_from_slice(bytes), ctx) {
         Ok(_) => FrameStatus::Complete,
         Err(e) if e.is_incomplete() => FrameStatus::Incomplete,

@@ -156,6 +156,10 @@ fn expand(cont: &Container) -> TokenStream {
             Body::Enum(variants) => expand_enum(&g, variants),
             Body::Struct(style, fields) => expand_struct(&g, cont, *style, fields),
         };
+    let frame_status_body = match &cont.data {
+        Body::Enum(variants) => enum_frame_status(&g, variants),
+        Body::Struct(..) => quote!(#p::frame_status::<Self>(__bytes, #ctx)),
+    };
 
     quote! {
         const _: () = {
@@ -204,7 +208,7 @@ fn expand(cont: &Container) -> TokenStream {
                 }
 
                 fn frame_status(__bytes: &[u8]) -> #p::FrameStatus {
-                    #p::frame_status::<Self>(__bytes, #ctx)
+                    #frame_status_body
                 }
             }
         };
@@ -565,6 +569,44 @@ fn expand_enum(g: &Gen, variants: &[Variant]) -> Parts {
         encode_body,
         decode_body,
     )
+}
+
+/// An enum's `frame_status`: decided per variant, so that a `rest` field or a catch-all
+/// variant elsewhere does not stop the self-delimiting variants from telling their end.
+fn enum_frame_status(g: &Gen, variants: &[Variant]) -> TokenStream {
+    let p = &g.p;
+    let id_ty = g.id_ty();
+    let id_size = g.id_type.bytes();
+    let ctx = g.container_ctx();
+    let arms = variants.iter().filter_map(|v| {
+        let id = v.attrs.id.as_ref()?.value;
+        let lit = id_literal(id);
+        let delim: Vec<TokenStream> = if g.json {
+            Vec::new()
+        } else {
+            fields_shape(g, &v.fields).2
+        };
+        Some(quote! {
+            #lit => if true #(&& #delim)* {
+                #p::frame_status_decoding::<Self>(__bytes, #ctx)
+            } else {
+                #p::FrameStatus::Unknown
+            },
+        })
+    });
+    quote! {
+        if __bytes.len() < #id_size {
+            return #p::FrameStatus::Incomplete;
+        }
+        let mut __head = #p::Bytes::copy_from_slice(&__bytes[..#id_size]);
+        let #p::Ok(__id) = <#id_ty as #p::Wire>::wire_decode(&mut __head, #ctx) else {
+            return #p::FrameStatus::Unknown;
+        };
+        match __id {
+            #(#arms)*
+            _ => #p::FrameStatus::Unknown,
+        }
+    }
 }
 
 fn expand_struct(g: &Gen, cont: &Container, style: Style, fields: &[Field]) -> Parts {
