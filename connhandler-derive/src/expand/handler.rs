@@ -274,9 +274,13 @@ pub(crate) fn attribute(kind: Kind, args: TokenStream, item: TokenStream) -> Tok
     };
     let args = parse_args(&cx, kind, args);
     if args.peer.is_none() {
+        let attr = match kind {
+            Kind::Incoming => "incoming",
+            Kind::Outgoing => "outgoing",
+        };
         cx.error_spanned_by(
             &input.ident,
-            "a handler needs its peer kind: #[incoming(peer = MyPeer, ...)]",
+            format!("a handler needs its peer kind: #[{attr}(peer = MyPeer, ...)]"),
         );
     }
     if let Err(e) = cx.check() {

@@ -1,0 +1,4 @@
+#[connhandler::incoming(backlog = 16)]
+struct Lobby;
+
+fn main() {}

@@ -1,0 +1,13 @@
+use connhandler::Message;
+
+struct Position {
+    x: f32,
+}
+
+#[derive(Message)]
+enum Move {
+    #[wire(id = 1)]
+    To { pos: Position },
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use connhandler::Message;
+
+#[derive(Message)]
+struct Borrowed<'a> {
+    name: &'a str,
+}
+
+fn main() {}

@@ -1,0 +1,33 @@
+#[derive(connhandler::Message, Debug, PartialEq)]
+enum Proto {
+    #[wire(id = 1)]
+    Hello { name: String, version: u16 },
+    #[wire(id = 2)]
+    Blob(bytes::Bytes),
+    #[wire(catch_all)]
+    Other(u16, bytes::Bytes),
+}
+
+#[derive(connhandler::Message, Debug, PartialEq)]
+#[wire(json)]
+enum Internal {
+    #[wire(id = 7)]
+    Status { ok: bool },
+}
+
+#[derive(connhandler::Peer, Default)]
+#[peer(recv = Proto, send = Proto)]
+struct Client;
+
+#[connhandler::incoming(peer = Client, tcp_message(max_message_size = 4096), backlog = 8)]
+struct Lobby;
+
+#[connhandler::outgoing(peer = Client, panda3d(header_size = 4), retry_ms = 10, backoff_max_ms = 100, max_attempts = 3, reconnect)]
+struct Link;
+
+fn main() {
+    connhandler::testing::assert_roundtrip(&Proto::Hello { name: "a".into(), version: 1 });
+    connhandler::testing::assert_roundtrip(&Internal::Status { ok: true });
+    let _ = Lobby.incoming_builder("127.0.0.1:0");
+    let _ = Link.outgoing_builder("127.0.0.1:1");
+}
