@@ -189,6 +189,135 @@ pub mod __private;
 /// assert_eq!(chat, Chat { text: "hi".into(), from: -1, urgent: true, at: 0.5 });
 /// ```
 ///
+/// `id_type`, `endian` and `len` on the container, overridden per field:
+///
+/// ```
+/// use connhandler::{testing::assert_golden, Message};
+///
+/// #[derive(Message, Debug, PartialEq)]
+/// #[wire(id_type = u8, endian = "big", len = u8)]
+/// enum Compact {
+///     #[wire(id = 0x42)]
+///     Named {
+///         name: String,
+///         #[wire(endian = "little")]
+///         le: u16,
+///         #[wire(len = u32)]
+///         long: Vec<u8>,
+///     },
+/// }
+///
+/// assert_golden(
+///     &Compact::Named { name: "a".into(), le: 1, long: vec![9] },
+///     &[0x42, 1, b'a', 1, 0, 0, 0, 0, 1, 9],
+/// );
+/// ```
+///
+/// `catch_all` keeps unknown ids; `rest` takes the rest of the message; `skip` leaves a
+/// field off the wire:
+///
+/// ```
+/// use bytes::Bytes;
+/// use connhandler::{testing::assert_golden, Decode, Message};
+///
+/// fn unknown_room() -> u32 {
+///     u32::MAX
+/// }
+///
+/// #[derive(Message, Debug, PartialEq)]
+/// enum Relay {
+///     #[wire(id = 1)]
+///     Forward {
+///         to: u32,
+///         #[wire(skip, default = unknown_room)]
+///         room: u32,
+///         #[wire(rest)]
+///         payload: Bytes,
+///     },
+///     #[wire(catch_all)]
+///     Unknown(u16, Bytes),
+/// }
+///
+/// assert_golden(
+///     &Relay::Forward { to: 7, room: u32::MAX, payload: Bytes::from_static(b"raw") },
+///     b"\x01\x00\x07\x00\x00\x00raw",
+/// );
+/// let other = Relay::decode(Bytes::from_static(b"\x09\x00??")).unwrap();
+/// assert_eq!(other, Relay::Unknown(9, Bytes::from_static(b"??")));
+/// ```
+///
+/// `with = module` plugs in a codec of your own for one field:
+///
+/// ```
+/// use connhandler::{testing::assert_golden, Message};
+///
+/// /// Milliseconds on the wire, a Duration in the program.
+/// mod millis {
+///     use bytes::{Bytes, BytesMut};
+///     use connhandler::{wire::{Ctx, Wire}, DecodeError};
+///     pub fn encoded_len(_: &std::time::Duration, _: Ctx) -> usize {
+///         8
+///     }
+///     pub fn encode(d: &std::time::Duration, ctx: Ctx, dst: &mut BytesMut) {
+///         (d.as_millis() as u64).wire_encode(ctx, dst)
+///     }
+///     pub fn decode(src: &mut Bytes, ctx: Ctx) -> Result<std::time::Duration, DecodeError> {
+///         u64::wire_decode(src, ctx).map(std::time::Duration::from_millis)
+///     }
+/// }
+///
+/// #[derive(Message, Debug, PartialEq)]
+/// #[wire(id = 3)]
+/// struct Timeout {
+///     #[wire(with = millis)]
+///     after: std::time::Duration,
+/// }
+///
+/// fn main() {
+///     assert_golden(
+///         &Timeout { after: std::time::Duration::from_millis(258) },
+///         &[3, 0, 2, 1, 0, 0, 0, 0, 0, 0],
+///     );
+/// }
+/// ```
+///
+/// `json` (feature `json`): `<u16 LE id><JSON object of the fields>`, as the reference
+/// system's internal messages:
+///
+/// ```
+/// # #[cfg(feature = "json")] {
+/// use connhandler::{testing::assert_golden, Message};
+///
+/// #[derive(Message, Debug, PartialEq)]
+/// #[wire(json)]
+/// enum Internal {
+///     #[wire(id = 0x0101)]
+///     Register { name: String, slots: u32 },
+/// }
+///
+/// assert_golden(
+///     &Internal::Register { name: "eu-1".into(), slots: 64 },
+///     b"\x01\x01{\"name\":\"eu-1\",\"slots\":64}",
+/// );
+/// # }
+/// ```
+///
+/// `crate = "path"` names the runtime crate when it is renamed or re-exported:
+///
+/// ```
+/// mod deps {
+///     pub(crate) use ::connhandler as net;
+/// }
+///
+/// #[derive(connhandler::Message, Debug, PartialEq)]
+/// #[wire(crate = "crate::deps::net", id = 1)]
+/// struct Ping;
+///
+/// fn main() {
+///     deps::net::testing::assert_golden(&Ping, &[1, 0]);
+/// }
+/// ```
+///
 /// Freezing a protocol: the fingerprint changes when the bytes on the wire would.
 ///
 /// ```
