@@ -959,3 +959,51 @@ async fn a_full_central_queue_pauses_reading() {
     }
     let _client = writer.await.unwrap();
 }
+
+/// Raw messages from a reference writer whose length is an exact multiple of
+/// max_message_size end on a 0 chunk; with `idle_end` the pause after them ends them.
+#[tokio::test]
+async fn idle_end_reads_reference_exact_multiples_as_raw_bytes() {
+    let max = 1000;
+    let (tx, mut central) = central::<Ev>(64);
+    let server = Incoming::<Raw>::bind("127.0.0.1:0")
+        .framing(
+            TcpMessageCodec::builder()
+                .max_message_size(max)
+                .idle_end(Duration::from_millis(50))
+                .new_codec()
+                .unwrap(),
+        )
+        .start(&tx)
+        .await
+        .unwrap();
+    let mut client = RawClient::connect(server.local_addr()).await;
+    let peer = expect_connected(&mut central).await;
+    for n in [1, max - 1, max, max + 1, 2 * max, 3 * max, 5 * max + 7] {
+        let msg = common::pattern(n, n as u8);
+        client.send_raw(&common::reference_write(&msg, max)).await;
+        let (from, got) = expect_message(&mut central).await;
+        assert_eq!(from, peer);
+        assert_eq!(got.len(), n, "size {n}");
+        assert!(got[..] == msg[..], "size {n}");
+        // The reply, written by connhandler, is read back by the reference reader.
+        peer.send(got).await.unwrap();
+        let mut wire = Vec::new();
+        let mut expect = n;
+        while expect > 0 {
+            let mut header = [0u8; 2];
+            tokio::io::AsyncReadExt::read_exact(&mut client.stream, &mut header)
+                .await
+                .unwrap();
+            let h = usize::from(u16::from_le_bytes(header));
+            let len = if h == 0 { max } else { h };
+            let mut chunk = vec![0u8; len];
+            tokio::io::AsyncReadExt::read_exact(&mut client.stream, &mut chunk)
+                .await
+                .unwrap();
+            expect -= len;
+            wire.extend(chunk);
+        }
+        assert!(wire == msg, "echo of size {n}");
+    }
+}

@@ -300,12 +300,27 @@ where
                         // Idle: hold no buffer while waiting.
                         buf = BytesMut::new();
                     }
+                    // A message whose end only a pause can tell (see `Framing::end_pending`).
+                    let pending = self.framing.pending_end_after();
+                    let pause = async {
+                        match pending {
+                            Some(wait) => tokio::time::sleep(wait).await,
+                            None => std::future::pending().await,
+                        }
+                    };
                     tokio::select! {
                         biased;
                         _ = self.shared.close.cancelled() => return None,
                         ready = read.readable() => {
                             if let Err(e) = ready {
                                 return Some(DisconnectReason::Io(e));
+                            }
+                        }
+                        _ = pause => {
+                            if let Some(frame) = self.framing.end_pending() {
+                                if let Handed::Stop(reason) = self.hand_on(frame, handle).await {
+                                    return reason;
+                                }
                             }
                         }
                     }

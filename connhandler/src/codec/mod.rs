@@ -10,7 +10,7 @@
 //! also implement tokio-util's [`Decoder`] and [`Encoder`], so they work with
 //! [`Framed`](tokio_util::codec::Framed) on their own.
 
-use std::{fmt, io, ops::RangeInclusive};
+use std::{fmt, io, ops::RangeInclusive, time::Duration};
 
 use bytes::{Bytes, BytesMut};
 
@@ -89,6 +89,19 @@ pub trait Framing: Clone + Send + 'static {
     /// sender, not the connection, gets the error.
     fn sendable_lengths(&self) -> RangeInclusive<usize> {
         0..=usize::MAX
+    }
+
+    /// How long a connection waits, once it has read every byte available, before ending a
+    /// message whose end the bytes cannot tell ([`end_pending`](Framing::end_pending)); `None`
+    /// (the default) when no such message is pending or the framing never ends one this way.
+    fn pending_end_after(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Ends the pending message after the wait of
+    /// [`pending_end_after`](Framing::pending_end_after) passed with no more bytes.
+    fn end_pending(&mut self) -> Option<Bytes> {
+        None
     }
 
     /// Gives the framing the receiving message type's [`Decode::frame_status`]: framings that

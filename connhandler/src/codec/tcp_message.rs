@@ -1,6 +1,6 @@
 //! The reference system's TcpMessage framing.
 
-use std::ops::RangeInclusive;
+use std::{ops::RangeInclusive, time::Duration};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder, Framed};
@@ -38,15 +38,16 @@ const MAX_CHUNK: usize = 0xFFFF;
 /// | --- | --- | --- |
 /// | `1 ..= max-1` | `h` | ends with this chunk |
 /// | `max` (explicit) | `max` | ends with this chunk |
-/// | `0` | `max` | continues, unless the receiving type says the bytes so far are one whole message ([`Decode::frame_status`] returns [`FrameStatus::Complete`]) |
+/// | `0` | `max` | continues, unless the receiving type says the bytes so far are one whole message ([`Decode::frame_status`] returns [`FrameStatus::Complete`]), or, with [`idle_end`](TcpMessageCodecBuilder::idle_end), no more bytes arrive for the configured wait |
 /// | `> max` | — | [`FrameError::ChunkTooLong`]: the connection is closed |
 ///
 /// The third row is where the format is ambiguous: the reference writer ends a message whose
 /// length is an exact multiple of `max_message_size` with a 0 chunk, exactly like one that
 /// continues. connhandler's own writer never does (it marks a full final chunk explicitly), and
 /// for the reference writer the receiving message type decides: derived messages that tell
-/// their own end do, raw [`Bytes`] cannot, so raw bytes from a reference writer whose length is an
-/// exact multiple of `max_message_size` run on into the next message. The reference reader never
+/// their own end do; raw [`Bytes`] cannot, so raw bytes from a reference writer whose length is
+/// an exact multiple of `max_message_size` run on into the next message unless
+/// [`idle_end`](TcpMessageCodecBuilder::idle_end) ends them at the pause that follows. The reference reader never
 /// reassembles at all; [`reassemble(false)`](TcpMessageCodecBuilder::reassemble) gives its
 /// behaviour (each chunk is a frame).
 ///
@@ -78,6 +79,7 @@ pub struct TcpMessageCodec {
     reassemble: bool,
     explicit_final_chunk: bool,
     frame_status: Option<FrameStatusFn>,
+    idle_end: Option<Duration>,
     state: State,
     /// Chunks of a message that continues, in reassembly.
     partial: BytesMut,
@@ -116,6 +118,7 @@ pub struct TcpMessageCodecBuilder {
     reassemble: bool,
     explicit_final_chunk: bool,
     frame_status: Option<FrameStatusFn>,
+    idle_end: Option<Duration>,
 }
 
 impl Default for TcpMessageCodecBuilder {
@@ -126,6 +129,7 @@ impl Default for TcpMessageCodecBuilder {
             reassemble: true,
             explicit_final_chunk: true,
             frame_status: None,
+            idle_end: None,
         }
     }
 }
@@ -224,6 +228,28 @@ impl TcpMessageCodecBuilder {
         self
     }
 
+    /// Ends a message that stops on a 0 chunk when no more bytes arrive for `wait` after it
+    /// (default: never, the message continues). The reference writer sends all chunks of a
+    /// message at once and ends one whose length is an exact multiple of `max_message_size` on
+    /// a 0 chunk: for receivers whose type cannot tell its own end (raw bytes), a pause is the
+    /// only sign that such a message is whole. Handlers apply it when they have read every byte
+    /// available; a stall of the sender longer than `wait` in the middle of a message would cut
+    /// it in two, so choose `wait` well above the peer's pauses within a message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let codec = connhandler::codec::TcpMessageCodec::builder()
+    ///     .idle_end(Duration::from_millis(100))
+    ///     .new_codec()?;
+    /// # Ok::<(), connhandler::codec::ConfigError>(())
+    /// ```
+    pub fn idle_end(&mut self, wait: Duration) -> &mut Self {
+        self.idle_end = Some(wait);
+        self
+    }
+
     /// Builds the codec.
     ///
     /// # Errors
@@ -254,6 +280,7 @@ impl TcpMessageCodecBuilder {
             reassemble: self.reassemble,
             explicit_final_chunk: self.explicit_final_chunk,
             frame_status: self.frame_status,
+            idle_end: self.idle_end,
             state: State::Header,
             partial: BytesMut::new(),
         })
@@ -303,6 +330,7 @@ impl TcpMessageCodec {
             reassemble: true,
             explicit_final_chunk: true,
             frame_status: None,
+            idle_end: None,
             state: State::Header,
             partial: BytesMut::new(),
         }
@@ -462,6 +490,23 @@ impl Framing for TcpMessageCodec {
         1..=usize::MAX
     }
 
+    fn pending_end_after(&self) -> Option<Duration> {
+        // Pending: between chunks, with chunks of a message that ended on a 0 chunk.
+        match self.state {
+            State::Header if !self.partial.is_empty() => self.idle_end,
+            _ => None,
+        }
+    }
+
+    fn end_pending(&mut self) -> Option<Bytes> {
+        match self.state {
+            State::Header if !self.partial.is_empty() && self.idle_end.is_some() => {
+                Some(self.partial.split().freeze())
+            }
+            _ => None,
+        }
+    }
+
     fn set_frame_status(&mut self, status: FrameStatusFn) {
         self.frame_status = Some(status);
     }
@@ -562,6 +607,25 @@ mod tests {
             Err(FrameError::MessageTooLong { len: 8, max: 6 })
         ));
         assert_eq!(c.partial.len(), 4);
+    }
+
+    #[test]
+    fn idle_end_ends_only_a_message_pending_on_a_zero_chunk() {
+        let mut c = TcpMessageCodec::builder()
+            .max_message_size(2)
+            .idle_end(Duration::from_millis(1))
+            .new_codec()
+            .unwrap();
+        let mut wire = BytesMut::from(&b"\0\0ab"[..]);
+        assert!(c.decode(&mut wire).unwrap().is_none());
+        assert!(c.pending_end_after().is_some());
+        assert_eq!(c.end_pending(), Some(Bytes::from_static(b"ab")));
+        assert!(c.pending_end_after().is_none());
+        // Mid-chunk: nothing is pending.
+        let mut wire = BytesMut::from(&b"\0\0a"[..]);
+        assert!(c.decode(&mut wire).unwrap().is_none());
+        assert!(c.pending_end_after().is_none());
+        assert!(c.end_pending().is_none());
     }
 
     #[test]
