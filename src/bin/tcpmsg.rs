@@ -119,15 +119,19 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         match flag.as_str() {
             "--listen" => o.listen = Some(value()?),
             "--connect" => o.connect = Some(value()?),
-            "--framing" => o.framing = match value()?.as_str() {
-                "tcpmessage" => FramingKind::TcpMessage,
-                "panda3d" | "panda3d:2" => FramingKind::Panda3d(2),
-                "panda3d:4" => FramingKind::Panda3d(4),
-                "panda3d:0" => FramingKind::Panda3d(0),
-                other => return Err(format!(
+            "--framing" => {
+                o.framing = match value()?.as_str() {
+                    "tcpmessage" => FramingKind::TcpMessage,
+                    "panda3d" | "panda3d:2" => FramingKind::Panda3d(2),
+                    "panda3d:4" => FramingKind::Panda3d(4),
+                    "panda3d:0" => FramingKind::Panda3d(0),
+                    other => {
+                        return Err(format!(
                     "unknown framing `{other}`: use tcpmessage, panda3d:2, panda3d:4 or panda3d:0"
-                )),
-            },
+                ))
+                    }
+                }
+            }
             "--max-message-size" => o.max_message_size = Some(number(value()?)? as usize),
             "--connect-timeout-ms" => o.connect_timeout = Duration::from_millis(number(value()?)?),
             "--reply-timeout-ms" => o.reply_timeout = Duration::from_millis(number(value()?)?),
