@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod python;
+
 use std::{future::Future, time::Duration};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};

@@ -1,0 +1,166 @@
+//! Python peers for the interop tests: the interpreter, a virtual environment with Panda3D
+//! under the target directory (made on first use), and child processes killed on drop.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, ChildStdout, Command, Stdio},
+    sync::OnceLock,
+};
+
+/// The system's Python 3.
+pub fn python3() -> PathBuf {
+    let ok = Command::new("python3")
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "the interop tests need `python3` on PATH (Python 3 with the venv module); install it and run again"
+    );
+    PathBuf::from("python3")
+}
+
+/// A Python with `panda3d` importable: a venv under the target directory, made and filled
+/// from PyPI on first use.
+pub fn panda_python() -> PathBuf {
+    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    PYTHON
+        .get_or_init(make_panda_venv)
+        .clone()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
+    let out = cmd
+        .output()
+        .map_err(|e| format!("{what}: cannot run {cmd:?}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+fn make_panda_venv() -> Result<PathBuf, String> {
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-venv");
+    let python = venv.join("bin").join("python");
+    let has_panda = |python: &Path| {
+        Command::new(python)
+            .args(["-c", "import panda3d.core"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    if has_panda(&python) {
+        return Ok(python);
+    }
+    let hint =
+        "the Panda3D interop tests need Python 3 with venv and pip, and PyPI to install `panda3d`";
+    run(
+        Command::new(python3())
+            .args(["-m", "venv", "--clear"])
+            .arg(&venv),
+        &format!(
+            "making a virtual environment at {} ({hint})",
+            venv.display()
+        ),
+    )?;
+    run(
+        Command::new(&python).args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "panda3d>=1.10,<1.11",
+        ]),
+        &format!("installing panda3d into {} ({hint})", venv.display()),
+    )?;
+    if has_panda(&python) {
+        Ok(python)
+    } else {
+        Err(format!(
+            "panda3d was installed but does not import ({hint})"
+        ))
+    }
+}
+
+/// The path of a script in `tests/interop/`.
+pub fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("interop")
+        .join(name)
+}
+
+/// A child process killed when dropped, with its stdout read line by line.
+pub struct Peer {
+    child: Child,
+    out: BufReader<ChildStdout>,
+    what: String,
+}
+
+impl Peer {
+    pub fn spawn(python: &Path, script_name: &str, args: &[String]) -> Peer {
+        let mut child = Command::new(python)
+            .arg(script(script_name))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {script_name}: {e}"));
+        let out = BufReader::new(child.stdout.take().unwrap());
+        Peer {
+            child,
+            out,
+            what: format!("{script_name} {}", args.join(" ")),
+        }
+    }
+
+    /// The next line; panics (naming the peer) when it ended without one.
+    pub fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.out.read_line(&mut line).unwrap();
+        if line.is_empty() {
+            let status = self.child.wait().unwrap();
+            panic!(
+                "the peer `{}` ended ({status}) without the expected output",
+                self.what
+            );
+        }
+        line.trim_end().to_owned()
+    }
+
+    /// Waits for the process and checks that it succeeded.
+    pub fn success(mut self) {
+        let status = self.child.wait().unwrap();
+        assert!(
+            status.success(),
+            "the peer `{}` failed: {status}",
+            self.what
+        );
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port that was free a moment ago (for peers that cannot report the port they bound).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -1,0 +1,121 @@
+"""A peer that follows the reference TcpMessage framing and its `<u16 LE id><JSON>` messages,
+as ../shared/notes/wire-format.md describes them. Standard library only.
+
+Framing: a message is cut into chunks of MAX bytes; each chunk after a little-endian u16 that
+holds its length, or 0 when the chunk is exactly MAX long; all chunks of a message go out with
+one sendall; an empty message is refused. The reader hands on each chunk by itself (it never
+reassembles); this peer joins chunks until the JSON body parses, as a program on top of the
+reference reader does.
+
+Commands (results on stdout, one line each):
+  client HOST PORT MAX SIZE...   for each SIZE send a Register message of exactly SIZE bytes,
+                                 expect a Registered reply with the same fields; `ok SIZE`
+  server PORT MAX                answer each Register with Registered (same fields); prints
+                                 `listening on PORT`; runs until killed
+"""
+import json
+import socket
+import struct
+import sys
+
+REGISTER = 0x0101
+REGISTERED = 0x0102
+
+
+def write_message(sock, message, max_size):
+    if not message:
+        raise ValueError("empty message")
+    out = bytearray()
+    for i in range(0, len(message), max_size):
+        chunk = message[i:i + max_size]
+        out += struct.pack("<H", 0 if len(chunk) == max_size else len(chunk))
+        out += chunk
+    sock.sendall(bytes(out))
+
+
+def read_exact(sock, n):
+    data = bytearray()
+    while len(data) < n:
+        part = sock.recv(n - len(data))
+        if not part:
+            raise EOFError("connection closed")
+        data += part
+    return bytes(data)
+
+
+def read_chunk(sock, max_size):
+    (length,) = struct.unpack("<H", read_exact(sock, 2))
+    if length > max_size:
+        raise ValueError("chunk length %d above max_message_size %d" % (length, max_size))
+    return read_exact(sock, max_size if length == 0 else length)
+
+
+def read_message(sock, max_size):
+    """Joins chunks until they form `<u16 id><one JSON object>`."""
+    data = b""
+    while True:
+        data += read_chunk(sock, max_size)
+        if len(data) < 2:
+            continue
+        try:
+            body = json.loads(data[2:].decode("utf-8"))
+        except ValueError:
+            continue
+        (msg_id,) = struct.unpack("<H", data[:2])
+        return msg_id, body, len(data)
+
+
+def encode(msg_id, body):
+    return struct.pack("<H", msg_id) + json.dumps(body, separators=(",", ":")).encode("utf-8")
+
+
+def register_of_size(size, n):
+    """A Register message of exactly `size` bytes (size >= 40)."""
+    body = {"name": "peer", "payload": "", "n": n}
+    base = len(encode(REGISTER, body))
+    if size < base:
+        raise ValueError("size %d below the smallest Register (%d)" % (size, base))
+    body["payload"] = "x" * (size - base)
+    message = encode(REGISTER, body)
+    assert len(message) == size
+    return body, message
+
+
+def client(host, port, max_size, sizes):
+    sock = socket.create_connection((host, port), timeout=30)
+    for i, size in enumerate(sizes):
+        body, message = register_of_size(size, i)
+        write_message(sock, message, max_size)
+        msg_id, reply, _ = read_message(sock, max_size)
+        if msg_id != REGISTERED or reply != body:
+            sys.exit("reply to a %d-byte Register: id %#x, %r" % (size, msg_id, reply)[:300])
+        print("ok %d" % size, flush=True)
+
+
+def server(port, max_size):
+    listener = socket.create_server(("127.0.0.1", port))
+    print("listening on %d" % port, flush=True)
+    conn, _ = listener.accept()
+    conn.settimeout(30)
+    while True:
+        try:
+            msg_id, body, size = read_message(conn, max_size)
+        except EOFError:
+            return
+        if msg_id != REGISTER:
+            sys.exit("unexpected message id %#x" % msg_id)
+        write_message(conn, encode(REGISTERED, body), max_size)
+        print("answered %d" % size, flush=True)
+
+
+def main(argv):
+    if argv[0] == "client":
+        client(argv[1], int(argv[2]), int(argv[3]), [int(s) for s in argv[4:]])
+    elif argv[0] == "server":
+        server(int(argv[1]), int(argv[2]))
+    else:
+        sys.exit("unknown command %r" % argv[0])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
