@@ -36,7 +36,8 @@ use tracing::Instrument;
 use crate::{
     central::CentralSender,
     codec::Framing,
-    event::{Disconnect, DisconnectReason, Event},
+    event::{Disconnect, DisconnectReason, Event, Timeout},
+    limits::{Limited, Limiter, PerIp, QueuePolicy, RateLimit},
     message::{Decode, Encode},
     peer::{Outgoing, Peer, PeerHandle, PeerId, Shared},
     tap::{Direction, Tap},
@@ -56,6 +57,10 @@ pub(crate) struct ConnSettings {
     pub(crate) close_timeout: Duration,
     pub(crate) nodelay: bool,
     pub(crate) tap: Option<Tap>,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) frame_timeout: Option<Duration>,
+    pub(crate) queue_policy: QueuePolicy,
+    pub(crate) rate_limit: Option<RateLimit>,
 }
 
 impl Default for ConnSettings {
@@ -65,6 +70,10 @@ impl Default for ConnSettings {
             close_timeout: Duration::from_secs(5),
             nodelay: true,
             tap: None,
+            idle_timeout: None,
+            frame_timeout: None,
+            queue_policy: QueuePolicy::Wait,
+            rate_limit: None,
         }
     }
 }
@@ -109,6 +118,7 @@ pub(crate) struct ConnCtx<'a, P: Peer, F, E> {
     pub(crate) central: &'a CentralSender<E>,
     pub(crate) tracker: &'a TaskTracker,
     pub(crate) registry: &'a Arc<Registry<P>>,
+    pub(crate) per_ip: Option<&'a PerIp>,
 }
 
 /// Calls the user's hook that builds the per-connection data, turning a panic into `None`.
@@ -159,6 +169,7 @@ where
         close: ctx.parent.child_token(),
         reason: Mutex::new(None),
         sendable,
+        policy: ctx.settings.queue_policy,
     });
     let handle = PeerHandle::new(shared.clone());
     ctx.registry.lock().insert(shared.id, handle.clone());
@@ -178,9 +189,11 @@ where
         settings: ctx.settings.clone(),
     };
     let writer = ctx.tracker.spawn(writer.run().instrument(span.clone()));
+    let limiter = Limiter::new(ctx.settings.rate_limit.as_ref(), ctx.per_ip, addr.ip());
     let reader = Reader {
         shared,
         framing,
+        limiter,
         central: ctx.central.clone(),
         settings: ctx.settings.clone(),
         registry: ctx.registry.clone(),
@@ -193,6 +206,7 @@ where
 struct Reader<P: Peer, F, E> {
     shared: Arc<Shared<P>>,
     framing: F,
+    limiter: Limiter,
     central: CentralSender<E>,
     settings: ConnSettings,
     registry: Arc<Registry<P>>,
@@ -264,6 +278,10 @@ where
         handle: &PeerHandle<P>,
     ) -> Option<DisconnectReason> {
         let mut buf = BytesMut::new();
+        let idle_timeout = self.settings.idle_timeout;
+        let frame_timeout = self.settings.frame_timeout;
+        let mut last_read = Instant::now();
+        let mut frame_started: Option<Instant> = None;
         loop {
             loop {
                 if self.shared.close.is_cancelled() {
@@ -277,6 +295,13 @@ where
                     }
                     Ok(None) => break,
                     Err(e) => return Some(DisconnectReason::from_frame_error(e)),
+                }
+            }
+            if frame_timeout.is_some() {
+                if buf.is_empty() && !self.framing.is_mid_frame() {
+                    frame_started = None;
+                } else if frame_started.is_none() {
+                    frame_started = Some(Instant::now());
                 }
             }
             if buf.capacity() - buf.len() < READ_CHUNK / 4 {
@@ -294,7 +319,19 @@ where
                         Err(e) => return Some(DisconnectReason::from_frame_error(e)),
                     }
                 },
-                Ok(_) => {}
+                Ok(n) => {
+                    if idle_timeout.is_some() {
+                        last_read = Instant::now();
+                    }
+                    if self.limiter.is_active() {
+                        if let Err(per_ip) = self.limiter.take(Limited::Bytes, n as u64) {
+                            return Some(DisconnectReason::RateLimited {
+                                what: Limited::Bytes,
+                                per_ip,
+                            });
+                        }
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if buf.is_empty() {
                         // Idle: hold no buffer while waiting.
@@ -308,9 +345,29 @@ where
                             None => std::future::pending().await,
                         }
                     };
+                    // The earliest time-out, if any is set.
+                    let idle = idle_timeout.map(|t| (last_read + t, Timeout::Idle(t)));
+                    let frame = frame_timeout
+                        .zip(frame_started)
+                        .map(|(t, started)| (started + t, Timeout::Frame(t)));
+                    let deadline = match (idle, frame) {
+                        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+                        (a, b) => a.or(b),
+                    };
+                    let timer = async {
+                        match deadline {
+                            Some((at, _)) => tokio::time::sleep_until(at).await,
+                            None => std::future::pending().await,
+                        }
+                    };
                     tokio::select! {
                         biased;
                         _ = self.shared.close.cancelled() => return None,
+                        _ = timer => {
+                            if let Some((_, which)) = deadline {
+                                return Some(DisconnectReason::TimedOut(which));
+                            }
+                        }
                         ready = read.readable() => {
                             if let Err(e) = ready {
                                 return Some(DisconnectReason::Io(e));
@@ -334,6 +391,14 @@ where
     async fn hand_on(&mut self, frame: Bytes, handle: &PeerHandle<P>) -> Handed {
         if let Some(tap) = &self.settings.tap {
             tap.call(&self.shared, Direction::In, &frame);
+        }
+        if self.limiter.is_active() {
+            if let Err(per_ip) = self.limiter.take(Limited::Messages, 1) {
+                return Handed::Stop(Some(DisconnectReason::RateLimited {
+                    what: Limited::Messages,
+                    per_ip,
+                }));
+            }
         }
         let msg = match <P::Recv as Decode>::decode(frame) {
             Ok(msg) => msg,

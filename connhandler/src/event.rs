@@ -1,9 +1,10 @@
 //! The events handlers put into the central queue.
 
-use std::{fmt, io};
+use std::{fmt, io, time::Duration};
 
 use crate::{
     codec::FrameError,
+    limits::Limited,
     message::DecodeError,
     outgoing::ConnectError,
     peer::{Peer, PeerHandle},
@@ -138,6 +139,47 @@ pub enum DisconnectReason {
     Decode(DecodeError),
     /// A queued message could not be encoded (its `Encode` impl broke its word).
     Encode(FrameError),
+    /// The peer sent nothing, or left a frame unfinished, for longer than allowed.
+    TimedOut(Timeout),
+    /// The peer went over a rate limit.
+    RateLimited {
+        /// Which limit.
+        what: Limited,
+        /// Whether it was the limit shared by all connections from the peer's IP address.
+        per_ip: bool,
+    },
+    /// The peer's outgoing queue was full under [`QueuePolicy::Disconnect`](crate::QueuePolicy).
+    QueueFull,
+}
+
+/// Which time-out a connection ran into.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use connhandler::Timeout;
+/// assert_eq!(
+///     Timeout::Frame(Duration::from_secs(2)).to_string(),
+///     "a frame was left unfinished for 2s"
+/// );
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Timeout {
+    /// Nothing at all arrived for this long (`idle_timeout`).
+    Idle(Duration),
+    /// Part of a frame arrived and the rest did not within this long (`frame_timeout`).
+    Frame(Duration),
+}
+
+impl fmt::Display for Timeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Timeout::Idle(d) => write!(f, "nothing arrived for {d:?}"),
+            Timeout::Frame(d) => write!(f, "a frame was left unfinished for {d:?}"),
+        }
+    }
 }
 
 impl DisconnectReason {
@@ -192,6 +234,13 @@ impl fmt::Display for DisconnectReason {
             DisconnectReason::Framing(e) => write!(f, "framing error: {e}"),
             DisconnectReason::Decode(e) => write!(f, "decode error: {e}"),
             DisconnectReason::Encode(e) => write!(f, "encode error: {e}"),
+            DisconnectReason::TimedOut(t) => write!(f, "timed out: {t}"),
+            DisconnectReason::RateLimited { what, per_ip } => write!(
+                f,
+                "rate limited: too many {what}{}",
+                if *per_ip { " from this IP address" } else { "" }
+            ),
+            DisconnectReason::QueueFull => f.write_str("the outgoing queue was full"),
         }
     }
 }

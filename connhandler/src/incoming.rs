@@ -24,6 +24,7 @@ use crate::{
     codec::{FrameError, Framing, TcpMessageCodec},
     conn::{self, ConnCtx, ConnSettings, Registry},
     event::Event,
+    limits::{PerIp, RateLimit},
     message::Encode,
     peer::{Peer, PeerHandle},
     settings::conn_setters,
@@ -36,6 +37,7 @@ struct Listen {
     addr: Address,
     backlog: u32,
     max_connections: Option<usize>,
+    per_ip: Option<RateLimit>,
 }
 
 /// Configures an incoming handler; [`start`](IncomingBuilder::start) binds it and starts
@@ -120,6 +122,7 @@ impl<P: Peer> IncomingBuilder<P> {
                 addr: addr.into(),
                 backlog: 1024,
                 max_connections: None,
+                per_ip: None,
             },
         }
     }
@@ -151,6 +154,24 @@ impl<P: Peer, F: Framing> IncomingBuilder<P, F> {
     /// ```
     pub fn max_connections(mut self, max: usize) -> Self {
         self.extra.max_connections = Some(max);
+        self
+    }
+
+    /// A rate limit shared by all connections from one IP address (as the reference login
+    /// server applies): the connection that goes over it is disconnected with
+    /// [`DisconnectReason::RateLimited`](crate::DisconnectReason::RateLimited) and
+    /// `per_ip: true`. An address keeps its buckets across reconnections.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("doc_client.rs")]
+    /// use std::time::Duration;
+    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0")
+    ///     .per_ip_rate_limit(connhandler::RateLimit::bytes(1 << 20, Duration::from_secs(1)));
+    /// ```
+    pub fn per_ip_rate_limit(mut self, limit: RateLimit) -> Self {
+        self.extra.per_ip = Some(limit);
         self
     }
 
@@ -199,6 +220,7 @@ impl<P: Peer, F: Framing> IncomingBuilder<P, F> {
             framing: self.framing.clone(),
             settings: self.settings.clone(),
             make_peer: self.make_peer,
+            per_ip: self.extra.per_ip.map(PerIp::new),
             limit: self
                 .extra
                 .max_connections
@@ -596,6 +618,7 @@ struct AcceptLoop<P: Peer, F, E> {
     framing: F,
     settings: ConnSettings,
     make_peer: MakePeer<P>,
+    per_ip: Option<PerIp>,
     limit: Option<Arc<Semaphore>>,
     token: CancellationToken,
     listener_token: CancellationToken,
@@ -662,6 +685,7 @@ where
             central: &self.central,
             tracker: &self.tracker,
             registry: &self.registry,
+            per_ip: self.per_ip.as_ref(),
         };
         conn::spawn(ctx, stream, addr, data, slot);
     }

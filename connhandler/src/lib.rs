@@ -88,6 +88,7 @@ pub mod codec;
 mod conn;
 mod event;
 mod incoming;
+mod limits;
 mod message;
 mod outgoing;
 mod peer;
@@ -98,8 +99,9 @@ pub mod wire;
 
 pub use addr::Address;
 pub use central::{central, Central, CentralSender, Drain, PostError, DEFAULT_CENTRAL_CAPACITY};
-pub use event::{Disconnect, DisconnectReason, Event};
+pub use event::{Disconnect, DisconnectReason, Event, Timeout};
 pub use incoming::{BindError, BroadcastReport, Incoming, IncomingBuilder, IncomingStats};
+pub use limits::{Limited, QueuePolicy, RateLimit};
 pub use message::{Decode, DecodeError, DecodeErrorKind, Encode, FrameStatus, FrameStatusFn};
 pub use outgoing::{ConnectError, Outgoing, OutgoingBuilder, Retry};
 pub use peer::{Peer, PeerHandle, PeerId, SendError};

@@ -521,6 +521,7 @@ where
                 central: &self.central,
                 tracker: &self.tracker,
                 registry: &self.registry,
+                per_ip: None,
             };
             let (peer, done) = conn::spawn(ctx, stream, addr, data, None);
             report(Ok(peer));

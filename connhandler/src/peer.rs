@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     codec::FrameError,
     event::DisconnectReason,
+    limits::QueuePolicy,
     message::{Decode, Encode},
 };
 
@@ -114,6 +115,7 @@ pub(crate) struct Shared<P: Peer> {
     /// Why it closed: the first reason given wins.
     pub(crate) reason: Mutex<Option<DisconnectReason>>,
     pub(crate) sendable: RangeInclusive<usize>,
+    pub(crate) policy: QueuePolicy,
 }
 
 impl<P: Peer> Shared<P> {
@@ -312,7 +314,8 @@ impl<P: Peer> PeerHandle<P> {
         &self.s().data
     }
 
-    /// Queues `msg`, waiting while the connection's outgoing queue is full.
+    /// Queues `msg`, waiting while the connection's outgoing queue is full (under the default
+    /// [`QueuePolicy::Wait`]; see the handler's `queue_policy` for the others).
     ///
     /// `Ok` means queued: it is written unless the connection fails first, in which case the
     /// `Disconnected` event counts it as unsent.
@@ -333,6 +336,9 @@ impl<P: Peer> PeerHandle<P> {
     /// # }
     /// ```
     pub async fn send(&self, msg: P::Send) -> Result<(), SendError<P::Send>> {
+        if self.s().policy != QueuePolicy::Wait {
+            return self.try_send(msg);
+        }
         let msg = self.check(msg)?;
         self.s()
             .tx
@@ -345,7 +351,9 @@ impl<P: Peer> PeerHandle<P> {
     ///
     /// # Errors
     ///
-    /// As [`send`](PeerHandle::send), and [`SendError::Full`] when the queue is full.
+    /// As [`send`](PeerHandle::send), and [`SendError::Full`] when the queue is full (under
+    /// [`QueuePolicy::Disconnect`] the peer is disconnected then, and the error is
+    /// [`SendError::Closed`]).
     ///
     /// # Examples
     ///
@@ -365,19 +373,37 @@ impl<P: Peer> PeerHandle<P> {
             .tx
             .try_send(Outgoing::Message(msg))
             .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(o) => SendError::Full(unwrap_message(o)),
+                mpsc::error::TrySendError::Full(o) => self.on_full(unwrap_message(o)),
                 mpsc::error::TrySendError::Closed(o) => SendError::Closed(unwrap_message(o)),
             })
     }
 
-    /// Queues bytes already framed for this connection (a broadcast encoded once).
+    /// Applies the queue policy to a message that found the queue full.
+    fn on_full(&self, msg: P::Send) -> SendError<P::Send> {
+        if self.s().policy == QueuePolicy::Disconnect {
+            self.s().close_with(DisconnectReason::QueueFull);
+            SendError::Closed(msg)
+        } else {
+            SendError::Full(msg)
+        }
+    }
+
+    /// Queues bytes already framed for this connection (a broadcast encoded once); applies
+    /// the queue policy when the queue is full.
     pub(crate) fn try_send_framed(&self, wire: Bytes, body: Option<Bytes>) -> bool {
-        !self.s().close.is_cancelled()
-            && self
-                .s()
-                .tx
-                .try_send(Outgoing::Framed { wire, body })
-                .is_ok()
+        if self.s().close.is_cancelled() {
+            return false;
+        }
+        match self.s().tx.try_send(Outgoing::Framed { wire, body }) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if self.s().policy == QueuePolicy::Disconnect {
+                    self.s().close_with(DisconnectReason::QueueFull);
+                }
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
     }
 
     fn check(&self, msg: P::Send) -> Result<P::Send, SendError<P::Send>> {

@@ -108,6 +108,65 @@ macro_rules! conn_setters {
                 self
             }
 
+            /// Closes a connection on which nothing arrives for `timeout`
+            /// ([`Timeout::Idle`](crate::Timeout::Idle)); default: never.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = include_str!("doc_client.rs")]
+            #[doc = concat!("let builder = ", $make, ".idle_timeout(std::time::Duration::from_secs(60));")]
+            /// ```
+            pub fn idle_timeout(mut self, timeout: std::time::Duration) -> Self {
+                self.settings.idle_timeout = Some(timeout);
+                self
+            }
+
+            /// Closes a connection on which part of a frame arrived and the rest did not
+            /// within `timeout` ([`Timeout::Frame`](crate::Timeout::Frame)): a peer that
+            /// sends half a frame and then nothing. Default: never.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = include_str!("doc_client.rs")]
+            #[doc = concat!("let builder = ", $make, ".frame_timeout(std::time::Duration::from_secs(10));")]
+            /// ```
+            pub fn frame_timeout(mut self, timeout: std::time::Duration) -> Self {
+                self.settings.frame_timeout = Some(timeout);
+                self
+            }
+
+            /// What `send` does when a peer's outgoing queue is full: wait (the default),
+            /// fail, or disconnect the peer.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = include_str!("doc_client.rs")]
+            #[doc = concat!("let builder = ", $make, ".queue_policy(connhandler::QueuePolicy::Fail);")]
+            /// ```
+            pub fn queue_policy(mut self, policy: crate::QueuePolicy) -> Self {
+                self.settings.queue_policy = policy;
+                self
+            }
+
+            /// A rate limit for each connection: a peer over it is disconnected with
+            /// [`DisconnectReason::RateLimited`](crate::DisconnectReason::RateLimited).
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = include_str!("doc_client.rs")]
+            /// use std::time::Duration;
+            /// use connhandler::RateLimit;
+            #[doc = concat!("let builder = ", $make, ".rate_limit(RateLimit::messages(100, Duration::from_secs(1)));")]
+            /// ```
+            pub fn rate_limit(mut self, limit: crate::RateLimit) -> Self {
+                self.settings.rate_limit = Some(limit);
+                self
+            }
+
             /// Calls `tap` with every message body received and sent, for debugging (the
             /// reference's traffic dump).
             ///

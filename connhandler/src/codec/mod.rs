@@ -91,6 +91,12 @@ pub trait Framing: Clone + Send + 'static {
         0..=usize::MAX
     }
 
+    /// Whether the framing holds part of a frame (for `frame_timeout`); bytes still in the
+    /// read buffer count anyway. The default says no.
+    fn is_mid_frame(&self) -> bool {
+        false
+    }
+
     /// How long a connection waits, once it has read every byte available, before ending a
     /// message whose end the bytes cannot tell ([`end_pending`](Framing::end_pending)); `None`
     /// (the default) when no such message is pending or the framing never ends one this way.

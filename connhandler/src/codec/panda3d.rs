@@ -291,6 +291,10 @@ impl Framing for Panda3dCodec {
         encode_checked(msg, n, dst).inspect_err(|_| dst.truncate(start))
     }
 
+    fn is_mid_frame(&self) -> bool {
+        self.pending.is_some()
+    }
+
     fn sendable_lengths(&self) -> RangeInclusive<usize> {
         let min = usize::from(self.header_size == 0);
         min..=self.max_frame_length

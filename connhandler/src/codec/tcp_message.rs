@@ -490,6 +490,10 @@ impl Framing for TcpMessageCodec {
         1..=usize::MAX
     }
 
+    fn is_mid_frame(&self) -> bool {
+        !matches!(self.state, State::Header) || !self.partial.is_empty()
+    }
+
     fn pending_end_after(&self) -> Option<Duration> {
         // Pending: between chunks, with chunks of a message that ended on a 0 chunk.
         match self.state {
