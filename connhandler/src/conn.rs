@@ -489,6 +489,13 @@ impl<P: Peer, F: Framing> Writer<P, F> {
             self.shared.close_with(reason);
             return in_buf + self.discard_queue();
         }
+        if self
+            .shared
+            .reason_is(|r| matches!(r, DisconnectReason::QueueFull))
+        {
+            // The peer does not read: flushing to it would only wait out close_timeout.
+            return in_buf + self.discard_queue();
+        }
         self.finish(buf, in_buf).await
     }
 

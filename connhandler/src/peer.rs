@@ -130,6 +130,15 @@ impl<P: Peer> Shared<P> {
         self.close.cancel();
     }
 
+    /// Whether the recorded reason satisfies `f`.
+    pub(crate) fn reason_is(&self, f: impl Fn(&DisconnectReason) -> bool) -> bool {
+        self.reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_some_and(f)
+    }
+
     pub(crate) fn take_reason(&self) -> Option<DisconnectReason> {
         self.reason.lock().unwrap_or_else(|p| p.into_inner()).take()
     }

@@ -29,6 +29,15 @@ pub fn context(e: DecodeError, field: &'static str, id: Option<u64>) -> DecodeEr
     }
 }
 
+/// Names the message id a decode error happened in, keeping an inner one.
+pub fn in_message(e: DecodeError, id: u64) -> DecodeError {
+    if e.message_id().is_none() {
+        e.with_message_id(id as u32)
+    } else {
+        e
+    }
+}
+
 /// A codec whose settings the attribute macro checked at compile time.
 pub fn checked_codec<C>(built: Result<C, crate::codec::ConfigError>) -> C {
     match built {

@@ -413,10 +413,21 @@ fn json_ser_value(body: &JsonBody, fields: &[Field], accesses: &[TokenStream]) -
     quote!(#ser { #(#inits),* })
 }
 
-fn json_values(g: &Gen, body: &JsonBody, fields: &[Field]) -> (TokenStream, Vec<TokenStream>) {
+fn json_values(
+    g: &Gen,
+    body: &JsonBody,
+    fields: &[Field],
+    id: Option<u64>,
+) -> (TokenStream, Vec<TokenStream>) {
     let p = &g.p;
     let de = &body.de;
-    let read = quote!(let __body: #de = #p::json_decode(__src)?;);
+    let read = match id {
+        Some(id) => {
+            let lit = id_literal(id);
+            quote!(let __body: #de = #p::json_decode(__src).map_err(|__e| #p::in_message(__e, #lit))?;)
+        }
+        None => quote!(let __body: #de = #p::json_decode(__src)?;),
+    };
     let values = fields
         .iter()
         .map(|f| {
@@ -512,7 +523,7 @@ fn expand_enum(g: &Gen, variants: &[Variant]) -> Parts {
             let value = json_ser_value(&body, &v.fields, &accesses);
             len_arms.push(quote!(#pat => #id_size + #p::json_len(&#value),));
             encode_arms.push(quote!(#pat => { #write_id #p::json_encode(&#value, __dst); }));
-            let (read, values) = json_values(g, &body, &v.fields);
+            let (read, values) = json_values(g, &body, &v.fields, Some(id));
             let built = construct(quote!(Self::#ident), v.style, &v.fields, &values);
             decode_arms.push(quote!(#lit => { #read #p::Ok(#built) }));
             helpers.push(body.helpers);
@@ -652,7 +663,7 @@ fn expand_struct(g: &Gen, cont: &Container, style: Style, fields: &[Field]) -> P
     if g.json {
         let body = json_body(g, "Struct", fields);
         let value = json_ser_value(&body, fields, &accesses);
-        let (read, values) = json_values(g, &body, fields);
+        let (read, values) = json_values(g, &body, fields, id);
         let built = construct(path, style, fields, &values);
         let fp_steps = fields.iter().map(|f| {
             let s = g.field_shape(f);
