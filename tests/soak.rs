@@ -70,7 +70,7 @@ async fn soak() {
     let mut clients = Vec::new();
     for c in 0..PEERS {
         clients.push(tokio::spawn(async move {
-            let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (c as u64 + 1) * 0x1234_5678);
+            let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ ((c as u64 + 1) * 0x1234_5678));
             let mut connections = 0u64;
             let mut echoed = 0u64;
             while Instant::now() < until {
