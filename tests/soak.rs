@@ -12,7 +12,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use bytes::Bytes;
 use common::{Raw, RawClient};
 use connhandler::{central, Event, Incoming, PeerHandle};
 
@@ -134,7 +133,7 @@ async fn soak() {
                     kicked += 1;
                     p.disconnect_with("soak: random kick");
                 } else {
-                    let _ = p.send(Bytes::from(m)).await;
+                    let _ = p.send(m).await;
                 }
             }
             Event::Disconnected(p, _) => {
