@@ -243,9 +243,8 @@ impl Framing for Panda3dCodec {
         };
         if src.len() < len {
             self.pending = Some(len);
-            // Reserve in steps, not the whole announced length: a peer's claim alone never
-            // makes us allocate more than what has arrived plus one read's worth.
-            src.reserve((len - src.len()).min(64 * 1024));
+            // No reservation for the announced length: the buffer grows with the bytes that
+            // actually arrive (the reader's own reads), never with what a peer merely claims.
             return Ok(None);
         }
         self.pending = None;
@@ -365,6 +364,19 @@ mod tests {
             Err(FrameError::MessageTooLong { .. })
         ));
         assert!(wire.capacity() < 1000);
+    }
+
+    #[test]
+    fn a_claim_within_the_bound_reserves_nothing() {
+        // Found by fuzzing: a 68 KB claim arriving byte by byte used to reserve 64 KiB per
+        // call, and BytesMut's doubling held 128 KiB after two bytes.
+        let mut c = Panda3dCodec::builder().header_size(4).new_codec().unwrap();
+        let mut wire = BytesMut::new();
+        for byte in [0x47, 0x0a, 0x01, 0x00, 0x00, 0x00] {
+            wire.extend_from_slice(&[byte]);
+            assert!(c.decode(&mut wire).unwrap().is_none());
+        }
+        assert!(wire.capacity() < 1024, "{} bytes held", wire.capacity());
     }
 
     #[test]
