@@ -1,16 +1,70 @@
 //! The central queue: one typed queue per program that every handler feeds.
 
-use std::{fmt, sync::Arc};
+use std::{
+    fmt,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+};
 
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore, TryAcquireError};
+use tokio::sync::{mpsc, Notify};
 
 /// The default bound of [`central`] queues: messages waiting for the program.
 pub const DEFAULT_CENTRAL_CAPACITY: usize = 1024;
 
-/// One queued event and, for bounded events, its place in the bound.
-struct Slot<E> {
-    event: E,
-    _permit: Option<OwnedSemaphorePermit>,
+/// What travels through the channel: events one by one, or the messages one connection
+/// decoded from one read, handed on together (one channel operation and at most one wake-up
+/// of the central task for all of them).
+enum Item<E> {
+    /// `Connected`, `Disconnected`, `ConnectFailed`: never held back.
+    Unbounded(E),
+    /// A posted event, counted in the bound.
+    Bounded(E),
+    /// Messages, in order, each counted in the bound; never empty.
+    Batch(Vec<E>),
+}
+
+/// The bound, shared by both sides: an atomic count of bounded events not yet received, and
+/// a notification that senders wait on only while the queue is full.
+struct Bound {
+    capacity: usize,
+    bounded: AtomicUsize,
+    /// Every event not yet received, for `len`.
+    queued: AtomicUsize,
+    room: Notify,
+}
+
+impl Bound {
+    fn try_take(&self) -> bool {
+        self.try_take_up_to(1) == 1
+    }
+
+    /// Takes room for up to `n` events; how many it got (0 when full).
+    fn try_take_up_to(&self, n: usize) -> usize {
+        let mut cur = self.bounded.load(Ordering::Acquire);
+        while cur < self.capacity {
+            let take = n.min(self.capacity - cur);
+            match self.bounded.compare_exchange_weak(
+                cur,
+                cur + take,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return take,
+                Err(now) => cur = now,
+            }
+        }
+        0
+    }
+
+    /// Gives back room for `n` received events.
+    fn release(&self, n: usize) {
+        let before = self.bounded.fetch_sub(n, Ordering::AcqRel);
+        if before >= self.capacity {
+            self.room.notify_waiters();
+        }
+    }
 }
 
 /// Creates the central queue: the sending side, handed to every handler and kept by the
@@ -42,13 +96,22 @@ struct Slot<E> {
 /// ```
 pub fn central<E>(capacity: usize) -> (CentralSender<E>, Central<E>) {
     let (tx, rx) = mpsc::unbounded_channel();
-    let permits = Arc::new(Semaphore::new(capacity.max(1)));
+    let bound = Arc::new(Bound {
+        capacity: capacity.max(1),
+        bounded: AtomicUsize::new(0),
+        queued: AtomicUsize::new(0),
+        room: Notify::new(),
+    });
     (
         CentralSender {
             tx,
-            permits: permits.clone(),
+            bound: bound.clone(),
         },
-        Central { rx },
+        Central {
+            rx,
+            bound,
+            batch: Vec::new().into_iter(),
+        },
     )
 }
 
@@ -61,15 +124,15 @@ pub fn central<E>(capacity: usize) -> (CentralSender<E>, Central<E>) {
 /// tx.try_post("hello".to_owned()).unwrap();
 /// ```
 pub struct CentralSender<E> {
-    tx: mpsc::UnboundedSender<Slot<E>>,
-    permits: Arc<Semaphore>,
+    tx: mpsc::UnboundedSender<Item<E>>,
+    bound: Arc<Bound>,
 }
 
 impl<E> Clone for CentralSender<E> {
     fn clone(&self) -> Self {
         CentralSender {
             tx: self.tx.clone(),
-            permits: self.permits.clone(),
+            bound: self.bound.clone(),
         }
     }
 }
@@ -78,7 +141,13 @@ impl<E> fmt::Debug for CentralSender<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CentralSender")
             .field("closed", &self.tx.is_closed())
-            .field("free", &self.permits.available_permits())
+            .field(
+                "free",
+                &self
+                    .bound
+                    .capacity
+                    .saturating_sub(self.bound.bounded.load(Ordering::Relaxed)),
+            )
             .finish()
     }
 }
@@ -167,10 +236,15 @@ impl<E> CentralSender<E> {
     /// # }
     /// ```
     pub async fn post(&self, event: E) -> Result<(), PostError<E>> {
-        let Ok(permit) = self.permits.clone().acquire_owned().await else {
+        if !self.reserve().await {
             return Err(PostError { event, full: false });
-        };
-        self.push(event, Some(permit))
+        }
+        self.send(Item::Bounded(event), 1)
+            .map_err(|item| match item {
+                Item::Bounded(event) => PostError { event, full: false },
+                // `send` hands back what it was given.
+                _ => unreachable!("a posted event came back as another item"),
+            })
     }
 
     /// Posts an event if the queue has room.
@@ -187,11 +261,17 @@ impl<E> CentralSender<E> {
     /// assert_eq!(central.try_recv(), Some(5));
     /// ```
     pub fn try_post(&self, event: E) -> Result<(), PostError<E>> {
-        match self.permits.clone().try_acquire_owned() {
-            Ok(permit) => self.push(event, Some(permit)),
-            Err(TryAcquireError::NoPermits) => Err(PostError { event, full: true }),
-            Err(TryAcquireError::Closed) => Err(PostError { event, full: false }),
+        if self.tx.is_closed() {
+            return Err(PostError { event, full: false });
         }
+        if !self.bound.try_take() {
+            return Err(PostError { event, full: true });
+        }
+        self.send(Item::Bounded(event), 1)
+            .map_err(|item| match item {
+                Item::Bounded(event) => PostError { event, full: false },
+                _ => unreachable!("a posted event came back as another item"),
+            })
     }
 
     /// Whether the receiving side is gone.
@@ -208,29 +288,68 @@ impl<E> CentralSender<E> {
         self.tx.is_closed()
     }
 
-    /// Waits for room for one bounded event; `None` once the queue is closed.
-    pub(crate) async fn reserve(&self) -> Option<OwnedSemaphorePermit> {
-        if self.tx.is_closed() {
-            return None;
-        }
-        self.permits.clone().acquire_owned().await.ok()
+    /// Takes room for up to `n` bounded events if there is some now; how many it got.
+    pub(crate) fn try_reserve_up_to(&self, n: usize) -> usize {
+        self.bound.try_take_up_to(n)
     }
 
-    /// Queues an event, bounded when it carries a permit.
-    pub(crate) fn push(
-        &self,
-        event: E,
-        permit: Option<OwnedSemaphorePermit>,
-    ) -> Result<(), PostError<E>> {
-        self.tx
-            .send(Slot {
-                event,
-                _permit: permit,
+    /// Gives back room taken and not used.
+    pub(crate) fn unreserve(&self, n: usize) {
+        if n > 0 {
+            self.bound.release(n);
+        }
+    }
+
+    /// Waits for room for one bounded event; `false` once the queue is closed.
+    pub(crate) async fn reserve(&self) -> bool {
+        loop {
+            if self.tx.is_closed() {
+                return false;
+            }
+            if self.bound.try_take() {
+                return true;
+            }
+            let notified = self.bound.room.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            // Room may have been made, or the queue closed, between the check and the
+            // registration.
+            if self.tx.is_closed() {
+                return false;
+            }
+            if self.bound.try_take() {
+                return true;
+            }
+            notified.await;
+        }
+    }
+
+    /// Queues an event that is never held back (`Connected`, `Disconnected`...).
+    pub(crate) fn push_unbounded(&self, event: E) -> Result<(), E> {
+        self.send(Item::Unbounded(event), 1)
+            .map_err(|item| match item {
+                Item::Unbounded(event) => event,
+                _ => unreachable!("an unbounded event came back as another item"),
             })
-            .map_err(|e| PostError {
-                event: e.0.event,
-                full: false,
-            })
+    }
+
+    /// Queues messages for which room was reserved, one each, in order.
+    pub(crate) fn push_batch(&self, batch: Vec<E>) -> Result<(), ()> {
+        let n = batch.len();
+        if n == 0 {
+            return Ok(());
+        }
+        self.send(Item::Batch(batch), n).map_err(|_| {
+            self.bound.release(n);
+        })
+    }
+
+    fn send(&self, item: Item<E>, events: usize) -> Result<(), Item<E>> {
+        self.bound.queued.fetch_add(events, Ordering::Relaxed);
+        self.tx.send(item).map_err(|e| {
+            self.bound.queued.fetch_sub(events, Ordering::Relaxed);
+            e.0
+        })
     }
 }
 
@@ -253,14 +372,25 @@ impl<E> CentralSender<E> {
 /// assert_eq!(this_frame, [0, 1, 2]);
 /// ```
 pub struct Central<E> {
-    rx: mpsc::UnboundedReceiver<Slot<E>>,
+    rx: mpsc::UnboundedReceiver<Item<E>>,
+    bound: Arc<Bound>,
+    /// The rest of the batch being handed out.
+    batch: std::vec::IntoIter<E>,
 }
 
 impl<E> fmt::Debug for Central<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Central")
-            .field("queued", &self.rx.len())
+            .field("queued", &self.len())
             .finish()
+    }
+}
+
+impl<E> Drop for Central<E> {
+    fn drop(&mut self) {
+        // Senders waiting for room must see that the queue is closed.
+        self.rx.close();
+        self.bound.room.notify_waiters();
     }
 }
 
@@ -279,7 +409,11 @@ impl<E> Central<E> {
     /// # }
     /// ```
     pub async fn recv(&mut self) -> Option<E> {
-        self.rx.recv().await.map(|slot| slot.event)
+        if let Some(event) = self.next_in_batch() {
+            return Some(event);
+        }
+        let item = self.rx.recv().await?;
+        Some(self.open(item))
     }
 
     /// The next event if one is queued, without waiting.
@@ -291,7 +425,43 @@ impl<E> Central<E> {
     /// assert_eq!(central.try_recv(), None);
     /// ```
     pub fn try_recv(&mut self) -> Option<E> {
-        self.rx.try_recv().ok().map(|slot| slot.event)
+        if let Some(event) = self.next_in_batch() {
+            return Some(event);
+        }
+        let item = self.rx.try_recv().ok()?;
+        Some(self.open(item))
+    }
+
+    fn next_in_batch(&mut self) -> Option<E> {
+        self.batch.next()
+    }
+
+    fn taken(&self, n: usize) {
+        self.bound.queued.fetch_sub(n, Ordering::Relaxed);
+    }
+
+    fn open(&mut self, item: Item<E>) -> E {
+        match item {
+            Item::Unbounded(event) => {
+                self.taken(1);
+                event
+            }
+            Item::Bounded(event) => {
+                self.taken(1);
+                self.bound.release(1);
+                event
+            }
+            Item::Batch(events) => {
+                // The whole batch is counted off at once: the central task holds it now, and
+                // a batch is at most a few hundred messages beyond the bound.
+                self.taken(events.len());
+                self.bound.release(events.len());
+                self.batch = events.into_iter();
+                // Batches are never empty.
+                self.next_in_batch()
+                    .unwrap_or_else(|| unreachable!("an empty batch was queued"))
+            }
+        }
     }
 
     /// The events queued now, without waiting: at most as many as were queued when it was
@@ -306,7 +476,7 @@ impl<E> Central<E> {
     /// assert_eq!(central.drain().count(), 0);
     /// ```
     pub fn drain(&mut self) -> Drain<'_, E> {
-        let left = self.rx.len();
+        let left = self.len();
         Drain {
             central: self,
             left,
@@ -328,7 +498,11 @@ impl<E> Central<E> {
     /// assert_eq!(central.recv_blocking(), Some(3));
     /// ```
     pub fn recv_blocking(&mut self) -> Option<E> {
-        self.rx.blocking_recv().map(|slot| slot.event)
+        if let Some(event) = self.next_in_batch() {
+            return Some(event);
+        }
+        let item = self.rx.blocking_recv()?;
+        Some(self.open(item))
     }
 
     /// The number of events waiting.
@@ -341,7 +515,7 @@ impl<E> Central<E> {
     /// assert_eq!(central.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
-        self.rx.len()
+        self.bound.queued.load(Ordering::Relaxed) + self.batch.len()
     }
 
     /// Whether no event is waiting.
@@ -353,7 +527,7 @@ impl<E> Central<E> {
     /// assert!(central.is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.rx.is_empty()
+        self.len() == 0
     }
 }
 

@@ -47,6 +47,8 @@ use crate::{
 const READ_CHUNK: usize = 8 * 1024;
 /// Gather queued messages into one write up to this many bytes.
 const MAX_BATCH: usize = 64 * 1024;
+/// A reader hands on at most this many messages at once.
+const MAX_HANDED_AT_ONCE: usize = 256;
 /// An idle writer keeps a buffer at most this large.
 const KEEP_WRITE_BUFFER: usize = 64 * 1024;
 
@@ -197,6 +199,8 @@ where
         central: ctx.central.clone(),
         settings: ctx.settings.clone(),
         registry: ctx.registry.clone(),
+        batch: Vec::new(),
+        credit: 0,
         _slot: slot,
     };
     let done = ctx.tracker.spawn(reader.run(read, writer).instrument(span));
@@ -210,6 +214,10 @@ struct Reader<P: Peer, F, E> {
     central: CentralSender<E>,
     settings: ConnSettings,
     registry: Arc<Registry<P>>,
+    /// Messages decoded and given room in the central queue, not yet handed on.
+    batch: Vec<E>,
+    /// Room taken in the central queue and not used yet (given back at each flush).
+    credit: usize,
     /// The handler's connection slot, held for the life of the connection.
     _slot: Option<OwnedSemaphorePermit>,
 }
@@ -231,13 +239,15 @@ where
         tracing::debug!("connected");
         let ended = if self
             .central
-            .push(Event::Connected(handle.clone()).into(), None)
+            .push_unbounded(Event::Connected(handle.clone()).into())
             .is_err()
         {
             Some(DisconnectReason::Shutdown)
         } else {
             self.read_loop(&mut read, &handle).await
         };
+        // Messages decoded before the end go before `Disconnected`.
+        let _ = self.flush();
         if let Some(reason) = ended {
             self.shared.close_with(reason);
         }
@@ -263,10 +273,9 @@ where
             .unwrap_or(DisconnectReason::Shutdown);
         let local = reason.is_local();
         tracing::debug!(%reason, unsent, "disconnected");
-        let _ = self.central.push(
-            Event::Disconnected(handle, Disconnect { reason, unsent }).into(),
-            None,
-        );
+        let _ = self
+            .central
+            .push_unbounded(Event::Disconnected(handle, Disconnect { reason, unsent }).into());
         !local
     }
 
@@ -296,6 +305,10 @@ where
                     Ok(None) => break,
                     Err(e) => return Some(DisconnectReason::from_frame_error(e)),
                 }
+            }
+            // Everything decoded from what was read goes to the central task in one go.
+            if self.flush().is_err() {
+                return Some(DisconnectReason::Shutdown);
             }
             if frame_timeout.is_some() {
                 if buf.is_empty() && !self.framing.is_mid_frame() {
@@ -404,21 +417,42 @@ where
             Ok(msg) => msg,
             Err(e) => return Handed::Stop(Some(DisconnectReason::Decode(e))),
         };
-        let permit = tokio::select! {
-            biased;
-            permit = self.central.reserve() => permit,
-            _ = self.shared.close.cancelled() => return Handed::Stop(None),
-        };
-        let Some(permit) = permit else {
-            return Handed::Stop(Some(DisconnectReason::Shutdown));
-        };
-        match self
-            .central
-            .push(Event::Message(handle.clone(), msg).into(), Some(permit))
-        {
-            Ok(()) => Handed::Ok,
-            Err(_) => Handed::Stop(Some(DisconnectReason::Shutdown)),
+        let event = Event::Message(handle.clone(), msg).into();
+        if self.credit == 0 {
+            self.credit = self.central.try_reserve_up_to(32);
         }
+        if self.credit > 0 {
+            self.credit -= 1;
+        } else {
+            // The queue is full: hand on what was collected, then wait for room (reading
+            // pauses meanwhile, so TCP pushes back on the peer).
+            if self.flush().is_err() {
+                return Handed::Stop(Some(DisconnectReason::Shutdown));
+            }
+            let room = tokio::select! {
+                biased;
+                room = self.central.reserve() => room,
+                _ = self.shared.close.cancelled() => return Handed::Stop(None),
+            };
+            if !room {
+                return Handed::Stop(Some(DisconnectReason::Shutdown));
+            }
+        }
+        self.batch.push(event);
+        if self.batch.len() >= MAX_HANDED_AT_ONCE && self.flush().is_err() {
+            return Handed::Stop(Some(DisconnectReason::Shutdown));
+        }
+        Handed::Ok
+    }
+
+    /// Hands the collected messages to the central queue, and gives back unused room.
+    fn flush(&mut self) -> Result<(), ()> {
+        self.central.unreserve(std::mem::take(&mut self.credit));
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(16));
+        self.central.push_batch(batch)
     }
 }
 

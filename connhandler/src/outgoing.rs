@@ -560,7 +560,7 @@ async fn connect_with_retry<P: Peer, E: From<Event<P>>>(
             };
             tracing::warn!("{err}");
             if let Some(err) = report(Err(err)) {
-                let _ = central.push(Event::ConnectFailed(err).into(), None);
+                let _ = central.push_unbounded(Event::ConnectFailed(err).into());
             }
             return None;
         };

@@ -1,0 +1,956 @@
+//! Every benchmark, each against a baseline measured in the same run, printed as
+//! `name: connhandler X, baseline Y, ratio R` (R > 1 means connhandler is ahead, except for
+//! memory, where R is connhandler's cost over the baseline's).
+//!
+//! Run with `cargo bench --bench all` (add `-- quick` for a shorter run). Network benchmarks
+//! run their load-generating clients in a separate process (this binary, re-executed), so the
+//! server under test has the machine's cores to itself as far as that goes; CPU time per
+//! message is the server process's user + system time.
+
+use std::{
+    hint::black_box,
+    io::{BufRead, BufReader, Write},
+    net::SocketAddr,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use connhandler::{
+    central,
+    codec::{Framing, TcpMessageCodec},
+    Decode, Encode, Event, Incoming, Message, Peer,
+};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
+
+// ---------------------------------------------------------------------------------------
+// Measuring and reporting
+
+/// This process's CPU time (user + system), from /proc/self/stat, in clock ticks of 10 ms.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // Fields 14 and 15 of the whole line are utime and stime; after the name they are 11, 12.
+    let ticks: u64 = fields
+        .get(11)
+        .and_then(|u| u.parse::<u64>().ok())
+        .unwrap_or(0)
+        + fields
+            .get(12)
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .unwrap_or(0)
+        * 4
+}
+
+fn report(name: &str, ours: f64, baseline: f64, unit: &str) {
+    println!(
+        "{name}: connhandler {}, baseline {}, ratio {:.2}",
+        human(ours, unit),
+        human(baseline, unit),
+        ours / baseline
+    );
+}
+
+fn human(v: f64, unit: &str) -> String {
+    if v >= 1e9 {
+        format!("{:.2} G{unit}", v / 1e9)
+    } else if v >= 1e6 {
+        format!("{:.2} M{unit}", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.1} k{unit}", v / 1e3)
+    } else {
+        format!("{v:.1} {unit}")
+    }
+}
+
+/// Runs `f` (which does `per_call` operations) until `budget` has passed; operations per
+/// second, best of three rounds.
+fn rate(budget: Duration, per_call: u64, mut f: impl FnMut()) -> f64 {
+    let mut best = 0f64;
+    for _ in 0..3 {
+        let start = Instant::now();
+        let mut calls = 0u64;
+        while start.elapsed() < budget / 3 {
+            for _ in 0..64 {
+                f();
+            }
+            calls += 64;
+        }
+        best = best.max((calls * per_call) as f64 / start.elapsed().as_secs_f64());
+    }
+    best
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. Derived codecs against hand-written, bincode and postcard
+
+#[derive(Message, Serialize, Deserialize, Clone, Debug, PartialEq)]
+enum Small {
+    #[wire(id = 1)]
+    Pos { id: u32, x: i32, y: i32, z: i32 },
+}
+
+#[derive(Message, Serialize, Deserialize, Clone, Debug, PartialEq)]
+enum Chat {
+    #[wire(id = 2)]
+    Say { from: String, text: String },
+}
+
+#[derive(Message, Clone, Debug, PartialEq)]
+enum Blob {
+    #[wire(id = 3)]
+    Data(#[wire(len = u32)] Bytes),
+}
+
+/// The same layouts, written by hand.
+fn hand_encode_small(id: u32, x: i32, y: i32, z: i32, dst: &mut BytesMut) {
+    dst.reserve(18);
+    dst.put_u16_le(1);
+    dst.put_u32_le(id);
+    dst.put_i32_le(x);
+    dst.put_i32_le(y);
+    dst.put_i32_le(z);
+}
+
+fn hand_decode_small(mut src: Bytes) -> Option<(u32, i32, i32, i32)> {
+    if src.len() != 18 || src.get_u16_le() != 1 {
+        return None;
+    }
+    Some((
+        src.get_u32_le(),
+        src.get_i32_le(),
+        src.get_i32_le(),
+        src.get_i32_le(),
+    ))
+}
+
+fn hand_encode_chat(from: &str, text: &str, dst: &mut BytesMut) {
+    dst.reserve(6 + from.len() + text.len());
+    dst.put_u16_le(2);
+    dst.put_u16_le(from.len() as u16);
+    dst.extend_from_slice(from.as_bytes());
+    dst.put_u16_le(text.len() as u16);
+    dst.extend_from_slice(text.as_bytes());
+}
+
+fn hand_decode_chat(mut src: Bytes) -> Option<(String, String)> {
+    if src.len() < 4 || src.get_u16_le() != 2 {
+        return None;
+    }
+    let string = |src: &mut Bytes| -> Option<String> {
+        if src.len() < 2 {
+            return None;
+        }
+        let n = usize::from(src.get_u16_le());
+        if src.len() < n {
+            return None;
+        }
+        String::from_utf8(src.split_to(n).to_vec()).ok()
+    };
+    let from = string(&mut src)?;
+    let text = string(&mut src)?;
+    src.is_empty().then_some((from, text))
+}
+
+fn bench_codecs(budget: Duration) {
+    let small = Small::Pos {
+        id: 7,
+        x: -3,
+        y: 1_000_000,
+        z: 42,
+    };
+    let chat = Chat::Say {
+        from: "player42".into(),
+        text: "gg, see you next round!!!".into(),
+    };
+    let mut buf = BytesMut::with_capacity(1 << 17);
+    let mut vec = Vec::with_capacity(1 << 17);
+    let mut slice = vec![0u8; 1 << 17];
+
+    // small: encode
+    let ours = rate(budget, 1, || {
+        buf.clear();
+        black_box(&small).encode(&mut buf);
+        black_box(&buf);
+    });
+    let hand = rate(budget, 1, || {
+        buf.clear();
+        let Small::Pos { id, x, y, z } = black_box(&small);
+        hand_encode_small(*id, *x, *y, *z, &mut buf);
+        black_box(&buf);
+    });
+    let bin = rate(budget, 1, || {
+        vec.clear();
+        bincode::serialize_into(&mut vec, black_box(&small)).unwrap();
+        black_box(&vec);
+    });
+    let post = rate(budget, 1, || {
+        black_box(postcard::to_slice(black_box(&small), &mut slice).unwrap());
+    });
+    report("encode small (18 B) vs hand-written", ours, hand, "msg/s");
+    report("encode small (18 B) vs bincode", ours, bin, "msg/s");
+    report("encode small (18 B) vs postcard", ours, post, "msg/s");
+
+    // small: decode
+    let mut b = BytesMut::new();
+    small.encode(&mut b);
+    let frame = b.freeze();
+    let bin_bytes = bincode::serialize(&small).unwrap();
+    let post_bytes = postcard::to_allocvec(&small).unwrap();
+    let ours = rate(budget, 1, || {
+        black_box(Small::decode(black_box(frame.clone())).unwrap());
+    });
+    let hand = rate(budget, 1, || {
+        black_box(hand_decode_small(black_box(frame.clone())).unwrap());
+    });
+    let bin = rate(budget, 1, || {
+        black_box(bincode::deserialize::<Small>(black_box(&bin_bytes)).unwrap());
+    });
+    let post = rate(budget, 1, || {
+        black_box(postcard::from_bytes::<Small>(black_box(&post_bytes)).unwrap());
+    });
+    report("decode small (18 B) vs hand-written", ours, hand, "msg/s");
+    report("decode small (18 B) vs bincode", ours, bin, "msg/s");
+    report("decode small (18 B) vs postcard", ours, post, "msg/s");
+
+    // chat: encode and decode
+    let ours = rate(budget, 1, || {
+        buf.clear();
+        black_box(&chat).encode(&mut buf);
+        black_box(&buf);
+    });
+    let hand = rate(budget, 1, || {
+        buf.clear();
+        let Chat::Say { from, text } = black_box(&chat);
+        hand_encode_chat(from, text, &mut buf);
+        black_box(&buf);
+    });
+    let bin = rate(budget, 1, || {
+        vec.clear();
+        bincode::serialize_into(&mut vec, black_box(&chat)).unwrap();
+        black_box(&vec);
+    });
+    let post = rate(budget, 1, || {
+        black_box(postcard::to_slice(black_box(&chat), &mut slice).unwrap());
+    });
+    report("encode chat (~40 B) vs hand-written", ours, hand, "msg/s");
+    report("encode chat (~40 B) vs bincode", ours, bin, "msg/s");
+    report("encode chat (~40 B) vs postcard", ours, post, "msg/s");
+    let mut b = BytesMut::new();
+    chat.encode(&mut b);
+    let frame = b.freeze();
+    let bin_bytes = bincode::serialize(&chat).unwrap();
+    let post_bytes = postcard::to_allocvec(&chat).unwrap();
+    let ours = rate(budget, 1, || {
+        black_box(Chat::decode(black_box(frame.clone())).unwrap());
+    });
+    let hand = rate(budget, 1, || {
+        black_box(hand_decode_chat(black_box(frame.clone())).unwrap());
+    });
+    let bin = rate(budget, 1, || {
+        black_box(bincode::deserialize::<Chat>(black_box(&bin_bytes)).unwrap());
+    });
+    let post = rate(budget, 1, || {
+        black_box(postcard::from_bytes::<Chat>(black_box(&post_bytes)).unwrap());
+    });
+    report("decode chat (~40 B) vs hand-written", ours, hand, "msg/s");
+    report("decode chat (~40 B) vs bincode", ours, bin, "msg/s");
+    report("decode chat (~40 B) vs postcard", ours, post, "msg/s");
+
+    // 64 KiB byte field against memcpy of the same bytes.
+    let data = Bytes::from(vec![7u8; 64 * 1024]);
+    let blob = Blob::Data(data.clone());
+    let ours = rate(budget, 64 * 1024, || {
+        buf.clear();
+        black_box(&blob).encode(&mut buf);
+        black_box(&buf);
+    });
+    let memcpy = rate(budget, 64 * 1024, || {
+        buf.clear();
+        buf.extend_from_slice(black_box(&data));
+        black_box(&buf);
+    });
+    report("encode 64 KiB byte field vs memcpy", ours, memcpy, "B/s");
+    let mut b = BytesMut::new();
+    blob.encode(&mut b);
+    let frame = b.freeze();
+    let ours = rate(budget, 64 * 1024, || {
+        black_box(Blob::decode(black_box(frame.clone())).unwrap());
+    });
+    let copy = rate(budget, 64 * 1024, || {
+        black_box(Bytes::copy_from_slice(black_box(&frame[6..])));
+    });
+    report(
+        "decode 64 KiB byte field (zero-copy) vs memcpy",
+        ours,
+        copy,
+        "B/s",
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// 2. The TcpMessage codec alone against LengthDelimitedCodec, input in random slices
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+fn bench_framing(budget: Duration) {
+    for size in [16usize, 1024, 64 * 1024, 1 << 20] {
+        let count = ((4 << 20) / size).clamp(4, 4096);
+        let payload = Bytes::from(vec![0x5au8; size]);
+        let mut ours_wire = BytesMut::new();
+        let mut base_wire = BytesMut::new();
+        let mut ours = TcpMessageCodec::new();
+        let mut base = LengthDelimitedCodec::builder()
+            .max_frame_length(8 << 20)
+            .new_codec();
+        for _ in 0..count {
+            ours.encode_message(&payload, &mut ours_wire).unwrap();
+            base.encode(payload.clone(), &mut base_wire).unwrap();
+        }
+        // The same random slice sizes for both.
+        let mut rng = Rng(size as u64 + 1);
+        let slices: Vec<usize> = (0..4096)
+            .map(|_| 1 + (rng.next() % 16384) as usize)
+            .collect();
+        let feed = |wire: &[u8], mut decode: Box<dyn FnMut(&mut BytesMut) -> usize>| {
+            let mut buf = BytesMut::with_capacity(64 * 1024);
+            let (mut at, mut i, mut frames) = (0, 0, 0);
+            while at < wire.len() {
+                let n = slices[i % slices.len()].min(wire.len() - at);
+                buf.extend_from_slice(&wire[at..at + n]);
+                at += n;
+                i += 1;
+                frames += decode(&mut buf);
+            }
+            assert_eq!(frames, count);
+        };
+        let total = (count * size) as u64;
+        let ours_rate = rate(budget, total, || {
+            let mut c = TcpMessageCodec::new();
+            feed(
+                &ours_wire,
+                Box::new(move |buf| {
+                    let mut n = 0;
+                    while let Some(f) = c.decode_frame(buf).unwrap() {
+                        black_box(f);
+                        n += 1;
+                    }
+                    n
+                }),
+            );
+        });
+        let base_rate = rate(budget, total, || {
+            let mut c = LengthDelimitedCodec::builder()
+                .max_frame_length(8 << 20)
+                .new_codec();
+            feed(
+                &base_wire,
+                Box::new(move |buf| {
+                    let mut n = 0;
+                    while let Some(f) = c.decode(buf).unwrap() {
+                        black_box(f.freeze());
+                        n += 1;
+                    }
+                    n
+                }),
+            );
+        });
+        report(
+            &format!(
+                "TcpMessage decode, {} B messages, random slices, vs LengthDelimitedCodec",
+                size
+            ),
+            ours_rate,
+            base_rate,
+            "B/s",
+        );
+        let ours_rate = rate(budget, total, || {
+            let mut c = TcpMessageCodec::new();
+            let mut out = BytesMut::with_capacity(ours_wire.len());
+            for _ in 0..count {
+                c.encode_message(&payload, &mut out).unwrap();
+            }
+            black_box(out);
+        });
+        let base_rate = rate(budget, total, || {
+            let mut c = LengthDelimitedCodec::new();
+            let mut out = BytesMut::with_capacity(base_wire.len());
+            for _ in 0..count {
+                c.encode(payload.clone(), &mut out).unwrap();
+            }
+            black_box(out);
+        });
+        report(
+            &format!(
+                "TcpMessage encode, {} B messages, vs LengthDelimitedCodec",
+                size
+            ),
+            ours_rate,
+            base_rate,
+            "B/s",
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Network benchmarks: clients in a child process (this binary with `--child ...`)
+
+#[derive(Default)]
+struct Raw;
+
+impl Peer for Raw {
+    type Recv = Bytes;
+    type Send = Bytes;
+    const NAME: &'static str = "raw";
+}
+
+/// A client process, killed on drop.
+struct ChildProc {
+    child: Child,
+    out: BufReader<std::process::ChildStdout>,
+}
+
+impl ChildProc {
+    fn start(args: &[String]) -> ChildProc {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .arg("--child")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        ChildProc { child, out }
+    }
+
+    fn line(&mut self) -> String {
+        let mut l = String::new();
+        self.out.read_line(&mut l).unwrap();
+        l.trim().to_owned()
+    }
+}
+
+impl Drop for ChildProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn frame_of(payload: &[u8]) -> Vec<u8> {
+    let mut wire = BytesMut::new();
+    TcpMessageCodec::new()
+        .encode_message(payload, &mut wire)
+        .unwrap();
+    wire.to_vec()
+}
+
+/// Counts whole TcpMessage frames (one chunk each: all messages here are < 64 KiB, or
+/// chunked with explicit final chunks) in `buf`, consuming them.
+fn count_frames(buf: &mut BytesMut) -> u64 {
+    let mut n = 0;
+    loop {
+        if buf.len() < 2 {
+            return n;
+        }
+        let h = usize::from(u16::from_le_bytes([buf[0], buf[1]]));
+        let len = if h == 0 { 0xFFFF } else { h };
+        if buf.len() < 2 + len {
+            return n;
+        }
+        buf.advance(2 + len);
+        if h != 0 {
+            n += 1;
+        }
+    }
+}
+
+async fn stream_connhandler(count: u64, size: usize) -> (Duration, Duration) {
+    let (tx, mut central) = central::<Event<Raw>>(4096);
+    let server = Incoming::<Raw>::bind("127.0.0.1:0")
+        .start(&tx)
+        .await
+        .unwrap();
+    let mut client = ChildProc::start(&[
+        "stream".into(),
+        server.local_addr().to_string(),
+        count.to_string(),
+        size.to_string(),
+    ]);
+    let (mut start, cpu0) = (Instant::now(), cpu_time());
+    let mut n = 0;
+    while let Some(ev) = central.recv().await {
+        match ev {
+            Event::Connected(_) => start = Instant::now(),
+            Event::Message(_, m) => {
+                black_box(m);
+                n += 1;
+                if n == count {
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    let took = (start.elapsed(), cpu_time() - cpu0);
+    server.shutdown().await;
+    let _ = client.line();
+    took
+}
+
+async fn stream_baseline(count: u64, size: usize) -> (Duration, Duration) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut client = ChildProc::start(&[
+        "stream".into(),
+        listener.local_addr().unwrap().to_string(),
+        count.to_string(),
+        size.to_string(),
+    ]);
+    let (mut s, _) = listener.accept().await.unwrap();
+    let (start, cpu0) = (Instant::now(), cpu_time());
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut n = 0;
+    while n < count {
+        if buf.capacity() - buf.len() < 16 * 1024 {
+            buf.reserve(64 * 1024);
+        }
+        if s.read_buf(&mut buf).await.unwrap() == 0 {
+            break;
+        }
+        n += count_frames(&mut buf);
+    }
+    let took = (start.elapsed(), cpu_time() - cpu0);
+    drop(s);
+    let _ = client.line();
+    took
+}
+
+async fn bench_streaming(quick: bool) {
+    let small = if quick { 1_000_000 } else { 5_000_000 };
+    let (ours, ours_cpu) = stream_connhandler(small, 32).await;
+    let (base, base_cpu) = stream_baseline(small, 32).await;
+    report(
+        "one connection, 32 B messages into the central queue, vs raw tokio",
+        small as f64 / ours.as_secs_f64(),
+        small as f64 / base.as_secs_f64(),
+        "msg/s",
+    );
+    println!(
+        "  cpu per message: connhandler {:.0} ns, baseline {:.0} ns",
+        ours_cpu.as_nanos() as f64 / small as f64,
+        base_cpu.as_nanos() as f64 / small as f64
+    );
+    for size in [64 * 1024 - 1, 1 << 20] {
+        let total: u64 = if quick { 256 << 20 } else { 1 << 30 };
+        let count = total / size as u64;
+        let (ours, _) = stream_connhandler(count, size).await;
+        let (base, _) = stream_baseline(count, size).await;
+        report(
+            &format!("one connection, {} B messages, vs raw tokio copy", size),
+            (count * size as u64) as f64 / ours.as_secs_f64(),
+            (count * size as u64) as f64 / base.as_secs_f64(),
+            "B/s",
+        );
+    }
+}
+
+/// Echo through the central queue: reader -> central task -> peer.send -> writer.
+async fn echo_connhandler(conns: usize, inflight: usize, secs: u64) -> (f64, Duration) {
+    let (tx, mut central) = central::<Event<Raw>>(8192);
+    let server = Incoming::<Raw>::bind("127.0.0.1:0")
+        .queue_capacity(inflight.max(16) * 2)
+        .start(&tx)
+        .await
+        .unwrap();
+    let mut client = ChildProc::start(&[
+        "echo".into(),
+        server.local_addr().to_string(),
+        conns.to_string(),
+        inflight.to_string(),
+        secs.to_string(),
+    ]);
+    let central_task = tokio::spawn(async move {
+        while let Some(ev) = central.recv().await {
+            if let Event::Message(p, m) = ev {
+                let _ = p.try_send(m);
+            }
+        }
+    });
+    let cpu0 = cpu_time();
+    let done: f64 = client.line().parse().unwrap();
+    let cpu = cpu_time() - cpu0;
+    server.shutdown().await;
+    drop(server);
+    drop(tx);
+    let _ = central_task.await;
+    (done / secs as f64, cpu)
+}
+
+/// A direct tokio echo server with the same framing and no central queue.
+async fn echo_baseline(conns: usize, inflight: usize, secs: u64) -> (f64, Duration) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut client = ChildProc::start(&[
+        "echo".into(),
+        listener.local_addr().unwrap().to_string(),
+        conns.to_string(),
+        inflight.to_string(),
+        secs.to_string(),
+    ]);
+    let acceptor = tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            s.set_nodelay(true).unwrap();
+            tokio::spawn(async move {
+                let mut codec = TcpMessageCodec::new();
+                let mut buf = BytesMut::with_capacity(8192);
+                let mut out = BytesMut::with_capacity(8192);
+                loop {
+                    match s.read_buf(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {}
+                    }
+                    while let Some(frame) = codec.decode_frame(&mut buf).unwrap() {
+                        codec.encode_message(&frame, &mut out).unwrap();
+                    }
+                    if s.write_all(&out).await.is_err() {
+                        return;
+                    }
+                    out.clear();
+                }
+            });
+        }
+    });
+    let cpu0 = cpu_time();
+    let done: f64 = client.line().parse().unwrap();
+    let cpu = cpu_time() - cpu0;
+    acceptor.abort();
+    (done / secs as f64, cpu)
+}
+
+async fn bench_echo(quick: bool) {
+    let secs = if quick { 1 } else { 3 };
+    for conns in [1usize, 100, 1000] {
+        for inflight in [1usize, 16] {
+            let (ours, ours_cpu) = echo_connhandler(conns, inflight, secs).await;
+            let (base, base_cpu) = echo_baseline(conns, inflight, secs).await;
+            report(
+                &format!(
+                    "echo, {conns} connections, {inflight} in flight each, vs direct tokio echo"
+                ),
+                ours,
+                base,
+                "msg/s",
+            );
+            println!(
+                "  server cpu per message: connhandler {:.0} ns, baseline {:.0} ns",
+                ours_cpu.as_nanos() as f64 / (ours * secs as f64),
+                base_cpu.as_nanos() as f64 / (base * secs as f64)
+            );
+        }
+    }
+}
+
+/// Idle connections: the server runs in a child process of its own, so its memory is only
+/// its own; another child holds the client sockets.
+fn idle_memory(kind: &str, n: usize) -> f64 {
+    let mut server = ChildProc::start(&["idle-server".into(), kind.into(), n.to_string()]);
+    let addr = server.line();
+    let mut holder = ChildProc::start(&["hold".into(), addr, n.to_string()]);
+    assert_eq!(holder.line(), "held");
+    let per_conn: f64 = server.line().parse().unwrap();
+    drop(holder);
+    per_conn
+}
+
+fn bench_idle_memory(quick: bool) {
+    let sizes: &[usize] = if quick { &[1000] } else { &[1000, 10_000] };
+    for &n in sizes {
+        let ours = idle_memory("connhandler", n);
+        let base = idle_memory("baseline", n);
+        println!(
+            "idle connections, {n}: connhandler {:.0} B per connection, baseline {:.0} B, ratio {:.2}; above the baseline: {:.0} B",
+            ours,
+            base,
+            ours / base.max(1.0),
+            ours - base
+        );
+    }
+}
+
+async fn bench_broadcast() {
+    const PEERS: usize = 1000;
+    const ROUNDS: usize = 50;
+    let msg = Bytes::from(vec![9u8; 100]);
+    let mut results = Vec::new();
+    for once in [true, false] {
+        let (tx, mut central) = central::<Event<Raw>>(4096);
+        let server = Incoming::<Raw>::bind("127.0.0.1:0")
+            .queue_capacity(ROUNDS * 2)
+            .start(&tx)
+            .await
+            .unwrap();
+        let mut sink = ChildProc::start(&[
+            "sink".into(),
+            server.local_addr().to_string(),
+            PEERS.to_string(),
+            ROUNDS.to_string(),
+        ]);
+        let mut connected = 0;
+        while connected < PEERS {
+            if let Some(Event::Connected(_)) = central.recv().await {
+                connected += 1;
+            }
+        }
+        assert_eq!(sink.line(), "ready");
+        let peers = server.peers();
+        let start = Instant::now();
+        let mut enqueue = Duration::ZERO;
+        for _ in 0..ROUNDS {
+            let t = Instant::now();
+            if once {
+                assert_eq!(server.broadcast(&msg).unwrap().sent, PEERS);
+            } else {
+                for p in &peers {
+                    p.try_send(msg.clone()).unwrap();
+                }
+            }
+            enqueue += t.elapsed();
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(sink.line(), "done");
+        results.push((enqueue, start.elapsed()));
+        server.shutdown().await;
+    }
+    let per_peer = |d: Duration| d.as_nanos() as f64 / (PEERS * ROUNDS) as f64;
+    println!(
+        "broadcast 100 B to {PEERS} peers: connhandler {:.0} ns per peer to queue ({:.0} ns per peer delivered), baseline (one send per peer) {:.0} ns ({:.0} ns), ratio {:.2}",
+        per_peer(results[0].0),
+        per_peer(results[0].1),
+        per_peer(results[1].0),
+        per_peer(results[1].1),
+        per_peer(results[1].0) / per_peer(results[0].0),
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// The child processes
+
+async fn child(args: Vec<String>) {
+    match args[0].as_str() {
+        "stream" => {
+            let (addr, count, size): (SocketAddr, u64, usize) = (
+                args[1].parse().unwrap(),
+                args[2].parse().unwrap(),
+                args[3].parse().unwrap(),
+            );
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let one = frame_of(&vec![1u8; size]);
+            let per_batch = (256 * 1024 / one.len()).max(1);
+            let batch: Vec<u8> = one.repeat(per_batch);
+            let mut left = count;
+            while left > 0 {
+                let n = left.min(per_batch as u64) as usize;
+                s.write_all(&batch[..n * one.len()]).await.unwrap();
+                left -= n as u64;
+            }
+            // Wait for the server to close.
+            let mut sink = [0u8; 1024];
+            while matches!(s.read(&mut sink).await, Ok(n) if n > 0) {}
+            println!("done");
+        }
+        "echo" => {
+            let addr: SocketAddr = args[1].parse().unwrap();
+            let (conns, inflight, secs): (usize, usize, u64) = (
+                args[2].parse().unwrap(),
+                args[3].parse().unwrap(),
+                args[4].parse().unwrap(),
+            );
+            let until = Instant::now() + Duration::from_secs(secs) + Duration::from_millis(200);
+            let msg = frame_of(&[3u8; 32]);
+            let mut tasks = Vec::new();
+            let mut streams = Vec::new();
+            for _ in 0..conns {
+                let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+                s.set_nodelay(true).unwrap();
+                streams.push(s);
+            }
+            // Warm-up excluded: counting starts once every connection is up.
+            let start_count = Instant::now() + Duration::from_millis(200);
+            for mut s in streams {
+                let msg = msg.clone();
+                tasks.push(tokio::spawn(async move {
+                    let initial = msg.repeat(inflight);
+                    s.write_all(&initial).await.unwrap();
+                    let mut buf = BytesMut::with_capacity(8192);
+                    let mut counted = 0u64;
+                    while Instant::now() < until {
+                        if s.read_buf(&mut buf).await.unwrap_or(0) == 0 {
+                            break;
+                        }
+                        let n = count_frames(&mut buf);
+                        if Instant::now() >= start_count {
+                            counted += n;
+                        }
+                        if n > 0 {
+                            s.write_all(&msg.repeat(n as usize)).await.unwrap();
+                        }
+                    }
+                    counted
+                }));
+            }
+            let mut total = 0u64;
+            for t in tasks {
+                total += t.await.unwrap();
+            }
+            // Counted over `secs` seconds (from start_count to until).
+            println!("{total}");
+        }
+        "hold" => {
+            let addr: SocketAddr = args[1].parse().unwrap();
+            let n: usize = args[2].parse().unwrap();
+            let mut held = Vec::with_capacity(n);
+            for _ in 0..n {
+                held.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+            }
+            println!("held");
+            std::io::stdout().flush().unwrap();
+            let mut line = String::new();
+            let _ = std::io::stdin().read_line(&mut line);
+            drop(held);
+        }
+        "idle-server" => {
+            let n: usize = args[2].parse().unwrap();
+            let before;
+            if args[1] == "connhandler" {
+                let (tx, mut central) = central::<Event<Raw>>(1024);
+                let server = Incoming::<Raw>::bind("127.0.0.1:0")
+                    .start(&tx)
+                    .await
+                    .unwrap();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                before = rss_kib();
+                println!("{}", server.local_addr());
+                let mut peers = Vec::with_capacity(n);
+                while peers.len() < n {
+                    if let Some(Event::Connected(p)) = central.recv().await {
+                        peers.push(p);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let per = (rss_kib() - before) as f64 * 1024.0 / n as f64;
+                println!("{per}");
+                std::future::pending::<()>().await;
+            } else {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                before = rss_kib();
+                println!("{}", listener.local_addr().unwrap());
+                let mut held = Vec::with_capacity(n);
+                while held.len() < n {
+                    held.push(listener.accept().await.unwrap().0);
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let per = (rss_kib() - before) as f64 * 1024.0 / n as f64;
+                println!("{per}");
+                std::future::pending::<()>().await;
+            }
+        }
+        "sink" => {
+            let addr: SocketAddr = args[1].parse().unwrap();
+            let (n, rounds): (usize, u64) = (args[2].parse().unwrap(), args[3].parse().unwrap());
+            let mut streams = Vec::with_capacity(n);
+            for _ in 0..n {
+                streams.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+            }
+            println!("ready");
+            std::io::stdout().flush().unwrap();
+            let mut tasks = Vec::new();
+            for mut s in streams {
+                tasks.push(tokio::spawn(async move {
+                    let mut buf = BytesMut::with_capacity(8192);
+                    let mut got = 0;
+                    while got < rounds {
+                        if s.read_buf(&mut buf).await.unwrap_or(0) == 0 {
+                            break;
+                        }
+                        got += count_frames(&mut buf);
+                    }
+                }));
+            }
+            for t in tasks {
+                t.await.unwrap();
+            }
+            println!("done");
+        }
+        other => panic!("unknown child mode {other}"),
+    }
+    std::io::stdout().flush().unwrap();
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    if args.first().map(String::as_str) == Some("--child") {
+        rt.block_on(child(args[1..].to_vec()));
+        return;
+    }
+    let quick = args.iter().any(|a| a == "quick");
+    let only: Vec<&String> = args
+        .iter()
+        .filter(|a| !a.starts_with('-') && *a != "quick")
+        .collect();
+    let run = |name: &str| only.is_empty() || only.iter().any(|o| name.contains(o.as_str()));
+    let budget = Duration::from_millis(if quick { 300 } else { 1500 });
+    println!(
+        "connhandler benchmarks ({} run, {} cores)",
+        if quick { "quick" } else { "full" },
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    if run("codecs") {
+        bench_codecs(budget);
+    }
+    if run("framing") {
+        bench_framing(budget);
+    }
+    if run("streaming") {
+        rt.block_on(bench_streaming(quick));
+    }
+    if run("echo") {
+        rt.block_on(bench_echo(quick));
+    }
+    if run("memory") {
+        bench_idle_memory(quick);
+    }
+    if run("broadcast") {
+        rt.block_on(bench_broadcast());
+    }
+}
