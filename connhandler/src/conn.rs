@@ -114,7 +114,7 @@ impl<P: Peer> Registry<P> {
 /// Everything a new connection needs from its handler.
 pub(crate) struct ConnCtx<'a, P: Peer, F, E> {
     pub(crate) handler: &'a Arc<str>,
-    pub(crate) settings: &'a ConnSettings,
+    pub(crate) settings: &'a Arc<ConnSettings>,
     pub(crate) framing: &'a F,
     pub(crate) parent: &'a CancellationToken,
     pub(crate) central: &'a CentralSender<E>,
@@ -212,7 +212,7 @@ struct Reader<P: Peer, F, E> {
     framing: F,
     limiter: Limiter,
     central: CentralSender<E>,
-    settings: ConnSettings,
+    settings: Arc<ConnSettings>,
     registry: Arc<Registry<P>>,
     /// Messages decoded and given room in the central queue, not yet handed on.
     batch: Vec<E>,
@@ -475,7 +475,7 @@ struct Writer<P: Peer, F> {
     rx: mpsc::Receiver<Outgoing<P::Send>>,
     write: OwnedWriteHalf,
     framing: F,
-    settings: ConnSettings,
+    settings: Arc<ConnSettings>,
 }
 
 impl<P: Peer, F: Framing> Writer<P, F> {
@@ -591,11 +591,11 @@ impl<P: Peer, F: Framing> Writer<P, F> {
                     .encode_message(&msg, buf)
                     .map_err(DisconnectReason::Encode)
             }
-            Outgoing::Framed { wire, body } => {
-                if let (Some(tap), Some(body)) = (&self.settings.tap, &body) {
+            Outgoing::Framed(framed) => {
+                if let (Some(tap), Some(body)) = (&self.settings.tap, &framed.body) {
                     tap.call(&self.shared, Direction::Out, body);
                 }
-                buf.extend_from_slice(&wire);
+                buf.extend_from_slice(&framed.wire);
                 Ok(())
             }
         }

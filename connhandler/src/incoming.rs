@@ -10,7 +10,7 @@ use std::{
     time::Duration,
 };
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use tokio::{
     net::{TcpListener, TcpSocket},
     sync::Semaphore,
@@ -26,7 +26,7 @@ use crate::{
     event::Event,
     limits::{PerIp, RateLimit},
     message::Encode,
-    peer::{Peer, PeerHandle},
+    peer::{Framed, Peer, PeerHandle},
     settings::conn_setters,
 };
 
@@ -218,7 +218,7 @@ impl<P: Peer, F: Framing> IncomingBuilder<P, F> {
             listener,
             name: name.clone(),
             framing: self.framing.clone(),
-            settings: self.settings.clone(),
+            settings: Arc::new(self.settings.clone()),
             make_peer: self.make_peer,
             per_ip: self.extra.per_ip.map(PerIp::new),
             limit: self
@@ -526,12 +526,13 @@ impl<P: Peer, F: Framing> Incoming<P, F> {
             msg.encode(&mut body);
             body.freeze()
         });
+        let framed = Arc::new(Framed { wire, body });
         let mut report = BroadcastReport {
             sent: 0,
             skipped: Vec::new(),
         };
         self.registry.for_each(|peer| {
-            if peer.try_send_framed(Bytes::clone(&wire), body.clone()) {
+            if peer.try_send_framed(&framed) {
                 report.sent += 1;
             } else {
                 report.skipped.push(peer.clone());
@@ -616,7 +617,7 @@ struct AcceptLoop<P: Peer, F, E> {
     listener: TcpListener,
     name: Arc<str>,
     framing: F,
-    settings: ConnSettings,
+    settings: Arc<ConnSettings>,
     make_peer: MakePeer<P>,
     per_ip: Option<PerIp>,
     limit: Option<Arc<Semaphore>>,

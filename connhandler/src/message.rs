@@ -166,6 +166,13 @@ pub type FrameStatusFn = fn(&[u8]) -> FrameStatus;
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DecodeError {
+    /// Boxed: every field's decode returns `Result<T, DecodeError>`, and a one-pointer error
+    /// keeps the success path (the only one that matters for speed) in registers.
+    inner: Box<ErrorInner>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ErrorInner {
     kind: DecodeErrorKind,
     message_id: Option<u32>,
     field: Option<&'static str>,
@@ -225,11 +232,14 @@ impl DecodeError {
     /// let err = DecodeError::new(DecodeErrorKind::InvalidUtf8);
     /// assert_eq!(err.to_string(), "invalid UTF-8 in a string");
     /// ```
+    #[cold]
     pub fn new(kind: DecodeErrorKind) -> Self {
         DecodeError {
-            kind,
-            message_id: None,
-            field: None,
+            inner: Box::new(ErrorInner {
+                kind,
+                message_id: None,
+                field: None,
+            }),
         }
     }
 
@@ -300,7 +310,7 @@ impl DecodeError {
     /// assert_eq!(err.message_id(), Some(5));
     /// ```
     pub fn with_message_id(mut self, id: u32) -> Self {
-        self.message_id = Some(id);
+        self.inner.message_id = Some(id);
         self
     }
 
@@ -313,7 +323,7 @@ impl DecodeError {
     /// assert_eq!(err.field(), Some("ready"));
     /// ```
     pub fn with_field(mut self, field: &'static str) -> Self {
-        self.field = Some(field);
+        self.inner.field = Some(field);
         self
     }
 
@@ -326,7 +336,7 @@ impl DecodeError {
     /// assert_eq!(DecodeError::trailing_bytes(1).kind(), &DecodeErrorKind::TrailingBytes(1));
     /// ```
     pub fn kind(&self) -> &DecodeErrorKind {
-        &self.kind
+        &self.inner.kind
     }
 
     /// The id of the message being decoded, where it was read before the error.
@@ -337,7 +347,7 @@ impl DecodeError {
     /// assert_eq!(connhandler::DecodeError::trailing_bytes(1).message_id(), None);
     /// ```
     pub fn message_id(&self) -> Option<u32> {
-        self.message_id
+        self.inner.message_id
     }
 
     /// The field being decoded, where known.
@@ -348,7 +358,7 @@ impl DecodeError {
     /// assert_eq!(connhandler::DecodeError::invalid_bool(9).field(), None);
     /// ```
     pub fn field(&self) -> Option<&'static str> {
-        self.field
+        self.inner.field
     }
 
     /// Whether the input merely ended too early (more bytes could make it valid).
@@ -360,19 +370,19 @@ impl DecodeError {
     /// assert!(!connhandler::DecodeError::unknown_id(1).is_incomplete());
     /// ```
     pub fn is_incomplete(&self) -> bool {
-        matches!(self.kind, DecodeErrorKind::Incomplete { .. })
+        matches!(self.inner.kind, DecodeErrorKind::Incomplete { .. })
     }
 }
 
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(id) = self.message_id {
+        if let Some(id) = self.inner.message_id {
             write!(f, "message {id:#x}: ")?;
         }
-        if let Some(field) = self.field {
+        if let Some(field) = self.inner.field {
             write!(f, "field `{field}`: ")?;
         }
-        match &self.kind {
+        match &self.inner.kind {
             DecodeErrorKind::Incomplete { needed } => {
                 write!(f, "message ends early: {needed} more bytes needed at least")
             }

@@ -352,7 +352,7 @@ impl<P: Peer, F: Framing> OutgoingBuilder<P, F> {
         let driver = Driver {
             name: name.clone(),
             framing: self.framing,
-            settings: self.settings,
+            settings: Arc::new(self.settings),
             make_peer: self.make_peer,
             connect: self.extra,
             token: token.clone(),
@@ -478,7 +478,7 @@ impl<P: Peer> Drop for Outgoing<P> {
 struct Driver<P: Peer, F, E> {
     name: Arc<str>,
     framing: F,
-    settings: ConnSettings,
+    settings: Arc<ConnSettings>,
     make_peer: MakePeer<P>,
     connect: Connect,
     token: CancellationToken,

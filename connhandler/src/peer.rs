@@ -98,8 +98,15 @@ impl fmt::Display for PeerId {
 pub(crate) enum Outgoing<S> {
     /// A message to encode.
     Message(S),
-    /// Bytes already framed (a broadcast encoded once), and the body for the tap if one is set.
-    Framed { wire: Bytes, body: Option<Bytes> },
+    /// Bytes already framed (a broadcast encoded once), shared by every peer it goes to.
+    /// Behind an `Arc` to keep every slot of the per-peer queue small.
+    Framed(Arc<Framed>),
+}
+
+/// A broadcast, framed once: the wire bytes, and the body for the tap if one is set.
+pub(crate) struct Framed {
+    pub(crate) wire: Bytes,
+    pub(crate) body: Option<Bytes>,
 }
 
 /// The state a connection's handles, reader and writer share.
@@ -399,11 +406,11 @@ impl<P: Peer> PeerHandle<P> {
 
     /// Queues bytes already framed for this connection (a broadcast encoded once); applies
     /// the queue policy when the queue is full.
-    pub(crate) fn try_send_framed(&self, wire: Bytes, body: Option<Bytes>) -> bool {
+    pub(crate) fn try_send_framed(&self, framed: &Arc<Framed>) -> bool {
         if self.s().close.is_cancelled() {
             return false;
         }
-        match self.s().tx.try_send(Outgoing::Framed { wire, body }) {
+        match self.s().tx.try_send(Outgoing::Framed(framed.clone())) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 if self.s().policy == QueuePolicy::Disconnect {
@@ -511,7 +518,7 @@ fn unwrap_message<S>(o: Outgoing<S>) -> S {
     match o {
         Outgoing::Message(m) => m,
         // Only messages go through `send` and `try_send`.
-        Outgoing::Framed { .. } => unreachable!("a framed item where a message was sent"),
+        Outgoing::Framed(_) => unreachable!("a framed item where a message was sent"),
     }
 }
 
