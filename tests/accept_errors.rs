@@ -8,13 +8,6 @@ use std::time::Duration;
 use common::{within, Raw, RawClient};
 use connhandler::{central, Event, Incoming};
 
-/// The number of descriptors this process has open now.
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.count())
-        .unwrap_or(0)
-}
-
 /// The soft limit on open descriptors, from `/proc/self/limits`.
 fn soft_fd_limit() -> String {
     let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
@@ -37,7 +30,7 @@ async fn running_out_of_descriptors_does_not_end_the_listener() {
 
     // Leave room for a few more descriptors only (the soft limit; the hard one stays).
     let soft = soft_fd_limit();
-    let limit = open_fds() + 12;
+    let limit = common::open_fds() + 12;
     let pid = std::process::id().to_string();
     let status = std::process::Command::new("prlimit")
         .args(["--pid", &pid, &format!("--nofile={limit}:")])

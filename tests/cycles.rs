@@ -9,12 +9,6 @@ use common::Raw;
 use connhandler::{central, Central, Event, Incoming};
 use tokio::io::AsyncWriteExt;
 
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.count())
-        .unwrap_or(0)
-}
-
 fn rss_bytes() -> usize {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     let pages: usize = statm
@@ -69,12 +63,12 @@ async fn connect_disconnect_cycles_leave_nothing_behind() {
         common::within("warm-up cycle", one_cycle(addr, &mut central)).await;
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let (fds0, tasks0, rss0) = (open_fds(), metrics.num_alive_tasks(), rss_bytes());
+    let (fds0, tasks0, rss0) = (common::open_fds(), metrics.num_alive_tasks(), rss_bytes());
     for _ in 0..cycles {
         common::within("cycle", one_cycle(addr, &mut central)).await;
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let (fds1, tasks1, rss1) = (open_fds(), metrics.num_alive_tasks(), rss_bytes());
+    let (fds1, tasks1, rss1) = (common::open_fds(), metrics.num_alive_tasks(), rss_bytes());
     eprintln!(
         "{cycles} cycles: fds {fds0} -> {fds1}, tasks {tasks0} -> {tasks1}, rss {} -> {} KiB",
         rss0 / 1024,

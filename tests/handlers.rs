@@ -1007,3 +1007,18 @@ async fn idle_end_reads_reference_exact_multiples_as_raw_bytes() {
         assert!(wire == msg, "echo of size {n}");
     }
 }
+
+/// A `make_peer` hook that panics refuses that connection with an error that says so; the
+/// handler itself does not die.
+#[tokio::test]
+async fn outgoing_make_peer_panic_is_reported() {
+    let (server, _central, tx) = server().await;
+    let err = connhandler::OutgoingBuilder::<Raw>::new(server.local_addr(), |_| {
+        panic!("no peer data for you")
+    })
+    .retry(Retry::never())
+    .connect(&tx)
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("make_peer hook panicked"), "{err}");
+}

@@ -4,21 +4,15 @@
 mod common;
 
 use bytes::Bytes;
-use common::python::{free_port, panda_python, Peer as PyPeer};
+use common::{
+    python::{free_port, panda_python, Peer as PyPeer},
+    Raw,
+};
 use connhandler::{
     central,
     codec::{Framing, Panda3dCodec, TcpMessageCodec},
     Event, Incoming, Message, Outgoing, Peer,
 };
-
-#[derive(Default)]
-struct Raw;
-
-impl Peer for Raw {
-    type Recv = Bytes;
-    type Send = Bytes;
-    const NAME: &'static str = "raw";
-}
 
 /// Starts an echo server with `framing`; returns it (the task echoes until dropped).
 async fn echo_server<F: Framing>(framing: F) -> Incoming<Raw, F> {

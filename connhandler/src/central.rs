@@ -73,7 +73,9 @@ impl Bound {
 ///
 /// `capacity` (at least 1) bounds the messages and posted events waiting in the queue: when it
 /// is reached, connections stop reading (so TCP pushes back on their peers) and
-/// [`post`](CentralSender::post) waits. `Connected` and `Disconnected` events are never held
+/// [`post`](CentralSender::post) waits. Each connection hands on the messages of one read
+/// together, and the central task takes such a batch (at most 256 messages) off the bound as
+/// it starts on it, so at most one batch is held beyond `capacity`. `Connected` and `Disconnected` events are never held
 /// back, so a program that shuts handlers down from its central task cannot deadlock on a full
 /// queue; they are bounded by the number of connections.
 ///

@@ -511,6 +511,16 @@ where
                 return;
             };
             let Some(data) = conn::make_peer(&*self.make_peer, addr) else {
+                let err = ConnectError {
+                    addr: self.connect.addr.to_string(),
+                    attempts: 1,
+                    kind: ConnectErrorKind::MakePeer,
+                };
+                if let Some(err) = report(Err(err)) {
+                    let _ = self
+                        .central
+                        .push_unbounded(Event::ConnectFailed(err).into());
+                }
                 return;
             };
             let ctx = ConnCtx {
@@ -618,6 +628,8 @@ enum ConnectErrorKind {
     Resolve(io::Error),
     TimedOut(Duration),
     Io(io::Error),
+    /// The `make_peer` hook panicked; the connection was closed.
+    MakePeer,
     Cancelled,
 }
 
@@ -627,6 +639,9 @@ impl fmt::Display for ConnectErrorKind {
             ConnectErrorKind::Resolve(e) => write!(f, "cannot resolve the host name: {e}"),
             ConnectErrorKind::TimedOut(t) => write!(f, "timed out after {t:?}"),
             ConnectErrorKind::Io(e) => e.fmt(f),
+            ConnectErrorKind::MakePeer => {
+                f.write_str("connected, but the make_peer hook panicked (see the log)")
+            }
             ConnectErrorKind::Cancelled => f.write_str("the handler shut down"),
         }
     }

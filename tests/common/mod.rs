@@ -23,6 +23,13 @@ pub async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
     }
 }
 
+/// The number of descriptors this process has open now (Linux).
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
 /// The reference TcpMessage writer, as `wire-format.md` describes it: chunks of `max`, a
 /// full chunk (final or not) prefixed with 0, a shorter one with its length.
 pub fn reference_write(msg: &[u8], max: usize) -> Vec<u8> {
