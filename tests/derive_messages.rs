@@ -483,6 +483,51 @@ fn distinct_decode_errors() {
     assert_eq!(e.field(), Some("x"));
 }
 
+/// Consecutive numbers are read after one length check; a message cut anywhere in such a
+/// run still names the field that is cut and how many bytes it lacks.
+#[test]
+fn truncated_runs_name_the_cut_field() {
+    let msg = Everything::Ints {
+        a: 1,
+        b: -2,
+        c: 3,
+        d: -4,
+        e: 5,
+        f: -6,
+        g: 7,
+        h: -8,
+        i: 9,
+        j: -10,
+    };
+    let mut buf = BytesMut::new();
+    msg.encode(&mut buf);
+    let sizes = [("a", 1), ("b", 1), ("c", 2), ("d", 2), ("e", 4), ("f", 4)]
+        .into_iter()
+        .chain([("g", 8), ("h", 8), ("i", 16), ("j", 16)]);
+    let mut start = 2;
+    for (name, size) in sizes {
+        for cut in start..start + size {
+            let e = decode_err(&buf[..cut]);
+            assert!(e.is_incomplete(), "{e}");
+            assert_eq!(
+                (e.message_id(), e.field()),
+                (Some(1), Some(name)),
+                "cut {cut}"
+            );
+            assert_eq!(
+                e.kind(),
+                &DecodeErrorKind::Incomplete {
+                    needed: start + size - cut
+                },
+                "cut {cut}"
+            );
+        }
+        start += size;
+    }
+    assert_eq!(start, buf.len());
+    assert_eq!(Everything::decode(buf.freeze()).unwrap(), msg);
+}
+
 #[test]
 fn unknown_ids() {
     #[derive(Message, Debug, PartialEq)]

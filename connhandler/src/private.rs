@@ -88,3 +88,113 @@ pub fn json_decode<T: serde::de::DeserializeOwned>(src: &mut Bytes) -> Result<T,
         }
     })
 }
+
+/// A primitive the derive writes and reads in runs: consecutive fixed-size fields are
+/// written as one array and one append, and read after one length check.
+pub trait Prim: Copy {
+    /// The value's bytes: `[u8; size_of::<Self>()]`.
+    type Bytes: AsRef<[u8]> + AsMut<[u8]> + Default;
+    /// Little-endian bytes.
+    fn le(self) -> Self::Bytes;
+    /// Big-endian bytes.
+    fn be(self) -> Self::Bytes;
+    /// From little-endian bytes.
+    fn from_le(b: Self::Bytes) -> Result<Self, DecodeError>;
+    /// From big-endian bytes.
+    fn from_be(b: Self::Bytes) -> Result<Self, DecodeError>;
+}
+
+macro_rules! prim {
+    ($($t:ty, $n:expr;)*) => {$(
+        impl Prim for $t {
+            type Bytes = [u8; $n];
+            #[inline(always)]
+            fn le(self) -> [u8; $n] {
+                self.to_le_bytes()
+            }
+            #[inline(always)]
+            fn be(self) -> [u8; $n] {
+                self.to_be_bytes()
+            }
+            #[inline(always)]
+            fn from_le(b: [u8; $n]) -> Result<Self, DecodeError> {
+                Ok(<$t>::from_le_bytes(b))
+            }
+            #[inline(always)]
+            fn from_be(b: [u8; $n]) -> Result<Self, DecodeError> {
+                Ok(<$t>::from_be_bytes(b))
+            }
+        }
+    )*};
+}
+
+prim! {
+    u8, 1; i8, 1; u16, 2; i16, 2; u32, 4; i32, 4; u64, 8; i64, 8; u128, 16; i128, 16;
+    f32, 4; f64, 8;
+}
+
+impl Prim for bool {
+    type Bytes = [u8; 1];
+    #[inline(always)]
+    fn le(self) -> [u8; 1] {
+        [u8::from(self)]
+    }
+    #[inline(always)]
+    fn be(self) -> [u8; 1] {
+        [u8::from(self)]
+    }
+    #[inline(always)]
+    fn from_le(b: [u8; 1]) -> Result<Self, DecodeError> {
+        match b[0] {
+            0 => Ok(false),
+            1 => Ok(true),
+            other => Err(DecodeError::invalid_bool(other)),
+        }
+    }
+    #[inline(always)]
+    fn from_be(b: [u8; 1]) -> Result<Self, DecodeError> {
+        Self::from_le(b)
+    }
+}
+
+/// Writes `v` at `at` in a run's array.
+#[inline(always)]
+pub fn put_prim<T: Prim>(run: &mut [u8], at: usize, v: T, big_endian: bool) {
+    let bytes = if big_endian { v.be() } else { v.le() };
+    let bytes = bytes.as_ref();
+    run[at..at + bytes.len()].copy_from_slice(bytes);
+}
+
+/// Reads a `T` at `at` in a run's array.
+#[inline(always)]
+pub fn get_prim<T: Prim>(run: &[u8], at: usize, big_endian: bool) -> Result<T, DecodeError> {
+    let mut bytes = T::Bytes::default();
+    let n = bytes.as_ref().len();
+    bytes.as_mut().copy_from_slice(&run[at..at + n]);
+    if big_endian {
+        T::from_be(bytes)
+    } else {
+        T::from_le(bytes)
+    }
+}
+
+/// Takes a run of `N` bytes from the front of `src`; `None` if it is shorter.
+#[inline(always)]
+pub fn take_run<const N: usize>(src: &mut Bytes) -> Option<[u8; N]> {
+    let run = *src.first_chunk::<N>()?;
+    bytes::Buf::advance(src, N);
+    Some(run)
+}
+
+/// The error for a run cut short: the first field (name, end offset in the run) that the
+/// `have` remaining bytes do not hold, as reading field by field would have reported it.
+#[cold]
+#[inline(never)]
+pub fn short_run(have: usize, ends: &[(&'static str, usize)], id: Option<u64>) -> DecodeError {
+    let (field, end) = ends
+        .iter()
+        .copied()
+        .find(|&(_, end)| end > have)
+        .unwrap_or(("", have + 1));
+    context(DecodeError::incomplete(end - have), field, id)
+}

@@ -24,7 +24,7 @@
 //! container says `len = u8 | u16 | u32`); `Option<T>` is a byte 0 or 1 and then the value;
 //! arrays and tuples are their elements in order.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::message::{DecodeError, DecodeErrorKind, FrameStatus};
 
@@ -324,23 +324,52 @@ pub const fn fingerprint_str(s: &str) -> u64 {
 // ---------------------------------------------------------------------------------------
 // Helpers used by generated code and by impls here.
 
+#[inline]
 fn need(src: &Bytes, n: usize) -> Result<(), DecodeError> {
     if src.len() < n {
-        Err(DecodeError::incomplete(n - src.len()))
+        Err(short(n, src.len()))
     } else {
         Ok(())
     }
 }
 
+/// The error for input `have` bytes long where `n` were needed; out of the hot path.
+#[cold]
+#[inline(never)]
+fn short(n: usize, have: usize) -> DecodeError {
+    DecodeError::incomplete(n - have)
+}
+
+/// Takes `N` bytes from the front of `src`. Fixed-size reads go through here rather than
+/// `Buf::get_*`, which the compiler does not inline across crates for `Bytes`.
+#[inline(always)]
+fn take<const N: usize>(src: &mut Bytes) -> Result<[u8; N], DecodeError> {
+    match src.first_chunk::<N>() {
+        Some(bytes) => {
+            let bytes = *bytes;
+            src.advance(N);
+            Ok(bytes)
+        }
+        None => Err(short(N, src.len())),
+    }
+}
+
+/// `bytes` as UTF-8 text.
+#[inline]
+fn utf8(bytes: &[u8]) -> Result<&str, DecodeError> {
+    std::str::from_utf8(bytes).map_err(|_| DecodeError::new(DecodeErrorKind::InvalidUtf8))
+}
+
 /// Appends a length prefix.
 #[doc(hidden)]
+#[inline]
 pub fn put_len(len: usize, ctx: Ctx, dst: &mut BytesMut) {
     match (ctx.len, ctx.endian) {
-        (LenWidth::U8, _) => dst.put_u8(len as u8),
-        (LenWidth::U16, Endian::Little) => dst.put_u16_le(len as u16),
-        (LenWidth::U16, Endian::Big) => dst.put_u16(len as u16),
-        (LenWidth::U32, Endian::Little) => dst.put_u32_le(len as u32),
-        (LenWidth::U32, Endian::Big) => dst.put_u32(len as u32),
+        (LenWidth::U8, _) => dst.extend_from_slice(&[len as u8]),
+        (LenWidth::U16, Endian::Little) => dst.extend_from_slice(&(len as u16).to_le_bytes()),
+        (LenWidth::U16, Endian::Big) => dst.extend_from_slice(&(len as u16).to_be_bytes()),
+        (LenWidth::U32, Endian::Little) => dst.extend_from_slice(&(len as u32).to_le_bytes()),
+        (LenWidth::U32, Endian::Big) => dst.extend_from_slice(&(len as u32).to_be_bytes()),
     }
 }
 
@@ -350,19 +379,20 @@ pub fn put_len(len: usize, ctx: Ctx, dst: &mut BytesMut) {
 ///
 /// [`DecodeErrorKind::Incomplete`] when the prefix itself is cut off.
 #[doc(hidden)]
+#[inline]
 pub fn get_len(src: &mut Bytes, ctx: Ctx) -> Result<usize, DecodeError> {
-    need(src, ctx.len.size())?;
     Ok(match (ctx.len, ctx.endian) {
-        (LenWidth::U8, _) => usize::from(src.get_u8()),
-        (LenWidth::U16, Endian::Little) => usize::from(src.get_u16_le()),
-        (LenWidth::U16, Endian::Big) => usize::from(src.get_u16()),
-        (LenWidth::U32, Endian::Little) => src.get_u32_le() as usize,
-        (LenWidth::U32, Endian::Big) => src.get_u32() as usize,
+        (LenWidth::U8, _) => usize::from(take::<1>(src)?[0]),
+        (LenWidth::U16, Endian::Little) => usize::from(u16::from_le_bytes(take(src)?)),
+        (LenWidth::U16, Endian::Big) => usize::from(u16::from_be_bytes(take(src)?)),
+        (LenWidth::U32, Endian::Little) => u32::from_le_bytes(take(src)?) as usize,
+        (LenWidth::U32, Endian::Big) => u32::from_be_bytes(take(src)?) as usize,
     })
 }
 
 /// Reads a length prefix for `n` elements of at least `min_len` bytes, refusing a claim the
 /// rest of the input cannot hold.
+#[inline]
 fn get_count(src: &mut Bytes, ctx: Ctx, min_len: usize) -> Result<usize, DecodeError> {
     let n = get_len(src, ctx)?;
     let needed = n.saturating_mul(min_len.max(1));
@@ -376,7 +406,7 @@ fn get_count(src: &mut Bytes, ctx: Ctx, min_len: usize) -> Result<usize, DecodeE
 }
 
 macro_rules! wire_int {
-    ($($t:ty, $size:expr, $get_le:ident, $get_be:ident, $put_le:ident, $put_be:ident;)*) => {$(
+    ($($t:ty, $size:expr;)*) => {$(
         impl Wire for $t {
             const FINGERPRINT: u64 = fingerprint_str(stringify!($t));
             const MIN_LEN: usize = $size;
@@ -389,17 +419,17 @@ macro_rules! wire_int {
             #[inline]
             fn wire_encode(&self, ctx: Ctx, dst: &mut BytesMut) {
                 match ctx.endian {
-                    Endian::Little => dst.$put_le(*self),
-                    Endian::Big => dst.$put_be(*self),
+                    Endian::Little => dst.extend_from_slice(&self.to_le_bytes()),
+                    Endian::Big => dst.extend_from_slice(&self.to_be_bytes()),
                 }
             }
 
             #[inline]
             fn wire_decode(src: &mut Bytes, ctx: Ctx) -> Result<Self, DecodeError> {
-                need(src, $size)?;
+                let bytes = take::<$size>(src)?;
                 Ok(match ctx.endian {
-                    Endian::Little => src.$get_le(),
-                    Endian::Big => src.$get_be(),
+                    Endian::Little => <$t>::from_le_bytes(bytes),
+                    Endian::Big => <$t>::from_be_bytes(bytes),
                 })
             }
 
@@ -411,16 +441,16 @@ macro_rules! wire_int {
 }
 
 wire_int! {
-    u16, 2, get_u16_le, get_u16, put_u16_le, put_u16;
-    i16, 2, get_i16_le, get_i16, put_i16_le, put_i16;
-    u32, 4, get_u32_le, get_u32, put_u32_le, put_u32;
-    i32, 4, get_i32_le, get_i32, put_i32_le, put_i32;
-    u64, 8, get_u64_le, get_u64, put_u64_le, put_u64;
-    i64, 8, get_i64_le, get_i64, put_i64_le, put_i64;
-    u128, 16, get_u128_le, get_u128, put_u128_le, put_u128;
-    i128, 16, get_i128_le, get_i128, put_i128_le, put_i128;
-    f32, 4, get_f32_le, get_f32, put_f32_le, put_f32;
-    f64, 8, get_f64_le, get_f64, put_f64_le, put_f64;
+    u16, 2;
+    i16, 2;
+    u32, 4;
+    i32, 4;
+    u64, 8;
+    i64, 8;
+    u128, 16;
+    i128, 16;
+    f32, 4;
+    f64, 8;
 }
 
 impl Wire for u8 {
@@ -433,12 +463,11 @@ impl Wire for u8 {
     }
     #[inline]
     fn wire_encode(&self, _: Ctx, dst: &mut BytesMut) {
-        dst.put_u8(*self)
+        dst.extend_from_slice(&[*self])
     }
     #[inline]
     fn wire_decode(src: &mut Bytes, _: Ctx) -> Result<Self, DecodeError> {
-        need(src, 1)?;
-        Ok(src.get_u8())
+        Ok(take::<1>(src)?[0])
     }
     fn slice_len(items: &[Self], _: Ctx) -> usize {
         items.len()
@@ -448,7 +477,9 @@ impl Wire for u8 {
     }
     fn decode_vec(src: &mut Bytes, n: usize, _: Ctx) -> Result<Vec<Self>, DecodeError> {
         need(src, n)?;
-        Ok(src.split_to(n).to_vec())
+        let items = src[..n].to_vec();
+        src.advance(n);
+        Ok(items)
     }
 }
 
@@ -462,12 +493,11 @@ impl Wire for i8 {
     }
     #[inline]
     fn wire_encode(&self, _: Ctx, dst: &mut BytesMut) {
-        dst.put_i8(*self)
+        dst.extend_from_slice(&self.to_le_bytes())
     }
     #[inline]
     fn wire_decode(src: &mut Bytes, _: Ctx) -> Result<Self, DecodeError> {
-        need(src, 1)?;
-        Ok(src.get_i8())
+        Ok(i8::from_le_bytes(take(src)?))
     }
 }
 
@@ -481,12 +511,11 @@ impl Wire for bool {
     }
     #[inline]
     fn wire_encode(&self, _: Ctx, dst: &mut BytesMut) {
-        dst.put_u8(u8::from(*self))
+        dst.extend_from_slice(&[u8::from(*self)])
     }
     #[inline]
     fn wire_decode(src: &mut Bytes, _: Ctx) -> Result<Self, DecodeError> {
-        need(src, 1)?;
-        match src.get_u8() {
+        match take::<1>(src)?[0] {
             0 => Ok(false),
             1 => Ok(true),
             b => Err(DecodeError::invalid_bool(b)),
@@ -498,17 +527,21 @@ impl Wire for String {
     const FINGERPRINT: u64 = fingerprint_str("String");
     const MIN_LEN: usize = 1;
 
+    #[inline]
     fn wire_len(&self, ctx: Ctx) -> usize {
         ctx.len.size() + self.len()
     }
+    #[inline]
     fn wire_encode(&self, ctx: Ctx, dst: &mut BytesMut) {
         put_len(self.len(), ctx, dst);
         dst.extend_from_slice(self.as_bytes());
     }
+    #[inline]
     fn wire_decode(src: &mut Bytes, ctx: Ctx) -> Result<Self, DecodeError> {
         let n = get_count(src, ctx, 1)?;
-        let bytes = src.split_to(n);
-        String::from_utf8(bytes.into()).map_err(|_| DecodeError::new(DecodeErrorKind::InvalidUtf8))
+        let text = utf8(&src[..n])?.to_owned();
+        src.advance(n);
+        Ok(text)
     }
 }
 
@@ -520,8 +553,9 @@ impl WireRest for String {
         dst.extend_from_slice(self.as_bytes());
     }
     fn rest_decode(src: &mut Bytes, _: Ctx) -> Result<Self, DecodeError> {
-        let bytes = std::mem::take(src);
-        String::from_utf8(bytes.into()).map_err(|_| DecodeError::new(DecodeErrorKind::InvalidUtf8))
+        let text = utf8(src)?.to_owned();
+        src.clear();
+        Ok(text)
     }
 }
 
@@ -600,16 +634,15 @@ impl<T: Wire> Wire for Option<T> {
     }
     fn wire_encode(&self, ctx: Ctx, dst: &mut BytesMut) {
         match self {
-            None => dst.put_u8(0),
+            None => dst.extend_from_slice(&[0]),
             Some(v) => {
-                dst.put_u8(1);
+                dst.extend_from_slice(&[1]);
                 v.wire_encode(ctx, dst);
             }
         }
     }
     fn wire_decode(src: &mut Bytes, ctx: Ctx) -> Result<Self, DecodeError> {
-        need(src, 1)?;
-        match src.get_u8() {
+        match take::<1>(src)?[0] {
             0 => Ok(None),
             1 => Ok(Some(T::wire_decode(src, ctx)?)),
             tag => Err(DecodeError::new(DecodeErrorKind::InvalidOptionTag(tag))),
@@ -718,6 +751,7 @@ impl<T: Wire> Wire for Box<T> {
 /// assert_eq!(decode_whole::<u16>(Bytes::from_static(&[1, 0]), Ctx::DEFAULT).unwrap(), 1);
 /// assert!(decode_whole::<u16>(Bytes::from_static(&[1, 0, 0]), Ctx::DEFAULT).is_err());
 /// ```
+#[inline]
 pub fn decode_whole<T: Wire>(mut frame: Bytes, ctx: Ctx) -> Result<T, DecodeError> {
     let value = T::wire_decode(&mut frame, ctx)?;
     if frame.is_empty() {

@@ -171,14 +171,17 @@ fn expand(cont: &Container) -> TokenStream {
                 const MIN_LEN: usize = #min_len;
                 const SELF_DELIMITING: bool = #self_delimiting;
 
+                #[inline]
                 fn wire_len(&self, _: #p::Ctx) -> usize {
                     #len_body
                 }
 
+                #[inline]
                 fn wire_encode(&self, _: #p::Ctx, __dst: &mut #p::BytesMut) {
                     #encode_body
                 }
 
+                #[inline]
                 fn wire_decode(
                     __src: &mut #p::Bytes,
                     _: #p::Ctx,
@@ -331,6 +334,159 @@ fn field_decode(g: &Gen, f: &Field, id: Option<u64>) -> TokenStream {
         quote_spanned!(ty.span()=> <#ty as #p::Wire>::wire_decode(__src, #ctx))
     };
     quote!(#read.map_err(|__e| #p::context(__e, #name, #id))?)
+}
+
+/// The size of a field written in runs: a number or `bool` written as itself.
+fn prim_size(f: &Field) -> Option<usize> {
+    let a = &f.attrs;
+    if a.skip.is_some() || a.with.is_some() || a.rest.is_some() {
+        return None;
+    }
+    let syn::Type::Path(tp) = f.ty else {
+        return None;
+    };
+    let ident = tp.path.get_ident()?;
+    if tp.qself.is_some() {
+        return None;
+    }
+    Some(match ident.to_string().as_str() {
+        "u8" | "i8" | "bool" => 1,
+        "u16" | "i16" => 2,
+        "u32" | "i32" | "f32" => 4,
+        "u64" | "i64" | "f64" => 8,
+        "u128" | "i128" => 16,
+        _ => return None,
+    })
+}
+
+fn id_tokens(g: &Gen, id: Option<u64>) -> TokenStream {
+    let p = &g.p;
+    match id {
+        Some(id) => {
+            let lit = id_literal(id);
+            quote!(#p::Some(#lit))
+        }
+        None => quote!(#p::None),
+    }
+}
+
+fn big_endian(g: &Gen, f: &Field) -> bool {
+    f.attrs.endian.as_ref().map_or(g.endian, |e| e.value) == Endian::Big
+}
+
+/// Writes the message id (if any) and the fields. Consecutive numbers and `bool`s (the id
+/// among them) are put into one array and appended at once: one capacity check per run
+/// instead of one per field.
+fn fields_encode(
+    g: &Gen,
+    id: Option<u64>,
+    fields: &[Field],
+    accesses: &[TokenStream],
+) -> TokenStream {
+    let p = &g.p;
+    let mut out = Vec::new();
+    // (type, size, big endian, value)
+    let mut run: Vec<(TokenStream, usize, bool, TokenStream)> = Vec::new();
+    let flush = |run: &mut Vec<(TokenStream, usize, bool, TokenStream)>,
+                 out: &mut Vec<TokenStream>| {
+        if run.is_empty() {
+            return;
+        }
+        let total: usize = run.iter().map(|r| r.1).sum();
+        let mut at = 0usize;
+        let puts = run.drain(..).map(|(ty, size, big, value)| {
+            let put = quote!(#p::put_prim::<#ty>(&mut __run, #at, #value, #big););
+            at += size;
+            put
+        });
+        let puts: Vec<TokenStream> = puts.collect();
+        out.push(quote! {{
+            let mut __run = [0u8; #total];
+            #(#puts)*
+            __dst.extend_from_slice(&__run);
+        }});
+    };
+    if let Some(id) = id {
+        let lit = id_literal(id);
+        let id_ty = g.id_ty();
+        run.push((
+            quote!(#id_ty),
+            g.id_type.bytes(),
+            g.endian == Endian::Big,
+            quote!(#lit),
+        ));
+    }
+    for (f, access) in fields.iter().zip(accesses) {
+        if let Some(size) = prim_size(f) {
+            let ty = f.ty;
+            run.push((
+                quote!(#ty),
+                size,
+                big_endian(g, f),
+                quote_spanned!(ty.span()=> *(#access)),
+            ));
+        } else {
+            flush(&mut run, &mut out);
+            out.push(field_encode(g, f, access));
+        }
+    }
+    flush(&mut run, &mut out);
+    quote!(#(#out)*)
+}
+
+/// Reads the fields in order into `__v0`, `__v1`...: statements, and the values to build
+/// with. Runs of two or more numbers and `bool`s are read after one length check; a run cut
+/// short reports the field reading one by one would have.
+fn fields_decode(g: &Gen, fields: &[Field], id: Option<u64>) -> (TokenStream, Vec<TokenStream>) {
+    let p = &g.p;
+    let id_toks = id_tokens(g, id);
+    let vars: Vec<Ident> = (0..fields.len())
+        .map(|i| format_ident!("__v{}", i))
+        .collect();
+    let mut stmts = Vec::new();
+    let mut i = 0;
+    while i < fields.len() {
+        let mut j = i;
+        while j < fields.len() && prim_size(&fields[j]).is_some() {
+            j += 1;
+        }
+        if j - i >= 2 {
+            let mut at = 0usize;
+            let mut gets = Vec::new();
+            let mut ends = Vec::new();
+            for f in &fields[i..j] {
+                let size = prim_size(f).unwrap_or(0);
+                let ty = f.ty;
+                let big = big_endian(g, f);
+                let name = f.name();
+                gets.push(quote_spanned!(ty.span()=>
+                    #p::get_prim::<#ty>(&__run, #at, #big)
+                        .map_err(|__e| #p::context(__e, #name, #id_toks))?
+                ));
+                at += size;
+                ends.push(quote!((#name, #at)));
+            }
+            let run_vars = &vars[i..j];
+            stmts.push(quote! {
+                let (#(#run_vars,)*) = match #p::take_run::<#at>(__src) {
+                    #p::Some(__run) => (#(#gets,)*),
+                    #p::None => {
+                        return #p::Err(#p::short_run(__src.len(), &[#(#ends),*], #id_toks));
+                    }
+                };
+            });
+            i = j;
+        } else {
+            let v = &vars[i];
+            let read = field_decode(g, &fields[i], id);
+            stmts.push(quote!(let #v = #read;));
+            i += 1;
+        }
+    }
+    (
+        quote!(#(#stmts)*),
+        vars.iter().map(|v| quote!(#v)).collect(),
+    )
 }
 
 /// The fingerprint steps and MIN_LEN / SELF_DELIMITING terms of a run of fields.
@@ -539,19 +695,11 @@ fn expand_enum(g: &Gen, variants: &[Variant]) -> Parts {
             .zip(&accesses)
             .map(|(f, a)| field_len(g, f, a));
         len_arms.push(quote!(#pat => #id_size #(+ #lens)*,));
-        let encodes = v
-            .fields
-            .iter()
-            .zip(&accesses)
-            .map(|(f, a)| field_encode(g, f, a));
-        encode_arms.push(quote!(#pat => { #write_id #(#encodes)* }));
-        let values: Vec<TokenStream> = v
-            .fields
-            .iter()
-            .map(|f| field_decode(g, f, Some(id)))
-            .collect();
+        let encodes = fields_encode(g, Some(id), &v.fields, &accesses);
+        encode_arms.push(quote!(#pat => { #encodes }));
+        let (reads, values) = fields_decode(g, &v.fields, Some(id));
         let built = construct(quote!(Self::#ident), v.style, &v.fields, &values);
-        decode_arms.push(quote!(#lit => #p::Ok(#built),));
+        decode_arms.push(quote!(#lit => { #reads #p::Ok(#built) }));
         let (f_fp, _, f_delim) = fields_shape(g, &v.fields);
         fp.extend(f_fp);
         delim.extend(f_delim);
@@ -683,11 +831,8 @@ fn expand_struct(g: &Gen, cont: &Container, style: Style, fields: &[Field]) -> P
         .iter()
         .zip(&accesses)
         .map(|(f, a)| field_len(g, f, a));
-    let encodes = fields
-        .iter()
-        .zip(&accesses)
-        .map(|(f, a)| field_encode(g, f, a));
-    let values: Vec<TokenStream> = fields.iter().map(|f| field_decode(g, f, id)).collect();
+    let encodes = fields_encode(g, id, fields, &accesses);
+    let (reads, values) = fields_decode(g, fields, id);
     let built = construct(path, style, fields, &values);
     let (fp, min, delim) = fields_shape(g, fields);
     (
@@ -696,7 +841,7 @@ fn expand_struct(g: &Gen, cont: &Container, style: Style, fields: &[Field]) -> P
         quote!(#id_size #(+ #min)*),
         quote!(true #(&& #delim)*),
         quote!(#id_size #(+ #lens)*),
-        quote!(#write_id #(#encodes)*),
-        quote!(#read_id #p::Ok(#built)),
+        encodes,
+        quote!(#read_id #reads #p::Ok(#built)),
     )
 }
