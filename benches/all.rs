@@ -570,10 +570,25 @@ async fn stream_baseline(count: u64, size: usize) -> (Duration, Duration) {
     took
 }
 
+/// The best of three runs (the shortest time, with its CPU time): loopback throughput on a
+/// shared 2-core machine varies from run to run, and both sides get the same chances.
+async fn best_of_three<Fut: std::future::Future<Output = (Duration, Duration)>>(
+    mut run: impl FnMut() -> Fut,
+) -> (Duration, Duration) {
+    let mut best = (Duration::MAX, Duration::ZERO);
+    for _ in 0..3 {
+        let took = run().await;
+        if took.0 < best.0 {
+            best = took;
+        }
+    }
+    best
+}
+
 async fn bench_streaming(quick: bool) {
     let small = if quick { 1_000_000 } else { 5_000_000 };
-    let (ours, ours_cpu) = stream_connhandler(small, 32).await;
-    let (base, base_cpu) = stream_baseline(small, 32).await;
+    let (ours, ours_cpu) = best_of_three(|| stream_connhandler(small, 32)).await;
+    let (base, base_cpu) = best_of_three(|| stream_baseline(small, 32)).await;
     report(
         "one connection, 32 B messages into the central queue, vs raw tokio",
         small as f64 / ours.as_secs_f64(),
@@ -588,8 +603,8 @@ async fn bench_streaming(quick: bool) {
     for size in [64 * 1024 - 1, 1 << 20] {
         let total: u64 = if quick { 256 << 20 } else { 1 << 30 };
         let count = total / size as u64;
-        let (ours, _) = stream_connhandler(count, size).await;
-        let (base, _) = stream_baseline(count, size).await;
+        let (ours, _) = best_of_three(|| stream_connhandler(count, size)).await;
+        let (base, _) = best_of_three(|| stream_baseline(count, size)).await;
         report(
             &format!("one connection, {} B messages, vs raw tokio copy", size),
             (count * size as u64) as f64 / ours.as_secs_f64(),

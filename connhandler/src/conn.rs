@@ -228,6 +228,13 @@ enum Handed {
     Stop(Option<DisconnectReason>),
 }
 
+/// What handing one frame on came to without waiting.
+enum Now<E> {
+    Done(Handed),
+    /// Decoded, but the central queue has no room for it yet.
+    Full(E),
+}
+
 impl<P, F, E> Reader<P, F, E>
 where
     P: Peer,
@@ -292,13 +299,19 @@ where
         let mut last_read = Instant::now();
         let mut frame_started: Option<Instant> = None;
         loop {
+            // Checked once per read, not per message: the check takes a lock.
+            if self.shared.close.is_cancelled() {
+                return None;
+            }
             loop {
-                if self.shared.close.is_cancelled() {
-                    return None;
-                }
                 match self.framing.decode_frame(&mut buf) {
                     Ok(Some(frame)) => {
-                        if let Handed::Stop(reason) = self.hand_on(frame, handle).await {
+                        // `hand_on`, written out: the common case builds no future.
+                        let handed = match self.hand_on_now(frame, handle) {
+                            Now::Done(handed) => handed,
+                            Now::Full(event) => self.wait_for_room(event).await,
+                        };
+                        if let Handed::Stop(reason) = handed {
                             return reason;
                         }
                     }
@@ -401,43 +414,62 @@ where
         }
     }
 
+    /// Decodes a frame and adds its message to the batch for the central queue; waits only
+    /// when the queue is full. The common case does not await at all, so it builds no
+    /// future: `hand_on_now` is a plain function.
     async fn hand_on(&mut self, frame: Bytes, handle: &PeerHandle<P>) -> Handed {
+        match self.hand_on_now(frame, handle) {
+            Now::Done(handed) => handed,
+            Now::Full(event) => self.wait_for_room(event).await,
+        }
+    }
+
+    fn hand_on_now(&mut self, frame: Bytes, handle: &PeerHandle<P>) -> Now<E> {
         if let Some(tap) = &self.settings.tap {
             tap.call(&self.shared, Direction::In, &frame);
         }
         if self.limiter.is_active() {
             if let Err(per_ip) = self.limiter.take(Limited::Messages, 1) {
-                return Handed::Stop(Some(DisconnectReason::RateLimited {
+                return Now::Done(Handed::Stop(Some(DisconnectReason::RateLimited {
                     what: Limited::Messages,
                     per_ip,
-                }));
+                })));
             }
         }
         let msg = match <P::Recv as Decode>::decode(frame) {
             Ok(msg) => msg,
-            Err(e) => return Handed::Stop(Some(DisconnectReason::Decode(e))),
+            Err(e) => return Now::Done(Handed::Stop(Some(DisconnectReason::Decode(e)))),
         };
         let event = Event::Message(handle.clone(), msg).into();
         if self.credit == 0 {
             self.credit = self.central.try_reserve_up_to(32);
         }
-        if self.credit > 0 {
-            self.credit -= 1;
-        } else {
-            // The queue is full: hand on what was collected, then wait for room (reading
-            // pauses meanwhile, so TCP pushes back on the peer).
-            if self.flush().is_err() {
-                return Handed::Stop(Some(DisconnectReason::Shutdown));
-            }
-            let room = tokio::select! {
-                biased;
-                room = self.central.reserve() => room,
-                _ = self.shared.close.cancelled() => return Handed::Stop(None),
-            };
-            if !room {
-                return Handed::Stop(Some(DisconnectReason::Shutdown));
-            }
+        if self.credit == 0 {
+            return Now::Full(event);
         }
+        self.credit -= 1;
+        Now::Done(self.push(event))
+    }
+
+    /// The queue is full: hands on what was collected, then waits for room (reading pauses
+    /// meanwhile, so TCP pushes back on the peer).
+    #[cold]
+    async fn wait_for_room(&mut self, event: E) -> Handed {
+        if self.flush().is_err() {
+            return Handed::Stop(Some(DisconnectReason::Shutdown));
+        }
+        let room = tokio::select! {
+            biased;
+            room = self.central.reserve() => room,
+            _ = self.shared.close.cancelled() => return Handed::Stop(None),
+        };
+        if !room {
+            return Handed::Stop(Some(DisconnectReason::Shutdown));
+        }
+        self.push(event)
+    }
+
+    fn push(&mut self, event: E) -> Handed {
         self.batch.push(event);
         if self.batch.len() >= MAX_HANDED_AT_ONCE && self.flush().is_err() {
             return Handed::Stop(Some(DisconnectReason::Shutdown));

@@ -2,7 +2,7 @@
 
 use std::ops::RangeInclusive;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder, Framed};
 
 use super::{encode_checked, ConfigError, FrameError, Framing, DEFAULT_MAX_FRAME_LENGTH};
@@ -228,10 +228,11 @@ impl Framing for Panda3dCodec {
                     return Ok(None);
                 }
                 let len = if self.header_size == 2 {
-                    usize::from(src.get_u16_le())
+                    usize::from(u16::from_le_bytes([src[0], src[1]]))
                 } else {
-                    src.get_u32_le() as usize
+                    u32::from_le_bytes([src[0], src[1], src[2], src[3]]) as usize
                 };
+                src.advance(self.header_size);
                 if len > self.max_frame_length {
                     return Err(FrameError::MessageTooLong {
                         len,
@@ -283,8 +284,8 @@ impl Framing for Panda3dCodec {
         let start = dst.len();
         dst.reserve(self.header_size + n);
         match self.header_size {
-            2 => dst.put_u16_le(n as u16),
-            4 => dst.put_u32_le(n as u32),
+            2 => dst.extend_from_slice(&(n as u16).to_le_bytes()),
+            4 => dst.extend_from_slice(&(n as u32).to_le_bytes()),
             _ => {}
         }
         encode_checked(msg, n, dst).inspect_err(|_| dst.truncate(start))

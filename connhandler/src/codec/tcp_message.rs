@@ -2,7 +2,7 @@
 
 use std::{ops::RangeInclusive, time::Duration};
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder, Framed};
 
 use super::{encode_checked, ConfigError, FrameError, Framing, DEFAULT_MAX_FRAME_LENGTH};
@@ -417,6 +417,14 @@ impl Framing for TcpMessageCodec {
                             max: self.max_frame_length,
                         });
                     }
+                    if !continues && self.partial.is_empty() && src.len() >= 2 + len {
+                        // A whole one-chunk message is here: cut it out with its header and
+                        // drop the header from the frozen view (cheaper than advancing the
+                        // read buffer twice).
+                        let mut frame = src.split_to(2 + len).freeze();
+                        frame.advance(2);
+                        return Ok(Some(frame));
+                    }
                     src.advance(2);
                     self.state = State::Chunk { len, continues };
                 }
@@ -467,7 +475,7 @@ impl Framing for TcpMessageCodec {
         let start = dst.len();
         if n <= max {
             dst.reserve(2 + n);
-            dst.put_u16_le(self.header(n, true));
+            dst.extend_from_slice(&self.header(n, true).to_le_bytes());
             return encode_checked(msg, n, dst).inspect_err(|_| dst.truncate(start));
         }
         // Several chunks: encode the body in one go, then spread it out from the last chunk
