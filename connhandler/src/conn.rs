@@ -15,7 +15,7 @@ use std::{
     io,
     net::SocketAddr,
     panic::AssertUnwindSafe,
-    sync::{Arc, Mutex},
+    sync::{atomic::AtomicBool, Arc, Mutex},
     time::Duration,
 };
 
@@ -39,7 +39,7 @@ use crate::{
     event::{Disconnect, DisconnectReason, Event, Timeout},
     limits::{Limited, Limiter, PerIp, QueuePolicy, RateLimit},
     message::{Decode, Encode},
-    peer::{Outgoing, Peer, PeerHandle, PeerId, Shared},
+    peer::{OutQueue, Outgoing, Peer, PeerHandle, PeerId, Shared},
     tap::{Direction, Tap},
 };
 
@@ -160,15 +160,16 @@ where
     let mut framing = ctx.framing.clone();
     framing.set_frame_status(<P::Recv as Decode>::frame_status);
     let sendable = framing.sendable_lengths();
-    let (tx, rx) = mpsc::channel(ctx.settings.queue_capacity.max(1));
+    let (queue, rx) = OutQueue::new(ctx.settings.queue_capacity);
     let shared = Arc::new(Shared {
         id: PeerId::next(),
         addr,
         local_addr,
         handler: ctx.handler.clone(),
         data,
-        tx,
+        queue,
         close: ctx.parent.child_token(),
+        closing: AtomicBool::new(false),
         reason: Mutex::new(None),
         sendable,
         policy: ctx.settings.queue_policy,
@@ -255,8 +256,9 @@ where
         };
         // Messages decoded before the end go before `Disconnected`.
         let _ = self.flush();
-        if let Some(reason) = ended {
-            self.shared.close_with(reason);
+        match ended {
+            Some(reason) => self.shared.close_with(reason),
+            None => self.shared.mark_closing(),
         }
         let unsent = writer.await.unwrap_or_else(|e| {
             tracing::error!("writer task failed: {e}");
@@ -298,6 +300,10 @@ where
         let frame_timeout = self.settings.frame_timeout;
         let mut last_read = Instant::now();
         let mut frame_started: Option<Instant> = None;
+        // One future for the whole loop: making one per wait registers and unregisters a
+        // waiter each time.
+        let closed = self.shared.close.clone().cancelled_owned();
+        tokio::pin!(closed);
         loop {
             // Checked once per read, not per message: the check takes a lock.
             if self.shared.close.is_cancelled() {
@@ -388,7 +394,7 @@ where
                     };
                     tokio::select! {
                         biased;
-                        _ = self.shared.close.cancelled() => return None,
+                        _ = &mut closed => return None,
                         _ = timer => {
                             if let Some((_, which)) = deadline {
                                 return Some(DisconnectReason::TimedOut(which));
@@ -504,7 +510,7 @@ async fn linger(read: &mut OwnedReadHalf, limit: Duration) {
 
 struct Writer<P: Peer, F> {
     shared: Arc<Shared<P>>,
-    rx: mpsc::Receiver<Outgoing<P::Send>>,
+    rx: mpsc::UnboundedReceiver<Outgoing<P::Send>>,
     write: OwnedWriteHalf,
     framing: F,
     settings: Arc<ConnSettings>,
@@ -517,6 +523,9 @@ impl<P: Peer, F: Framing> Writer<P, F> {
         let mut buf = BytesMut::new();
         // Messages in `buf`, not yet wholly written.
         let mut in_buf = 0usize;
+        // One future for the whole loop (see `Reader::read_loop`).
+        let closed = self.shared.close.clone().cancelled_owned();
+        tokio::pin!(closed);
         let failed = loop {
             if buf.is_empty() {
                 if buf.capacity() > KEEP_WRITE_BUFFER {
@@ -525,15 +534,25 @@ impl<P: Peer, F: Framing> Writer<P, F> {
                 let item = tokio::select! {
                     biased;
                     item = self.rx.recv() => item,
-                    _ = self.shared.close.cancelled() => break None,
+                    _ = &mut closed => break None,
                 };
                 let Some(item) = item else { break None };
+                self.shared.queue.release(1);
                 if let Err(reason) = self.encode(item, &mut buf) {
                     break Some(reason);
                 }
                 in_buf = 1;
                 if let Err(reason) = self.gather(&mut buf, &mut in_buf) {
                     break Some(reason);
+                }
+                if buf.len() < MAX_BATCH / 2 {
+                    // The task that queued this message is likely queueing more right now
+                    // (the central task answering a batch of messages): let it, and write
+                    // them together rather than one by one.
+                    tokio::task::yield_now().await;
+                    if let Err(reason) = self.gather(&mut buf, &mut in_buf) {
+                        break Some(reason);
+                    }
                 }
             }
             tokio::select! {
@@ -547,10 +566,12 @@ impl<P: Peer, F: Framing> Writer<P, F> {
                     }
                     Err(e) => break Some(DisconnectReason::Io(e)),
                 },
-                _ = self.shared.close.cancelled() => break None,
+                _ = &mut closed => break None,
             }
         };
+        self.shared.mark_closing();
         self.rx.close();
+        self.shared.queue.closed();
         if let Some(reason) = failed {
             self.shared.close_with(reason);
             return in_buf + self.discard_queue();
@@ -599,12 +620,21 @@ impl<P: Peer, F: Framing> Writer<P, F> {
 
     /// Adds queued messages to `buf` without waiting, up to one batch.
     fn gather(&mut self, buf: &mut BytesMut, in_buf: &mut usize) -> Result<(), DisconnectReason> {
+        let mut taken = 0;
+        let mut result = Ok(());
         while buf.len() < MAX_BATCH {
             let Ok(item) = self.rx.try_recv() else { break };
-            self.encode(item, buf)?;
+            taken += 1;
+            if let Err(reason) = self.encode(item, buf) {
+                result = Err(reason);
+                break;
+            }
             *in_buf += 1;
         }
-        Ok(())
+        if taken > 0 {
+            self.shared.queue.release(taken);
+        }
+        result
     }
 
     fn encode(

@@ -582,6 +582,7 @@ impl<P: Peer, F: Framing> Incoming<P, F> {
     /// # }
     /// ```
     pub async fn shutdown(&self) {
+        self.registry.for_each(|peer| peer.s().mark_closing());
         self.token.cancel();
         self.tracker.close();
         self.tracker.wait().await;

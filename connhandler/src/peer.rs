@@ -6,13 +6,13 @@ use std::{
     net::SocketAddr,
     ops::{Deref, RangeInclusive},
     sync::{
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
         Arc, Mutex,
     },
 };
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -103,6 +103,103 @@ pub(crate) enum Outgoing<S> {
     Framed(Arc<Framed>),
 }
 
+/// A connection's outgoing queue: an unbounded channel with its bound kept in one atomic
+/// count. Neither side takes a lock per message (tokio's bounded channel takes one on every
+/// receive); a sender waits on `room` only while the queue is full.
+pub(crate) struct OutQueue<S> {
+    tx: mpsc::UnboundedSender<Outgoing<S>>,
+    capacity: usize,
+    len: AtomicUsize,
+    room: Notify,
+}
+
+/// Why an item was not queued.
+pub(crate) enum NotQueued<S> {
+    Full(Outgoing<S>),
+    Closed(Outgoing<S>),
+}
+
+impl<S> OutQueue<S> {
+    pub(crate) fn new(capacity: usize) -> (Self, mpsc::UnboundedReceiver<Outgoing<S>>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let queue = OutQueue {
+            tx,
+            capacity: capacity.max(1),
+            len: AtomicUsize::new(0),
+            room: Notify::new(),
+        };
+        (queue, rx)
+    }
+
+    fn try_take(&self) -> bool {
+        let mut cur = self.len.load(Ordering::Acquire);
+        while cur < self.capacity {
+            match self
+                .len
+                .compare_exchange_weak(cur, cur + 1, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return true,
+                Err(now) => cur = now,
+            }
+        }
+        false
+    }
+
+    /// Queues `item` if there is room.
+    pub(crate) fn try_push(&self, item: Outgoing<S>) -> Result<(), NotQueued<S>> {
+        if self.tx.is_closed() {
+            return Err(NotQueued::Closed(item));
+        }
+        if !self.try_take() {
+            return Err(NotQueued::Full(item));
+        }
+        self.tx.send(item).map_err(|e| {
+            self.release(1);
+            NotQueued::Closed(e.0)
+        })
+    }
+
+    /// Queues `item`, waiting for room; hands it back if the queue closes first.
+    pub(crate) async fn push(&self, mut item: Outgoing<S>) -> Result<(), Outgoing<S>> {
+        loop {
+            match self.try_push(item) {
+                Ok(()) => return Ok(()),
+                Err(NotQueued::Closed(back)) => return Err(back),
+                Err(NotQueued::Full(back)) => item = back,
+            }
+            let room = self.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            // Room made (or the queue closed) between the attempt and `enable` is not missed.
+            match self.try_push(item) {
+                Ok(()) => return Ok(()),
+                Err(NotQueued::Closed(back)) => return Err(back),
+                Err(NotQueued::Full(back)) => item = back,
+            }
+            room.await;
+        }
+    }
+
+    /// Gives back room for `n` items the writer took.
+    pub(crate) fn release(&self, n: usize) {
+        let before = self.len.fetch_sub(n, Ordering::AcqRel);
+        if before >= self.capacity {
+            self.room.notify_waiters();
+        }
+    }
+
+    /// Wakes senders waiting for room, after the writer closed the queue.
+    pub(crate) fn closed(&self) {
+        self.room.notify_waiters();
+    }
+
+    /// How many more items it takes now.
+    pub(crate) fn room(&self) -> usize {
+        self.capacity
+            .saturating_sub(self.len.load(Ordering::Acquire))
+    }
+}
+
 /// A broadcast, framed once: the wire bytes, and the body for the tap if one is set.
 pub(crate) struct Framed {
     pub(crate) wire: Bytes,
@@ -116,9 +213,13 @@ pub(crate) struct Shared<P: Peer> {
     pub(crate) local_addr: SocketAddr,
     pub(crate) handler: Arc<str>,
     pub(crate) data: P,
-    pub(crate) tx: mpsc::Sender<Outgoing<P::Send>>,
+    pub(crate) queue: OutQueue<P::Send>,
     /// Cancelled when the connection is to close, by either side; a child of the handler's.
     pub(crate) close: CancellationToken,
+    /// Set when the connection is to close: what `send` checks (a load, where the token's
+    /// own check takes a lock). Set by `close_with`, and by the connection's tasks when they
+    /// see the handler's token cancelled.
+    pub(crate) closing: AtomicBool,
     /// Why it closed: the first reason given wins.
     pub(crate) reason: Mutex<Option<DisconnectReason>>,
     pub(crate) sendable: RangeInclusive<usize>,
@@ -134,7 +235,17 @@ impl<P: Peer> Shared<P> {
                 *slot = Some(reason);
             }
         }
+        self.mark_closing();
         self.close.cancel();
+    }
+
+    /// Makes sends fail from now on.
+    pub(crate) fn mark_closing(&self) {
+        self.closing.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
     }
 
     /// Whether the recorded reason satisfies `f`.
@@ -261,7 +372,7 @@ impl<P: Peer> PeerHandle<P> {
     }
 
     #[inline]
-    fn s(&self) -> &Shared<P> {
+    pub(crate) fn s(&self) -> &Shared<P> {
         self.shared.get()
     }
 
@@ -357,10 +468,10 @@ impl<P: Peer> PeerHandle<P> {
         }
         let msg = self.check(msg)?;
         self.s()
-            .tx
-            .send(Outgoing::Message(msg))
+            .queue
+            .push(Outgoing::Message(msg))
             .await
-            .map_err(|e| SendError::Closed(unwrap_message(e.0)))
+            .map_err(|o| SendError::Closed(unwrap_message(o)))
     }
 
     /// Queues `msg` if the outgoing queue has room, without waiting.
@@ -386,11 +497,11 @@ impl<P: Peer> PeerHandle<P> {
     pub fn try_send(&self, msg: P::Send) -> Result<(), SendError<P::Send>> {
         let msg = self.check(msg)?;
         self.s()
-            .tx
-            .try_send(Outgoing::Message(msg))
+            .queue
+            .try_push(Outgoing::Message(msg))
             .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(o) => self.on_full(unwrap_message(o)),
-                mpsc::error::TrySendError::Closed(o) => SendError::Closed(unwrap_message(o)),
+                NotQueued::Full(o) => self.on_full(unwrap_message(o)),
+                NotQueued::Closed(o) => SendError::Closed(unwrap_message(o)),
             })
     }
 
@@ -407,23 +518,23 @@ impl<P: Peer> PeerHandle<P> {
     /// Queues bytes already framed for this connection (a broadcast encoded once); applies
     /// the queue policy when the queue is full.
     pub(crate) fn try_send_framed(&self, framed: &Arc<Framed>) -> bool {
-        if self.s().close.is_cancelled() {
+        if self.s().is_closing() {
             return false;
         }
-        match self.s().tx.try_send(Outgoing::Framed(framed.clone())) {
+        match self.s().queue.try_push(Outgoing::Framed(framed.clone())) {
             Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(NotQueued::Full(_)) => {
                 if self.s().policy == QueuePolicy::Disconnect {
                     self.s().close_with(DisconnectReason::QueueFull);
                 }
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(NotQueued::Closed(_)) => false,
         }
     }
 
     fn check(&self, msg: P::Send) -> Result<P::Send, SendError<P::Send>> {
-        if self.s().close.is_cancelled() {
+        if self.s().is_closing() {
             return Err(SendError::Closed(msg));
         }
         let len = msg.encoded_len();
@@ -484,7 +595,7 @@ impl<P: Peer> PeerHandle<P> {
     /// # }
     /// ```
     pub fn is_closed(&self) -> bool {
-        self.s().close.is_cancelled()
+        self.s().is_closing() || self.s().close.is_cancelled()
     }
 
     /// Waits until the connection is closed or closing.
@@ -510,7 +621,7 @@ impl<P: Peer> PeerHandle<P> {
     /// # }
     /// ```
     pub fn queue_room(&self) -> usize {
-        self.s().tx.capacity()
+        self.s().queue.room()
     }
 }
 
