@@ -192,6 +192,42 @@ async fn disconnect_flushes_what_was_queued() {
     assert_eq!(d.unsent, 0);
 }
 
+/// A reply to a lone message is written straight from the central task when the writer is
+/// idle; one the socket cannot take whole is finished by the writer, ahead of the replies
+/// queued after it: the peer gets every byte, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_written_from_the_central_task_keep_their_order() {
+    let (server, mut central, _tx) = server().await;
+    let mut client = RawClient::connect(server.local_addr()).await;
+    let peer = expect_connected(&mut central).await;
+    let big = common::pattern(6 << 20, 7);
+    for round in 0..3u8 {
+        client.send(&[round]).await;
+        let (from, msg) = expect_message(&mut central).await;
+        assert_eq!(&msg[..], &[round]);
+        // More than the socket buffers hold: the first write cannot take it all.
+        from.try_send(Bytes::from(big.clone())).unwrap();
+        for i in 0..100u32 {
+            from.try_send(Bytes::from(i.to_le_bytes().to_vec()))
+                .unwrap();
+        }
+        let got = client.recv().await.expect("big reply");
+        assert!(got[..] == big[..], "round {round}: big reply damaged");
+        for i in 0..100u32 {
+            let got = client.recv().await.expect("small reply");
+            assert_eq!(&got[..], &i.to_le_bytes(), "round {round}");
+        }
+    }
+    // Lone requests answered one at a time.
+    for i in 0..200u32 {
+        client.send(&i.to_le_bytes()).await;
+        let (from, msg) = expect_message(&mut central).await;
+        from.try_send(msg).unwrap();
+        assert_eq!(client.recv().await.as_deref(), Some(&i.to_le_bytes()[..]));
+    }
+    drop(peer);
+}
+
 /// A message that cannot be written (the peer never reads) is counted, not dropped
 /// silently.
 #[tokio::test]

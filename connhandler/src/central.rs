@@ -1,6 +1,7 @@
 //! The central queue: one typed queue per program that every handler feeds.
 
 use std::{
+    cell::Cell,
     fmt,
     sync::{
         atomic::{AtomicUsize, Ordering},
@@ -23,6 +24,19 @@ enum Item<E> {
     Bounded(E),
     /// Messages, in order, each counted in the bound; never empty.
     Batch(Vec<E>),
+}
+
+thread_local! {
+    /// Whether the event the central task on this thread took last came alone (not in a
+    /// batch of several from one read): a reply to it may be written at once from the
+    /// sending task. Replies to a batch are queued, so that the connection's writer sends
+    /// them in one write rather than one each. Only a hint: it decides speed, never order.
+    static REPLY_NOW: Cell<bool> = const { Cell::new(false) };
+}
+
+/// See [`REPLY_NOW`].
+pub(crate) fn reply_now() -> bool {
+    REPLY_NOW.get()
 }
 
 /// The bound, shared by both sides: an atomic count of bounded events not yet received, and
@@ -435,7 +449,9 @@ impl<E> Central<E> {
     }
 
     fn next_in_batch(&mut self) -> Option<E> {
-        self.batch.next()
+        let event = self.batch.next()?;
+        REPLY_NOW.set(false);
+        Some(event)
     }
 
     fn taken(&self, n: usize) {
@@ -446,22 +462,28 @@ impl<E> Central<E> {
         match item {
             Item::Unbounded(event) => {
                 self.taken(1);
+                REPLY_NOW.set(true);
                 event
             }
             Item::Bounded(event) => {
                 self.taken(1);
                 self.bound.release(1);
+                REPLY_NOW.set(true);
                 event
             }
             Item::Batch(events) => {
+                let single = events.len() == 1;
                 // The whole batch is counted off at once: the central task holds it now, and
                 // a batch is at most a few hundred messages beyond the bound.
                 self.taken(events.len());
                 self.bound.release(events.len());
                 self.batch = events.into_iter();
                 // Batches are never empty.
-                self.next_in_batch()
-                    .unwrap_or_else(|| unreachable!("an empty batch was queued"))
+                let event = self
+                    .next_in_batch()
+                    .unwrap_or_else(|| unreachable!("an empty batch was queued"));
+                REPLY_NOW.set(single);
+                event
             }
         }
     }

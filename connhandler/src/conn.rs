@@ -19,7 +19,7 @@ use std::{
     time::Duration,
 };
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use tokio::{
     io::AsyncWriteExt,
     net::{
@@ -39,7 +39,7 @@ use crate::{
     event::{Disconnect, DisconnectReason, Event, Timeout},
     limits::{Limited, Limiter, PerIp, QueuePolicy, RateLimit},
     message::{Decode, Encode},
-    peer::{OutQueue, Outgoing, Peer, PeerHandle, PeerId, Shared},
+    peer::{Direct, OutQueue, Outgoing, Peer, PeerHandle, PeerId, Shared},
     tap::{Direction, Tap},
 };
 
@@ -161,6 +161,16 @@ where
     framing.set_frame_status(<P::Recv as Decode>::frame_status);
     let sendable = framing.sendable_lengths();
     let (queue, rx) = OutQueue::new(ctx.settings.queue_capacity);
+    let (read, write) = stream.into_split();
+    let write = Arc::new(write);
+    let mut encoder = framing.clone();
+    let direct = Direct {
+        idle: false,
+        // With a tap, everything goes through the writer, which reports it.
+        write: ctx.settings.tap.is_none().then(|| write.clone()),
+        encode: Box::new(move |msg: &P::Send, dst: &mut BytesMut| encoder.encode_message(msg, dst)),
+        buf: BytesMut::new(),
+    };
     let shared = Arc::new(Shared {
         id: PeerId::next(),
         addr,
@@ -168,6 +178,7 @@ where
         handler: ctx.handler.clone(),
         data,
         queue,
+        direct: Mutex::new(direct),
         close: ctx.parent.child_token(),
         closing: AtomicBool::new(false),
         reason: Mutex::new(None),
@@ -183,7 +194,6 @@ where
         peer = %shared.id,
         addr = %addr,
     );
-    let (read, write) = stream.into_split();
     let writer = Writer {
         shared: shared.clone(),
         rx,
@@ -494,6 +504,25 @@ where
     }
 }
 
+/// Writes some of `buf` when the socket can take it; how many bytes (0 only for an empty
+/// `buf`).
+async fn write_some(write: &OwnedWriteHalf, buf: &mut BytesMut) -> io::Result<usize> {
+    if buf.is_empty() {
+        return Ok(0);
+    }
+    loop {
+        match write.try_write(buf) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                buf.advance(n);
+                return Ok(n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => write.writable().await?,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// After a close from our side: reads and discards until the peer closes, at most `limit`.
 async fn linger(read: &mut OwnedReadHalf, limit: Duration) {
     let discard = async {
@@ -511,7 +540,7 @@ async fn linger(read: &mut OwnedReadHalf, limit: Duration) {
 struct Writer<P: Peer, F> {
     shared: Arc<Shared<P>>,
     rx: mpsc::UnboundedReceiver<Outgoing<P::Send>>,
-    write: OwnedWriteHalf,
+    write: Arc<OwnedWriteHalf>,
     framing: F,
     settings: Arc<ConnSettings>,
 }
@@ -531,11 +560,14 @@ impl<P: Peer, F: Framing> Writer<P, F> {
                 if buf.capacity() > KEEP_WRITE_BUFFER {
                     buf = BytesMut::new();
                 }
+                // Idle: senders may write directly until something is queued.
+                self.set_idle(true);
                 let item = tokio::select! {
                     biased;
                     item = self.rx.recv() => item,
                     _ = &mut closed => break None,
                 };
+                self.set_idle(false);
                 let Some(item) = item else { break None };
                 self.shared.queue.release(1);
                 if let Err(reason) = self.encode(item, &mut buf) {
@@ -557,7 +589,7 @@ impl<P: Peer, F: Framing> Writer<P, F> {
             }
             tokio::select! {
                 biased;
-                written = self.write.write_buf(&mut buf) => match written {
+                written = write_some(&self.write, &mut buf) => match written {
                     Ok(0) => break Some(DisconnectReason::Io(io::ErrorKind::WriteZero.into())),
                     Ok(_) => {
                         if buf.is_empty() {
@@ -569,6 +601,13 @@ impl<P: Peer, F: Framing> Writer<P, F> {
                 _ = &mut closed => break None,
             }
         };
+        // No direct writes from now on, and the socket's second handle goes (dropping the last
+        // handle closes the socket).
+        {
+            let mut direct = self.shared.direct.lock().unwrap_or_else(|p| p.into_inner());
+            direct.idle = false;
+            direct.write = None;
+        }
         self.shared.mark_closing();
         self.rx.close();
         self.shared.queue.closed();
@@ -598,7 +637,13 @@ impl<P: Peer, F: Framing> Writer<P, F> {
             if buf.is_empty() {
                 break;
             }
-            match tokio::time::timeout_at(deadline, self.write.write_all_buf(&mut buf)).await {
+            let write_all = async {
+                while !buf.is_empty() {
+                    write_some(&self.write, &mut buf).await?;
+                }
+                Ok::<(), io::Error>(())
+            };
+            match tokio::time::timeout_at(deadline, write_all).await {
                 Ok(Ok(())) => in_buf = 0,
                 Ok(Err(e)) => {
                     self.shared.close_with(DisconnectReason::Io(e));
@@ -614,8 +659,20 @@ impl<P: Peer, F: Framing> Writer<P, F> {
                 }
             }
         }
-        let _ = tokio::time::timeout_at(deadline, self.write.shutdown()).await;
+        if let Ok(mut write) = Arc::try_unwrap(self.write) {
+            let _ = tokio::time::timeout_at(deadline, write.shutdown()).await;
+        }
         0
+    }
+
+    /// Enters or leaves the idle state, in which senders may write directly. Leaving it
+    /// waits for a direct write in progress to end.
+    fn set_idle(&self, idle: bool) {
+        self.shared
+            .direct
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .idle = idle;
     }
 
     /// Adds queued messages to `buf` without waiting, up to one batch.

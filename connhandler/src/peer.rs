@@ -11,7 +11,8 @@ use std::{
     },
 };
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
@@ -180,6 +181,21 @@ impl<S> OutQueue<S> {
         }
     }
 
+    /// Queues `item` even when full (the rest of a partly written message, which cannot
+    /// wait behind anything).
+    pub(crate) fn force_push(&self, item: Outgoing<S>) -> Result<(), Outgoing<S>> {
+        self.len.fetch_add(1, Ordering::AcqRel);
+        self.tx.send(item).map_err(|e| {
+            self.release(1);
+            e.0
+        })
+    }
+
+    /// Items queued and not yet taken by the writer.
+    pub(crate) fn len(&self) -> usize {
+        self.len.load(Ordering::Acquire)
+    }
+
     /// Gives back room for `n` items the writer took.
     pub(crate) fn release(&self, n: usize) {
         let before = self.len.fetch_sub(n, Ordering::AcqRel);
@@ -200,6 +216,21 @@ impl<S> OutQueue<S> {
     }
 }
 
+/// Encodes and frames one message for a connection (its framing, with the type erased).
+pub(crate) type EncodeFn<S> = Box<dyn FnMut(&S, &mut BytesMut) -> Result<(), FrameError> + Send>;
+
+/// Writing from the sending task, skipping the writer task: allowed while the writer is
+/// idle (nothing buffered, nothing queued). Whoever holds the lock may write to the socket
+/// then; the writer takes the lock to leave the idle state, so the two never interleave.
+pub(crate) struct Direct<S> {
+    /// Whether the writer task is idle, waiting for its queue.
+    pub(crate) idle: bool,
+    /// The socket; `None` when direct writes are off (a tap is set) or the writer ended.
+    pub(crate) write: Option<Arc<OwnedWriteHalf>>,
+    pub(crate) encode: EncodeFn<S>,
+    pub(crate) buf: BytesMut,
+}
+
 /// A broadcast, framed once: the wire bytes, and the body for the tap if one is set.
 pub(crate) struct Framed {
     pub(crate) wire: Bytes,
@@ -214,6 +245,7 @@ pub(crate) struct Shared<P: Peer> {
     pub(crate) handler: Arc<str>,
     pub(crate) data: P,
     pub(crate) queue: OutQueue<P::Send>,
+    pub(crate) direct: Mutex<Direct<P::Send>>,
     /// Cancelled when the connection is to close, by either side; a child of the handler's.
     pub(crate) close: CancellationToken,
     /// Set when the connection is to close: what `send` checks (a load, where the token's
@@ -467,6 +499,9 @@ impl<P: Peer> PeerHandle<P> {
             return self.try_send(msg);
         }
         let msg = self.check(msg)?;
+        let Some(msg) = self.try_direct(msg) else {
+            return Ok(());
+        };
         self.s()
             .queue
             .push(Outgoing::Message(msg))
@@ -496,6 +531,9 @@ impl<P: Peer> PeerHandle<P> {
     /// ```
     pub fn try_send(&self, msg: P::Send) -> Result<(), SendError<P::Send>> {
         let msg = self.check(msg)?;
+        let Some(msg) = self.try_direct(msg) else {
+            return Ok(());
+        };
         self.s()
             .queue
             .try_push(Outgoing::Message(msg))
@@ -503,6 +541,58 @@ impl<P: Peer> PeerHandle<P> {
                 NotQueued::Full(o) => self.on_full(unwrap_message(o)),
                 NotQueued::Closed(o) => SendError::Closed(unwrap_message(o)),
             })
+    }
+
+    /// Writes `msg` to the socket from this task if the writer task is idle and the socket
+    /// takes the whole message now: one task hop fewer for a reply. Hands the message back
+    /// when it is to be queued instead. A partial write queues the rest of the bytes, ahead of
+    /// anything else, for the writer.
+    fn try_direct(&self, msg: P::Send) -> Option<P::Send> {
+        if !crate::central::reply_now() {
+            return Some(msg);
+        }
+        let s = self.s();
+        let mut guard = s.direct.lock().unwrap_or_else(|p| p.into_inner());
+        let d = &mut *guard;
+        if !d.idle || s.queue.len() != 0 {
+            return Some(msg);
+        }
+        let Some(write) = d.write.clone() else {
+            return Some(msg);
+        };
+        d.buf.clear();
+        if (d.encode)(&msg, &mut d.buf).is_err() {
+            // The writer meets the same error and reports it.
+            return Some(msg);
+        }
+        let written = match write.try_write(&d.buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+            // The writer meets the same error and reports it.
+            Err(_) => return Some(msg),
+        };
+        if written == d.buf.len() {
+            if d.buf.capacity() > 4096 {
+                d.buf = BytesMut::new();
+            }
+            return None;
+        }
+        if written == 0 {
+            return Some(msg);
+        }
+        // Part of it went out: the rest must go next. The queue is empty and open (the
+        // writer closes it only after leaving the idle state, which needs this lock).
+        d.buf.advance(written);
+        let rest = d.buf.split().freeze();
+        let rest = Outgoing::Framed(Arc::new(Framed {
+            wire: rest,
+            body: None,
+        }));
+        if s.queue.force_push(rest).is_err() {
+            tracing::error!("the rest of a partly written message could not be queued");
+            s.close_with(DisconnectReason::Io(std::io::ErrorKind::BrokenPipe.into()));
+        }
+        None
     }
 
     /// Applies the queue policy to a message that found the queue full.
