@@ -479,6 +479,11 @@ impl<P: Peer> PeerHandle<P> {
     /// `Ok` means queued: it is written unless the connection fails first, in which case the
     /// `Disconnected` event counts it as unsent.
     ///
+    /// A reply from the central task to a message that arrived on its own (not in a burst)
+    /// may be written to the socket right away, without a trip through the connection's
+    /// writer task, when nothing else is queued for the peer; the write does not block, and
+    /// what the socket does not take goes to the writer, ahead of later messages.
+    ///
     /// # Errors
     ///
     /// [`SendError::Closed`] when the connection is closed or closing, and
