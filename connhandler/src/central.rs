@@ -9,7 +9,9 @@ use std::{
     },
 };
 
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc;
+
+use crate::room::Room;
 
 /// The default bound of [`central`] queues: messages waiting for the program.
 pub const DEFAULT_CENTRAL_CAPACITY: usize = 1024;
@@ -39,46 +41,11 @@ pub(crate) fn reply_now() -> bool {
     REPLY_NOW.get()
 }
 
-/// The bound, shared by both sides: an atomic count of bounded events not yet received, and
-/// a notification that senders wait on only while the queue is full.
+/// The bound, shared by both sides: room for bounded events not yet received, and the count
+/// of every event not yet received (for `len`).
 struct Bound {
-    capacity: usize,
-    bounded: AtomicUsize,
-    /// Every event not yet received, for `len`.
+    room: Room,
     queued: AtomicUsize,
-    room: Notify,
-}
-
-impl Bound {
-    fn try_take(&self) -> bool {
-        self.try_take_up_to(1) == 1
-    }
-
-    /// Takes room for up to `n` events; how many it got (0 when full).
-    fn try_take_up_to(&self, n: usize) -> usize {
-        let mut cur = self.bounded.load(Ordering::Acquire);
-        while cur < self.capacity {
-            let take = n.min(self.capacity - cur);
-            match self.bounded.compare_exchange_weak(
-                cur,
-                cur + take,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return take,
-                Err(now) => cur = now,
-            }
-        }
-        0
-    }
-
-    /// Gives back room for `n` received events.
-    fn release(&self, n: usize) {
-        let before = self.bounded.fetch_sub(n, Ordering::AcqRel);
-        if before >= self.capacity {
-            self.room.notify_waiters();
-        }
-    }
 }
 
 /// Creates the central queue: the sending side, handed to every handler and kept by the
@@ -113,10 +80,8 @@ impl Bound {
 pub fn central<E>(capacity: usize) -> (CentralSender<E>, Central<E>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let bound = Arc::new(Bound {
-        capacity: capacity.max(1),
-        bounded: AtomicUsize::new(0),
+        room: Room::new(capacity),
         queued: AtomicUsize::new(0),
-        room: Notify::new(),
     });
     (
         CentralSender {
@@ -157,13 +122,7 @@ impl<E> fmt::Debug for CentralSender<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CentralSender")
             .field("closed", &self.tx.is_closed())
-            .field(
-                "free",
-                &self
-                    .bound
-                    .capacity
-                    .saturating_sub(self.bound.bounded.load(Ordering::Relaxed)),
-            )
+            .field("free", &self.bound.room.free())
             .finish()
     }
 }
@@ -280,7 +239,7 @@ impl<E> CentralSender<E> {
         if self.tx.is_closed() {
             return Err(PostError { event, full: false });
         }
-        if !self.bound.try_take() {
+        if !self.bound.room.try_take() {
             return Err(PostError { event, full: true });
         }
         self.send(Item::Bounded(event), 1)
@@ -306,38 +265,19 @@ impl<E> CentralSender<E> {
 
     /// Takes room for up to `n` bounded events if there is some now; how many it got.
     pub(crate) fn try_reserve_up_to(&self, n: usize) -> usize {
-        self.bound.try_take_up_to(n)
+        self.bound.room.try_take_up_to(n)
     }
 
     /// Gives back room taken and not used.
     pub(crate) fn unreserve(&self, n: usize) {
         if n > 0 {
-            self.bound.release(n);
+            self.bound.room.release(n);
         }
     }
 
     /// Waits for room for one bounded event; `false` once the queue is closed.
     pub(crate) async fn reserve(&self) -> bool {
-        loop {
-            if self.tx.is_closed() {
-                return false;
-            }
-            if self.bound.try_take() {
-                return true;
-            }
-            let notified = self.bound.room.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            // Room may have been made, or the queue closed, between the check and the
-            // registration.
-            if self.tx.is_closed() {
-                return false;
-            }
-            if self.bound.try_take() {
-                return true;
-            }
-            notified.await;
-        }
+        self.bound.room.take(|| self.tx.is_closed()).await
     }
 
     /// Queues an event that is never held back (`Connected`, `Disconnected`...).
@@ -356,7 +296,7 @@ impl<E> CentralSender<E> {
             return Ok(());
         }
         self.send(Item::Batch(batch), n).map_err(|_| {
-            self.bound.release(n);
+            self.bound.room.release(n);
         })
     }
 
@@ -406,7 +346,7 @@ impl<E> Drop for Central<E> {
     fn drop(&mut self) {
         // Senders waiting for room must see that the queue is closed.
         self.rx.close();
-        self.bound.room.notify_waiters();
+        self.bound.room.wake_all();
     }
 }
 
@@ -467,7 +407,7 @@ impl<E> Central<E> {
             }
             Item::Bounded(event) => {
                 self.taken(1);
-                self.bound.release(1);
+                self.bound.room.release(1);
                 REPLY_NOW.set(true);
                 event
             }
@@ -476,7 +416,7 @@ impl<E> Central<E> {
                 // The whole batch is counted off at once: the central task holds it now, and
                 // a batch is at most a few hundred messages beyond the bound.
                 self.taken(events.len());
-                self.bound.release(events.len());
+                self.bound.room.release(events.len());
                 self.batch = events.into_iter();
                 // Batches are never empty.
                 let event = self

@@ -505,7 +505,7 @@ where
 }
 
 /// Writes some of `buf` when the socket can take it; how many bytes (0 only for an empty
-/// `buf`).
+/// `buf`). A socket that takes nothing is an error (`WriteZero`).
 async fn write_some(write: &OwnedWriteHalf, buf: &mut BytesMut) -> io::Result<usize> {
     if buf.is_empty() {
         return Ok(0);
@@ -590,7 +590,6 @@ impl<P: Peer, F: Framing> Writer<P, F> {
             tokio::select! {
                 biased;
                 written = write_some(&self.write, &mut buf) => match written {
-                    Ok(0) => break Some(DisconnectReason::Io(io::ErrorKind::WriteZero.into())),
                     Ok(_) => {
                         if buf.is_empty() {
                             in_buf = 0;

@@ -92,6 +92,7 @@ mod limits;
 mod message;
 mod outgoing;
 mod peer;
+mod room;
 mod settings;
 pub mod tap;
 pub mod testing;

@@ -6,14 +6,14 @@ use std::{
     net::SocketAddr,
     ops::{Deref, RangeInclusive},
     sync::{
-        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         Arc, Mutex,
     },
 };
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::net::tcp::OwnedWriteHalf;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -21,6 +21,7 @@ use crate::{
     event::DisconnectReason,
     limits::QueuePolicy,
     message::{Decode, Encode},
+    room::Room,
 };
 
 /// A kind of connection: the message type it receives, the one it sends, and a name.
@@ -104,14 +105,10 @@ pub(crate) enum Outgoing<S> {
     Framed(Arc<Framed>),
 }
 
-/// A connection's outgoing queue: an unbounded channel with its bound kept in one atomic
-/// count. Neither side takes a lock per message (tokio's bounded channel takes one on every
-/// receive); a sender waits on `room` only while the queue is full.
+/// A connection's outgoing queue: an unbounded channel and its bound (see [`Room`]).
 pub(crate) struct OutQueue<S> {
     tx: mpsc::UnboundedSender<Outgoing<S>>,
-    capacity: usize,
-    len: AtomicUsize,
-    room: Notify,
+    room: Room,
 }
 
 /// Why an item was not queued.
@@ -123,27 +120,16 @@ pub(crate) enum NotQueued<S> {
 impl<S> OutQueue<S> {
     pub(crate) fn new(capacity: usize) -> (Self, mpsc::UnboundedReceiver<Outgoing<S>>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let queue = OutQueue {
-            tx,
-            capacity: capacity.max(1),
-            len: AtomicUsize::new(0),
-            room: Notify::new(),
-        };
-        (queue, rx)
+        let room = Room::new(capacity);
+        (OutQueue { tx, room }, rx)
     }
 
-    fn try_take(&self) -> bool {
-        let mut cur = self.len.load(Ordering::Acquire);
-        while cur < self.capacity {
-            match self
-                .len
-                .compare_exchange_weak(cur, cur + 1, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => return true,
-                Err(now) => cur = now,
-            }
-        }
-        false
+    /// Sends an item whose room was taken.
+    fn send(&self, item: Outgoing<S>) -> Result<(), Outgoing<S>> {
+        self.tx.send(item).map_err(|e| {
+            self.room.release(1);
+            e.0
+        })
     }
 
     /// Queues `item` if there is room.
@@ -151,68 +137,45 @@ impl<S> OutQueue<S> {
         if self.tx.is_closed() {
             return Err(NotQueued::Closed(item));
         }
-        if !self.try_take() {
+        if !self.room.try_take() {
             return Err(NotQueued::Full(item));
         }
-        self.tx.send(item).map_err(|e| {
-            self.release(1);
-            NotQueued::Closed(e.0)
-        })
+        self.send(item).map_err(NotQueued::Closed)
     }
 
     /// Queues `item`, waiting for room; hands it back if the queue closes first.
-    pub(crate) async fn push(&self, mut item: Outgoing<S>) -> Result<(), Outgoing<S>> {
-        loop {
-            match self.try_push(item) {
-                Ok(()) => return Ok(()),
-                Err(NotQueued::Closed(back)) => return Err(back),
-                Err(NotQueued::Full(back)) => item = back,
-            }
-            let room = self.room.notified();
-            tokio::pin!(room);
-            room.as_mut().enable();
-            // Room made (or the queue closed) between the attempt and `enable` is not missed.
-            match self.try_push(item) {
-                Ok(()) => return Ok(()),
-                Err(NotQueued::Closed(back)) => return Err(back),
-                Err(NotQueued::Full(back)) => item = back,
-            }
-            room.await;
+    pub(crate) async fn push(&self, item: Outgoing<S>) -> Result<(), Outgoing<S>> {
+        if !self.room.take(|| self.tx.is_closed()).await {
+            return Err(item);
         }
+        self.send(item)
     }
 
     /// Queues `item` even when full (the rest of a partly written message, which cannot
     /// wait behind anything).
     pub(crate) fn force_push(&self, item: Outgoing<S>) -> Result<(), Outgoing<S>> {
-        self.len.fetch_add(1, Ordering::AcqRel);
-        self.tx.send(item).map_err(|e| {
-            self.release(1);
-            e.0
-        })
+        self.room.force_take();
+        self.send(item)
     }
 
     /// Items queued and not yet taken by the writer.
     pub(crate) fn len(&self) -> usize {
-        self.len.load(Ordering::Acquire)
+        self.room.used()
     }
 
     /// Gives back room for `n` items the writer took.
     pub(crate) fn release(&self, n: usize) {
-        let before = self.len.fetch_sub(n, Ordering::AcqRel);
-        if before >= self.capacity {
-            self.room.notify_waiters();
-        }
+        self.room.release(n);
     }
 
     /// Wakes senders waiting for room, after the writer closed the queue.
     pub(crate) fn closed(&self) {
-        self.room.notify_waiters();
+        self.room.wake_all();
     }
 
     /// How many more items it takes now.
     pub(crate) fn room(&self) -> usize {
-        self.capacity
-            .saturating_sub(self.len.load(Ordering::Acquire))
+        self.room.free()
     }
 }
 
@@ -562,7 +525,7 @@ impl<P: Peer> PeerHandle<P> {
         if !d.idle || s.queue.len() != 0 {
             return Some(msg);
         }
-        let Some(write) = d.write.clone() else {
+        let Some(write) = d.write.as_deref() else {
             return Some(msg);
         };
         d.buf.clear();
