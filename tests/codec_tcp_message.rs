@@ -328,6 +328,36 @@ proptest! {
         prop_assert_eq!(got, msgs);
     }
 
+    /// Reads that stop where `read_limit` asks (and sometimes earlier), as the connection's
+    /// reader does: the same messages.
+    #[test]
+    fn prop_roundtrip_reads_as_limited(
+        msgs in arb_messages(),
+        max in 1usize..=80,
+        reads in prop::collection::vec(1usize..500, 1..40),
+    ) {
+        let mut writer = codec(max);
+        let mut wire = BytesMut::new();
+        for m in &msgs {
+            writer.encode_message(&m[..], &mut wire).unwrap();
+        }
+        let mut reader = codec(max);
+        let (mut buf, mut got, mut at) = (BytesMut::new(), Vec::new(), 0);
+        for read in reads.iter().cycle() {
+            if at == wire.len() {
+                break;
+            }
+            let n = (*read).min(reader.read_limit(&buf).unwrap_or(usize::MAX)).min(wire.len() - at);
+            buf.extend_from_slice(&wire[at..at + n]);
+            at += n;
+            while let Some(frame) = reader.decode_frame(&mut buf).unwrap() {
+                got.push(frame.to_vec());
+            }
+        }
+        prop_assert!(reader.decode_frame_eof(&mut buf).unwrap().is_none());
+        prop_assert_eq!(got, msgs);
+    }
+
     /// The reference writer's stream, any chunking, a self-delimiting type: the same messages.
     #[test]
     fn prop_reference_writer_any_chunking(

@@ -19,7 +19,7 @@ use std::{
     time::Duration,
 };
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::{
     io::AsyncWriteExt,
     net::{
@@ -349,7 +349,12 @@ where
             if buf.capacity() - buf.len() < READ_CHUNK / 4 {
                 buf.reserve(READ_CHUNK);
             }
-            match read.try_read_buf(&mut buf) {
+            // Reads stop where the framing asks, so that it need not move what it has read.
+            let got = match self.framing.read_limit(&buf) {
+                None => read.try_read_buf(&mut buf),
+                Some(n) => read.try_read_buf(&mut (&mut buf).limit(n)),
+            };
+            match got {
                 Ok(0) => loop {
                     match self.framing.decode_frame_eof(&mut buf) {
                         Ok(Some(frame)) => {
@@ -416,7 +421,7 @@ where
                             }
                         }
                         _ = pause => {
-                            if let Some(frame) = self.framing.end_pending() {
+                            if let Some(frame) = self.framing.end_pending(&mut buf) {
                                 if let Handed::Stop(reason) = self.hand_on(frame, handle).await {
                                     return reason;
                                 }

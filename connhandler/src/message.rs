@@ -46,6 +46,26 @@ pub trait Encode {
 
     /// Appends the encoded message to `dst`.
     fn encode(&self, dst: &mut BytesMut);
+
+    /// The encoding as one slice, for a message that already holds it (raw bytes, text);
+    /// `None` (the default) otherwise.
+    ///
+    /// A framing that cuts a long message into chunks copies them straight from this slice
+    /// instead of encoding the message first and moving it into place. When it returns
+    /// `Some`, the slice must be exactly what [`encode`](Encode::encode) appends.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use connhandler::Encode;
+    ///
+    /// let body = Bytes::from_static(b"hello");
+    /// assert_eq!(body.encoded_bytes(), Some(&b"hello"[..]));
+    /// ```
+    fn encoded_bytes(&self) -> Option<&[u8]> {
+        None
+    }
 }
 
 /// A message that can be read from the body of one frame.
@@ -415,6 +435,9 @@ impl Encode for Bytes {
     fn encode(&self, dst: &mut BytesMut) {
         dst.extend_from_slice(self);
     }
+    fn encoded_bytes(&self) -> Option<&[u8]> {
+        Some(self)
+    }
 }
 
 /// The frame itself is the message: no copy, no validation.
@@ -431,6 +454,9 @@ impl Encode for Vec<u8> {
     fn encode(&self, dst: &mut BytesMut) {
         dst.extend_from_slice(self);
     }
+    fn encoded_bytes(&self) -> Option<&[u8]> {
+        Some(self)
+    }
 }
 
 impl Decode for Vec<u8> {
@@ -446,6 +472,9 @@ impl Encode for [u8] {
     fn encode(&self, dst: &mut BytesMut) {
         dst.extend_from_slice(self);
     }
+    fn encoded_bytes(&self) -> Option<&[u8]> {
+        Some(self)
+    }
 }
 
 /// A frame holding UTF-8 text, for line-like protocols.
@@ -456,6 +485,9 @@ impl Encode for String {
     fn encode(&self, dst: &mut BytesMut) {
         dst.extend_from_slice(self.as_bytes());
     }
+    fn encoded_bytes(&self) -> Option<&[u8]> {
+        Some(self.as_bytes())
+    }
 }
 
 impl Encode for str {
@@ -464,6 +496,9 @@ impl Encode for str {
     }
     fn encode(&self, dst: &mut BytesMut) {
         dst.extend_from_slice(self.as_bytes());
+    }
+    fn encoded_bytes(&self) -> Option<&[u8]> {
+        Some(self.as_bytes())
     }
 }
 
@@ -481,6 +516,9 @@ impl<T: Encode + ?Sized> Encode for &T {
     fn encode(&self, dst: &mut BytesMut) {
         (**self).encode(dst)
     }
+    fn encoded_bytes(&self) -> Option<&[u8]> {
+        (**self).encoded_bytes()
+    }
 }
 
 impl<T: Encode + ?Sized> Encode for std::sync::Arc<T> {
@@ -490,6 +528,9 @@ impl<T: Encode + ?Sized> Encode for std::sync::Arc<T> {
     fn encode(&self, dst: &mut BytesMut) {
         (**self).encode(dst)
     }
+    fn encoded_bytes(&self) -> Option<&[u8]> {
+        (**self).encoded_bytes()
+    }
 }
 
 impl<T: Encode + ?Sized> Encode for Box<T> {
@@ -498,6 +539,9 @@ impl<T: Encode + ?Sized> Encode for Box<T> {
     }
     fn encode(&self, dst: &mut BytesMut) {
         (**self).encode(dst)
+    }
+    fn encoded_bytes(&self) -> Option<&[u8]> {
+        (**self).encoded_bytes()
     }
 }
 

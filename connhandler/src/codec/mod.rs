@@ -49,6 +49,11 @@ pub trait Framing: Clone + Send + 'static {
     /// Cuts the next whole message body out of `src`, or returns `Ok(None)` when more bytes
     /// are needed.
     ///
+    /// `src` is the same buffer on every call for one stream, with new bytes appended: a
+    /// framing may leave bytes it has looked at in it between calls (as tokio-util's
+    /// `LinesCodec` does), and [`TcpMessageCodec`] reassembles a message of several chunks
+    /// there instead of copying it out.
+    ///
     /// # Errors
     ///
     /// A [`FrameError`] when the stream breaks the framing's rules; the connection is then
@@ -104,9 +109,37 @@ pub trait Framing: Clone + Send + 'static {
         None
     }
 
+    /// The most bytes the connection should read next, when reading more would make the
+    /// framing move bytes it has already seen; `None` (the default) for no limit.
+    ///
+    /// [`TcpMessageCodec`] asks for a chunk that continues and the next header, so that a
+    /// message of several chunks is reassembled where it is read, without moving it. Reads are
+    /// still free to return fewer bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use connhandler::codec::{Framing, TcpMessageCodec};
+    ///
+    /// let mut framing = TcpMessageCodec::builder().max_message_size(4).new_codec()?;
+    /// // The first chunk of a long message (header 0: more chunks follow), half read.
+    /// let mut buf = BytesMut::from(&b"\0\0ab"[..]);
+    /// assert_eq!(framing.decode_frame(&mut buf)?, None);
+    /// // Two more bytes for the chunk, two for the next header.
+    /// assert_eq!(framing.read_limit(&buf), Some(4));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn read_limit(&self, src: &BytesMut) -> Option<usize> {
+        let _ = src;
+        None
+    }
+
     /// Ends the pending message after the wait of
-    /// [`pending_end_after`](Framing::pending_end_after) passed with no more bytes.
-    fn end_pending(&mut self) -> Option<Bytes> {
+    /// [`pending_end_after`](Framing::pending_end_after) passed with no more bytes; `src` is
+    /// the buffer [`decode_frame`](Framing::decode_frame) reads from.
+    fn end_pending(&mut self, src: &mut BytesMut) -> Option<Bytes> {
+        let _ = src;
         None
     }
 

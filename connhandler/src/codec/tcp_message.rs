@@ -81,8 +81,14 @@ pub struct TcpMessageCodec {
     frame_status: Option<FrameStatusFn>,
     idle_end: Option<Duration>,
     state: State,
-    /// Chunks of a message that continues, in reassembly.
-    partial: BytesMut,
+    /// The message being reassembled, in the read buffer itself: its chunks so far, headers
+    /// removed, are the first `assembled` bytes; then come `hole` bytes of headers not yet
+    /// squeezed out, then bytes not looked at yet.
+    assembled: usize,
+    hole: usize,
+    /// The length of the last message that took several chunks: room for one as long is made
+    /// when the next such message starts, so it is not moved each time the buffer grows.
+    last_long: usize,
 }
 
 /// The decoder's states.
@@ -90,11 +96,15 @@ pub struct TcpMessageCodec {
 /// | state | waiting for | next |
 /// | --- | --- | --- |
 /// | `Header` | 2 header bytes | `Chunk` once they are there |
-/// | `Chunk` | `len` chunk bytes | a frame is returned, or `Header` for a chunk that continues |
+/// | `Chunk` | `left` more chunk bytes | a frame is returned, or `Header` for a chunk that continues |
+///
+/// A chunk's bytes join the message where they were read when no header bytes lie before
+/// them (`hole` 0: always, when reads stop where
+/// [`read_limit`](Framing::read_limit) says); otherwise each byte is moved once, over the hole.
 #[derive(Clone, Copy, Debug)]
 enum State {
     Header,
-    Chunk { len: usize, continues: bool },
+    Chunk { left: usize, continues: bool },
 }
 
 /// Configures and builds a [`TcpMessageCodec`].
@@ -282,7 +292,9 @@ impl TcpMessageCodecBuilder {
             frame_status: self.frame_status,
             idle_end: self.idle_end,
             state: State::Header,
-            partial: BytesMut::new(),
+            assembled: 0,
+            hole: 0,
+            last_long: 0,
         })
     }
 
@@ -332,7 +344,9 @@ impl TcpMessageCodec {
             frame_status: None,
             idle_end: None,
             state: State::Header,
-            partial: BytesMut::new(),
+            assembled: 0,
+            hole: 0,
+            last_long: 0,
         }
     }
 
@@ -379,14 +393,53 @@ impl TcpMessageCodec {
         }
     }
 
-    /// Ends the message being assembled with `chunk`.
-    fn finish(&mut self, chunk: BytesMut) -> Bytes {
-        if self.partial.is_empty() {
-            chunk.freeze()
-        } else {
-            self.partial.extend_from_slice(&chunk);
-            self.partial.split().freeze()
+    /// Appends a message of `n` bytes, more than one chunk, in chunks. Kept out of line: the
+    /// one-chunk path above is the common one.
+    #[inline(never)]
+    fn encode_chunks<M: Encode + ?Sized>(
+        &self,
+        msg: &M,
+        n: usize,
+        dst: &mut BytesMut,
+    ) -> Result<(), FrameError> {
+        let max = self.max_message_size;
+        let start = dst.len();
+        let chunks = n.div_ceil(max);
+        if let Some(body) = msg.encoded_bytes().filter(|b| b.len() == n) {
+            // Raw bytes: copy the chunks straight from the message.
+            dst.reserve(n + 2 * chunks);
+            let mut pieces = body.chunks(max).peekable();
+            while let Some(piece) = pieces.next() {
+                let header = self.header(piece.len(), pieces.peek().is_none());
+                dst.extend_from_slice(&header.to_le_bytes());
+                dst.extend_from_slice(piece);
+            }
+            return Ok(());
         }
+        // Encode the body in one go, then spread it out from the last chunk to the first,
+        // writing each header in the gap that opens before it.
+        encode_checked(msg, n, dst)?;
+        dst.resize(start + n + 2 * chunks, 0);
+        for i in (0..chunks).rev() {
+            let from = start + i * max;
+            let len = max.min(n - i * max);
+            let to = start + i * (max + 2);
+            dst.copy_within(from..from + len, to + 2);
+            let header = self.header(len, i + 1 == chunks).to_le_bytes();
+            dst[to..to + 2].copy_from_slice(&header);
+        }
+        Ok(())
+    }
+
+    /// Cuts the message reassembled so far out of `src`, and the hole after it.
+    fn take_assembled(&mut self, src: &mut BytesMut) -> Bytes {
+        let len = std::mem::take(&mut self.assembled);
+        if len > self.max_message_size {
+            self.last_long = len;
+        }
+        let frame = src.split_to(len).freeze();
+        src.advance(std::mem::take(&mut self.hole));
+        frame
     }
 }
 
@@ -395,10 +448,11 @@ impl Framing for TcpMessageCodec {
         loop {
             match self.state {
                 State::Header => {
-                    if src.len() < 2 {
+                    let at = self.assembled + self.hole;
+                    if src.len() < at + 2 {
                         return Ok(None);
                     }
-                    let header = usize::from(u16::from_le_bytes([src[0], src[1]]));
+                    let header = usize::from(u16::from_le_bytes([src[at], src[at + 1]]));
                     if header > self.max_message_size {
                         return Err(FrameError::ChunkTooLong {
                             len: header,
@@ -410,39 +464,75 @@ impl Framing for TcpMessageCodec {
                     } else {
                         (header, false)
                     };
-                    let total = self.partial.len() + len;
+                    let total = self.assembled + len;
                     if total > self.max_frame_length {
                         return Err(FrameError::MessageTooLong {
                             len: total,
                             max: self.max_frame_length,
                         });
                     }
-                    if !continues && self.partial.is_empty() && src.len() >= 2 + len {
-                        // A whole one-chunk message is here: cut it out with its header and
-                        // drop the header from the frozen view (cheaper than advancing the
-                        // read buffer twice).
-                        let mut frame = src.split_to(2 + len).freeze();
-                        frame.advance(2);
-                        return Ok(Some(frame));
+                    if at == 0 {
+                        if !continues && src.len() >= 2 + len {
+                            // A whole one-chunk message is here: cut it out with its header
+                            // and drop the header from the frozen view (cheaper than advancing
+                            // the read buffer twice).
+                            let mut frame = src.split_to(2 + len).freeze();
+                            frame.advance(2);
+                            return Ok(Some(frame));
+                        }
+                        src.advance(2);
+                        if continues && self.last_long > len {
+                            // Probably as long as the last long one: room for all its chunks
+                            // now (it was received, and is within max_frame_length).
+                            let wire = self.last_long + 2 * (self.last_long / len);
+                            src.reserve(wire.saturating_sub(src.len()));
+                        }
+                    } else if src.len() == at + 2 {
+                        // Nothing read after the header: drop it, no hole.
+                        src.truncate(at);
+                    } else {
+                        self.hole += 2;
                     }
-                    src.advance(2);
-                    self.state = State::Chunk { len, continues };
+                    self.state = State::Chunk {
+                        left: len,
+                        continues,
+                    };
                 }
-                State::Chunk { len, continues } => {
-                    if src.len() < len {
-                        // `len` is at most 65535: reserving it is bounded.
-                        src.reserve(len - src.len());
+                State::Chunk { left, continues } => {
+                    let start = self.assembled + self.hole;
+                    let take = left.min(src.len() - start);
+                    if self.hole > 0 {
+                        src.copy_within(start..start + take, self.assembled);
+                    }
+                    self.assembled += take;
+                    let left = left - take;
+                    if self.hole > 0 && src.len() == start + take {
+                        // Everything read is in place: the hole is at the end, drop it.
+                        src.truncate(self.assembled);
+                        self.hole = 0;
+                    }
+                    if left > 0 {
+                        self.state = State::Chunk { left, continues };
+                        // The rest of the chunk, and the next header if one follows.
+                        let want = left + if continues { 2 } else { 0 };
+                        if src.capacity() < src.len() + want {
+                            // Grow by the message so far at least, so that a long message is
+                            // moved a few times, not once per chunk; bounded by what has
+                            // arrived, one chunk (at most 65535 bytes) and max_frame_length.
+                            let grow = self
+                                .assembled
+                                .min(self.max_frame_length - (self.assembled + left));
+                            src.reserve(want.max(grow));
+                        }
                         return Ok(None);
                     }
-                    let chunk = src.split_to(len);
                     self.state = State::Header;
                     if !continues {
-                        return Ok(Some(self.finish(chunk)));
+                        return Ok(Some(self.take_assembled(src)));
                     }
-                    self.partial.extend_from_slice(&chunk);
                     if let Some(status) = self.frame_status {
-                        if status(&self.partial) == FrameStatus::Complete {
-                            return Ok(Some(self.partial.split().freeze()));
+                        if status(&src[..self.assembled]) == FrameStatus::Complete {
+                            return Ok(Some(self.take_assembled(src)));
                         }
                     }
                 }
@@ -454,11 +544,28 @@ impl Framing for TcpMessageCodec {
         if let Some(frame) = self.decode_frame(src)? {
             return Ok(Some(frame));
         }
-        let buffered = self.partial.len() + src.len();
+        let buffered = src.len() - self.hole;
         if buffered == 0 && matches!(self.state, State::Header) {
             Ok(None)
         } else {
             Err(FrameError::Truncated { buffered })
+        }
+    }
+
+    fn read_limit(&self, src: &BytesMut) -> Option<usize> {
+        match self.state {
+            // The rest of a chunk that continues, and the next header: no byte read after
+            // that header, so none has to be moved.
+            State::Chunk {
+                left,
+                continues: true,
+            } => Some(left + 2),
+            State::Header if self.assembled > 0 => Some(
+                (self.assembled + self.hole + 2)
+                    .saturating_sub(src.len())
+                    .max(1),
+            ),
+            _ => None,
         }
     }
 
@@ -478,20 +585,7 @@ impl Framing for TcpMessageCodec {
             dst.extend_from_slice(&self.header(n, true).to_le_bytes());
             return encode_checked(msg, n, dst).inspect_err(|_| dst.truncate(start));
         }
-        // Several chunks: encode the body in one go, then spread it out from the last chunk
-        // to the first, writing each header in the gap that opens before it.
-        let chunks = n.div_ceil(max);
-        encode_checked(msg, n, dst)?;
-        dst.resize(start + n + 2 * chunks, 0);
-        for i in (0..chunks).rev() {
-            let from = start + i * max;
-            let len = max.min(n - i * max);
-            let to = start + i * (max + 2);
-            dst.copy_within(from..from + len, to + 2);
-            let header = self.header(len, i + 1 == chunks).to_le_bytes();
-            dst[to..to + 2].copy_from_slice(&header);
-        }
-        Ok(())
+        self.encode_chunks(msg, n, dst)
     }
 
     fn sendable_lengths(&self) -> RangeInclusive<usize> {
@@ -499,21 +593,21 @@ impl Framing for TcpMessageCodec {
     }
 
     fn is_mid_frame(&self) -> bool {
-        !matches!(self.state, State::Header) || !self.partial.is_empty()
+        !matches!(self.state, State::Header) || self.assembled > 0
     }
 
     fn pending_end_after(&self) -> Option<Duration> {
         // Pending: between chunks, with chunks of a message that ended on a 0 chunk.
         match self.state {
-            State::Header if !self.partial.is_empty() => self.idle_end,
+            State::Header if self.assembled > 0 => self.idle_end,
             _ => None,
         }
     }
 
-    fn end_pending(&mut self) -> Option<Bytes> {
+    fn end_pending(&mut self, src: &mut BytesMut) -> Option<Bytes> {
         match self.state {
-            State::Header if !self.partial.is_empty() && self.idle_end.is_some() => {
-                Some(self.partial.split().freeze())
+            State::Header if self.assembled > 0 && self.idle_end.is_some() => {
+                Some(self.take_assembled(src))
             }
             _ => None,
         }
@@ -576,6 +670,72 @@ mod tests {
         assert_eq!(&wire[9..11], &[7, 0]);
     }
 
+    /// Encodes like `[u8]` but has no `encoded_bytes`, so the codec takes the other path.
+    struct Opaque<'a>(&'a [u8]);
+
+    impl Encode for Opaque<'_> {
+        fn encoded_len(&self) -> usize {
+            self.0.len()
+        }
+        fn encode(&self, dst: &mut BytesMut) {
+            dst.extend_from_slice(self.0);
+        }
+    }
+
+    #[test]
+    fn raw_bytes_and_encoded_messages_are_chunked_alike() {
+        for explicit in [true, false] {
+            let mut c = TcpMessageCodec::builder()
+                .max_message_size(5)
+                .explicit_final_chunk(explicit)
+                .new_codec()
+                .unwrap();
+            for n in 1usize..=21 {
+                let body: Vec<u8> = (0..n as u8).collect();
+                let (mut raw, mut encoded) = (BytesMut::from(&b"x"[..]), BytesMut::from(&b"x"[..]));
+                c.encode_message(&body[..], &mut raw).unwrap();
+                c.encode_message(&Opaque(&body), &mut encoded).unwrap();
+                assert_eq!(raw, encoded, "{n} bytes, explicit final chunk {explicit}");
+                assert_eq!(raw.len(), 1 + n + 2 * n.div_ceil(5));
+            }
+        }
+    }
+
+    #[test]
+    fn reads_as_limited_reassemble_in_place() {
+        let mut c = codec(5);
+        let mut wire = BytesMut::new();
+        for n in [23, 5, 11, 1] {
+            c.encode_message(&vec![n as u8; n][..], &mut wire).unwrap();
+        }
+        let mut c = codec(5);
+        let mut buf = BytesMut::new();
+        let mut got = Vec::new();
+        while !wire.is_empty() {
+            // Reads of 4 bytes at most, fewer where the codec asks.
+            let n = 4.min(c.read_limit(&buf).unwrap_or(4)).min(wire.len());
+            buf.extend_from_slice(&wire.split_to(n));
+            while let Some(frame) = c.decode_frame(&mut buf).unwrap() {
+                got.push(frame.len());
+            }
+            assert_eq!(c.hole, 0, "no header bytes left inside a message");
+        }
+        assert_eq!(got, [23, 5, 11, 1]);
+        // A read past the next header leaves a hole, squeezed out as bytes arrive.
+        let mut c = codec(5);
+        let mut buf = BytesMut::new();
+        c.encode_message(&[7u8; 12][..], &mut buf).unwrap();
+        let whole = buf.split_off(15);
+        assert_eq!(c.decode_frame(&mut buf).unwrap(), None);
+        assert_eq!((c.assembled, c.hole), (10, 2));
+        buf.extend_from_slice(&whole);
+        assert_eq!(
+            c.decode_frame(&mut buf).unwrap(),
+            Some(Bytes::from(vec![7u8; 12]))
+        );
+        assert!(buf.is_empty());
+    }
+
     #[test]
     fn max_65535_is_explicit_ffff() {
         let mut c = TcpMessageCodec::new();
@@ -618,7 +778,7 @@ mod tests {
             c.decode(&mut wire),
             Err(FrameError::MessageTooLong { len: 8, max: 6 })
         ));
-        assert_eq!(c.partial.len(), 4);
+        assert_eq!(c.assembled, 4);
     }
 
     #[test]
@@ -631,13 +791,13 @@ mod tests {
         let mut wire = BytesMut::from(&b"\0\0ab"[..]);
         assert!(c.decode(&mut wire).unwrap().is_none());
         assert!(c.pending_end_after().is_some());
-        assert_eq!(c.end_pending(), Some(Bytes::from_static(b"ab")));
+        assert_eq!(c.end_pending(&mut wire), Some(Bytes::from_static(b"ab")));
         assert!(c.pending_end_after().is_none());
         // Mid-chunk: nothing is pending.
         let mut wire = BytesMut::from(&b"\0\0a"[..]);
         assert!(c.decode(&mut wire).unwrap().is_none());
         assert!(c.pending_end_after().is_none());
-        assert!(c.end_pending().is_none());
+        assert!(c.end_pending(&mut wire).is_none());
     }
 
     #[test]
