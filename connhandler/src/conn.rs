@@ -45,6 +45,8 @@ use crate::{
 
 /// Read at least this much at a time.
 const READ_CHUNK: usize = 8 * 1024;
+/// Room made for one read at most.
+const MAX_READ: usize = 256 * 1024;
 /// Gather queued messages into one write up to this many bytes.
 const MAX_BATCH: usize = 64 * 1024;
 /// A reader hands on at most this many messages at once.
@@ -310,6 +312,9 @@ where
         let frame_timeout = self.settings.frame_timeout;
         let mut last_read = Instant::now();
         let mut frame_started: Option<Instant> = None;
+        // Room made for each read: a few of the last messages, so that long messages are read
+        // (and handed on) a few at a time; small ones in reads of READ_CHUNK.
+        let mut read_size = READ_CHUNK;
         // One future for the whole loop: making one per wait registers and unregisters a
         // waiter each time.
         let closed = self.shared.close.clone().cancelled_owned();
@@ -319,9 +324,11 @@ where
             if self.shared.close.is_cancelled() {
                 return None;
             }
+            let mut longest = 0;
             loop {
                 match self.framing.decode_frame(&mut buf) {
                     Ok(Some(frame)) => {
+                        longest = longest.max(frame.len());
                         // `hand_on`, written out: the common case builds no future.
                         let handed = match self.hand_on_now(frame, handle) {
                             Now::Done(handed) => handed,
@@ -335,6 +342,9 @@ where
                     Err(e) => return Some(DisconnectReason::from_frame_error(e)),
                 }
             }
+            if longest > 0 {
+                read_size = (longest * 4).clamp(READ_CHUNK, MAX_READ);
+            }
             // Everything decoded from what was read goes to the central task in one go.
             if self.flush().is_err() {
                 return Some(DisconnectReason::Shutdown);
@@ -346,11 +356,12 @@ where
                     frame_started = Some(Instant::now());
                 }
             }
-            if buf.capacity() - buf.len() < READ_CHUNK / 4 {
-                buf.reserve(READ_CHUNK);
+            if buf.capacity() - buf.len() < read_size / 4 {
+                buf.reserve(read_size);
             }
             // Reads stop where the framing asks, so that it need not move what it has read.
-            let got = match self.framing.read_limit(&buf) {
+            let limit = self.framing.read_limit(&buf);
+            let got = match limit {
                 None => read.try_read_buf(&mut buf),
                 Some(n) => read.try_read_buf(&mut (&mut buf).limit(n)),
             };
