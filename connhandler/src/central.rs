@@ -422,7 +422,10 @@ impl<E> Central<E> {
                 let event = self
                     .next_in_batch()
                     .unwrap_or_else(|| unreachable!("an empty batch was queued"));
-                REPLY_NOW.set(single);
+                // Only when nothing else waits: writing from the central task adds a
+                // system call to its work, which is better spent on the connection's
+                // writer (on another thread) while events queue up.
+                REPLY_NOW.set(single && self.bound.queued.load(Ordering::Relaxed) == 0);
                 event
             }
         }

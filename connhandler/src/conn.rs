@@ -11,7 +11,7 @@
 //! | closed | leaves the handler's registry, pushes `Disconnected` with the reason and the count of queued messages not written | |
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     io,
     net::SocketAddr,
     panic::AssertUnwindSafe,
@@ -26,7 +26,7 @@ use tokio::{
         tcp::{OwnedReadHalf, OwnedWriteHalf},
         TcpStream,
     },
-    sync::{mpsc, OwnedSemaphorePermit},
+    sync::OwnedSemaphorePermit,
     task::JoinHandle,
     time::Instant,
 };
@@ -111,6 +111,14 @@ impl<P: Peer> Registry<P> {
             f(peer);
         }
     }
+
+    /// Closes every connection of the handler whose token is `token`: cancels it, then marks
+    /// each connection closing (the flag readers and senders check without a lock). A
+    /// connection registered after the marking sees the cancelled token itself (see `spawn`).
+    pub(crate) fn close_all(&self, token: &CancellationToken) {
+        token.cancel();
+        self.for_each(|peer| peer.s().mark_closing());
+    }
 }
 
 /// Everything a new connection needs from its handler.
@@ -162,7 +170,7 @@ where
     let mut framing = ctx.framing.clone();
     framing.set_frame_status(<P::Recv as Decode>::frame_status);
     let sendable = framing.sendable_lengths();
-    let (queue, rx) = OutQueue::new(ctx.settings.queue_capacity);
+    let queue = OutQueue::new(ctx.settings.queue_capacity);
     let (read, write) = stream.into_split();
     let write = Arc::new(write);
     let mut encoder = framing.clone();
@@ -189,6 +197,10 @@ where
     });
     let handle = PeerHandle::new(shared.clone());
     ctx.registry.lock().insert(shared.id, handle.clone());
+    if shared.close.is_cancelled() {
+        // The handler closed before this connection was registered (`Registry::close_all`).
+        shared.mark_closing();
+    }
 
     let span = tracing::info_span!(
         "connection",
@@ -198,7 +210,7 @@ where
     );
     let writer = Writer {
         shared: shared.clone(),
-        rx,
+        taken: VecDeque::new(),
         write,
         framing: framing.clone(),
         settings: ctx.settings.clone(),
@@ -320,8 +332,8 @@ where
         let closed = self.shared.close.clone().cancelled_owned();
         tokio::pin!(closed);
         loop {
-            // Checked once per read, not per message: the check takes a lock.
-            if self.shared.close.is_cancelled() {
+            // Checked once per read: an atomic flag, set whenever the token is cancelled.
+            if self.shared.is_closing() {
                 return None;
             }
             let mut longest = 0;
@@ -555,7 +567,8 @@ async fn linger(read: &mut OwnedReadHalf, limit: Duration) {
 
 struct Writer<P: Peer, F> {
     shared: Arc<Shared<P>>,
-    rx: mpsc::UnboundedReceiver<Outgoing<P::Send>>,
+    /// Items taken from the queue at once and not encoded yet (still counted in its bound).
+    taken: VecDeque<Outgoing<P::Send>>,
     write: Arc<OwnedWriteHalf>,
     framing: F,
     settings: Arc<ConnSettings>,
@@ -578,9 +591,10 @@ impl<P: Peer, F: Framing> Writer<P, F> {
                 }
                 // Idle: senders may write directly until something is queued.
                 self.set_idle(true);
+                let (queue, taken) = (&self.shared.queue, &mut self.taken);
                 let item = tokio::select! {
                     biased;
-                    item = self.rx.recv() => item,
+                    item = std::future::poll_fn(|cx| queue.poll_pop(taken, cx)) => item,
                     _ = &mut closed => break None,
                 };
                 self.set_idle(false);
@@ -592,15 +606,6 @@ impl<P: Peer, F: Framing> Writer<P, F> {
                 in_buf = 1;
                 if let Err(reason) = self.gather(&mut buf, &mut in_buf) {
                     break Some(reason);
-                }
-                if buf.len() < MAX_BATCH / 2 {
-                    // The task that queued this message is likely queueing more right now
-                    // (the central task answering a batch of messages): let it, and write
-                    // them together rather than one by one.
-                    tokio::task::yield_now().await;
-                    if let Err(reason) = self.gather(&mut buf, &mut in_buf) {
-                        break Some(reason);
-                    }
                 }
             }
             tokio::select! {
@@ -624,8 +629,7 @@ impl<P: Peer, F: Framing> Writer<P, F> {
             direct.write = None;
         }
         self.shared.mark_closing();
-        self.rx.close();
-        self.shared.queue.closed();
+        self.shared.queue.close();
         if let Some(reason) = failed {
             self.shared.close_with(reason);
             return in_buf + self.discard_queue();
@@ -695,7 +699,9 @@ impl<P: Peer, F: Framing> Writer<P, F> {
         let mut taken = 0;
         let mut result = Ok(());
         while buf.len() < MAX_BATCH {
-            let Ok(item) = self.rx.try_recv() else { break };
+            let Some(item) = self.shared.queue.try_pop(&mut self.taken) else {
+                break;
+            };
             taken += 1;
             if let Err(reason) = self.encode(item, buf) {
                 result = Err(reason);
@@ -737,10 +743,6 @@ impl<P: Peer, F: Framing> Writer<P, F> {
 
     /// Drops what is still queued, counting it.
     fn discard_queue(&mut self) -> usize {
-        let mut n = 0;
-        while self.rx.try_recv().is_ok() {
-            n += 1;
-        }
-        n
+        self.shared.queue.discard(&mut self.taken)
     }
 }

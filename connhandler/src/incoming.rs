@@ -582,8 +582,7 @@ impl<P: Peer, F: Framing> Incoming<P, F> {
     /// # }
     /// ```
     pub async fn shutdown(&self) {
-        self.registry.for_each(|peer| peer.s().mark_closing());
-        self.token.cancel();
+        self.registry.close_all(&self.token);
         self.tracker.close();
         self.tracker.wait().await;
     }
@@ -591,7 +590,7 @@ impl<P: Peer, F: Framing> Incoming<P, F> {
 
 impl<P: Peer, F: Framing> Drop for Incoming<P, F> {
     fn drop(&mut self) {
-        self.token.cancel();
+        self.registry.close_all(&self.token);
     }
 }
 

@@ -463,7 +463,7 @@ impl<P: Peer> Outgoing<P> {
     /// # }
     /// ```
     pub async fn shutdown(&self) {
-        self.token.cancel();
+        self.registry.close_all(&self.token);
         self.tracker.close();
         self.tracker.wait().await;
     }
@@ -471,7 +471,7 @@ impl<P: Peer> Outgoing<P> {
 
 impl<P: Peer> Drop for Outgoing<P> {
     fn drop(&mut self) {
-        self.token.cancel();
+        self.registry.close_all(&self.token);
     }
 }
 

@@ -1,6 +1,7 @@
 //! Peer marker types and the handle of one connection.
 
 use std::{
+    collections::VecDeque,
     fmt,
     hash::{Hash, Hasher},
     net::SocketAddr,
@@ -9,11 +10,11 @@ use std::{
         atomic::{AtomicBool, AtomicU64, Ordering},
         Arc, Mutex,
     },
+    task::{Context, Poll, Waker},
 };
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::net::tcp::OwnedWriteHalf;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -105,10 +106,20 @@ pub(crate) enum Outgoing<S> {
     Framed(Arc<Framed>),
 }
 
-/// A connection's outgoing queue: an unbounded channel and its bound (see [`Room`]).
+/// A connection's outgoing queue: items in order behind a lock held only to push or to
+/// take them all, and its bound (see [`Room`]), which senders check without the lock.
+/// Nothing is allocated until the first item.
 pub(crate) struct OutQueue<S> {
-    tx: mpsc::UnboundedSender<Outgoing<S>>,
+    state: Mutex<QueueState<S>>,
+    /// Set (under the lock) once the writer stops taking items; read without it.
+    closed: AtomicBool,
     room: Room,
+}
+
+struct QueueState<S> {
+    items: VecDeque<Outgoing<S>>,
+    /// The writer, waiting for an item.
+    waiter: Option<Waker>,
 }
 
 /// Why an item was not queued.
@@ -118,23 +129,45 @@ pub(crate) enum NotQueued<S> {
 }
 
 impl<S> OutQueue<S> {
-    pub(crate) fn new(capacity: usize) -> (Self, mpsc::UnboundedReceiver<Outgoing<S>>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let room = Room::new(capacity);
-        (OutQueue { tx, room }, rx)
+    pub(crate) fn new(capacity: usize) -> Self {
+        OutQueue {
+            state: Mutex::new(QueueState {
+                items: VecDeque::new(),
+                waiter: None,
+            }),
+            closed: AtomicBool::new(false),
+            room: Room::new(capacity),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState<S>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     /// Sends an item whose room was taken.
     fn send(&self, item: Outgoing<S>) -> Result<(), Outgoing<S>> {
-        self.tx.send(item).map_err(|e| {
+        let mut state = self.lock();
+        if self.is_closed() {
+            drop(state);
             self.room.release(1);
-            e.0
-        })
+            return Err(item);
+        }
+        state.items.push_back(item);
+        let waiter = state.waiter.take();
+        drop(state);
+        if let Some(waiter) = waiter {
+            waiter.wake();
+        }
+        Ok(())
     }
 
     /// Queues `item` if there is room.
     pub(crate) fn try_push(&self, item: Outgoing<S>) -> Result<(), NotQueued<S>> {
-        if self.tx.is_closed() {
+        if self.is_closed() {
             return Err(NotQueued::Closed(item));
         }
         if !self.room.try_take() {
@@ -145,7 +178,7 @@ impl<S> OutQueue<S> {
 
     /// Queues `item`, waiting for room; hands it back if the queue closes first.
     pub(crate) async fn push(&self, item: Outgoing<S>) -> Result<(), Outgoing<S>> {
-        if !self.room.take(|| self.tx.is_closed()).await {
+        if !self.room.take(|| self.is_closed()).await {
             return Err(item);
         }
         self.send(item)
@@ -168,9 +201,58 @@ impl<S> OutQueue<S> {
         self.room.release(n);
     }
 
-    /// Wakes senders waiting for room, after the writer closed the queue.
-    pub(crate) fn closed(&self) {
+    /// The writer's side: the next item, from `taken` (the items it took last time) or, when
+    /// that is empty, from all the items queued since, which it takes at once.
+    pub(crate) fn try_pop(&self, taken: &mut VecDeque<Outgoing<S>>) -> Option<Outgoing<S>> {
+        if let Some(item) = taken.pop_front() {
+            return Some(item);
+        }
+        std::mem::swap(&mut self.lock().items, taken);
+        taken.pop_front()
+    }
+
+    /// The writer's side: like [`try_pop`](Self::try_pop), or waits for an item; `None` once
+    /// the queue is closed and empty.
+    pub(crate) fn poll_pop(
+        &self,
+        taken: &mut VecDeque<Outgoing<S>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Outgoing<S>>> {
+        if let Some(item) = taken.pop_front() {
+            return Poll::Ready(Some(item));
+        }
+        let mut state = self.lock();
+        std::mem::swap(&mut state.items, taken);
+        if let Some(item) = taken.pop_front() {
+            return Poll::Ready(Some(item));
+        }
+        if self.is_closed() {
+            return Poll::Ready(None);
+        }
+        match &mut state.waiter {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            waiter => *waiter = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// The writer's side: refuses items from now on and wakes senders waiting for room.
+    /// Items queued before stay for [`try_pop`](Self::try_pop) or
+    /// [`discard`](Self::discard).
+    pub(crate) fn close(&self) {
+        let mut state = self.lock();
+        self.closed.store(true, Ordering::Release);
+        state.waiter = None;
+        drop(state);
         self.room.wake_all();
+    }
+
+    /// The writer's side: drops every item not written, `taken` included; returns how many.
+    pub(crate) fn discard(&self, taken: &mut VecDeque<Outgoing<S>>) -> usize {
+        let queued = std::mem::take(&mut self.lock().items);
+        let n = taken.len() + queued.len();
+        taken.clear();
+        n
     }
 
     /// How many more items it takes now.
