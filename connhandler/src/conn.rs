@@ -30,7 +30,7 @@ use tokio::{
     task::JoinHandle,
     time::Instant,
 };
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tokio_util::{io::poll_read_buf, sync::CancellationToken, task::TaskTracker};
 use tracing::Instrument;
 
 use crate::{
@@ -373,10 +373,7 @@ where
             }
             // Reads stop where the framing asks, so that it need not move what it has read.
             let limit = self.framing.read_limit(&buf);
-            let got = match limit {
-                None => read.try_read_buf(&mut buf),
-                Some(n) => read.try_read_buf(&mut (&mut buf).limit(n)),
-            };
+            let got = read_now(read, &mut buf, limit).await;
             match got {
                 Ok(0) => loop {
                     match self.framing.decode_frame_eof(&mut buf) {
@@ -563,6 +560,31 @@ async fn linger(read: &mut OwnedReadHalf, limit: Duration) {
         }
     };
     let _ = tokio::time::timeout(limit, discard).await;
+}
+
+/// Reads what is there now into `buf` (at most `limit` bytes), or fails with `WouldBlock`.
+///
+/// Through `poll_read` rather than `try_read`: a read that does not fill the room it was
+/// given tells tokio the socket is drained, so the next read waits for readiness instead of
+/// making a system call only to learn there is nothing yet.
+async fn read_now(
+    read: &mut OwnedReadHalf,
+    buf: &mut BytesMut,
+    limit: Option<usize>,
+) -> io::Result<usize> {
+    std::future::poll_fn(|cx| {
+        let read = std::pin::Pin::new(&mut *read);
+        let polled = match limit {
+            None => poll_read_buf(read, cx, buf),
+            Some(n) => poll_read_buf(read, cx, &mut (&mut *buf).limit(n)),
+        };
+        // Pending registered this task for readiness; the caller waits for it.
+        std::task::Poll::Ready(match polled {
+            std::task::Poll::Ready(got) => got,
+            std::task::Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+        })
+    })
+    .await
 }
 
 struct Writer<P: Peer, F> {
