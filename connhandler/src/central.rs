@@ -30,9 +30,11 @@ enum Item<E> {
 
 thread_local! {
     /// Whether the event the central task on this thread took last came alone (not in a
-    /// batch of several from one read): a reply to it may be written at once from the
-    /// sending task. Replies to a batch are queued, so that the connection's writer sends
-    /// them in one write rather than one each. Only a hint: it decides speed, never order.
+    /// batch of several from one read) and nothing else waits in the queue: a reply to it
+    /// may be written at once from the sending task. Replies to a batch are queued, so that
+    /// the connection's writer sends them in one write rather than one each; replies while
+    /// events wait are queued too, so that writers on other threads share the system calls.
+    /// Only a hint: it decides speed, never order.
     static REPLY_NOW: Cell<bool> = const { Cell::new(false) };
 }
 
@@ -290,6 +292,13 @@ impl<E> CentralSender<E> {
     }
 
     /// Queues messages for which room was reserved, one each, in order.
+    /// Hands on one message whose room was taken (no batch allocated for it).
+    pub(crate) fn push_one(&self, event: E) -> Result<(), ()> {
+        self.send(Item::Bounded(event), 1).map_err(|_| {
+            self.bound.room.release(1);
+        })
+    }
+
     pub(crate) fn push_batch(&self, batch: Vec<E>) -> Result<(), ()> {
         let n = batch.len();
         if n == 0 {
@@ -394,6 +403,14 @@ impl<E> Central<E> {
         Some(event)
     }
 
+    /// Whether nothing else waits in the queue. Only then is a reply written from the
+    /// central task (see [`REPLY_NOW`]): the system call adds to the central task's work,
+    /// which is better left to the connection's writer (on another thread) while events
+    /// queue up.
+    fn idle(&self) -> bool {
+        self.bound.queued.load(Ordering::Relaxed) == 0
+    }
+
     fn taken(&self, n: usize) {
         self.bound.queued.fetch_sub(n, Ordering::Relaxed);
     }
@@ -402,13 +419,13 @@ impl<E> Central<E> {
         match item {
             Item::Unbounded(event) => {
                 self.taken(1);
-                REPLY_NOW.set(true);
+                REPLY_NOW.set(self.idle());
                 event
             }
             Item::Bounded(event) => {
                 self.taken(1);
                 self.bound.room.release(1);
-                REPLY_NOW.set(true);
+                REPLY_NOW.set(self.idle());
                 event
             }
             Item::Batch(events) => {
@@ -422,10 +439,7 @@ impl<E> Central<E> {
                 let event = self
                     .next_in_batch()
                     .unwrap_or_else(|| unreachable!("an empty batch was queued"));
-                // Only when nothing else waits: writing from the central task adds a
-                // system call to its work, which is better spent on the connection's
-                // writer (on another thread) while events queue up.
-                REPLY_NOW.set(single && self.bound.queued.load(Ordering::Relaxed) == 0);
+                REPLY_NOW.set(single && self.idle());
                 event
             }
         }

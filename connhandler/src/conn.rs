@@ -521,8 +521,12 @@ where
     /// Hands the collected messages to the central queue, and gives back unused room.
     fn flush(&mut self) -> Result<(), ()> {
         self.central.unreserve(std::mem::take(&mut self.credit));
-        if self.batch.is_empty() {
-            return Ok(());
+        if self.batch.len() <= 1 {
+            // One message (a request awaiting its reply, typically): no batch to allocate.
+            return match self.batch.pop() {
+                Some(event) => self.central.push_one(event),
+                None => Ok(()),
+            };
         }
         let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(16));
         self.central.push_batch(batch)
