@@ -422,6 +422,53 @@ fn generic_messages() {
     );
 }
 
+/// Fixed-size messages (numbers and bools only) are read straight from an exact-size frame;
+/// the result, and every error, is the same as reading field by field.
+#[test]
+fn fixed_size_messages_decode_alike_on_every_path() {
+    #[derive(Message, Debug, PartialEq)]
+    #[wire(id_type = u32, endian = "big")]
+    enum Moves {
+        #[wire(id = 0x0102_0304)]
+        To {
+            x: i16,
+            #[wire(endian = "little")]
+            y: u32,
+            run: bool,
+        },
+        #[wire(id = 9)]
+        Stop,
+    }
+    assert_golden(
+        &Moves::To {
+            x: -2,
+            y: 0x0a0b_0c0d,
+            run: true,
+        },
+        &[1, 2, 3, 4, 0xff, 0xfe, 0x0d, 0x0c, 0x0b, 0x0a, 1],
+    );
+    assert_golden(&Moves::Stop, &[0, 0, 0, 9]);
+    // The right size, a bad bool: the field and the id are named.
+    let e = Moves::decode(Bytes::from_static(&[1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 7])).unwrap_err();
+    assert_eq!(e.kind(), &DecodeErrorKind::InvalidBool(7));
+    assert_eq!((e.message_id(), e.field()), (Some(0x0102_0304), Some("run")));
+    // One byte too many or too few: the general path's errors.
+    let e = Moves::decode(Bytes::from_static(&[0, 0, 0, 9, 0])).unwrap_err();
+    assert_eq!(e.kind(), &DecodeErrorKind::TrailingBytes(1));
+    let e = Moves::decode(Bytes::from_static(&[1, 2, 3, 4, 0, 0, 0, 0, 0, 0])).unwrap_err();
+    assert_eq!((e.field(), e.is_incomplete()), (Some("run"), true));
+    // A frame the size of `Stop` with another id.
+    let e = Moves::decode(Bytes::from_static(&[0, 0, 0, 8])).unwrap_err();
+    assert_eq!(e.kind(), &DecodeErrorKind::UnknownId(8));
+
+    #[derive(Message, Debug, PartialEq)]
+    #[wire(id = 0x30, endian = "big")]
+    struct Tick(u16, i8);
+    assert_golden(&Tick(0x0102, -1), &[0, 0x30, 1, 2, 0xff]);
+    let e = Tick::decode(Bytes::from_static(&[0, 0x31, 1, 2, 0xff])).unwrap_err();
+    assert_eq!(e.kind(), &DecodeErrorKind::UnknownId(0x31));
+}
+
 fn decode_err(bytes: &[u8]) -> DecodeError {
     Everything::decode(Bytes::copy_from_slice(bytes)).unwrap_err()
 }

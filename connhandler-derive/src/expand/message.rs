@@ -156,6 +156,33 @@ fn expand(cont: &Container) -> TokenStream {
             Body::Enum(variants) => expand_enum(&g, variants),
             Body::Struct(style, fields) => expand_struct(&g, cont, *style, fields),
         };
+    let fast_decode = match &cont.data {
+        _ if g.json => quote!(),
+        Body::Enum(variants) => enum_fast_decode(&g, variants),
+        Body::Struct(style, fields) => {
+            let id = cont.attrs.id.as_ref().map(|i| i.value);
+            match fixed_decode(&g, id, fields, quote!(Self), *style) {
+                Some((n, built)) => {
+                    let id_ok = match id {
+                        Some(id) => {
+                            let (lit, id_ty) = (id_literal(id), g.id_ty());
+                            let big = g.endian == Endian::Big;
+                            quote!(#p::get_prim::<#id_ty>(&__all[..], 0, #big).ok() == #p::Some(#lit))
+                        }
+                        None => quote!(true),
+                    };
+                    quote! {
+                        if let #p::Some(__all) = __frame.first_chunk::<#n>() {
+                            if __frame.len() == #n && #id_ok {
+                                return #built;
+                            }
+                        }
+                    }
+                }
+                None => quote!(),
+            }
+        }
+    };
     let frame_status_body = match &cont.data {
         Body::Enum(variants) => enum_frame_status(&g, variants),
         Body::Struct(..) => quote!(#p::frame_status::<Self>(__bytes, #ctx)),
@@ -207,6 +234,7 @@ fn expand(cont: &Container) -> TokenStream {
             impl #impl_generics #p::Decode for #ident #ty_generics #where_clause {
                 #[inline]
                 fn decode(__frame: #p::Bytes) -> #p::Result<Self, #p::DecodeError> {
+                    #fast_decode
                     #p::decode_whole::<Self>(__frame, #ctx)
                 }
 
@@ -487,6 +515,81 @@ fn fields_decode(g: &Gen, fields: &[Field], id: Option<u64>) -> (TokenStream, Ve
         quote!(#(#stmts)*),
         vars.iter().map(|v| quote!(#v)).collect(),
     )
+}
+
+/// A message of fixed size (the id, if any, and numbers and `bool`s only): its size, and the
+/// expression that decodes its fields from `__all`, an array of exactly that many bytes
+/// whose id the caller has checked. `None` for any other layout.
+fn fixed_decode(
+    g: &Gen,
+    id: Option<u64>,
+    fields: &[Field],
+    path: TokenStream,
+    style: Style,
+) -> Option<(usize, TokenStream)> {
+    let p = &g.p;
+    let id_toks = id_tokens(g, id);
+    let mut at = if id.is_some() { g.id_type.bytes() } else { 0 };
+    let mut values = Vec::new();
+    for f in fields {
+        let size = prim_size(f)?;
+        let ty = f.ty;
+        let big = big_endian(g, f);
+        let name = f.name();
+        values.push(quote_spanned!(ty.span()=>
+            #p::get_prim::<#ty>(&__all[..], #at, #big)
+                .map_err(|__e| #p::context(__e, #name, #id_toks))?
+        ));
+        at += size;
+    }
+    let built = construct(path, style, fields, &values);
+    // A closure so that `?` inside returns from it, not from `decode`.
+    let body = quote! {
+        (|| -> #p::Result<Self, #p::DecodeError> { #p::Ok(#built) })()
+    };
+    Some((at, body))
+}
+
+/// The start of an enum's `Decode::decode`: a frame of exactly the size of a fixed-size
+/// variant (see [`fixed_decode`]) with that variant's id is read straight from an array, with
+/// no cursor and no trailing-bytes check; every other frame goes the general way.
+fn enum_fast_decode(g: &Gen, variants: &[Variant]) -> TokenStream {
+    let p = &g.p;
+    let id_ty = g.id_ty();
+    let id_size = g.id_type.bytes();
+    let big = g.endian == Endian::Big;
+    let arms: Vec<TokenStream> = variants
+        .iter()
+        .filter(|v| v.attrs.catch_all.is_none())
+        .filter_map(|v| {
+            let id = v.attrs.id.as_ref()?.value;
+            let ident = v.ident;
+            let (n, built) = fixed_decode(g, Some(id), &v.fields, quote!(Self::#ident), v.style)?;
+            let lit = id_literal(id);
+            Some(quote! {
+                #lit => {
+                    if let #p::Some(__all) = __frame.first_chunk::<#n>() {
+                        if __frame.len() == #n {
+                            return #built;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    if arms.is_empty() {
+        return quote!();
+    }
+    quote! {
+        if let #p::Some(__head) = __frame.first_chunk::<#id_size>() {
+            if let #p::Ok(__id) = #p::get_prim::<#id_ty>(&__head[..], 0, #big) {
+                match __id {
+                    #(#arms)*
+                    _ => {}
+                }
+            }
+        }
+    }
 }
 
 /// The fingerprint steps and MIN_LEN / SELF_DELIMITING terms of a run of fields.
