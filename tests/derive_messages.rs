@@ -451,7 +451,10 @@ fn fixed_size_messages_decode_alike_on_every_path() {
     // The right size, a bad bool: the field and the id are named.
     let e = Moves::decode(Bytes::from_static(&[1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 7])).unwrap_err();
     assert_eq!(e.kind(), &DecodeErrorKind::InvalidBool(7));
-    assert_eq!((e.message_id(), e.field()), (Some(0x0102_0304), Some("run")));
+    assert_eq!(
+        (e.message_id(), e.field()),
+        (Some(0x0102_0304), Some("run"))
+    );
     // One byte too many or too few: the general path's errors.
     let e = Moves::decode(Bytes::from_static(&[0, 0, 0, 9, 0])).unwrap_err();
     assert_eq!(e.kind(), &DecodeErrorKind::TrailingBytes(1));
