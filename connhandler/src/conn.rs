@@ -45,6 +45,8 @@ use crate::{
 
 /// Read at least this much at a time.
 const READ_CHUNK: usize = 8 * 1024;
+/// Room made for the first read after a pause.
+const FIRST_READ: usize = 1024;
 /// Room made for one read at most.
 const MAX_READ: usize = 256 * 1024;
 /// Gather queued messages into one write up to this many bytes.
@@ -368,7 +370,11 @@ where
                     frame_started = Some(Instant::now());
                 }
             }
-            if buf.capacity() - buf.len() < read_size / 4 {
+            if buf.capacity() == 0 {
+                // The first read after a pause: most often one small message (a request),
+                // which a small buffer holds (and the allocator serves fastest).
+                buf.reserve(FIRST_READ);
+            } else if buf.capacity() - buf.len() < read_size / 4 {
                 buf.reserve(read_size);
             }
             // Reads stop where the framing asks, so that it need not move what it has read.
