@@ -43,7 +43,7 @@ use crate::{
     tap::{Direction, Tap},
 };
 
-/// Read at least this much at a time.
+/// Room made for a read, unless the last messages ask for more (see `MAX_READ`).
 const READ_CHUNK: usize = 8 * 1024;
 /// Room made for the first read after a pause.
 const FIRST_READ: usize = 1024;

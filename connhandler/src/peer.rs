@@ -837,3 +837,81 @@ impl<T> std::error::Error for SendError<T> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        collections::VecDeque,
+        sync::atomic::{AtomicUsize, Ordering},
+        sync::Arc,
+        task::{Context, Poll, Wake, Waker},
+    };
+
+    use super::{NotQueued, OutQueue, Outgoing};
+
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn value(item: Option<Outgoing<u32>>) -> Option<u32> {
+        match item {
+            Some(Outgoing::Message(v)) => Some(v),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn items_come_out_in_order_and_the_bound_holds() {
+        let queue = OutQueue::new(3);
+        let mut taken = VecDeque::new();
+        for v in 0..3 {
+            assert!(queue.try_push(Outgoing::Message(v)).is_ok());
+        }
+        assert!(matches!(
+            queue.try_push(Outgoing::Message(9)),
+            Err(NotQueued::Full(_))
+        ));
+        // The writer takes all three at once; room comes back only when it says so.
+        assert_eq!(value(queue.try_pop(&mut taken)), Some(0));
+        assert_eq!(taken.len(), 2);
+        assert_eq!(queue.len(), 3);
+        queue.release(1);
+        assert!(queue.try_push(Outgoing::Message(3)).is_ok());
+        let rest: Vec<_> = std::iter::from_fn(|| value(queue.try_pop(&mut taken))).collect();
+        assert_eq!(rest, [1, 2, 3]);
+    }
+
+    #[test]
+    fn a_waiting_writer_is_woken_and_a_closed_queue_refuses() {
+        let queue = OutQueue::new(8);
+        let mut taken = VecDeque::new();
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(queue.poll_pop(&mut taken, &mut cx).is_pending());
+        assert!(queue.try_push(Outgoing::Message(1)).is_ok());
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert!(queue.try_push(Outgoing::Message(2)).is_ok());
+        assert!(queue.try_push(Outgoing::Message(3)).is_ok());
+        assert!(matches!(
+            queue.poll_pop(&mut taken, &mut cx),
+            Poll::Ready(Some(Outgoing::Message(1)))
+        ));
+        // Closed: new items are refused, those queued before stay to be counted.
+        queue.close();
+        assert!(matches!(
+            queue.try_push(Outgoing::Message(4)),
+            Err(NotQueued::Closed(_))
+        ));
+        assert!(queue.force_push(Outgoing::Message(5)).is_err());
+        assert_eq!(queue.discard(&mut taken), 2);
+        assert!(matches!(
+            queue.poll_pop(&mut taken, &mut cx),
+            Poll::Ready(None)
+        ));
+    }
+}
