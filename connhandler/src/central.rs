@@ -22,9 +22,9 @@ pub const DEFAULT_CENTRAL_CAPACITY: usize = 1024;
 enum Item<E> {
     /// `Connected`, `Disconnected`, `ConnectFailed`: never held back.
     Unbounded(E),
-    /// A posted event, counted in the bound.
+    /// A posted event, or a message that came alone from its read; counted in the bound.
     Bounded(E),
-    /// Messages, in order, each counted in the bound; never empty.
+    /// Messages, in order, each counted in the bound; two or more (one comes as `Bounded`).
     Batch(Vec<E>),
 }
 
@@ -291,7 +291,6 @@ impl<E> CentralSender<E> {
             })
     }
 
-    /// Queues messages for which room was reserved, one each, in order.
     /// Hands on one message whose room was taken (no batch allocated for it).
     pub(crate) fn push_one(&self, event: E) -> Result<(), ()> {
         self.send(Item::Bounded(event), 1).map_err(|_| {
@@ -299,6 +298,7 @@ impl<E> CentralSender<E> {
         })
     }
 
+    /// Queues messages for which room was reserved, one each, in order.
     pub(crate) fn push_batch(&self, batch: Vec<E>) -> Result<(), ()> {
         let n = batch.len();
         if n == 0 {
@@ -429,18 +429,15 @@ impl<E> Central<E> {
                 event
             }
             Item::Batch(events) => {
-                let single = events.len() == 1;
                 // The whole batch is counted off at once: the central task holds it now, and
                 // a batch is at most a few hundred messages beyond the bound.
                 self.taken(events.len());
                 self.bound.room.release(events.len());
                 self.batch = events.into_iter();
-                // Batches are never empty.
-                let event = self
-                    .next_in_batch()
-                    .unwrap_or_else(|| unreachable!("an empty batch was queued"));
-                REPLY_NOW.set(single && self.idle());
-                event
+                // Batches are never empty. Replies to a batch are queued (`next_in_batch`
+                // clears the hint), so the writer sends them in one write.
+                self.next_in_batch()
+                    .unwrap_or_else(|| unreachable!("an empty batch was queued"))
             }
         }
     }

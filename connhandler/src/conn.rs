@@ -55,6 +55,8 @@ const MAX_BATCH: usize = 64 * 1024;
 const MAX_HANDED_AT_ONCE: usize = 256;
 /// An idle writer keeps a buffer at most this large.
 const KEEP_WRITE_BUFFER: usize = 64 * 1024;
+/// An idle writer keeps room for at most this many queued items.
+const KEEP_QUEUE_SLOTS: usize = 32;
 
 /// Per-connection settings, shared by the incoming and outgoing handler builders.
 #[derive(Clone)]
@@ -620,6 +622,11 @@ impl<P: Peer, F: Framing> Writer<P, F> {
             if buf.is_empty() {
                 if buf.capacity() > KEEP_WRITE_BUFFER {
                     buf = BytesMut::new();
+                }
+                if self.taken.is_empty() && self.taken.capacity() > KEEP_QUEUE_SLOTS {
+                    // The queue and the writer swap these two deques: shrinking this one
+                    // bounds both, so a burst long past is not held by an idle connection.
+                    self.taken = VecDeque::new();
                 }
                 // Idle: senders may write directly until something is queued.
                 self.set_idle(true);

@@ -191,7 +191,8 @@ impl<S> OutQueue<S> {
         self.send(item)
     }
 
-    /// Items queued and not yet taken by the writer.
+    /// Items queued and not yet encoded by the writer (those it took count until it
+    /// releases them).
     pub(crate) fn len(&self) -> usize {
         self.room.used()
     }

@@ -483,15 +483,9 @@ fn fields_decode(g: &Gen, fields: &[Field], id: Option<u64>) -> (TokenStream, Ve
             let mut gets = Vec::new();
             let mut ends = Vec::new();
             for f in &fields[i..j] {
-                let size = prim_size(f).unwrap_or(0);
-                let ty = f.ty;
-                let big = big_endian(g, f);
+                gets.push(prim_get(g, f, quote!(__run), at, &id_toks));
+                at += prim_size(f).unwrap_or(0);
                 let name = f.name();
-                gets.push(quote_spanned!(ty.span()=>
-                    #p::get_prim::<#ty>(&__run, #at, #big)
-                        .map_err(|__e| #p::context(__e, #name, #id_toks))?
-                ));
-                at += size;
                 ends.push(quote!((#name, #at)));
             }
             let run_vars = &vars[i..j];
@@ -517,6 +511,19 @@ fn fields_decode(g: &Gen, fields: &[Field], id: Option<u64>) -> (TokenStream, Ve
     )
 }
 
+/// Reads the number or `bool` field `f` at offset `at` of the array `bytes`, its error
+/// naming the field and the message id.
+fn prim_get(g: &Gen, f: &Field, bytes: TokenStream, at: usize, id: &TokenStream) -> TokenStream {
+    let p = &g.p;
+    let ty = f.ty;
+    let big = big_endian(g, f);
+    let name = f.name();
+    quote_spanned!(ty.span()=>
+        #p::get_prim::<#ty>(&#bytes[..], #at, #big)
+            .map_err(|__e| #p::context(__e, #name, #id))?
+    )
+}
+
 /// A message of fixed size (the id, if any, and numbers and `bool`s only): its size, and the
 /// expression that decodes its fields from `__all`, an array of exactly that many bytes
 /// whose id the caller has checked. `None` for any other layout.
@@ -533,13 +540,7 @@ fn fixed_decode(
     let mut values = Vec::new();
     for f in fields {
         let size = prim_size(f)?;
-        let ty = f.ty;
-        let big = big_endian(g, f);
-        let name = f.name();
-        values.push(quote_spanned!(ty.span()=>
-            #p::get_prim::<#ty>(&__all[..], #at, #big)
-                .map_err(|__e| #p::context(__e, #name, #id_toks))?
-        ));
+        values.push(prim_get(g, f, quote!(__all), at, &id_toks));
         at += size;
     }
     let built = construct(path, style, fields, &values);

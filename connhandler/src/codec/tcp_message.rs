@@ -54,7 +54,10 @@ const MAX_CHUNK: usize = 0xFFFF;
 /// A message that would grow beyond
 /// [`max_frame_length`](TcpMessageCodecBuilder::max_frame_length) is
 /// [`FrameError::MessageTooLong`], raised when the header of the chunk that would cross the bound
-/// arrives, before that chunk is buffered.
+/// arrives, before that chunk is buffered. A message of several chunks is reassembled in the
+/// read buffer, which gets room for it when it starts: as much as the last such message took
+/// on this stream (a length that did arrive, within `max_frame_length`), so that it is not
+/// moved as it grows.
 ///
 /// [`Decode::frame_status`]: crate::Decode::frame_status
 ///
@@ -394,7 +397,7 @@ impl TcpMessageCodec {
     }
 
     /// Appends a message of `n` bytes, more than one chunk, in chunks. Kept out of line: the
-    /// one-chunk path above is the common one.
+    /// one-chunk path in `encode_message` is the common one.
     #[inline(never)]
     fn encode_chunks<M: Encode + ?Sized>(
         &self,
