@@ -331,6 +331,12 @@ where
         // Room made for each read: a few of the last messages, so that long messages are read
         // (and handed on) a few at a time; small ones in reads of READ_CHUNK.
         let mut read_size = READ_CHUNK;
+        // Whether the last read found nothing, and which buffer is the small one of the first
+        // read after a pause.
+        let mut paused = false;
+        let mut small = SmallBuffer::NONE;
+        // Whether the last read filled the room it had: then more is likely waiting.
+        let mut filled = false;
         // One future for the whole loop: making one per wait registers and unregisters a
         // waiter each time.
         let closed = self.shared.close.clone().cancelled_owned();
@@ -372,16 +378,31 @@ where
                     frame_started = Some(Instant::now());
                 }
             }
-            if buf.capacity() == 0 {
+            if paused && buf.is_empty() && small.is(&buf) {
+                // The first read after a pause, into the small buffer kept through it: used
+                // again in place once the messages read into it are gone.
+                if !buf.try_reclaim(FIRST_READ) {
+                    buf = BytesMut::with_capacity(FIRST_READ);
+                    small = SmallBuffer::of(&buf);
+                }
+            } else if buf.capacity() == 0 {
                 // The first read after a pause: most often one small message (a request),
                 // which a small buffer holds (and the allocator serves fastest).
                 buf.reserve(FIRST_READ);
-            } else if buf.capacity() - buf.len() < read_size / 4 {
+                small = SmallBuffer::of(&buf);
+            } else if buf.capacity() == buf.len()
+                || (filled && buf.capacity() - buf.len() < read_size / 4)
+            {
+                // More is coming than the room left holds. (After a read that left room, the
+                // next most often finds nothing: no need to make room for it.)
                 buf.reserve(read_size);
             }
+            paused = false;
             // Reads stop where the framing asks, so that it need not move what it has read.
             let limit = self.framing.read_limit(&buf);
+            let room = limit.unwrap_or(usize::MAX).min(buf.capacity() - buf.len());
             let got = read_now(read, &mut buf, limit).await;
+            filled = matches!(got, Ok(n) if n >= room);
             match got {
                 Ok(0) => loop {
                     match self.framing.decode_frame_eof(&mut buf) {
@@ -408,8 +429,16 @@ where
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if buf.is_empty() {
-                        // Idle: hold no buffer while waiting.
+                    paused = true;
+                    if buf.is_empty() && !(small.is(&buf) && buf.capacity() < FIRST_READ) {
+                        // Idle: hold no buffer while waiting, except the small one that
+                        // messages were read into. Those messages are most often still on
+                        // their way through the central task; if this handle went, the
+                        // last of them would free the buffer on another thread (where the
+                        // allocator takes a lock that this thread's next allocation
+                        // contends for), and the next read would allocate again. Kept, it
+                        // is used again in place: at most FIRST_READ held by a quiet
+                        // connection.
                         buf = BytesMut::new();
                     }
                     // A message whose end only a pause can tell (see `Framing::end_pending`).
@@ -599,6 +628,24 @@ async fn read_now(
     .await
 }
 
+/// Which buffer the reader allocated with `FIRST_READ` bytes: known by where its allocation
+/// ends, which taking bytes from its front does not move; reallocating does.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct SmallBuffer(usize);
+
+impl SmallBuffer {
+    const NONE: SmallBuffer = SmallBuffer(0);
+
+    fn of(buf: &BytesMut) -> SmallBuffer {
+        SmallBuffer(buf.as_ptr() as usize + buf.capacity())
+    }
+
+    /// Whether `buf` still lives in the small allocation (and nothing else).
+    fn is(self, buf: &BytesMut) -> bool {
+        buf.capacity() != 0 && self == SmallBuffer::of(buf)
+    }
+}
+
 struct Writer<P: Peer, F> {
     shared: Arc<Shared<P>>,
     /// Items taken from the queue at once and not encoded yet (still counted in its bound).
@@ -783,5 +830,46 @@ impl<P: Peer, F: Framing> Writer<P, F> {
     /// Drops what is still queued, counting it.
     fn discard_queue(&mut self) -> usize {
         self.shared.queue.discard(&mut self.taken)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the reader relies on to keep its small buffer through a pause: the buffer is
+    /// still known after messages are split off its front, is used again in place once they
+    /// are gone, and is not while one is held.
+    #[test]
+    fn the_small_read_buffer_is_known_and_reclaimed_in_place() {
+        let mut buf = BytesMut::with_capacity(FIRST_READ);
+        let small = SmallBuffer::of(&buf);
+        buf.extend_from_slice(&[7; 40]);
+        let frame = buf.split_to(40).freeze();
+        assert!(buf.is_empty() && small.is(&buf));
+        assert!(
+            buf.capacity() < FIRST_READ,
+            "a kept buffer is one that was read into"
+        );
+
+        // A message still held: not reclaimed, nothing allocated.
+        assert!(!buf.try_reclaim(FIRST_READ));
+        assert!(small.is(&buf));
+        drop(frame);
+        // Gone: the same allocation, whole again.
+        let start = buf.as_ptr();
+        assert!(buf.try_reclaim(FIRST_READ));
+        assert!(small.is(&buf));
+        assert_eq!(buf.capacity(), FIRST_READ);
+        assert_ne!(
+            start,
+            buf.as_ptr(),
+            "reclaimed from the front of the allocation"
+        );
+
+        // Grown: another allocation, no longer the small one.
+        buf.reserve(READ_CHUNK);
+        assert!(!small.is(&buf));
+        assert!(!SmallBuffer::NONE.is(&BytesMut::new()));
     }
 }
