@@ -12,10 +12,13 @@
 
 use std::{
     collections::{HashMap, VecDeque},
+    future::Future,
     io,
     net::SocketAddr,
     panic::AssertUnwindSafe,
+    pin::Pin,
     sync::{atomic::AtomicBool, Arc, Mutex},
+    task::{Context, Poll, Waker},
     time::Duration,
 };
 
@@ -30,7 +33,11 @@ use tokio::{
     task::JoinHandle,
     time::Instant,
 };
-use tokio_util::{io::poll_read_buf, sync::CancellationToken, task::TaskTracker};
+use tokio_util::{
+    io::poll_read_buf,
+    sync::{CancellationToken, WaitForCancellationFutureOwned},
+    task::TaskTracker,
+};
 use tracing::Instrument;
 
 use crate::{
@@ -116,12 +123,17 @@ impl<P: Peer> Registry<P> {
         }
     }
 
-    /// Closes every connection of the handler whose token is `token`: cancels it, then marks
-    /// each connection closing (the flag readers and senders check without a lock). A
-    /// connection registered after the marking sees the cancelled token itself (see `spawn`).
+    /// Closes every connection of the handler whose token is `token`: marks each connection
+    /// closing (the flag readers and senders check without a lock), then cancels the token,
+    /// holding the registry meanwhile. So a connection's flag is always set before its token
+    /// is cancelled (what [`CloseWait`] relies on): one registered after this finds its token
+    /// cancelled and marks itself before its tasks start (see `spawn`).
     pub(crate) fn close_all(&self, token: &CancellationToken) {
+        let peers = self.lock();
+        for peer in peers.values() {
+            peer.s().mark_closing();
+        }
         token.cancel();
-        self.for_each(|peer| peer.s().mark_closing());
     }
 }
 
@@ -337,10 +349,10 @@ where
         let mut small = SmallBuffer::NONE;
         // Whether the last read filled the room it had: then more is likely waiting.
         let mut filled = false;
-        // One future for the whole loop: making one per wait registers and unregisters a
-        // waiter each time.
-        let closed = self.shared.close.clone().cancelled_owned();
-        tokio::pin!(closed);
+        let shared = self.shared.clone();
+        let token = shared.close.clone().cancelled_owned();
+        tokio::pin!(token);
+        let mut closed = CloseWait::new(&shared, token);
         loop {
             // Checked once per read: an atomic flag, set whenever the token is cancelled.
             if self.shared.is_closing() {
@@ -628,6 +640,53 @@ async fn read_now(
     .await
 }
 
+/// What the reader and writer wait on, beside their work, to learn that the connection is
+/// to close: the connection's token, polled only when it must be. The token registers the
+/// task's waker once (polling it again takes the token's lock, which the connection's other
+/// task takes too); after that it is polled again only for another waker. Woken, the task
+/// finds the closing flag set: the flag is always set before the token is cancelled
+/// (`Shared::close_with`, `Registry::close_all`).
+struct CloseWait<'a, P: Peer> {
+    shared: &'a Shared<P>,
+    /// One future for the connection's life: making one per wait registers and unregisters
+    /// a waiter each time.
+    token: Pin<&'a mut WaitForCancellationFutureOwned>,
+    registered: Option<Waker>,
+}
+
+impl<'a, P: Peer> CloseWait<'a, P> {
+    fn new(shared: &'a Shared<P>, token: Pin<&'a mut WaitForCancellationFutureOwned>) -> Self {
+        CloseWait {
+            shared,
+            token,
+            registered: None,
+        }
+    }
+}
+
+/// Completes once the connection is to close (and again if polled after).
+impl<P: Peer> Future for CloseWait<'_, P> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.shared.is_closing() {
+            return Poll::Ready(());
+        }
+        if self
+            .registered
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            return Poll::Pending;
+        }
+        if self.token.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(());
+        }
+        self.registered = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
 /// Which buffer the reader allocated with `FIRST_READ` bytes: known by where its allocation
 /// ends, which taking bytes from its front does not move; reallocating does.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -662,9 +721,10 @@ impl<P: Peer, F: Framing> Writer<P, F> {
         let mut buf = BytesMut::new();
         // Messages in `buf`, not yet wholly written.
         let mut in_buf = 0usize;
-        // One future for the whole loop (see `Reader::read_loop`).
-        let closed = self.shared.close.clone().cancelled_owned();
-        tokio::pin!(closed);
+        let shared = self.shared.clone();
+        let token = shared.close.clone().cancelled_owned();
+        tokio::pin!(token);
+        let mut closed = CloseWait::new(&shared, token);
         let failed = loop {
             if buf.is_empty() {
                 if buf.capacity() > KEEP_WRITE_BUFFER {
