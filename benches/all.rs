@@ -689,12 +689,23 @@ async fn echo_baseline(conns: usize, inflight: usize, secs: u64) -> (f64, Durati
     (done / secs as f64, cpu)
 }
 
+/// Each case runs connhandler and the baseline back to back, `rounds` times (3 in the full
+/// run): the machine's speed drifts, so pairs run together are compared, and the median
+/// pair's ratio is reported, with every round's ratio beside it.
 async fn bench_echo(quick: bool) {
-    let secs = if quick { 1 } else { 3 };
+    let (secs, rounds) = if quick { (1, 1) } else { (2, 3) };
     for conns in [1usize, 100, 1000] {
         for inflight in [1usize, 16] {
-            let (ours, ours_cpu) = echo_connhandler(conns, inflight, secs).await;
-            let (base, base_cpu) = echo_baseline(conns, inflight, secs).await;
+            let mut pairs = Vec::new();
+            for _ in 0..rounds {
+                let ours = echo_connhandler(conns, inflight, secs).await;
+                let base = echo_baseline(conns, inflight, secs).await;
+                pairs.push((ours, base));
+            }
+            let ratio = |p: &((f64, Duration), (f64, Duration))| p.0 .0 / p.1 .0;
+            pairs.sort_by(|a, b| ratio(a).total_cmp(&ratio(b)));
+            let ratios: Vec<String> = pairs.iter().map(|p| format!("{:.2}", ratio(p))).collect();
+            let ((ours, ours_cpu), (base, base_cpu)) = pairs[pairs.len() / 2];
             report(
                 &format!(
                     "echo, {conns} connections, {inflight} in flight each, vs direct tokio echo"
@@ -704,9 +715,10 @@ async fn bench_echo(quick: bool) {
                 "msg/s",
             );
             println!(
-                "  server cpu per message: connhandler {:.0} ns, baseline {:.0} ns",
+                "  server cpu per message: connhandler {:.0} ns, baseline {:.0} ns; ratio in each round: {}",
                 ours_cpu.as_nanos() as f64 / (ours * secs as f64),
-                base_cpu.as_nanos() as f64 / (base * secs as f64)
+                base_cpu.as_nanos() as f64 / (base * secs as f64),
+                ratios.join(", ")
             );
         }
     }
@@ -714,10 +726,18 @@ async fn bench_echo(quick: bool) {
 
 /// Idle connections: the server runs in a child process of its own, so its memory is only
 /// its own; another child holds the client sockets.
-fn idle_memory(kind: &str, n: usize) -> f64 {
-    let mut server = ChildProc::start(&["idle-server".into(), kind.into(), n.to_string()]);
+///
+/// With `spoke`, each client sends one message first and the server's central task drops it:
+/// connections that were used and went quiet, rather than ones that never said anything.
+fn idle_memory(kind: &str, n: usize, spoke: bool) -> f64 {
+    let mut server = ChildProc::start(&[
+        "idle-server".into(),
+        kind.into(),
+        n.to_string(),
+        spoke.to_string(),
+    ]);
     let addr = server.line();
-    let mut holder = ChildProc::start(&["hold".into(), addr, n.to_string()]);
+    let mut holder = ChildProc::start(&["hold".into(), addr, n.to_string(), spoke.to_string()]);
     assert_eq!(holder.line(), "held");
     let per_conn: f64 = server.line().parse().unwrap();
     drop(holder);
@@ -726,11 +746,16 @@ fn idle_memory(kind: &str, n: usize) -> f64 {
 
 fn bench_idle_memory(quick: bool) {
     let sizes: &[usize] = if quick { &[1000] } else { &[1000, 10_000] };
-    for &n in sizes {
-        let ours = idle_memory("connhandler", n);
-        let base = idle_memory("baseline", n);
+    for (n, spoke) in sizes.iter().map(|&n| (n, false)).chain([(1000, true)]) {
+        let ours = idle_memory("connhandler", n, spoke);
+        let base = idle_memory("baseline", n, spoke);
+        let which = if spoke {
+            ", each after one message"
+        } else {
+            ""
+        };
         println!(
-            "idle connections, {n}: connhandler {:.0} B per connection, baseline {:.0} B, ratio {:.2}; above the baseline: {:.0} B",
+            "idle connections, {n}{which}: connhandler {:.0} B per connection, baseline {:.0} B, ratio {:.2}; above the baseline: {:.0} B",
             ours,
             base,
             ours / base.max(1.0),
@@ -870,9 +895,15 @@ async fn child(args: Vec<String>) {
         "hold" => {
             let addr: SocketAddr = args[1].parse().unwrap();
             let n: usize = args[2].parse().unwrap();
+            let spoke = args[3] == "true";
+            let msg = frame_of(&[5u8; 32]);
             let mut held = Vec::with_capacity(n);
             for _ in 0..n {
-                held.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+                let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+                if spoke {
+                    s.write_all(&msg).await.unwrap();
+                }
+                held.push(s);
             }
             println!("held");
             std::io::stdout().flush().unwrap();
@@ -882,6 +913,7 @@ async fn child(args: Vec<String>) {
         }
         "idle-server" => {
             let n: usize = args[2].parse().unwrap();
+            let spoke = args[3] == "true";
             let before;
             if args[1] == "connhandler" {
                 let (tx, mut central) = central::<Event<Raw>>(1024);
@@ -893,9 +925,12 @@ async fn child(args: Vec<String>) {
                 before = rss_kib();
                 println!("{}", server.local_addr());
                 let mut peers = Vec::with_capacity(n);
-                while peers.len() < n {
-                    if let Some(Event::Connected(p)) = central.recv().await {
-                        peers.push(p);
+                let mut messages = 0;
+                while peers.len() < n || (spoke && messages < n) {
+                    match central.recv().await {
+                        Some(Event::Connected(p)) => peers.push(p),
+                        Some(Event::Message(..)) => messages += 1,
+                        _ => {}
                     }
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
@@ -910,6 +945,12 @@ async fn child(args: Vec<String>) {
                 let mut held = Vec::with_capacity(n);
                 while held.len() < n {
                     held.push(listener.accept().await.unwrap().0);
+                }
+                if spoke {
+                    let mut msg = [0u8; 34];
+                    for s in &mut held {
+                        s.read_exact(&mut msg).await.unwrap();
+                    }
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 let per = (rss_kib() - before) as f64 * 1024.0 / n as f64;
