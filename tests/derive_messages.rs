@@ -840,3 +840,92 @@ fn nested_derived_types_use_their_own_settings() {
     let ctx = Ctx::DEFAULT;
     assert_eq!(BigInner(1).wire_len(ctx), 2);
 }
+
+/// A length that does not fit its prefix cannot be encoded as the type says (the prefix
+/// would be cut to its low bits and the peer would read garbage): `encodable` says so, naming
+/// the innermost field, and the framing refuses the message without writing a byte.
+#[test]
+fn lengths_beyond_their_prefix_are_refused_not_cut() {
+    #[derive(Message, Debug, Clone, PartialEq)]
+    struct Entry {
+        #[wire(len = u8)]
+        tag: String,
+        score: u32,
+    }
+
+    #[derive(Message, Debug, Clone, PartialEq)]
+    #[wire(len = u8)]
+    enum Report {
+        #[wire(id = 1)]
+        Text { title: String, body: Option<Bytes> },
+        #[wire(id = 2)]
+        Table(Vec<Entry>),
+        #[wire(id = 3)]
+        Wide(#[wire(len = u16)] Vec<u8>),
+    }
+
+    let fits = Report::Text {
+        title: "t".repeat(255),
+        body: Some(Bytes::from(vec![1; 255])),
+    };
+    assert_eq!(fits.encodable(), Ok(()));
+
+    let cases = [
+        (
+            Report::Text {
+                title: "t".repeat(256),
+                body: None,
+            },
+            256,
+            255,
+            "title",
+        ),
+        (
+            Report::Text {
+                title: String::new(),
+                body: Some(Bytes::from(vec![1; 300])),
+            },
+            300,
+            255,
+            "body",
+        ),
+        (
+            Report::Table(vec![
+                Entry {
+                    tag: "ok".into(),
+                    score: 1,
+                };
+                256
+            ]),
+            256,
+            255,
+            "0",
+        ),
+        (
+            // The inner field is named, not the vector that holds it.
+            Report::Table(vec![Entry {
+                tag: "x".repeat(1000),
+                score: 2,
+            }]),
+            1000,
+            255,
+            "tag",
+        ),
+        (Report::Wide(vec![0; 70_000]), 70_000, 65_535, "0"),
+    ];
+    for (msg, len, max, field) in cases {
+        let err = msg.encodable().unwrap_err();
+        assert_eq!((err.len, err.max, err.field), (len, max, Some(field)));
+
+        let mut codec = TcpMessageCodec::new();
+        let mut dst = BytesMut::from(&b"before"[..]);
+        let refused = codec.encode_message(&msg, &mut dst).unwrap_err();
+        assert!(
+            matches!(&refused, connhandler::codec::FrameError::LengthOverflow(e) if *e == err),
+            "{refused}"
+        );
+        assert_eq!(&dst[..], b"before", "nothing written");
+    }
+    // A vector of exactly the most its prefix holds still goes.
+    assert_eq!(Report::Wide(vec![0; 65_535]).encodable(), Ok(()));
+}

@@ -1058,3 +1058,52 @@ async fn outgoing_make_peer_panic_is_reported() {
     .unwrap_err();
     assert!(err.to_string().contains("make_peer hook panicked"), "{err}");
 }
+
+#[tokio::test]
+async fn a_length_beyond_its_prefix_is_refused_and_the_connection_stays_up() {
+    #[derive(connhandler::Message, Debug, Clone, PartialEq)]
+    #[wire(len = u8)]
+    enum Say {
+        #[wire(id = 1)]
+        Line { text: String },
+    }
+    #[derive(Default, Debug)]
+    struct Talker;
+    impl Peer for Talker {
+        type Recv = Bytes;
+        type Send = Say;
+        const NAME: &'static str = "talker";
+    }
+
+    let (tx, mut central) = central::<Event<Talker>>(64);
+    let server = Incoming::<Talker>::bind("127.0.0.1:0")
+        .start(&tx)
+        .await
+        .unwrap();
+    let mut client = RawClient::connect(server.local_addr()).await;
+    let peer = match within("c", central.recv()).await {
+        Some(Event::Connected(p)) => p,
+        other => panic!("{other:?}"),
+    };
+    let long = Say::Line {
+        text: "x".repeat(300),
+    };
+    match peer.send(long.clone()).await {
+        Err(SendError::Refused(back, FrameError::LengthOverflow(e))) => {
+            assert_eq!(back, long, "the message is handed back");
+            assert_eq!((e.len, e.max, e.field), (300, 255, Some("text")));
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert!(matches!(
+        peer.try_send(long.clone()),
+        Err(SendError::Refused(_, FrameError::LengthOverflow(_)))
+    ));
+    assert!(matches!(
+        server.broadcast(&long),
+        Err(FrameError::LengthOverflow(_))
+    ));
+    assert!(!peer.is_closed());
+    peer.send(Say::Line { text: "ok".into() }).await.unwrap();
+    assert_eq!(client.recv().await.as_deref(), Some(&b"\x01\x00\x02ok"[..]));
+}

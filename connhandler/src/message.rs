@@ -66,6 +66,35 @@ pub trait Encode {
     fn encoded_bytes(&self) -> Option<&[u8]> {
         None
     }
+
+    /// Checks that the message can be encoded as its type says: every length fits the prefix
+    /// it is written with (derived messages check their strings, byte fields and vectors).
+    /// Sending refuses a message that fails, before anything is queued; `Ok` (the default)
+    /// for types with no length prefix inside.
+    ///
+    /// # Errors
+    ///
+    /// A [`LengthOverflow`](crate::wire::LengthOverflow) naming the field.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use connhandler::{Encode, Message};
+    ///
+    /// #[derive(Message)]
+    /// #[wire(len = u8)]
+    /// enum Chat {
+    ///     #[wire(id = 1)]
+    ///     Say { text: String },
+    /// }
+    ///
+    /// assert!(Chat::Say { text: "hi".into() }.encodable().is_ok());
+    /// let err = Chat::Say { text: "x".repeat(300) }.encodable().unwrap_err();
+    /// assert_eq!((err.len, err.max, err.field), (300, 255, Some("text")));
+    /// ```
+    fn encodable(&self) -> Result<(), crate::wire::LengthOverflow> {
+        Ok(())
+    }
 }
 
 /// A message that can be read from the body of one frame.

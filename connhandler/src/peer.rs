@@ -690,6 +690,9 @@ impl<P: Peer> PeerHandle<P> {
             };
             return Err(SendError::Refused(msg, err));
         }
+        if let Err(e) = msg.encodable() {
+            return Err(SendError::Refused(msg, FrameError::LengthOverflow(e)));
+        }
         Ok(msg)
     }
 

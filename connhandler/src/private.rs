@@ -12,7 +12,7 @@ pub use crate::{
     message::{Decode, DecodeError, Encode, FrameStatus},
     wire::{
         decode_whole, fingerprint_combine, fingerprint_mix, fingerprint_str, frame_status,
-        frame_status_decoding, Ctx, Endian, LenWidth, Wire, WireRest,
+        frame_status_decoding, Ctx, Endian, LenWidth, LengthOverflow, Wire, WireRest,
     },
 };
 
@@ -30,6 +30,12 @@ pub fn context(e: DecodeError, field: &'static str, id: Option<u64>) -> DecodeEr
 }
 
 /// Names the message id a decode error happened in, keeping an inner one.
+/// Names the field a length overflow is in, unless a field inside it was named already.
+pub fn overflow_in(mut e: LengthOverflow, field: &'static str) -> LengthOverflow {
+    e.field.get_or_insert(field);
+    e
+}
+
 pub fn in_message(e: DecodeError, id: u64) -> DecodeError {
     if e.message_id().is_none() {
         e.with_message_id(id as u32)

@@ -24,6 +24,8 @@
 //! container says `len = u8 | u16 | u32`); `Option<T>` is a byte 0 or 1 and then the value;
 //! arrays and tuples are their elements in order.
 
+use std::fmt;
+
 use bytes::{Buf, Bytes, BytesMut};
 
 use crate::message::{DecodeError, DecodeErrorKind, FrameStatus};
@@ -204,6 +206,20 @@ pub trait Wire: Sized {
     /// A [`DecodeError`]: [`Incomplete`](DecodeErrorKind::Incomplete) when `src` ends early.
     fn wire_decode(src: &mut Bytes, ctx: Ctx) -> Result<Self, DecodeError>;
 
+    /// Checks that every length in the value fits the prefix it is written with (a `String`
+    /// of 70,000 bytes does not fit a u16 prefix): [`wire_encode`](Wire::wire_encode) of a
+    /// value that does not would write a wrong prefix. Types with no length prefix inside
+    /// keep the default, which checks nothing.
+    ///
+    /// # Errors
+    ///
+    /// A [`LengthOverflow`] naming the length, the most the prefix holds, and the field.
+    #[inline]
+    fn wire_check(&self, ctx: Ctx) -> Result<(), LengthOverflow> {
+        let _ = ctx;
+        Ok(())
+    }
+
     /// The encoded length of a slice of values; a type may answer faster than the loop.
     fn slice_len(items: &[Self], ctx: Ctx) -> usize {
         items.iter().map(|i| i.wire_len(ctx)).sum()
@@ -260,6 +276,17 @@ pub trait WireRest: Sized {
     ///
     /// A [`DecodeError`] when the bytes are not a valid value.
     fn rest_decode(src: &mut Bytes, ctx: Ctx) -> Result<Self, DecodeError>;
+
+    /// As [`Wire::wire_check`], for the rest of the message (which has no prefix of its own).
+    ///
+    /// # Errors
+    ///
+    /// A [`LengthOverflow`].
+    #[inline]
+    fn rest_check(&self, ctx: Ctx) -> Result<(), LengthOverflow> {
+        let _ = ctx;
+        Ok(())
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -359,6 +386,75 @@ fn take<const N: usize>(src: &mut Bytes) -> Result<[u8; N], DecodeError> {
 fn utf8(bytes: &[u8]) -> Result<&str, DecodeError> {
     std::str::from_utf8(bytes).map_err(|_| DecodeError::new(DecodeErrorKind::InvalidUtf8))
 }
+
+/// Checks that `len` fits the length prefix of `ctx`.
+///
+/// # Errors
+///
+/// A [`LengthOverflow`] when it does not.
+///
+/// # Examples
+///
+/// ```
+/// use connhandler::wire::{check_len, Ctx, LenWidth};
+///
+/// let ctx = Ctx { len: LenWidth::U8, ..Ctx::DEFAULT };
+/// assert!(check_len(255, ctx).is_ok());
+/// assert_eq!(check_len(256, ctx).unwrap_err().max, 255);
+/// ```
+#[inline]
+pub fn check_len(len: usize, ctx: Ctx) -> Result<(), LengthOverflow> {
+    if len <= ctx.len.max() {
+        Ok(())
+    } else {
+        Err(LengthOverflow {
+            len,
+            max: ctx.len.max(),
+            field: None,
+        })
+    }
+}
+
+/// A length too large for the prefix it is written with: a `String` of 70,000 bytes in a
+/// field with a u16 prefix. Such a message cannot be encoded as its type says, so sending it
+/// is refused (`SendError::Refused` with
+/// [`FrameError::LengthOverflow`](crate::codec::FrameError::LengthOverflow)).
+///
+/// # Examples
+///
+/// ```
+/// use connhandler::wire::LengthOverflow;
+///
+/// let err = LengthOverflow { len: 70_000, max: 65_535, field: Some("text") };
+/// assert_eq!(
+///     err.to_string(),
+///     "field `text`: length 70000 does not fit its length prefix (at most 65535)"
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LengthOverflow {
+    /// The length: bytes of a string or byte field, elements of a vector.
+    pub len: usize,
+    /// The most the prefix holds.
+    pub max: usize,
+    /// The field that holds it (the innermost named one), when known.
+    pub field: Option<&'static str>,
+}
+
+impl fmt::Display for LengthOverflow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(field) = self.field {
+            write!(f, "field `{field}`: ")?;
+        }
+        write!(
+            f,
+            "length {} does not fit its length prefix (at most {})",
+            self.len, self.max
+        )
+    }
+}
+
+impl std::error::Error for LengthOverflow {}
 
 /// Appends a length prefix.
 #[doc(hidden)]
@@ -532,6 +628,10 @@ impl Wire for String {
         ctx.len.size() + self.len()
     }
     #[inline]
+    fn wire_check(&self, ctx: Ctx) -> Result<(), LengthOverflow> {
+        check_len(self.len(), ctx)
+    }
+    #[inline]
     fn wire_encode(&self, ctx: Ctx, dst: &mut BytesMut) {
         put_len(self.len(), ctx, dst);
         dst.extend_from_slice(self.as_bytes());
@@ -567,6 +667,9 @@ impl Wire for Bytes {
     fn wire_len(&self, ctx: Ctx) -> usize {
         ctx.len.size() + self.len()
     }
+    fn wire_check(&self, ctx: Ctx) -> Result<(), LengthOverflow> {
+        check_len(self.len(), ctx)
+    }
     fn wire_encode(&self, ctx: Ctx, dst: &mut BytesMut) {
         put_len(self.len(), ctx, dst);
         dst.extend_from_slice(self);
@@ -596,6 +699,10 @@ impl<T: Wire> Wire for Vec<T> {
     fn wire_len(&self, ctx: Ctx) -> usize {
         ctx.len.size() + T::slice_len(self, ctx)
     }
+    fn wire_check(&self, ctx: Ctx) -> Result<(), LengthOverflow> {
+        check_len(self.len(), ctx)?;
+        self.iter().try_for_each(|item| item.wire_check(ctx))
+    }
     fn wire_encode(&self, ctx: Ctx, dst: &mut BytesMut) {
         put_len(self.len(), ctx, dst);
         T::encode_slice(self, ctx, dst);
@@ -610,6 +717,9 @@ impl<T: Wire> Wire for Vec<T> {
 impl<T: Wire> WireRest for Vec<T> {
     fn rest_len(&self, ctx: Ctx) -> usize {
         T::slice_len(self, ctx)
+    }
+    fn rest_check(&self, ctx: Ctx) -> Result<(), LengthOverflow> {
+        self.iter().try_for_each(|item| item.wire_check(ctx))
     }
     fn rest_encode(&self, ctx: Ctx, dst: &mut BytesMut) {
         T::encode_slice(self, ctx, dst);
@@ -631,6 +741,9 @@ impl<T: Wire> Wire for Option<T> {
 
     fn wire_len(&self, ctx: Ctx) -> usize {
         1 + self.as_ref().map_or(0, |v| v.wire_len(ctx))
+    }
+    fn wire_check(&self, ctx: Ctx) -> Result<(), LengthOverflow> {
+        self.as_ref().map_or(Ok(()), |v| v.wire_check(ctx))
     }
     fn wire_encode(&self, ctx: Ctx, dst: &mut BytesMut) {
         match self {
@@ -661,6 +774,9 @@ impl<T: Wire, const N: usize> Wire for [T; N] {
 
     fn wire_len(&self, ctx: Ctx) -> usize {
         T::slice_len(self, ctx)
+    }
+    fn wire_check(&self, ctx: Ctx) -> Result<(), LengthOverflow> {
+        self.iter().try_for_each(|item| item.wire_check(ctx))
     }
     fn wire_encode(&self, ctx: Ctx, dst: &mut BytesMut) {
         T::encode_slice(self, ctx, dst);
@@ -702,6 +818,10 @@ macro_rules! wire_tuple {
             fn wire_len(&self, ctx: Ctx) -> usize {
                 0 $(+ self.$idx.wire_len(ctx))+
             }
+            fn wire_check(&self, ctx: Ctx) -> Result<(), LengthOverflow> {
+                $(self.$idx.wire_check(ctx)?;)+
+                Ok(())
+            }
             fn wire_encode(&self, ctx: Ctx, dst: &mut BytesMut) {
                 $(self.$idx.wire_encode(ctx, dst);)+
             }
@@ -728,6 +848,9 @@ impl<T: Wire> Wire for Box<T> {
 
     fn wire_len(&self, ctx: Ctx) -> usize {
         (**self).wire_len(ctx)
+    }
+    fn wire_check(&self, ctx: Ctx) -> Result<(), LengthOverflow> {
+        (**self).wire_check(ctx)
     }
     fn wire_encode(&self, ctx: Ctx, dst: &mut BytesMut) {
         (**self).wire_encode(ctx, dst)

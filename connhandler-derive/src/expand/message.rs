@@ -151,11 +151,19 @@ fn expand(cont: &Container) -> TokenStream {
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
     let ctx = g.container_ctx();
 
-    let (helpers, fingerprint, min_len, self_delimiting, len_body, encode_body, decode_body) =
-        match &cont.data {
-            Body::Enum(variants) => expand_enum(&g, variants),
-            Body::Struct(style, fields) => expand_struct(&g, cont, *style, fields),
-        };
+    let (
+        helpers,
+        fingerprint,
+        min_len,
+        self_delimiting,
+        len_body,
+        check_body,
+        encode_body,
+        decode_body,
+    ) = match &cont.data {
+        Body::Enum(variants) => expand_enum(&g, variants),
+        Body::Struct(style, fields) => expand_struct(&g, cont, *style, fields),
+    };
     let fast_decode = match &cont.data {
         _ if g.json => quote!(),
         Body::Enum(variants) => enum_fast_decode(&g, variants),
@@ -204,6 +212,12 @@ fn expand(cont: &Container) -> TokenStream {
                 }
 
                 #[inline]
+                #[allow(unused_variables)]
+                fn wire_check(&self, _: #p::Ctx) -> #p::Result<(), #p::LengthOverflow> {
+                    #check_body
+                }
+
+                #[inline]
                 fn wire_encode(&self, _: #p::Ctx, __dst: &mut #p::BytesMut) {
                     #encode_body
                 }
@@ -228,6 +242,11 @@ fn expand(cont: &Container) -> TokenStream {
                 fn encode(&self, __dst: &mut #p::BytesMut) {
                     <Self as #p::Wire>::wire_encode(self, #ctx, __dst)
                 }
+
+                #[inline]
+                fn encodable(&self) -> #p::Result<(), #p::LengthOverflow> {
+                    <Self as #p::Wire>::wire_check(self, #ctx)
+                }
             }
 
             #[automatically_derived]
@@ -247,6 +266,7 @@ fn expand(cont: &Container) -> TokenStream {
 }
 
 type Parts = (
+    TokenStream,
     TokenStream,
     TokenStream,
     TokenStream,
@@ -312,6 +332,23 @@ fn field_len(g: &Gen, f: &Field, access: &TokenStream) -> TokenStream {
         quote_spanned!(ty.span()=> <#ty as #p::WireRest>::rest_len(#access, #ctx))
     } else {
         quote_spanned!(ty.span()=> <#ty as #p::Wire>::wire_len(#access, #ctx))
+    }
+}
+
+/// Checks one field's lengths against their prefixes (a statement ending in `?`); nothing
+/// for skipped fields and fields encoded `with` the user's own functions.
+fn field_check(g: &Gen, f: &Field, access: &TokenStream) -> TokenStream {
+    let p = &g.p;
+    let ty = f.ty;
+    let ctx = g.field_ctx(f);
+    let a = &f.attrs;
+    let name = f.name();
+    if a.skip.is_some() || a.with.is_some() {
+        quote!()
+    } else if a.rest.is_some() {
+        quote_spanned!(ty.span()=> <#ty as #p::WireRest>::rest_check(#access, #ctx).map_err(|e| #p::overflow_in(e, #name))?;)
+    } else {
+        quote_spanned!(ty.span()=> <#ty as #p::Wire>::wire_check(#access, #ctx).map_err(|e| #p::overflow_in(e, #name))?;)
     }
 }
 
@@ -711,6 +748,7 @@ fn expand_enum(g: &Gen, variants: &[Variant]) -> Parts {
 
     let mut helpers = Vec::new();
     let mut len_arms = Vec::new();
+    let mut check_arms = Vec::new();
     let mut encode_arms = Vec::new();
     let mut decode_arms = Vec::new();
     let mut fp = Vec::new();
@@ -739,6 +777,12 @@ fn expand_enum(g: &Gen, variants: &[Variant]) -> Parts {
             let (a0, a1) = (&accesses[0], &accesses[1]);
             len_arms.push(quote! {
                 #pat => <#id_t as #p::Wire>::wire_len(#a0, #ctx) + <#body_t as #p::WireRest>::rest_len(#a1, #ctx),
+            });
+            check_arms.push(quote! {
+                #pat => {
+                    <#id_t as #p::Wire>::wire_check(#a0, #ctx)?;
+                    <#body_t as #p::WireRest>::rest_check(#a1, #ctx)
+                }
             });
             encode_arms.push(quote! {
                 #pat => {
@@ -782,6 +826,7 @@ fn expand_enum(g: &Gen, variants: &[Variant]) -> Parts {
             let body = json_body(g, &ident.to_string(), &v.fields);
             let value = json_ser_value(&body, &v.fields, &accesses);
             len_arms.push(quote!(#pat => #id_size + #p::json_len(&#value),));
+            check_arms.push(quote!(#pat => #p::Ok(()),));
             encode_arms.push(quote!(#pat => { #write_id #p::json_encode(&#value, __dst); }));
             let (read, values) = json_values(g, &body, &v.fields, Some(id));
             let built = construct(quote!(Self::#ident), v.style, &v.fields, &values);
@@ -799,6 +844,12 @@ fn expand_enum(g: &Gen, variants: &[Variant]) -> Parts {
             .zip(&accesses)
             .map(|(f, a)| field_len(g, f, a));
         len_arms.push(quote!(#pat => #id_size #(+ #lens)*,));
+        let checks = v
+            .fields
+            .iter()
+            .zip(&accesses)
+            .map(|(f, a)| field_check(g, f, a));
+        check_arms.push(quote!(#pat => { #(#checks)* #p::Ok(()) }));
         let encodes = fields_encode(g, Some(id), &v.fields, &accesses);
         encode_arms.push(quote!(#pat => { #encodes }));
         let (reads, values) = fields_decode(g, &v.fields, Some(id));
@@ -815,6 +866,7 @@ fn expand_enum(g: &Gen, variants: &[Variant]) -> Parts {
         __h
     });
     let len_body = quote!(match self { #(#len_arms)* });
+    let check_body = quote!(match self { #(#check_arms)* });
     let encode_body = quote!(match self { #(#encode_arms)* });
     let decode_body = quote! {
         let __id = <#id_ty as #p::Wire>::wire_decode(__src, #ctx)?;
@@ -829,6 +881,7 @@ fn expand_enum(g: &Gen, variants: &[Variant]) -> Parts {
         quote!(#id_size),
         quote!(#(#delim)&&*),
         len_body,
+        check_body,
         encode_body,
         decode_body,
     )
@@ -927,6 +980,7 @@ fn expand_struct(g: &Gen, cont: &Container, style: Style, fields: &[Field]) -> P
             quote!(#id_size + 2),
             quote!(true),
             quote!(#id_size + #p::json_len(&#value)),
+            quote!(#p::Ok(())),
             quote!(#write_id #p::json_encode(&#value, __dst);),
             quote!(#read_id #read #p::Ok(#built)),
         );
@@ -935,6 +989,10 @@ fn expand_struct(g: &Gen, cont: &Container, style: Style, fields: &[Field]) -> P
         .iter()
         .zip(&accesses)
         .map(|(f, a)| field_len(g, f, a));
+    let checks = fields
+        .iter()
+        .zip(&accesses)
+        .map(|(f, a)| field_check(g, f, a));
     let encodes = fields_encode(g, id, fields, &accesses);
     let (reads, values) = fields_decode(g, fields, id);
     let built = construct(path, style, fields, &values);
@@ -945,6 +1003,7 @@ fn expand_struct(g: &Gen, cont: &Container, style: Style, fields: &[Field]) -> P
         quote!(#id_size #(+ #min)*),
         quote!(true #(&& #delim)*),
         quote!(#id_size #(+ #lens)*),
+        quote!({ #(#checks)* #p::Ok(()) }),
         encodes,
         quote!(#read_id #reads #p::Ok(#built)),
     )

@@ -189,6 +189,10 @@ pub enum FrameError {
         /// Bytes of the unfinished message that had arrived.
         buffered: usize,
     },
+    /// A length in the message does not fit the prefix it is written with (see
+    /// [`Encode::encodable`]): it cannot be encoded; nothing was
+    /// written.
+    LengthOverflow(crate::wire::LengthOverflow),
     /// An error from a custom codec.
     Other(Box<dyn std::error::Error + Send + Sync>),
 }
@@ -208,6 +212,7 @@ impl fmt::Display for FrameError {
                 f,
                 "stream ended inside a message ({buffered} bytes of it had arrived)"
             ),
+            FrameError::LengthOverflow(e) => write!(f, "message cannot be encoded: {e}"),
             FrameError::Other(e) => write!(f, "framing error: {e}"),
         }
     }
@@ -217,6 +222,7 @@ impl std::error::Error for FrameError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             FrameError::Io(e) => Some(e),
+            FrameError::LengthOverflow(e) => Some(e),
             FrameError::Other(e) => Some(&**e),
             _ => None,
         }
@@ -288,13 +294,15 @@ impl std::error::Error for ConfigError {}
 /// or a 4-byte length: 8 MiB, as tokio-util's `LengthDelimitedCodec`.
 pub const DEFAULT_MAX_FRAME_LENGTH: usize = 8 * 1024 * 1024;
 
-/// Appends `msg` (announced as `len` bytes) to `dst`, refusing an encoder that breaks its word:
-/// a wrong length would corrupt every frame after it, so nothing is appended then.
+/// Appends `msg` (announced as `len` bytes) to `dst`, refusing a message whose lengths do not
+/// fit their prefixes and an encoder that breaks its word: a wrong length would corrupt every
+/// frame after it, so nothing is appended then.
 pub(crate) fn encode_checked<M: Encode + ?Sized>(
     msg: &M,
     len: usize,
     dst: &mut BytesMut,
 ) -> Result<(), FrameError> {
+    msg.encodable().map_err(FrameError::LengthOverflow)?;
     let start = dst.len();
     dst.reserve(len);
     msg.encode(dst);
