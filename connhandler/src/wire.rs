@@ -22,7 +22,10 @@
 //!
 //! Sequences (`Vec<T>`, `String`, `Bytes`) carry a length prefix (u16 LE unless the field or
 //! container says `len = u8 | u16 | u32`); `Option<T>` is a byte 0 or 1 and then the value;
-//! arrays and tuples are their elements in order.
+//! arrays and tuples are their elements in order. A sequence longer than its prefix holds
+//! (300 bytes behind a u8 prefix) cannot be written: sending it is refused with
+//! [`FrameError::LengthOverflow`](crate::codec::FrameError::LengthOverflow), see
+//! [`check_len`].
 
 use std::fmt;
 
