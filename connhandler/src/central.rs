@@ -2,10 +2,11 @@
 
 use std::{
     cell::Cell,
+    collections::VecDeque,
     fmt,
     sync::{
         atomic::{AtomicUsize, Ordering},
-        Arc,
+        Arc, Mutex,
     },
 };
 
@@ -50,6 +51,26 @@ struct Bound {
     queued: AtomicUsize,
 }
 
+/// Batch vectors the central task has emptied, for the readers to fill again: a batch is
+/// allocated by a reader and emptied by the central task, so without this every batch would
+/// be one allocation, freed on another thread (where glibc's allocator takes a lock that
+/// the reader's next allocation contends for).
+struct Spare<E> {
+    vecs: Mutex<Vec<Vec<E>>>,
+}
+
+/// Spare batch vectors kept at most: enough for the readers of a busy moment.
+const MAX_SPARE: usize = 64;
+/// A batch vector larger than this is not kept (its messages' room is what a read of many
+/// small messages needs; a larger one came from a burst).
+const MAX_SPARE_CAPACITY: usize = 256;
+
+impl<E> Spare<E> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Vec<E>>> {
+        self.vecs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// Creates the central queue: the sending side, handed to every handler and kept by the
 /// program to post events of its own, and the receiving side, consumed by the program's
 /// central task.
@@ -85,15 +106,20 @@ pub fn central<E>(capacity: usize) -> (CentralSender<E>, Central<E>) {
         room: Room::new(capacity),
         queued: AtomicUsize::new(0),
     });
+    let spare = Arc::new(Spare {
+        vecs: Mutex::new(Vec::new()),
+    });
     (
         CentralSender {
             tx,
             bound: bound.clone(),
+            spare: spare.clone(),
         },
         Central {
             rx,
             bound,
-            batch: Vec::new().into_iter(),
+            batch: VecDeque::new(),
+            spare,
         },
     )
 }
@@ -109,6 +135,7 @@ pub fn central<E>(capacity: usize) -> (CentralSender<E>, Central<E>) {
 pub struct CentralSender<E> {
     tx: mpsc::UnboundedSender<Item<E>>,
     bound: Arc<Bound>,
+    spare: Arc<Spare<E>>,
 }
 
 impl<E> Clone for CentralSender<E> {
@@ -116,6 +143,7 @@ impl<E> Clone for CentralSender<E> {
         CentralSender {
             tx: self.tx.clone(),
             bound: self.bound.clone(),
+            spare: self.spare.clone(),
         }
     }
 }
@@ -298,6 +326,14 @@ impl<E> CentralSender<E> {
         })
     }
 
+    /// An empty vector for the next batch: one the central task emptied, if there is one.
+    pub(crate) fn batch_vec(&self) -> Vec<E> {
+        self.spare
+            .lock()
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(16))
+    }
+
     /// Queues messages for which room was reserved, one each, in order.
     pub(crate) fn push_batch(&self, batch: Vec<E>) -> Result<(), ()> {
         let n = batch.len();
@@ -340,7 +376,8 @@ pub struct Central<E> {
     rx: mpsc::UnboundedReceiver<Item<E>>,
     bound: Arc<Bound>,
     /// The rest of the batch being handed out.
-    batch: std::vec::IntoIter<E>,
+    batch: VecDeque<E>,
+    spare: Arc<Spare<E>>,
 }
 
 impl<E> fmt::Debug for Central<E> {
@@ -398,9 +435,27 @@ impl<E> Central<E> {
     }
 
     fn next_in_batch(&mut self) -> Option<E> {
-        let event = self.batch.next()?;
+        let event = self.batch.pop_front()?;
         REPLY_NOW.set(false);
+        if self.batch.is_empty() {
+            self.recycle();
+        }
         Some(event)
+    }
+
+    /// Hands the emptied batch's vector back for a reader to fill again.
+    fn recycle(&mut self) {
+        let capacity = self.batch.capacity();
+        if capacity == 0 || capacity > MAX_SPARE_CAPACITY {
+            self.batch = VecDeque::new();
+            return;
+        }
+        // Empty: no element moves, the allocation is kept.
+        let vec = Vec::from(std::mem::take(&mut self.batch));
+        let mut spare = self.spare.lock();
+        if spare.len() < MAX_SPARE {
+            spare.push(vec);
+        }
     }
 
     /// Whether nothing else waits in the queue. Only then is a reply written from the
@@ -433,7 +488,7 @@ impl<E> Central<E> {
                 // a batch is at most a few hundred messages beyond the bound.
                 self.taken(events.len());
                 self.bound.room.release(events.len());
-                self.batch = events.into_iter();
+                self.batch = VecDeque::from(events);
                 // Batches are never empty. Replies to a batch are queued (`next_in_batch`
                 // clears the hint), so the writer sends them in one write.
                 self.next_in_batch()

@@ -577,7 +577,7 @@ where
                 None => Ok(()),
             };
         }
-        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(16));
+        let batch = std::mem::replace(&mut self.batch, self.central.batch_vec());
         self.central.push_batch(batch)
     }
 }
