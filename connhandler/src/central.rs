@@ -61,9 +61,10 @@ struct Spare<E> {
 
 /// Spare batch vectors kept at most: enough for the readers of a busy moment.
 const MAX_SPARE: usize = 64;
-/// A batch vector larger than this is not kept (its messages' room is what a read of many
-/// small messages needs; a larger one came from a burst).
-const MAX_SPARE_CAPACITY: usize = 256;
+/// A batch vector with more room than this (in bytes) is not kept: readers start with room
+/// for 16 events, and a larger vector came from a burst. Bounds what the spares hold to
+/// 256 KiB.
+const MAX_SPARE_BYTES: usize = 4096;
 
 impl<E> Spare<E> {
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Vec<E>>> {
@@ -445,13 +446,12 @@ impl<E> Central<E> {
 
     /// Hands the emptied batch's vector back for a reader to fill again.
     fn recycle(&mut self) {
-        let capacity = self.batch.capacity();
-        if capacity == 0 || capacity > MAX_SPARE_CAPACITY {
-            self.batch = VecDeque::new();
-            return;
-        }
+        let bytes = self.batch.capacity().saturating_mul(size_of::<E>());
         // Empty: no element moves, the allocation is kept.
         let vec = Vec::from(std::mem::take(&mut self.batch));
+        if bytes == 0 || bytes > MAX_SPARE_BYTES {
+            return;
+        }
         let mut spare = self.spare.lock();
         if spare.len() < MAX_SPARE {
             spare.push(vec);
