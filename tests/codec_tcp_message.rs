@@ -284,6 +284,16 @@ fn arb_messages() -> impl Strategy<Value = Vec<Vec<u8>>> {
 }
 
 /// Cuts `wire` at the given points and feeds the pieces one by one.
+/// `msgs` as one stream, each framed by a codec with `max_message_size` `max`.
+fn encode_all(msgs: &[Vec<u8>], max: usize) -> BytesMut {
+    let mut writer = codec(max);
+    let mut wire = BytesMut::new();
+    for m in msgs {
+        writer.encode_message(&m[..], &mut wire).unwrap();
+    }
+    wire
+}
+
 fn feed_in_pieces(
     framing: &mut impl Framing,
     wire: &[u8],
@@ -318,11 +328,7 @@ proptest! {
         max in 1usize..=80,
         cuts in prop::collection::vec(0usize..4000, 0..20),
     ) {
-        let mut writer = codec(max);
-        let mut wire = BytesMut::new();
-        for m in &msgs {
-            writer.encode_message(&m[..], &mut wire).unwrap();
-        }
+        let wire = encode_all(&msgs, max);
         let got = feed_in_pieces(&mut codec(max), &wire, cuts).unwrap();
         let got: Vec<Vec<u8>> = got.into_iter().map(|b| b.to_vec()).collect();
         prop_assert_eq!(got, msgs);
@@ -336,11 +342,7 @@ proptest! {
         max in 1usize..=80,
         reads in prop::collection::vec(1usize..500, 1..40),
     ) {
-        let mut writer = codec(max);
-        let mut wire = BytesMut::new();
-        for m in &msgs {
-            writer.encode_message(&m[..], &mut wire).unwrap();
-        }
+        let wire = encode_all(&msgs, max);
         let mut reader = codec(max);
         let (mut buf, mut got, mut at) = (BytesMut::new(), Vec::new(), 0);
         for read in reads.iter().cycle() {

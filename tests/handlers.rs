@@ -1067,13 +1067,9 @@ async fn a_length_beyond_its_prefix_is_refused_and_the_connection_stays_up() {
         #[wire(id = 1)]
         Line { text: String },
     }
-    #[derive(Default, Debug)]
+    #[derive(connhandler::Peer, Default, Debug)]
+    #[peer(recv = Bytes, send = Say, name = "talker")]
     struct Talker;
-    impl Peer for Talker {
-        type Recv = Bytes;
-        type Send = Say;
-        const NAME: &'static str = "talker";
-    }
 
     let (tx, mut central) = central::<Event<Talker>>(64);
     let server = Incoming::<Talker>::bind("127.0.0.1:0")

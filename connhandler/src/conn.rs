@@ -354,7 +354,7 @@ where
         tokio::pin!(token);
         let mut closed = CloseWait::new(&shared, token);
         loop {
-            // Checked once per read: an atomic flag, set whenever the token is cancelled.
+            // Checked once per read: an atomic flag, set before the token is cancelled.
             if self.shared.is_closing() {
                 return None;
             }
@@ -626,15 +626,15 @@ async fn read_now(
     limit: Option<usize>,
 ) -> io::Result<usize> {
     std::future::poll_fn(|cx| {
-        let read = std::pin::Pin::new(&mut *read);
+        let read = Pin::new(&mut *read);
         let polled = match limit {
             None => poll_read_buf(read, cx, buf),
             Some(n) => poll_read_buf(read, cx, &mut (&mut *buf).limit(n)),
         };
         // Pending registered this task for readiness; the caller waits for it.
-        std::task::Poll::Ready(match polled {
-            std::task::Poll::Ready(got) => got,
-            std::task::Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+        Poll::Ready(match polled {
+            Poll::Ready(got) => got,
+            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
         })
     })
     .await
