@@ -74,22 +74,41 @@ fn human(v: f64, unit: &str) -> String {
     }
 }
 
-/// Runs `f` (which does `per_call` operations) until `budget` has passed; operations per
-/// second, best of three rounds.
-fn rate(budget: Duration, per_call: u64, mut f: impl FnMut()) -> f64 {
-    let mut best = 0f64;
-    for _ in 0..3 {
-        let start = Instant::now();
-        let mut calls = 0u64;
-        while start.elapsed() < budget / 3 {
-            for _ in 0..64 {
-                f();
-            }
-            calls += 64;
+/// Rounds per measurement: the contenders of one comparison take turns, one round each.
+const ROUNDS: u32 = 5;
+
+/// Runs `f` (which does `per_call` operations) for `time`; operations per second.
+fn round(f: &mut impl FnMut(), per_call: u64, time: Duration) -> f64 {
+    let start = Instant::now();
+    let mut calls = 0u64;
+    while start.elapsed() < time {
+        for _ in 0..64 {
+            f();
         }
-        best = best.max((calls * per_call) as f64 / start.elapsed().as_secs_f64());
+        calls += 64;
     }
-    best
+    (calls * per_call) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// A closure for [`rates!`] that owns `state` (a contender's own output buffer, say).
+fn with<T>(mut state: T, mut f: impl FnMut(&mut T)) -> impl FnMut() {
+    move || f(&mut state)
+}
+
+/// Measures closures that each do `per_call` operations, `budget` for each in all: they take
+/// turns, one round each at a time (a, b, a, b, ...), so a change in the machine's speed
+/// during the measurement falls on all of them alike. Operations per second, the best round
+/// of each, in the order given:
+/// `let [ours, hand] = rates!(budget, 1; ours: || ..., hand: || ...);`
+macro_rules! rates {
+    ($budget:expr, $per_call:expr; $($name:ident: $f:expr),+ $(,)?) => {{
+        let time = $budget / ROUNDS;
+        $(let mut $name = ($f, 0f64);)+
+        for _ in 0..ROUNDS {
+            $($name.1 = $name.1.max(round(&mut $name.0, $per_call, time));)+
+        }
+        [$($name.1),+]
+    }};
 }
 
 // ---------------------------------------------------------------------------------------
@@ -190,30 +209,35 @@ fn bench_codecs(budget: Duration) {
         from: "player42".into(),
         text: "gg, see you next round!!!".into(),
     };
-    let mut buf = BytesMut::with_capacity(1 << 17);
-    let mut vec = Vec::with_capacity(1 << 17);
-    let mut slice = vec![0u8; 1 << 17];
+    // Each contender writes into a buffer of its own (they take turns, so all are alive at
+    // once); `BytesMut` for ours and hand-written, `Vec<u8>` for bincode, a slice for postcard.
+    let buf = || BytesMut::with_capacity(1 << 17);
+    let vec = || Vec::<u8>::with_capacity(1 << 17);
+    let slice = || vec![0u8; 1 << 17];
+    let (small, chat) = (&small, &chat);
 
     // small: encode
-    let ours = rate(budget, 1, || {
-        buf.clear();
-        black_box(&small).encode(&mut buf);
-        black_box(&buf);
-    });
-    let hand = rate(budget, 1, || {
-        buf.clear();
-        let Small::Pos { id, x, y, z } = black_box(&small);
-        hand_encode_small(*id, *x, *y, *z, &mut buf);
-        black_box(&buf);
-    });
-    let bin = rate(budget, 1, || {
-        vec.clear();
-        bincode::serialize_into(&mut vec, black_box(&small)).unwrap();
-        black_box(&vec);
-    });
-    let post = rate(budget, 1, || {
-        black_box(postcard::to_slice(black_box(&small), &mut slice).unwrap());
-    });
+    let [ours, hand, bin, post] = rates!(budget, 1;
+        ours: with(buf(), |buf| {
+            buf.clear();
+            black_box(small).encode(buf);
+            black_box(&*buf);
+        }),
+        hand: with(buf(), |buf| {
+            buf.clear();
+            let Small::Pos { id, x, y, z } = black_box(small);
+            hand_encode_small(*id, *x, *y, *z, buf);
+            black_box(&*buf);
+        }),
+        bin: with(vec(), |vec| {
+            vec.clear();
+            bincode::serialize_into(&mut *vec, black_box(small)).unwrap();
+            black_box(&*vec);
+        }),
+        post: with(slice(), |slice| {
+            black_box(postcard::to_slice(black_box(small), slice).unwrap());
+        }),
+    );
     report("encode small (18 B) vs hand-written", ours, hand, "msg/s");
     report("encode small (18 B) vs bincode", ours, bin, "msg/s");
     report("encode small (18 B) vs postcard", ours, post, "msg/s");
@@ -221,100 +245,112 @@ fn bench_codecs(budget: Duration) {
     // small: decode
     let mut b = BytesMut::new();
     small.encode(&mut b);
-    let frame = in_hand(&b);
-    let bin_bytes = bincode::serialize(&small).unwrap();
-    let post_bytes = postcard::to_allocvec(&small).unwrap();
-    let ours = rate(budget, 1, || {
-        black_box(Small::decode(black_box(frame.clone())).unwrap());
-    });
-    let hand = rate(budget, 1, || {
-        black_box(hand_decode_small(black_box(frame.clone())).unwrap());
-    });
-    let bin = rate(budget, 1, || {
-        black_box(bincode::deserialize::<Small>(black_box(&bin_bytes)).unwrap());
-    });
-    let post = rate(budget, 1, || {
-        black_box(postcard::from_bytes::<Small>(black_box(&post_bytes)).unwrap());
-    });
+    let frame = &in_hand(&b);
+    let bin_bytes = &bincode::serialize(small).unwrap();
+    let post_bytes = &postcard::to_allocvec(small).unwrap();
+    let [ours, hand, bin, post] = rates!(budget, 1;
+        ours: || {
+            black_box(Small::decode(black_box(frame.clone())).unwrap());
+        },
+        hand: || {
+            black_box(hand_decode_small(black_box(frame.clone())).unwrap());
+        },
+        bin: || {
+            black_box(bincode::deserialize::<Small>(black_box(bin_bytes)).unwrap());
+        },
+        post: || {
+            black_box(postcard::from_bytes::<Small>(black_box(post_bytes)).unwrap());
+        },
+    );
     report("decode small (18 B) vs hand-written", ours, hand, "msg/s");
     report("decode small (18 B) vs bincode", ours, bin, "msg/s");
     report("decode small (18 B) vs postcard", ours, post, "msg/s");
-    let shared = Bytes::copy_from_slice(&frame);
-    let refcount = rate(budget, 1, || {
-        black_box(black_box(shared.clone()));
-    });
+    let shared = Bytes::copy_from_slice(frame);
+    let [refcount] = rates!(budget, 1;
+        refcount: || {
+            black_box(black_box(shared.clone()));
+        },
+    );
     println!(
         "  (not counted above: taking and releasing a reference-counted frame, {:.1} ns)",
         1e9 / refcount
     );
 
     // chat: encode and decode
-    let ours = rate(budget, 1, || {
-        buf.clear();
-        black_box(&chat).encode(&mut buf);
-        black_box(&buf);
-    });
-    let hand = rate(budget, 1, || {
-        buf.clear();
-        let Chat::Say { from, text } = black_box(&chat);
-        hand_encode_chat(from, text, &mut buf);
-        black_box(&buf);
-    });
-    let bin = rate(budget, 1, || {
-        vec.clear();
-        bincode::serialize_into(&mut vec, black_box(&chat)).unwrap();
-        black_box(&vec);
-    });
-    let post = rate(budget, 1, || {
-        black_box(postcard::to_slice(black_box(&chat), &mut slice).unwrap());
-    });
+    let [ours, hand, bin, post] = rates!(budget, 1;
+        ours: with(buf(), |buf| {
+            buf.clear();
+            black_box(chat).encode(buf);
+            black_box(&*buf);
+        }),
+        hand: with(buf(), |buf| {
+            buf.clear();
+            let Chat::Say { from, text } = black_box(chat);
+            hand_encode_chat(from, text, buf);
+            black_box(&*buf);
+        }),
+        bin: with(vec(), |vec| {
+            vec.clear();
+            bincode::serialize_into(&mut *vec, black_box(chat)).unwrap();
+            black_box(&*vec);
+        }),
+        post: with(slice(), |slice| {
+            black_box(postcard::to_slice(black_box(chat), slice).unwrap());
+        }),
+    );
     report("encode chat (~40 B) vs hand-written", ours, hand, "msg/s");
     report("encode chat (~40 B) vs bincode", ours, bin, "msg/s");
     report("encode chat (~40 B) vs postcard", ours, post, "msg/s");
     let mut b = BytesMut::new();
     chat.encode(&mut b);
-    let frame = in_hand(&b);
-    let bin_bytes = bincode::serialize(&chat).unwrap();
-    let post_bytes = postcard::to_allocvec(&chat).unwrap();
-    let ours = rate(budget, 1, || {
-        black_box(Chat::decode(black_box(frame.clone())).unwrap());
-    });
-    let hand = rate(budget, 1, || {
-        black_box(hand_decode_chat(black_box(frame.clone())).unwrap());
-    });
-    let bin = rate(budget, 1, || {
-        black_box(bincode::deserialize::<Chat>(black_box(&bin_bytes)).unwrap());
-    });
-    let post = rate(budget, 1, || {
-        black_box(postcard::from_bytes::<Chat>(black_box(&post_bytes)).unwrap());
-    });
+    let frame = &in_hand(&b);
+    let bin_bytes = &bincode::serialize(chat).unwrap();
+    let post_bytes = &postcard::to_allocvec(chat).unwrap();
+    let [ours, hand, bin, post] = rates!(budget, 1;
+        ours: || {
+            black_box(Chat::decode(black_box(frame.clone())).unwrap());
+        },
+        hand: || {
+            black_box(hand_decode_chat(black_box(frame.clone())).unwrap());
+        },
+        bin: || {
+            black_box(bincode::deserialize::<Chat>(black_box(bin_bytes)).unwrap());
+        },
+        post: || {
+            black_box(postcard::from_bytes::<Chat>(black_box(post_bytes)).unwrap());
+        },
+    );
     report("decode chat (~40 B) vs hand-written", ours, hand, "msg/s");
     report("decode chat (~40 B) vs bincode", ours, bin, "msg/s");
     report("decode chat (~40 B) vs postcard", ours, post, "msg/s");
 
     // 64 KiB byte field against memcpy of the same bytes.
-    let data = Bytes::from(vec![7u8; 64 * 1024]);
-    let blob = Blob::Data(data.clone());
-    let ours = rate(budget, 64 * 1024, || {
-        buf.clear();
-        black_box(&blob).encode(&mut buf);
-        black_box(&buf);
-    });
-    let memcpy = rate(budget, 64 * 1024, || {
-        buf.clear();
-        buf.extend_from_slice(black_box(&data));
-        black_box(&buf);
-    });
+    let data = &Bytes::from(vec![7u8; 64 * 1024]);
+    let blob = &Blob::Data(data.clone());
+    let [ours, memcpy] = rates!(budget, 64 * 1024;
+        ours: with(buf(), |buf| {
+            buf.clear();
+            black_box(blob).encode(buf);
+            black_box(&*buf);
+        }),
+        memcpy: with(buf(), |buf| {
+            buf.clear();
+            buf.extend_from_slice(black_box(data));
+            black_box(&*buf);
+        }),
+    );
     report("encode 64 KiB byte field vs memcpy", ours, memcpy, "B/s");
     let mut b = BytesMut::new();
     blob.encode(&mut b);
-    let frame = b.freeze();
-    let ours = rate(budget, 64 * 1024, || {
-        black_box(Blob::decode(black_box(frame.clone())).unwrap());
-    });
-    let copy = rate(budget, 64 * 1024, || {
-        black_box(Bytes::copy_from_slice(black_box(&frame[6..])));
-    });
+    let frame = &b.freeze();
+    let [ours, copy] = rates!(budget, 64 * 1024;
+        ours: || {
+            black_box(Blob::decode(black_box(frame.clone())).unwrap());
+        },
+        copy: || {
+            black_box(Bytes::copy_from_slice(black_box(&frame[6..])));
+        },
+    );
     report(
         "decode 64 KiB byte field (zero-copy) vs memcpy",
         ours,
@@ -369,36 +405,38 @@ fn bench_framing(budget: Duration) {
             assert_eq!(frames, count);
         };
         let total = (count * size) as u64;
-        let ours_rate = rate(budget, total, || {
-            let mut c = TcpMessageCodec::new();
-            feed(
-                &ours_wire,
-                Box::new(move |buf| {
-                    let mut n = 0;
-                    while let Some(f) = c.decode_frame(buf).unwrap() {
-                        black_box(f);
-                        n += 1;
-                    }
-                    n
-                }),
-            );
-        });
-        let base_rate = rate(budget, total, || {
-            let mut c = LengthDelimitedCodec::builder()
-                .max_frame_length(8 << 20)
-                .new_codec();
-            feed(
-                &base_wire,
-                Box::new(move |buf| {
-                    let mut n = 0;
-                    while let Some(f) = c.decode(buf).unwrap() {
-                        black_box(f.freeze());
-                        n += 1;
-                    }
-                    n
-                }),
-            );
-        });
+        let [ours_rate, base_rate] = rates!(budget, total;
+            ours: || {
+                let mut c = TcpMessageCodec::new();
+                feed(
+                    &ours_wire,
+                    Box::new(move |buf| {
+                        let mut n = 0;
+                        while let Some(f) = c.decode_frame(buf).unwrap() {
+                            black_box(f);
+                            n += 1;
+                        }
+                        n
+                    }),
+                );
+            },
+            base: || {
+                let mut c = LengthDelimitedCodec::builder()
+                    .max_frame_length(8 << 20)
+                    .new_codec();
+                feed(
+                    &base_wire,
+                    Box::new(move |buf| {
+                        let mut n = 0;
+                        while let Some(f) = c.decode(buf).unwrap() {
+                            black_box(f.freeze());
+                            n += 1;
+                        }
+                        n
+                    }),
+                );
+            },
+        );
         report(
             &format!(
                 "TcpMessage decode, {} B messages, random slices, vs LengthDelimitedCodec",
@@ -408,22 +446,24 @@ fn bench_framing(budget: Duration) {
             base_rate,
             "B/s",
         );
-        let ours_rate = rate(budget, total, || {
-            let mut c = TcpMessageCodec::new();
-            let mut out = BytesMut::with_capacity(ours_wire.len());
-            for _ in 0..count {
-                c.encode_message(&payload, &mut out).unwrap();
-            }
-            black_box(out);
-        });
-        let base_rate = rate(budget, total, || {
-            let mut c = LengthDelimitedCodec::new();
-            let mut out = BytesMut::with_capacity(base_wire.len());
-            for _ in 0..count {
-                c.encode(payload.clone(), &mut out).unwrap();
-            }
-            black_box(out);
-        });
+        let [ours_rate, base_rate] = rates!(budget, total;
+            ours: || {
+                let mut c = TcpMessageCodec::new();
+                let mut out = BytesMut::with_capacity(ours_wire.len());
+                for _ in 0..count {
+                    c.encode_message(&payload, &mut out).unwrap();
+                }
+                black_box(out);
+            },
+            base: || {
+                let mut c = LengthDelimitedCodec::new();
+                let mut out = BytesMut::with_capacity(base_wire.len());
+                for _ in 0..count {
+                    c.encode(payload.clone(), &mut out).unwrap();
+                }
+                black_box(out);
+            },
+        );
         report(
             &format!(
                 "TcpMessage encode, {} B messages, vs LengthDelimitedCodec",
@@ -570,25 +610,40 @@ async fn stream_baseline(count: u64, size: usize) -> (Duration, Duration) {
     took
 }
 
-/// The best of three runs (the shortest time, with its CPU time): loopback throughput on a
-/// shared 2-core machine varies from run to run, and both sides get the same chances.
-async fn best_of_three<Fut: std::future::Future<Output = (Duration, Duration)>>(
-    mut run: impl FnMut() -> Fut,
-) -> (Duration, Duration) {
-    let mut best = (Duration::MAX, Duration::ZERO);
-    for _ in 0..3 {
-        let took = run().await;
+/// The best of `runs` runs of each side (the shortest time, with its CPU time), the sides
+/// taking turns: loopback throughput on a shared 2-core machine drifts from run to run, and
+/// both sides get the same chances.
+async fn best_of_each<FA, FB>(
+    runs: usize,
+    mut ours: impl FnMut() -> FA,
+    mut base: impl FnMut() -> FB,
+) -> [(Duration, Duration); 2]
+where
+    FA: std::future::Future<Output = (Duration, Duration)>,
+    FB: std::future::Future<Output = (Duration, Duration)>,
+{
+    let mut best = [(Duration::MAX, Duration::ZERO); 2];
+    let keep = |best: &mut (Duration, Duration), took: (Duration, Duration)| {
         if took.0 < best.0 {
-            best = took;
+            *best = took;
         }
+    };
+    for _ in 0..runs {
+        keep(&mut best[0], ours().await);
+        keep(&mut best[1], base().await);
     }
     best
 }
 
 async fn bench_streaming(quick: bool) {
     let small = if quick { 1_000_000 } else { 5_000_000 };
-    let (ours, ours_cpu) = best_of_three(|| stream_connhandler(small, 32)).await;
-    let (base, base_cpu) = best_of_three(|| stream_baseline(small, 32)).await;
+    let runs = if quick { 3 } else { 5 };
+    let [(ours, ours_cpu), (base, base_cpu)] = best_of_each(
+        runs,
+        || stream_connhandler(small, 32),
+        || stream_baseline(small, 32),
+    )
+    .await;
     report(
         "one connection, 32 B messages into the central queue, vs raw tokio",
         small as f64 / ours.as_secs_f64(),
@@ -603,8 +658,12 @@ async fn bench_streaming(quick: bool) {
     for size in [64 * 1024 - 1, 1 << 20] {
         let total: u64 = if quick { 256 << 20 } else { 1 << 30 };
         let count = total / size as u64;
-        let (ours, _) = best_of_three(|| stream_connhandler(count, size)).await;
-        let (base, _) = best_of_three(|| stream_baseline(count, size)).await;
+        let [(ours, _), (base, _)] = best_of_each(
+            runs,
+            || stream_connhandler(count, size),
+            || stream_baseline(count, size),
+        )
+        .await;
         report(
             &format!("one connection, {} B messages, vs raw tokio copy", size),
             (count * size as u64) as f64 / ours.as_secs_f64(),
