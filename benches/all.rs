@@ -198,6 +198,79 @@ fn in_hand(bytes: &[u8]) -> Bytes {
     Bytes::from_static(Box::leak(bytes.to_vec().into_boxed_slice()))
 }
 
+/// Encoding `value` (`label` in the report) with the derive, by hand (`hand`), with bincode
+/// and with postcard, taking turns. Each writes into a buffer of its own (all are alive at
+/// once): `BytesMut` for the derive and by hand, `Vec<u8>` for bincode, a slice for postcard.
+fn bench_encode<T>(budget: Duration, label: &str, value: &T, hand: impl Fn(&T, &mut BytesMut))
+where
+    T: Encode + Serialize,
+{
+    let buf = || BytesMut::with_capacity(1 << 17);
+    let [ours, hand, bin, post] = rates!(budget, 1;
+        ours: with(buf(), |buf| {
+            buf.clear();
+            black_box(value).encode(buf);
+            black_box(&*buf);
+        }),
+        hand: with(buf(), |buf| {
+            buf.clear();
+            hand(black_box(value), buf);
+            black_box(&*buf);
+        }),
+        bin: with(Vec::<u8>::with_capacity(1 << 17), |vec| {
+            vec.clear();
+            bincode::serialize_into(&mut *vec, black_box(value)).unwrap();
+            black_box(&*vec);
+        }),
+        post: with(vec![0u8; 1 << 17], |slice| {
+            black_box(postcard::to_slice(black_box(value), slice).unwrap());
+        }),
+    );
+    report(
+        &format!("encode {label} vs hand-written"),
+        ours,
+        hand,
+        "msg/s",
+    );
+    report(&format!("encode {label} vs bincode"), ours, bin, "msg/s");
+    report(&format!("encode {label} vs postcard"), ours, post, "msg/s");
+}
+
+/// Decoding `value` (`label` in the report) with the derive, by hand (`hand`), with bincode
+/// and with postcard, taking turns.
+fn bench_decode<T, H>(budget: Duration, label: &str, value: &T, hand: impl Fn(Bytes) -> Option<H>)
+where
+    T: Encode + Decode + Serialize + serde::de::DeserializeOwned,
+{
+    let mut b = BytesMut::new();
+    value.encode(&mut b);
+    let frame = &in_hand(&b);
+    let bin_bytes = &bincode::serialize(value).unwrap();
+    let post_bytes = &postcard::to_allocvec(value).unwrap();
+    let [ours, hand, bin, post] = rates!(budget, 1;
+        ours: || {
+            black_box(T::decode(black_box(frame.clone())).unwrap());
+        },
+        hand: || {
+            black_box(hand(black_box(frame.clone())).unwrap());
+        },
+        bin: || {
+            black_box(bincode::deserialize::<T>(black_box(bin_bytes)).unwrap());
+        },
+        post: || {
+            black_box(postcard::from_bytes::<T>(black_box(post_bytes)).unwrap());
+        },
+    );
+    report(
+        &format!("decode {label} vs hand-written"),
+        ours,
+        hand,
+        "msg/s",
+    );
+    report(&format!("decode {label} vs bincode"), ours, bin, "msg/s");
+    report(&format!("decode {label} vs postcard"), ours, post, "msg/s");
+}
+
 fn bench_codecs(budget: Duration) {
     let small = Small::Pos {
         id: 7,
@@ -209,63 +282,14 @@ fn bench_codecs(budget: Duration) {
         from: "player42".into(),
         text: "gg, see you next round!!!".into(),
     };
-    // Each contender writes into a buffer of its own (they take turns, so all are alive at
-    // once); `BytesMut` for ours and hand-written, `Vec<u8>` for bincode, a slice for postcard.
-    let buf = || BytesMut::with_capacity(1 << 17);
-    let vec = || Vec::<u8>::with_capacity(1 << 17);
-    let slice = || vec![0u8; 1 << 17];
     let (small, chat) = (&small, &chat);
-
-    // small: encode
-    let [ours, hand, bin, post] = rates!(budget, 1;
-        ours: with(buf(), |buf| {
-            buf.clear();
-            black_box(small).encode(buf);
-            black_box(&*buf);
-        }),
-        hand: with(buf(), |buf| {
-            buf.clear();
-            let Small::Pos { id, x, y, z } = black_box(small);
-            hand_encode_small(*id, *x, *y, *z, buf);
-            black_box(&*buf);
-        }),
-        bin: with(vec(), |vec| {
-            vec.clear();
-            bincode::serialize_into(&mut *vec, black_box(small)).unwrap();
-            black_box(&*vec);
-        }),
-        post: with(slice(), |slice| {
-            black_box(postcard::to_slice(black_box(small), slice).unwrap());
-        }),
-    );
-    report("encode small (18 B) vs hand-written", ours, hand, "msg/s");
-    report("encode small (18 B) vs bincode", ours, bin, "msg/s");
-    report("encode small (18 B) vs postcard", ours, post, "msg/s");
-
+    bench_encode(budget, "small (18 B)", small, |m, buf| {
+        let Small::Pos { id, x, y, z } = m;
+        hand_encode_small(*id, *x, *y, *z, buf);
+    });
     // small: decode
-    let mut b = BytesMut::new();
-    small.encode(&mut b);
-    let frame = &in_hand(&b);
-    let bin_bytes = &bincode::serialize(small).unwrap();
-    let post_bytes = &postcard::to_allocvec(small).unwrap();
-    let [ours, hand, bin, post] = rates!(budget, 1;
-        ours: || {
-            black_box(Small::decode(black_box(frame.clone())).unwrap());
-        },
-        hand: || {
-            black_box(hand_decode_small(black_box(frame.clone())).unwrap());
-        },
-        bin: || {
-            black_box(bincode::deserialize::<Small>(black_box(bin_bytes)).unwrap());
-        },
-        post: || {
-            black_box(postcard::from_bytes::<Small>(black_box(post_bytes)).unwrap());
-        },
-    );
-    report("decode small (18 B) vs hand-written", ours, hand, "msg/s");
-    report("decode small (18 B) vs bincode", ours, bin, "msg/s");
-    report("decode small (18 B) vs postcard", ours, post, "msg/s");
-    let shared = Bytes::copy_from_slice(frame);
+    bench_decode(budget, "small (18 B)", small, hand_decode_small);
+    let shared = Bytes::copy_from_slice(&[0u8; 18]);
     let [refcount] = rates!(budget, 1;
         refcount: || {
             black_box(black_box(shared.clone()));
@@ -277,63 +301,22 @@ fn bench_codecs(budget: Duration) {
     );
 
     // chat: encode and decode
-    let [ours, hand, bin, post] = rates!(budget, 1;
-        ours: with(buf(), |buf| {
-            buf.clear();
-            black_box(chat).encode(buf);
-            black_box(&*buf);
-        }),
-        hand: with(buf(), |buf| {
-            buf.clear();
-            let Chat::Say { from, text } = black_box(chat);
-            hand_encode_chat(from, text, buf);
-            black_box(&*buf);
-        }),
-        bin: with(vec(), |vec| {
-            vec.clear();
-            bincode::serialize_into(&mut *vec, black_box(chat)).unwrap();
-            black_box(&*vec);
-        }),
-        post: with(slice(), |slice| {
-            black_box(postcard::to_slice(black_box(chat), slice).unwrap());
-        }),
-    );
-    report("encode chat (~40 B) vs hand-written", ours, hand, "msg/s");
-    report("encode chat (~40 B) vs bincode", ours, bin, "msg/s");
-    report("encode chat (~40 B) vs postcard", ours, post, "msg/s");
-    let mut b = BytesMut::new();
-    chat.encode(&mut b);
-    let frame = &in_hand(&b);
-    let bin_bytes = &bincode::serialize(chat).unwrap();
-    let post_bytes = &postcard::to_allocvec(chat).unwrap();
-    let [ours, hand, bin, post] = rates!(budget, 1;
-        ours: || {
-            black_box(Chat::decode(black_box(frame.clone())).unwrap());
-        },
-        hand: || {
-            black_box(hand_decode_chat(black_box(frame.clone())).unwrap());
-        },
-        bin: || {
-            black_box(bincode::deserialize::<Chat>(black_box(bin_bytes)).unwrap());
-        },
-        post: || {
-            black_box(postcard::from_bytes::<Chat>(black_box(post_bytes)).unwrap());
-        },
-    );
-    report("decode chat (~40 B) vs hand-written", ours, hand, "msg/s");
-    report("decode chat (~40 B) vs bincode", ours, bin, "msg/s");
-    report("decode chat (~40 B) vs postcard", ours, post, "msg/s");
+    bench_encode(budget, "chat (~40 B)", chat, |m, buf| {
+        let Chat::Say { from, text } = m;
+        hand_encode_chat(from, text, buf);
+    });
+    bench_decode(budget, "chat (~40 B)", chat, hand_decode_chat);
 
     // 64 KiB byte field against memcpy of the same bytes.
     let data = &Bytes::from(vec![7u8; 64 * 1024]);
     let blob = &Blob::Data(data.clone());
     let [ours, memcpy] = rates!(budget, 64 * 1024;
-        ours: with(buf(), |buf| {
+        ours: with(BytesMut::with_capacity(1 << 17), |buf| {
             buf.clear();
             black_box(blob).encode(buf);
             black_box(&*buf);
         }),
-        memcpy: with(buf(), |buf| {
+        memcpy: with(BytesMut::with_capacity(1 << 17), |buf| {
             buf.clear();
             buf.extend_from_slice(black_box(data));
             black_box(&*buf);
