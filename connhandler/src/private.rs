@@ -29,13 +29,13 @@ pub fn context(e: DecodeError, field: &'static str, id: Option<u64>) -> DecodeEr
     }
 }
 
-/// Names the message id a decode error happened in, keeping an inner one.
 /// Names the field a length overflow is in, unless a field inside it was named already.
 pub fn overflow_in(mut e: LengthOverflow, field: &'static str) -> LengthOverflow {
     e.field.get_or_insert(field);
     e
 }
 
+/// Names the message id a decode error happened in, keeping an inner one.
 pub fn in_message(e: DecodeError, id: u64) -> DecodeError {
     if e.message_id().is_none() {
         e.with_message_id(id as u32)

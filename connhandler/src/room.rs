@@ -1,7 +1,7 @@
-//! The bound of a queue built on tokio's unbounded channel, kept in one atomic count: taking
-//! and giving back room takes no lock (tokio's bounded channel takes one on every receive),
-//! and a sender waits on a notification only while the queue is full. Used by the central
-//! queue and by each connection's outgoing queue.
+//! The bound of a queue whose items travel without one (tokio's unbounded channel for the
+//! central queue, a `VecDeque` behind a lock for each connection's outgoing queue), kept in
+//! one atomic count: taking and giving back room takes no lock, and a sender waits on a
+//! notification only while the queue is full.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
