@@ -273,12 +273,21 @@ impl Limiter {
         }
     }
 
-    pub(crate) fn is_active(&self) -> bool {
+    fn is_active(&self) -> bool {
         self.own.is_some() || self.ip.is_some()
     }
 
-    /// Takes `n` of `what`; `Err(per_ip)` when a limit is exceeded.
+    /// Takes `n` of `what`; `Err(per_ip)` when a limit is exceeded. Free when no limit is
+    /// set (no clock read).
+    #[inline]
     pub(crate) fn take(&mut self, what: Limited, n: u64) -> Result<(), bool> {
+        if !self.is_active() {
+            return Ok(());
+        }
+        self.take_limited(what, n)
+    }
+
+    fn take_limited(&mut self, what: Limited, n: u64) -> Result<(), bool> {
         let now = Instant::now();
         if let Some(own) = &mut self.own {
             if !own.take(what, n, now) {

@@ -3,7 +3,7 @@
 
 use std::{fmt, net::SocketAddr, sync::Arc};
 
-use crate::peer::{Peer, PeerId, Shared};
+use crate::peer::PeerId;
 
 /// Which way a tapped message went.
 ///
@@ -89,11 +89,18 @@ impl Tap {
         Tap(Arc::new(f))
     }
 
-    pub(crate) fn call<P: Peer>(&self, shared: &Shared<P>, direction: Direction, body: &[u8]) {
+    pub(crate) fn call(
+        &self,
+        handler: &str,
+        peer: PeerId,
+        addr: SocketAddr,
+        direction: Direction,
+        body: &[u8],
+    ) {
         (self.0)(&TapFrame {
-            handler: &shared.handler,
-            peer: shared.id,
-            addr: shared.addr,
+            handler,
+            peer,
+            addr,
             direction,
             body,
         });

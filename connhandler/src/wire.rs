@@ -27,10 +27,9 @@
 //! [`FrameError::LengthOverflow`](crate::codec::FrameError::LengthOverflow), see
 //! [`check_len`].
 
-use std::fmt;
-
 use bytes::{Buf, Bytes, BytesMut};
 
+pub use crate::message::LengthOverflow;
 use crate::message::{DecodeError, DecodeErrorKind, FrameStatus};
 
 /// Byte order of integers, floats and length prefixes.
@@ -417,47 +416,6 @@ pub fn check_len(len: usize, ctx: Ctx) -> Result<(), LengthOverflow> {
         })
     }
 }
-
-/// A length too large for the prefix it is written with: a `String` of 70,000 bytes in a
-/// field with a u16 prefix. Such a message cannot be encoded as its type says, so sending it
-/// is refused (`SendError::Refused` with
-/// [`FrameError::LengthOverflow`](crate::codec::FrameError::LengthOverflow)).
-///
-/// # Examples
-///
-/// ```
-/// use connhandler::wire::LengthOverflow;
-///
-/// let err = LengthOverflow { len: 70_000, max: 65_535, field: Some("text") };
-/// assert_eq!(
-///     err.to_string(),
-///     "field `text`: length 70000 does not fit its length prefix (at most 65535)"
-/// );
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LengthOverflow {
-    /// The length: bytes of a string or byte field, elements of a vector.
-    pub len: usize,
-    /// The most the prefix holds.
-    pub max: usize,
-    /// The field that holds it (the innermost named one), when known.
-    pub field: Option<&'static str>,
-}
-
-impl fmt::Display for LengthOverflow {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(field) = self.field {
-            write!(f, "field `{field}`: ")?;
-        }
-        write!(
-            f,
-            "length {} does not fit its length prefix (at most {})",
-            self.len, self.max
-        )
-    }
-}
-
-impl std::error::Error for LengthOverflow {}
 
 /// Appends a length prefix.
 #[doc(hidden)]

@@ -191,7 +191,7 @@ pub enum FrameError {
     },
     /// A length in the message does not fit the prefix it is written with (see
     /// [`Encode::encodable`]): it cannot be encoded, and nothing was written.
-    LengthOverflow(crate::wire::LengthOverflow),
+    LengthOverflow(crate::message::LengthOverflow),
     /// An error from a custom codec.
     Other(Box<dyn std::error::Error + Send + Sync>),
 }

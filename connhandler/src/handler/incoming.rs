@@ -15,29 +15,43 @@ use tokio::{
     net::{TcpListener, TcpSocket},
     sync::Semaphore,
 };
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::{builder::sealed, Connections, Core, HandlerBuilder, Kind};
 use crate::{
     addr::Address,
     central::CentralSender,
     codec::{FrameError, Framing, TcpMessageCodec},
-    conn::{self, ConnCtx, ConnSettings, Registry},
+    conn::{Framed, PeerHandle},
     event::Event,
     limits::{PerIp, RateLimit},
     message::Encode,
-    peer::{Framed, Peer, PeerHandle},
-    settings::conn_setters,
+    peer::Peer,
 };
 
-type MakePeer<P> = Arc<dyn Fn(SocketAddr) -> P + Send + Sync>;
-
-/// Listener settings of an [`IncomingBuilder`].
-struct Listen {
+/// The settings only an incoming handler has: where it listens, its backlog, its
+/// connection cap and its per-address rate limit (the kind of an [`IncomingBuilder`]).
+///
+/// # Examples
+///
+/// ```
+#[doc = include_str!("../doc_client.rs")]
+/// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").backlog(64);
+/// println!("{builder:?}"); // IncomingBuilder { .., kind: Listen { addr: .., backlog: 64, .. } }
+/// ```
+#[derive(Debug)]
+pub struct Listen {
     addr: Address,
     backlog: u32,
     max_connections: Option<usize>,
     per_ip: Option<RateLimit>,
+}
+
+impl sealed::Sealed for Listen {}
+
+impl Kind for Listen {
+    const BUILDER: &'static str = "IncomingBuilder";
 }
 
 /// Configures an incoming handler; [`start`](IncomingBuilder::start) binds it and starts
@@ -67,31 +81,9 @@ struct Listen {
 /// server.shutdown().await;
 /// # Ok(()) }
 /// ```
-pub struct IncomingBuilder<P: Peer, F = TcpMessageCodec> {
-    name: Option<String>,
-    framing: F,
-    settings: ConnSettings,
-    make_peer: MakePeer<P>,
-    extra: Listen,
-}
+pub type IncomingBuilder<P, F = TcpMessageCodec> = HandlerBuilder<Listen, P, F>;
 
-impl<P: Peer, F> fmt::Debug for IncomingBuilder<P, F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IncomingBuilder")
-            .field("peer", &P::NAME)
-            .field("addr", &self.extra.addr)
-            .field("backlog", &self.extra.backlog)
-            .field("max_connections", &self.extra.max_connections)
-            .finish_non_exhaustive()
-    }
-}
-
-conn_setters!(
-    IncomingBuilder,
-    "connhandler::Incoming::<Client>::bind(\"127.0.0.1:0\")"
-);
-
-impl<P: Peer> IncomingBuilder<P> {
+impl<P: Peer> HandlerBuilder<Listen, P> {
     /// A builder that listens on `addr` (port 0 picks a free port) and builds each
     /// connection's peer data with `make_peer`.
     ///
@@ -113,33 +105,28 @@ impl<P: Peer> IncomingBuilder<P> {
         addr: impl Into<Address>,
         make_peer: impl Fn(SocketAddr) -> P + Send + Sync + 'static,
     ) -> Self {
-        IncomingBuilder {
-            name: None,
-            framing: TcpMessageCodec::new(),
-            settings: ConnSettings::default(),
-            make_peer: Arc::new(make_peer),
-            extra: Listen {
-                addr: addr.into(),
-                backlog: 1024,
-                max_connections: None,
-                per_ip: None,
-            },
-        }
+        let listen = Listen {
+            addr: addr.into(),
+            backlog: 1024,
+            max_connections: None,
+            per_ip: None,
+        };
+        HandlerBuilder::with_kind(listen, make_peer)
     }
 }
 
-impl<P: Peer, F: Framing> IncomingBuilder<P, F> {
+impl<P: Peer, F: Framing> HandlerBuilder<Listen, P, F> {
     /// The listen backlog (`openTCPServerRendezvous`'s `backlog`): connections the kernel
     /// holds before they are accepted; default 1024.
     ///
     /// # Examples
     ///
     /// ```
-    #[doc = include_str!("doc_client.rs")]
+    #[doc = include_str!("../doc_client.rs")]
     /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").backlog(16);
     /// ```
     pub fn backlog(mut self, backlog: u32) -> Self {
-        self.extra.backlog = backlog;
+        self.kind.backlog = backlog;
         self
     }
 
@@ -149,11 +136,11 @@ impl<P: Peer, F: Framing> IncomingBuilder<P, F> {
     /// # Examples
     ///
     /// ```
-    #[doc = include_str!("doc_client.rs")]
+    #[doc = include_str!("../doc_client.rs")]
     /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").max_connections(100);
     /// ```
     pub fn max_connections(mut self, max: usize) -> Self {
-        self.extra.max_connections = Some(max);
+        self.kind.max_connections = Some(max);
         self
     }
 
@@ -165,13 +152,13 @@ impl<P: Peer, F: Framing> IncomingBuilder<P, F> {
     /// # Examples
     ///
     /// ```
-    #[doc = include_str!("doc_client.rs")]
+    #[doc = include_str!("../doc_client.rs")]
     /// use std::time::Duration;
     /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0")
     ///     .per_ip_rate_limit(connhandler::RateLimit::bytes(1 << 20, Duration::from_secs(1)));
     /// ```
     pub fn per_ip_rate_limit(mut self, limit: RateLimit) -> Self {
-        self.extra.per_ip = Some(limit);
+        self.kind.per_ip = Some(limit);
         self
     }
 
@@ -185,7 +172,7 @@ impl<P: Peer, F: Framing> IncomingBuilder<P, F> {
     /// # Examples
     ///
     /// ```
-    #[doc = include_str!("doc_client.rs")]
+    #[doc = include_str!("../doc_client.rs")]
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), connhandler::BindError> {
     /// let (tx, central) = connhandler::central::<connhandler::Event<Client>>(64);
@@ -201,49 +188,38 @@ impl<P: Peer, F: Framing> IncomingBuilder<P, F> {
     where
         E: From<Event<P>> + Send + 'static,
     {
-        let addr = self.extra.addr.clone();
+        let addr = self.kind.addr.clone();
         let bind_err = |source| BindError {
             addr: addr.to_string(),
             source,
         };
-        let listener = listen(&addr, self.extra.backlog).await.map_err(bind_err)?;
+        let listener = listen(&addr, self.kind.backlog).await.map_err(bind_err)?;
         let local_addr = listener.local_addr().map_err(bind_err)?;
-        let name: Arc<str> = self.name.as_deref().unwrap_or(P::NAME).into();
-        let token = CancellationToken::new();
-        let listener_token = token.child_token();
-        let tracker = TaskTracker::new();
-        let registry = Arc::new(Registry::new());
+        let framing = self.framing.clone();
+        let tap = self.settings.tap.clone();
+        let per_ip = self.kind.per_ip.map(PerIp::new);
+        let (listen, core, connections) = self.into_parts(central, per_ip);
+        let listener_token = core.child_token();
         let stats = Arc::new(Counters::default());
         let accept = AcceptLoop {
             listener,
-            name: name.clone(),
-            framing: self.framing.clone(),
-            settings: Arc::new(self.settings.clone()),
-            make_peer: self.make_peer,
-            per_ip: self.extra.per_ip.map(PerIp::new),
-            limit: self
-                .extra
+            connections,
+            limit: listen
                 .max_connections
                 .map(|n| Arc::new(Semaphore::new(n.min(Semaphore::MAX_PERMITS)))),
-            token: token.clone(),
             listener_token: listener_token.clone(),
-            tracker: tracker.clone(),
-            registry: registry.clone(),
             stats: stats.clone(),
-            central: central.clone(),
         };
+        let name = core.name().clone();
         let span = tracing::info_span!("listener", handler = %name, addr = %local_addr);
-        tracker.spawn(accept.run().instrument(span));
+        core.spawn_task(accept.run().instrument(span));
         tracing::info!(handler = %name, addr = %local_addr, "listening");
         Ok(Incoming {
-            name,
+            core,
             local_addr,
-            framing: self.framing,
-            tap: self.settings.tap,
-            token,
+            framing,
+            tap,
             listener_token,
-            tracker,
-            registry,
             stats,
         })
     }
@@ -276,7 +252,7 @@ async fn listen(addr: &Address, backlog: u32) -> io::Result<TcpListener> {
 /// # Examples
 ///
 /// ```
-#[doc = include_str!("doc_client.rs")]
+#[doc = include_str!("../doc_client.rs")]
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// let (tx, _central) = connhandler::central::<connhandler::Event<Client>>(8);
@@ -384,7 +360,7 @@ pub struct IncomingStats {
 /// ```
 /// use bytes::Bytes;
 /// use connhandler::{central, Event, Incoming};
-#[doc = include_str!("doc_client.rs")]
+#[doc = include_str!("../doc_client.rs")]
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -402,24 +378,21 @@ pub struct IncomingStats {
 /// # Ok(()) }
 /// ```
 pub struct Incoming<P: Peer, F: Framing = TcpMessageCodec> {
-    name: Arc<str>,
+    core: Core<P>,
     local_addr: SocketAddr,
     framing: F,
     tap: Option<crate::tap::Tap>,
-    token: CancellationToken,
     listener_token: CancellationToken,
-    tracker: TaskTracker,
-    registry: Arc<Registry<P>>,
     stats: Arc<Counters>,
 }
 
 impl<P: Peer, F: Framing> fmt::Debug for Incoming<P, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Incoming")
-            .field("name", &&*self.name)
+            .field("name", &&**self.core.name())
             .field("local_addr", &self.local_addr)
             .field("listening", &self.is_listening())
-            .field("connected", &self.registry.len())
+            .field("connected", &self.core.registry().len())
             .finish()
     }
 }
@@ -430,7 +403,7 @@ impl<P: Peer + Default> Incoming<P> {
     /// # Examples
     ///
     /// ```
-    #[doc = include_str!("doc_client.rs")]
+    #[doc = include_str!("../doc_client.rs")]
     /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0");
     /// ```
     pub fn bind(addr: impl Into<Address>) -> IncomingBuilder<P> {
@@ -462,7 +435,7 @@ impl<P: Peer, F: Framing> Incoming<P, F> {
     /// # }
     /// ```
     pub fn name(&self) -> &str {
-        &self.name
+        self.core.name()
     }
 
     /// The connections open now.
@@ -477,7 +450,7 @@ impl<P: Peer, F: Framing> Incoming<P, F> {
     /// # }
     /// ```
     pub fn peers(&self) -> Vec<PeerHandle<P>> {
-        self.registry.snapshot()
+        self.core.registry().snapshot()
     }
 
     /// The listener's counts and the connections open now.
@@ -494,7 +467,7 @@ impl<P: Peer, F: Framing> Incoming<P, F> {
             accepted: self.stats.accepted.load(Ordering::Relaxed),
             refused: self.stats.refused.load(Ordering::Relaxed),
             accept_errors: self.stats.accept_errors.load(Ordering::Relaxed),
-            connected: self.registry.len(),
+            connected: self.core.registry().len(),
         }
     }
 
@@ -531,8 +504,8 @@ impl<P: Peer, F: Framing> Incoming<P, F> {
             sent: 0,
             skipped: Vec::new(),
         };
-        self.registry.for_each(|peer| {
-            if peer.try_send_framed(&framed) {
+        self.core.registry().for_each(|peer| {
+            if peer.s().try_send_framed(&framed) {
                 report.sent += 1;
             } else {
                 report.skipped.push(peer.clone());
@@ -582,15 +555,7 @@ impl<P: Peer, F: Framing> Incoming<P, F> {
     /// # }
     /// ```
     pub async fn shutdown(&self) {
-        self.registry.close_all(&self.token);
-        self.tracker.close();
-        self.tracker.wait().await;
-    }
-}
-
-impl<P: Peer, F: Framing> Drop for Incoming<P, F> {
-    fn drop(&mut self) {
-        self.registry.close_all(&self.token);
+        self.core.shutdown().await
     }
 }
 
@@ -615,18 +580,10 @@ pub struct BroadcastReport<P: Peer> {
 
 struct AcceptLoop<P: Peer, F, E> {
     listener: TcpListener,
-    name: Arc<str>,
-    framing: F,
-    settings: Arc<ConnSettings>,
-    make_peer: MakePeer<P>,
-    per_ip: Option<PerIp>,
+    connections: Connections<P, F, E>,
     limit: Option<Arc<Semaphore>>,
-    token: CancellationToken,
     listener_token: CancellationToken,
-    tracker: TaskTracker,
-    registry: Arc<Registry<P>>,
     stats: Arc<Counters>,
-    central: CentralSender<E>,
 }
 
 impl<P, F, E> AcceptLoop<P, F, E>
@@ -673,22 +630,12 @@ where
                 }
             },
         };
-        let Some(data) = conn::make_peer(&*self.make_peer, addr) else {
+        let Some(data) = self.connections.make_peer(addr) else {
             self.stats.refused.fetch_add(1, Ordering::Relaxed);
             return;
         };
         self.stats.accepted.fetch_add(1, Ordering::Relaxed);
-        let ctx = ConnCtx {
-            handler: &self.name,
-            settings: &self.settings,
-            framing: &self.framing,
-            parent: &self.token,
-            central: &self.central,
-            tracker: &self.tracker,
-            registry: &self.registry,
-            per_ip: self.per_ip.as_ref(),
-        };
-        conn::spawn(ctx, stream, addr, data, slot);
+        self.connections.start(stream, addr, data, slot);
     }
 }
 

@@ -1,82 +1,8 @@
-//! The events handlers put into the central queue.
+//! How and why a connection ended: what `Event::Disconnected` carries.
 
 use std::{fmt, io, time::Duration};
 
-use crate::{
-    codec::FrameError,
-    limits::Limited,
-    message::DecodeError,
-    outgoing::ConnectError,
-    peer::{Peer, PeerHandle},
-};
-
-/// What happens on the connections of one kind of peer, in the order it happens.
-///
-/// For each connection: `Connected` first, then every `Message` in the order received, then
-/// `Disconnected`, exactly once. The program's central event type converts from it
-/// (`E: From<Event<P>>`), so handlers of different kinds feed one typed queue.
-///
-/// # Examples
-///
-/// ```
-/// use bytes::Bytes;
-/// use connhandler::{Event, Peer};
-///
-/// struct Login;
-/// impl Peer for Login {
-///     type Recv = Bytes;
-///     type Send = Bytes;
-///     const NAME: &'static str = "login";
-/// }
-/// struct Game;
-/// impl Peer for Game {
-///     type Recv = Bytes;
-///     type Send = Bytes;
-///     const NAME: &'static str = "game";
-/// }
-///
-/// // The program's own event type: both handlers and the program's timers feed it.
-/// enum Central {
-///     Login(Event<Login>),
-///     Game(Event<Game>),
-///     Tick,
-/// }
-/// impl From<Event<Login>> for Central {
-///     fn from(e: Event<Login>) -> Self {
-///         Central::Login(e)
-///     }
-/// }
-/// impl From<Event<Game>> for Central {
-///     fn from(e: Event<Game>) -> Self {
-///         Central::Game(e)
-///     }
-/// }
-/// ```
-#[non_exhaustive]
-pub enum Event<P: Peer> {
-    /// A connection was made (accepted, or connected by an outgoing handler).
-    Connected(PeerHandle<P>),
-    /// A message arrived on a connection.
-    Message(PeerHandle<P>, P::Recv),
-    /// A connection ended; its last event.
-    Disconnected(PeerHandle<P>, Disconnect),
-    /// An outgoing handler gave up connecting (its retries are spent).
-    ConnectFailed(ConnectError),
-}
-
-impl<P: Peer> fmt::Debug for Event<P>
-where
-    P::Recv: fmt::Debug,
-{
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Event::Connected(p) => f.debug_tuple("Connected").field(p).finish(),
-            Event::Message(p, m) => f.debug_tuple("Message").field(p).field(m).finish(),
-            Event::Disconnected(p, d) => f.debug_tuple("Disconnected").field(p).field(d).finish(),
-            Event::ConnectFailed(e) => f.debug_tuple("ConnectFailed").field(e).finish(),
-        }
-    }
-}
+use crate::{codec::FrameError, limits::Limited, message::DecodeError};
 
 /// How a connection ended: why, and how many queued messages were not written.
 ///

@@ -1,27 +1,19 @@
 //! The outgoing handler: connects to one peer, with a time-out, retries and reconnection.
 
-use std::{
-    fmt, io,
-    net::SocketAddr,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{fmt, io, net::SocketAddr, sync::Mutex, time::Duration};
 
 use tokio::{net::TcpStream, sync::oneshot};
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::Instrument;
 
+use super::{builder::sealed, Connections, Core, HandlerBuilder, Kind};
 use crate::{
     addr::Address,
     central::CentralSender,
     codec::{Framing, TcpMessageCodec},
-    conn::{self, ConnCtx, ConnSettings, Registry},
-    event::Event,
-    peer::{Peer, PeerHandle},
-    settings::conn_setters,
+    conn::PeerHandle,
+    event::{ConnectError, ConnectErrorKind, Event},
+    peer::Peer,
 };
-
-type MakePeer<P> = Arc<dyn Fn(SocketAddr) -> P + Send + Sync>;
 
 /// When to try connecting again after a failed attempt.
 ///
@@ -145,12 +137,28 @@ impl Default for Retry {
     }
 }
 
-/// Settings of an [`OutgoingBuilder`] that are its own.
-struct Connect {
+/// The settings only an outgoing handler has: where it connects, the time-out of one
+/// attempt, retries and reconnection (the kind of an [`OutgoingBuilder`]).
+///
+/// # Examples
+///
+/// ```
+#[doc = include_str!("../doc_client.rs")]
+/// let builder = connhandler::Outgoing::<Client>::to("127.0.0.1:7000").reconnect(true);
+/// println!("{builder:?}"); // OutgoingBuilder { .., kind: Connect { .., reconnect: true } }
+/// ```
+#[derive(Debug)]
+pub struct Connect {
     addr: Address,
     timeout: Duration,
     retry: Retry,
     reconnect: bool,
+}
+
+impl sealed::Sealed for Connect {}
+
+impl Kind for Connect {
+    const BUILDER: &'static str = "OutgoingBuilder";
 }
 
 /// Configures an outgoing handler; [`start`](OutgoingBuilder::start) starts connecting,
@@ -164,39 +172,16 @@ struct Connect {
 /// ```
 /// use std::time::Duration;
 /// use connhandler::{Outgoing, Retry};
-#[doc = include_str!("doc_client.rs")]
+#[doc = include_str!("../doc_client.rs")]
 ///
 /// let builder = Outgoing::<Client>::to("login.example:7198")
 ///     .connect_timeout(Duration::from_secs(3))
 ///     .retry(Retry::backoff(Duration::from_millis(200), Duration::from_secs(5)))
 ///     .reconnect(true);
 /// ```
-pub struct OutgoingBuilder<P: Peer, F = TcpMessageCodec> {
-    name: Option<String>,
-    framing: F,
-    settings: ConnSettings,
-    make_peer: MakePeer<P>,
-    extra: Connect,
-}
+pub type OutgoingBuilder<P, F = TcpMessageCodec> = HandlerBuilder<Connect, P, F>;
 
-impl<P: Peer, F> fmt::Debug for OutgoingBuilder<P, F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OutgoingBuilder")
-            .field("peer", &P::NAME)
-            .field("addr", &self.extra.addr)
-            .field("timeout", &self.extra.timeout)
-            .field("retry", &self.extra.retry)
-            .field("reconnect", &self.extra.reconnect)
-            .finish_non_exhaustive()
-    }
-}
-
-conn_setters!(
-    OutgoingBuilder,
-    "connhandler::Outgoing::<Client>::to(\"127.0.0.1:7000\")"
-);
-
-impl<P: Peer> OutgoingBuilder<P> {
+impl<P: Peer> HandlerBuilder<Connect, P> {
     /// A builder that connects to `addr` (an address, or a host name resolved at each
     /// attempt) and builds the connection's peer data with `make_peer`.
     ///
@@ -217,34 +202,29 @@ impl<P: Peer> OutgoingBuilder<P> {
         addr: impl Into<Address>,
         make_peer: impl Fn(SocketAddr) -> P + Send + Sync + 'static,
     ) -> Self {
-        OutgoingBuilder {
-            name: None,
-            framing: TcpMessageCodec::new(),
-            settings: ConnSettings::default(),
-            make_peer: Arc::new(make_peer),
-            extra: Connect {
-                addr: addr.into(),
-                timeout: Duration::from_secs(10),
-                retry: Retry::default(),
-                reconnect: false,
-            },
-        }
+        let connect = Connect {
+            addr: addr.into(),
+            timeout: Duration::from_secs(10),
+            retry: Retry::default(),
+            reconnect: false,
+        };
+        HandlerBuilder::with_kind(connect, make_peer)
     }
 }
 
-impl<P: Peer, F: Framing> OutgoingBuilder<P, F> {
+impl<P: Peer, F: Framing> HandlerBuilder<Connect, P, F> {
     /// How long one attempt (name resolution and TCP connect) may take; default 10 s
     /// (`openTCPClientConnection`'s `timeout_ms`).
     ///
     /// # Examples
     ///
     /// ```
-    #[doc = include_str!("doc_client.rs")]
+    #[doc = include_str!("../doc_client.rs")]
     /// let b = connhandler::Outgoing::<Client>::to("127.0.0.1:7000")
     ///     .connect_timeout(std::time::Duration::from_millis(500));
     /// ```
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.extra.timeout = timeout;
+        self.kind.timeout = timeout;
         self
     }
 
@@ -253,11 +233,11 @@ impl<P: Peer, F: Framing> OutgoingBuilder<P, F> {
     /// # Examples
     ///
     /// ```
-    #[doc = include_str!("doc_client.rs")]
+    #[doc = include_str!("../doc_client.rs")]
     /// let b = connhandler::Outgoing::<Client>::to("127.0.0.1:7000").retry(connhandler::Retry::never());
     /// ```
     pub fn retry(mut self, retry: Retry) -> Self {
-        self.extra.retry = retry;
+        self.kind.retry = retry;
         self
     }
 
@@ -268,11 +248,11 @@ impl<P: Peer, F: Framing> OutgoingBuilder<P, F> {
     /// # Examples
     ///
     /// ```
-    #[doc = include_str!("doc_client.rs")]
+    #[doc = include_str!("../doc_client.rs")]
     /// let b = connhandler::Outgoing::<Client>::to("127.0.0.1:7000").reconnect(true);
     /// ```
     pub fn reconnect(mut self, reconnect: bool) -> Self {
-        self.extra.reconnect = reconnect;
+        self.kind.reconnect = reconnect;
         self
     }
 
@@ -282,7 +262,7 @@ impl<P: Peer, F: Framing> OutgoingBuilder<P, F> {
     /// # Examples
     ///
     /// ```
-    #[doc = include_str!("doc_client.rs")]
+    #[doc = include_str!("../doc_client.rs")]
     /// # async fn f() {
     /// let (tx, mut central) = connhandler::central::<connhandler::Event<Client>>(64);
     /// let out = connhandler::Outgoing::<Client>::to("127.0.0.1:7000").start(&tx);
@@ -306,7 +286,7 @@ impl<P: Peer, F: Framing> OutgoingBuilder<P, F> {
     /// # Examples
     ///
     /// ```
-    #[doc = include_str!("doc_client.rs")]
+    #[doc = include_str!("../doc_client.rs")]
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// use connhandler::{Outgoing, Retry};
@@ -332,11 +312,11 @@ impl<P: Peer, F: Framing> OutgoingBuilder<P, F> {
         match rx.await {
             Ok(Ok(peer)) => Ok((out, peer)),
             Ok(Err(e)) => Err(e),
-            Err(_) => Err(ConnectError {
-                addr: out.addr.to_string(),
-                attempts: 0,
-                kind: ConnectErrorKind::Cancelled,
-            }),
+            Err(_) => Err(ConnectError::new(
+                out.addr.to_string(),
+                0,
+                ConnectErrorKind::Cancelled,
+            )),
         }
     }
 
@@ -344,31 +324,15 @@ impl<P: Peer, F: Framing> OutgoingBuilder<P, F> {
     where
         E: From<Event<P>> + Send + 'static,
     {
-        let name: Arc<str> = self.name.as_deref().unwrap_or(P::NAME).into();
-        let token = CancellationToken::new();
-        let tracker = TaskTracker::new();
-        let registry = Arc::new(Registry::new());
-        let addr = self.extra.addr.clone();
+        let (connect, core, connections) = self.into_parts(central, None);
+        let addr = connect.addr.clone();
         let driver = Driver {
-            name: name.clone(),
-            framing: self.framing,
-            settings: Arc::new(self.settings),
-            make_peer: self.make_peer,
-            connect: self.extra,
-            token: token.clone(),
-            tracker: tracker.clone(),
-            registry: registry.clone(),
-            central: central.clone(),
+            connections,
+            connect,
         };
-        let span = tracing::info_span!("outgoing", handler = %name, addr = %addr);
-        tracker.spawn(driver.run(first).instrument(span));
-        Outgoing {
-            name,
-            addr,
-            token,
-            tracker,
-            registry,
-        }
+        let span = tracing::info_span!("outgoing", handler = %core.name(), addr = %addr);
+        core.spawn_task(driver.run(first).instrument(span));
+        Outgoing { core, addr }
     }
 }
 
@@ -382,7 +346,7 @@ type First<P> = oneshot::Sender<Result<PeerHandle<P>, ConnectError>>;
 /// # Examples
 ///
 /// ```
-#[doc = include_str!("doc_client.rs")]
+#[doc = include_str!("../doc_client.rs")]
 /// # async fn f(out: connhandler::Outgoing<Client>) {
 /// if let Some(server) = out.peer() {
 ///     server.send(bytes::Bytes::from_static(b"hello")).await.ok();
@@ -391,19 +355,16 @@ type First<P> = oneshot::Sender<Result<PeerHandle<P>, ConnectError>>;
 /// # }
 /// ```
 pub struct Outgoing<P: Peer> {
-    name: Arc<str>,
+    core: Core<P>,
     addr: Address,
-    token: CancellationToken,
-    tracker: TaskTracker,
-    registry: Arc<Registry<P>>,
 }
 
 impl<P: Peer> fmt::Debug for Outgoing<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Outgoing")
-            .field("name", &&*self.name)
+            .field("name", &&**self.core.name())
             .field("addr", &self.addr)
-            .field("connected", &(self.registry.len() > 0))
+            .field("connected", &(self.core.registry().len() > 0))
             .finish()
     }
 }
@@ -414,7 +375,7 @@ impl<P: Peer + Default> Outgoing<P> {
     /// # Examples
     ///
     /// ```
-    #[doc = include_str!("doc_client.rs")]
+    #[doc = include_str!("../doc_client.rs")]
     /// let builder = connhandler::Outgoing::<Client>::to("localhost:7000");
     /// ```
     pub fn to(addr: impl Into<Address>) -> OutgoingBuilder<P> {
@@ -428,13 +389,13 @@ impl<P: Peer> Outgoing<P> {
     /// # Examples
     ///
     /// ```
-    #[doc = include_str!("doc_client.rs")]
+    #[doc = include_str!("../doc_client.rs")]
     /// # fn f(out: &connhandler::Outgoing<Client>) {
     /// let connected = out.peer().is_some();
     /// # }
     /// ```
     pub fn peer(&self) -> Option<PeerHandle<P>> {
-        self.registry.snapshot().into_iter().next()
+        self.core.registry().snapshot().into_iter().next()
     }
 
     /// The handler's name.
@@ -442,13 +403,13 @@ impl<P: Peer> Outgoing<P> {
     /// # Examples
     ///
     /// ```
-    #[doc = include_str!("doc_client.rs")]
+    #[doc = include_str!("../doc_client.rs")]
     /// # fn f(out: &connhandler::Outgoing<Client>) {
     /// println!("{}", out.name());
     /// # }
     /// ```
     pub fn name(&self) -> &str {
-        &self.name
+        self.core.name()
     }
 
     /// Stops connecting and reconnecting, closes the connection if there is one (queued
@@ -457,34 +418,19 @@ impl<P: Peer> Outgoing<P> {
     /// # Examples
     ///
     /// ```
-    #[doc = include_str!("doc_client.rs")]
+    #[doc = include_str!("../doc_client.rs")]
     /// # async fn f(out: connhandler::Outgoing<Client>) {
     /// out.shutdown().await;
     /// # }
     /// ```
     pub async fn shutdown(&self) {
-        self.registry.close_all(&self.token);
-        self.tracker.close();
-        self.tracker.wait().await;
-    }
-}
-
-impl<P: Peer> Drop for Outgoing<P> {
-    fn drop(&mut self) {
-        self.registry.close_all(&self.token);
+        self.core.shutdown().await
     }
 }
 
 struct Driver<P: Peer, F, E> {
-    name: Arc<str>,
-    framing: F,
-    settings: Arc<ConnSettings>,
-    make_peer: MakePeer<P>,
+    connections: Connections<P, F, E>,
     connect: Connect,
-    token: CancellationToken,
-    tracker: TaskTracker,
-    registry: Arc<Registry<P>>,
-    central: CentralSender<E>,
 }
 
 impl<P, F, E> Driver<P, F, E>
@@ -495,6 +441,7 @@ where
 {
     async fn run(self, first: Option<First<P>>) {
         let first = Mutex::new(first);
+        let (closed, central) = (self.connections.token(), self.connections.central().clone());
         let report = |result: Result<PeerHandle<P>, ConnectError>| -> Option<ConnectError> {
             match first.lock().unwrap_or_else(|p| p.into_inner()).take() {
                 Some(tx) => {
@@ -506,37 +453,25 @@ where
         };
         loop {
             let Some((stream, addr)) =
-                connect_with_retry(&self.connect, &self.token, &self.central, &report).await
+                connect_with_retry(&self.connect, &closed, &central, &report).await
             else {
                 return;
             };
-            let Some(data) = conn::make_peer(&*self.make_peer, addr) else {
-                let err = ConnectError {
-                    addr: self.connect.addr.to_string(),
-                    attempts: 1,
-                    kind: ConnectErrorKind::MakePeer,
-                };
+            let Some(data) = self.connections.make_peer(addr) else {
+                let err =
+                    ConnectError::new(self.connect.addr.to_string(), 1, ConnectErrorKind::MakePeer);
                 if let Some(err) = report(Err(err)) {
                     let _ = self
-                        .central
+                        .connections
+                        .central()
                         .push_unbounded(Event::ConnectFailed(err).into());
                 }
                 return;
             };
-            let ctx = ConnCtx {
-                handler: &self.name,
-                settings: &self.settings,
-                framing: &self.framing,
-                parent: &self.token,
-                central: &self.central,
-                tracker: &self.tracker,
-                registry: &self.registry,
-                per_ip: None,
-            };
-            let (peer, done) = conn::spawn(ctx, stream, addr, data, None);
+            let (peer, done) = self.connections.start(stream, addr, data, None);
             report(Ok(peer));
             let reconnect_worthy = done.await.unwrap_or(false);
-            if !self.connect.reconnect || !reconnect_worthy || self.token.is_cancelled() {
+            if !self.connect.reconnect || !reconnect_worthy || self.connections.is_closed() {
                 return;
             }
             tracing::info!("connection lost; reconnecting");
@@ -547,7 +482,7 @@ where
 /// Connects, retrying as configured; `None` when it gave up (reported) or was cancelled.
 async fn connect_with_retry<P: Peer, E: From<Event<P>>>(
     connect: &Connect,
-    token: &CancellationToken,
+    closed: &tokio_util::sync::CancellationToken,
     central: &CentralSender<E>,
     report: &impl Fn(Result<PeerHandle<P>, ConnectError>) -> Option<ConnectError>,
 ) -> Option<(TcpStream, SocketAddr)> {
@@ -555,7 +490,7 @@ async fn connect_with_retry<P: Peer, E: From<Event<P>>>(
     loop {
         attempt += 1;
         let result = tokio::select! {
-            _ = token.cancelled() => return None,
+            _ = closed.cancelled() => return None,
             r = connect_once(&connect.addr, connect.timeout) => r,
         };
         let kind = match result {
@@ -563,11 +498,7 @@ async fn connect_with_retry<P: Peer, E: From<Event<P>>>(
             Err(kind) => kind,
         };
         let Some(delay) = connect.retry.delay_after(attempt) else {
-            let err = ConnectError {
-                addr: connect.addr.to_string(),
-                attempts: attempt,
-                kind,
-            };
+            let err = ConnectError::new(connect.addr.to_string(), attempt, kind);
             tracing::warn!("{err}");
             if let Some(err) = report(Err(err)) {
                 let _ = central.push_unbounded(Event::ConnectFailed(err).into());
@@ -576,7 +507,7 @@ async fn connect_with_retry<P: Peer, E: From<Event<P>>>(
         };
         tracing::debug!(attempt, "connect failed ({kind}); retrying in {delay:?}");
         tokio::select! {
-            _ = token.cancelled() => return None,
+            _ = closed.cancelled() => return None,
             _ = tokio::time::sleep(delay) => {}
         }
     }
@@ -602,133 +533,5 @@ async fn connect_once(
     match tokio::time::timeout(timeout, attempt).await {
         Ok(result) => result,
         Err(_) => Err(ConnectErrorKind::TimedOut(timeout)),
-    }
-}
-
-/// An outgoing handler could not connect.
-///
-/// # Examples
-///
-/// ```
-/// # fn f(e: connhandler::ConnectError) {
-/// eprintln!("{e}"); // cannot connect to login:7198 after 3 attempts: connection refused
-/// if e.is_timeout() { /* ... */ }
-/// # }
-/// ```
-#[derive(Debug)]
-pub struct ConnectError {
-    addr: String,
-    attempts: u32,
-    kind: ConnectErrorKind,
-}
-
-/// Why an attempt to connect failed.
-#[derive(Debug)]
-enum ConnectErrorKind {
-    Resolve(io::Error),
-    TimedOut(Duration),
-    Io(io::Error),
-    /// The `make_peer` hook panicked; the connection was closed.
-    MakePeer,
-    Cancelled,
-}
-
-impl fmt::Display for ConnectErrorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConnectErrorKind::Resolve(e) => write!(f, "cannot resolve the host name: {e}"),
-            ConnectErrorKind::TimedOut(t) => write!(f, "timed out after {t:?}"),
-            ConnectErrorKind::Io(e) => e.fmt(f),
-            ConnectErrorKind::MakePeer => {
-                f.write_str("connected, but the make_peer hook panicked (see the log)")
-            }
-            ConnectErrorKind::Cancelled => f.write_str("the handler shut down"),
-        }
-    }
-}
-
-impl ConnectError {
-    /// The address as it was given.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # fn f(e: connhandler::ConnectError) {
-    /// println!("{}", e.addr());
-    /// # }
-    /// ```
-    pub fn addr(&self) -> &str {
-        &self.addr
-    }
-
-    /// How many attempts were made.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # fn f(e: connhandler::ConnectError) {
-    /// println!("gave up after {}", e.attempts());
-    /// # }
-    /// ```
-    pub fn attempts(&self) -> u32 {
-        self.attempts
-    }
-
-    /// Whether the last attempt timed out.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # fn f(e: connhandler::ConnectError) {
-    /// let slow = e.is_timeout();
-    /// # }
-    /// ```
-    pub fn is_timeout(&self) -> bool {
-        matches!(self.kind, ConnectErrorKind::TimedOut(_))
-    }
-
-    /// Whether the last attempt failed to resolve the host name.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # fn f(e: connhandler::ConnectError) {
-    /// let typo = e.is_resolve();
-    /// # }
-    /// ```
-    pub fn is_resolve(&self) -> bool {
-        matches!(self.kind, ConnectErrorKind::Resolve(_))
-    }
-
-    /// The I/O error of the last attempt, if it was one (refused, unreachable...).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # fn f(e: connhandler::ConnectError) {
-    /// let refused = e.io_error().map(|e| e.kind()) == Some(std::io::ErrorKind::ConnectionRefused);
-    /// # }
-    /// ```
-    pub fn io_error(&self) -> Option<&io::Error> {
-        match &self.kind {
-            ConnectErrorKind::Io(e) | ConnectErrorKind::Resolve(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for ConnectError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cannot connect to {}", self.addr)?;
-        if self.attempts > 1 {
-            write!(f, " after {} attempts", self.attempts)?;
-        }
-        write!(f, ": {}", self.kind)
-    }
-}
-
-impl std::error::Error for ConnectError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.io_error().map(|e| e as _)
     }
 }

@@ -1,0 +1,325 @@
+//! The handle of one connection: what the program holds, thin over the shared state
+//! (`shared.rs`) and the send path (`send.rs`).
+
+use std::{
+    fmt,
+    hash::{Hash, Hasher},
+    net::SocketAddr,
+    ops::Deref,
+    sync::Arc,
+};
+
+use super::{send::SendError, shared::Shared};
+use crate::{
+    event::DisconnectReason,
+    peer::{Peer, PeerId},
+};
+
+/// Access to a connection's shared state through a trait object: a handle holds no type
+/// with visible interior mutability, so keying a map by handles does not trip clippy's
+/// `mutable_key_type` in users' code (equality and hashing use the immutable id only).
+pub(crate) trait SharedRef<P: Peer>: Send + Sync {
+    fn get(&self) -> &Shared<P>;
+}
+
+impl<P: Peer> SharedRef<P> for Shared<P> {
+    #[inline]
+    fn get(&self) -> &Shared<P> {
+        self
+    }
+}
+
+/// The handle of one connection: cheap to clone, equal and hashed by the connection's
+/// [`PeerId`], so a program can key maps by it.
+///
+/// It derefs to the per-connection data (`P`). Messages queued with [`send`](PeerHandle::send)
+/// or [`try_send`](PeerHandle::try_send) go out in order over a bounded queue; those queued
+/// before [`disconnect`](PeerHandle::disconnect) are written before the socket closes, and any
+/// that could not be written are counted in the `Disconnected` event.
+///
+/// # Examples
+///
+/// ```
+/// use std::collections::HashMap;
+/// use connhandler::{Event, PeerHandle};
+/// # struct Client;
+/// # impl connhandler::Peer for Client {
+/// #     type Recv = bytes::Bytes;
+/// #     type Send = bytes::Bytes;
+/// #     const NAME: &'static str = "client";
+/// # }
+///
+/// async fn central_task(mut central: connhandler::Central<Event<Client>>) {
+///     let mut scores: HashMap<PeerHandle<Client>, u32> = HashMap::new();
+///     while let Some(event) = central.recv().await {
+///         match event {
+///             Event::Connected(peer) => {
+///                 scores.insert(peer, 0);
+///             }
+///             Event::Message(peer, msg) => {
+///                 *scores.get_mut(&peer).unwrap() += 1;
+///                 let _ = peer.send(msg).await; // echo
+///             }
+///             Event::Disconnected(peer, _) => {
+///                 scores.remove(&peer);
+///             }
+///             _ => {}
+///         }
+///     }
+/// }
+/// ```
+pub struct PeerHandle<P: Peer> {
+    shared: Arc<dyn SharedRef<P>>,
+}
+
+impl<P: Peer> Clone for PeerHandle<P> {
+    fn clone(&self) -> Self {
+        PeerHandle {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<P: Peer> PartialEq for PeerHandle<P> {
+    fn eq(&self, other: &Self) -> bool {
+        self.s().id() == other.s().id()
+    }
+}
+
+impl<P: Peer> Eq for PeerHandle<P> {}
+
+impl<P: Peer> Hash for PeerHandle<P> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.s().id().hash(state)
+    }
+}
+
+impl<P: Peer> fmt::Debug for PeerHandle<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PeerHandle")
+            .field("kind", &P::NAME)
+            .field("handler", &self.s().handler())
+            .field("id", &self.s().id())
+            .field("addr", &self.s().addr())
+            .finish()
+    }
+}
+
+impl<P: Peer> fmt::Display for PeerHandle<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} ({})", P::NAME, self.s().id(), self.s().addr())
+    }
+}
+
+impl<P: Peer> Deref for PeerHandle<P> {
+    type Target = P;
+
+    fn deref(&self) -> &P {
+        self.s().data()
+    }
+}
+
+impl<P: Peer> PeerHandle<P> {
+    pub(crate) fn new(shared: Arc<Shared<P>>) -> Self {
+        PeerHandle { shared }
+    }
+
+    #[inline]
+    pub(crate) fn s(&self) -> &Shared<P> {
+        self.shared.get()
+    }
+
+    /// The connection's unique id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f<P: connhandler::Peer>(a: &connhandler::PeerHandle<P>) {
+    /// assert_eq!(a.id(), a.clone().id());
+    /// # }
+    /// ```
+    pub fn id(&self) -> PeerId {
+        self.s().id()
+    }
+
+    /// The remote address.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f<P: connhandler::Peer>(peer: &connhandler::PeerHandle<P>) {
+    /// println!("from {}", peer.addr());
+    /// # }
+    /// ```
+    pub fn addr(&self) -> SocketAddr {
+        self.s().addr()
+    }
+
+    /// The local address of the connection.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f<P: connhandler::Peer>(peer: &connhandler::PeerHandle<P>) {
+    /// println!("on {}", peer.local_addr());
+    /// # }
+    /// ```
+    pub fn local_addr(&self) -> SocketAddr {
+        self.s().local_addr()
+    }
+
+    /// The name of the handler the connection belongs to.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f<P: connhandler::Peer>(peer: &connhandler::PeerHandle<P>) {
+    /// println!("handled by {}", peer.handler_name());
+    /// # }
+    /// ```
+    pub fn handler_name(&self) -> &str {
+        self.s().handler()
+    }
+
+    /// The per-connection data (also reached by `Deref`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f<P: connhandler::Peer>(peer: &connhandler::PeerHandle<P>) {
+    /// let data: &P = peer.data();
+    /// # }
+    /// ```
+    pub fn data(&self) -> &P {
+        self.s().data()
+    }
+
+    /// Queues `msg`, waiting while the connection's outgoing queue is full (under the default
+    /// [`QueuePolicy::Wait`](crate::QueuePolicy::Wait); see the handler's `queue_policy` for the others).
+    ///
+    /// `Ok` means queued: it is written unless the connection fails first, in which case the
+    /// `Disconnected` event counts it as unsent.
+    ///
+    /// A reply from the central task to a message that arrived on its own (not in a burst)
+    /// may be written to the socket right away, without a trip through the connection's
+    /// writer task, when nothing else is queued for the peer; the write does not block, and
+    /// what the socket does not take goes to the writer, ahead of later messages.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Closed`] when the connection is closed or closing, and
+    /// [`SendError::Refused`] when the framing cannot carry the message (an empty one with
+    /// TcpMessage framing, say); the connection stays up then. The message is handed back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # async fn f(peer: connhandler::PeerHandle<impl connhandler::Peer<Send = bytes::Bytes>>) {
+    /// if let Err(e) = peer.send(bytes::Bytes::from_static(b"welcome")).await {
+    ///     eprintln!("not sent: {e}");
+    /// }
+    /// # }
+    /// ```
+    pub async fn send(&self, msg: P::Send) -> Result<(), SendError<P::Send>> {
+        self.s().send(msg).await
+    }
+
+    /// Queues `msg` if the outgoing queue has room, without waiting.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](PeerHandle::send), and [`SendError::Full`] when the queue is full (under
+    /// [`QueuePolicy::Disconnect`](crate::QueuePolicy::Disconnect) the peer is disconnected then, and the error is
+    /// [`SendError::Closed`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use connhandler::SendError;
+    /// # fn f(peer: connhandler::PeerHandle<impl connhandler::Peer<Send = bytes::Bytes>>) {
+    /// match peer.try_send(bytes::Bytes::from_static(b"tick")) {
+    ///     Ok(()) => {}
+    ///     Err(SendError::Full(_)) => peer.disconnect_with("too slow"),
+    ///     Err(e) => eprintln!("{e}"),
+    /// }
+    /// # }
+    /// ```
+    pub fn try_send(&self, msg: P::Send) -> Result<(), SendError<P::Send>> {
+        self.s().try_send(msg)
+    }
+
+    /// Closes the connection once the messages queued before this call are written; the
+    /// `Disconnected` event then says [`DisconnectReason::ClosedLocally`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # async fn f(peer: connhandler::PeerHandle<impl connhandler::Peer<Send = bytes::Bytes>>) {
+    /// peer.send(bytes::Bytes::from_static(b"bye")).await.ok();
+    /// peer.disconnect(); // "bye" is written first
+    /// # }
+    /// ```
+    pub fn disconnect(&self) {
+        self.s()
+            .closing()
+            .close_with(DisconnectReason::ClosedLocally { reason: None });
+    }
+
+    /// Like [`disconnect`](PeerHandle::disconnect), with a reason the `Disconnected` event
+    /// carries.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f<P: connhandler::Peer>(peer: connhandler::PeerHandle<P>) {
+    /// peer.disconnect_with("protocol version 3 is not supported");
+    /// # }
+    /// ```
+    pub fn disconnect_with(&self, reason: impl Into<String>) {
+        self.s()
+            .closing()
+            .close_with(DisconnectReason::ClosedLocally {
+                reason: Some(reason.into()),
+            });
+    }
+
+    /// Whether the connection is closed or closing: sends fail from then on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f<P: connhandler::Peer>(peer: connhandler::PeerHandle<P>) {
+    /// peer.disconnect();
+    /// assert!(peer.is_closed());
+    /// # }
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        self.s().closing().is_closing() || self.s().closing().is_cancelled()
+    }
+
+    /// Waits until the connection is closed or closing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # async fn f<P: connhandler::Peer>(peer: connhandler::PeerHandle<P>) {
+    /// peer.closed().await;
+    /// # }
+    /// ```
+    pub async fn closed(&self) {
+        self.s().closing().cancelled().await
+    }
+
+    /// How many more messages the outgoing queue takes now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f<P: connhandler::Peer>(peer: connhandler::PeerHandle<P>) {
+    /// if peer.queue_room() == 0 { /* the peer is not keeping up */ }
+    /// # }
+    /// ```
+    pub fn queue_room(&self) -> usize {
+        self.s().queue_room()
+    }
+}

@@ -1,0 +1,199 @@
+//! One connection: its shared state, its handle, its send path and its two tasks, a reader
+//! (which also supervises the connection) and a writer.
+//!
+//! | room | owns |
+//! | --- | --- |
+//! | `shared.rs` | the state handles and tasks share, fields private |
+//! | `handle.rs` | `PeerHandle`, thin over the shared state |
+//! | `send.rs` | the send path (checks, direct write, queueing, policy) and `SendError` |
+//! | `queue.rs` | the per-peer outgoing queue and its bound |
+//! | `close.rs` | whether and why the connection closes; `CloseWait`, linger |
+//! | `reader.rs` | the reader task, as a list of steps over the next three |
+//! | `read_buf.rs` | the read buffer and its sizing policy |
+//! | `deadline.rs` | the idle and frame time-outs |
+//! | `hand_on.rs` | room in the central queue, batches handed on |
+//! | `writer.rs` | the writer task |
+//! | `registry.rs` | the connections of one handler |
+//! | `transport.rs` | the seam to what carries the bytes (TCP today) |
+//!
+//! Lifecycle, whoever starts the close:
+//!
+//! | step | reader (supervisor) | writer |
+//! | --- | --- | --- |
+//! | open | pushes `Connected`, then reads | writes what is queued, in batches |
+//! | close starts | the peer ends the stream or breaks the framing or a message (the reader records why), the program calls `disconnect`, the handler shuts down, or a write fails (the writer records why): the connection's token is cancelled | |
+//! | closing | stops handing on messages, waits for the writer | stops taking new messages, writes those already queued (within `close_timeout`), sends FIN |
+//! | linger | after a local close, reads and discards until the peer closes (within `close_timeout`), so unread input cannot reset the connection before the peer has read our last messages | |
+//! | closed | leaves the handler's registry, pushes `Disconnected` with the reason and the count of queued messages not written | |
+
+mod close;
+mod deadline;
+mod hand_on;
+mod handle;
+mod queue;
+mod read_buf;
+mod reader;
+mod registry;
+mod send;
+mod shared;
+mod transport;
+mod writer;
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use tokio::{sync::OwnedSemaphorePermit, task::JoinHandle};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tracing::Instrument;
+
+pub use handle::PeerHandle;
+pub(crate) use queue::Framed;
+pub(crate) use registry::Registry;
+pub use send::SendError;
+pub(crate) use transport::Transport;
+
+use self::{
+    close::Closing,
+    deadline::Deadlines,
+    hand_on::HandOn,
+    read_buf::ReadBuf,
+    reader::Reader,
+    send::DirectWrite,
+    shared::{Identity, SendSettings, Shared},
+    writer::Writer,
+};
+use crate::{
+    central::CentralSender,
+    codec::Framing,
+    event::Event,
+    limits::{Limiter, PerIp, QueuePolicy, RateLimit},
+    message::Decode,
+    peer::{Peer, PeerId},
+    tap::Tap,
+};
+
+/// Per-connection settings, shared by the incoming and outgoing handler builders.
+#[derive(Clone)]
+pub(crate) struct ConnSettings {
+    pub(crate) queue_capacity: usize,
+    pub(crate) close_timeout: Duration,
+    pub(crate) nodelay: bool,
+    pub(crate) tap: Option<Tap>,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) frame_timeout: Option<Duration>,
+    pub(crate) queue_policy: QueuePolicy,
+    pub(crate) rate_limit: Option<RateLimit>,
+}
+
+impl Default for ConnSettings {
+    fn default() -> Self {
+        ConnSettings {
+            queue_capacity: 256,
+            close_timeout: Duration::from_secs(5),
+            nodelay: true,
+            tap: None,
+            idle_timeout: None,
+            frame_timeout: None,
+            queue_policy: QueuePolicy::Wait,
+            rate_limit: None,
+        }
+    }
+}
+
+/// Everything a new connection needs from its handler.
+pub(crate) struct ConnCtx<'a, P: Peer, F, E> {
+    pub(crate) handler: &'a Arc<str>,
+    pub(crate) settings: &'a Arc<ConnSettings>,
+    pub(crate) framing: &'a F,
+    pub(crate) parent: &'a CancellationToken,
+    pub(crate) central: &'a CentralSender<E>,
+    pub(crate) tracker: &'a TaskTracker,
+    pub(crate) registry: &'a Arc<Registry<P>>,
+    pub(crate) per_ip: Option<&'a PerIp>,
+}
+
+/// Starts the reader and writer tasks of a new connection over `stream`. The returned task
+/// ends once `Disconnected` has been pushed, with whether the close was not ours.
+pub(crate) fn spawn<P, F, E, T>(
+    ctx: ConnCtx<'_, P, F, E>,
+    stream: T,
+    addr: SocketAddr,
+    data: P,
+    slot: Option<OwnedSemaphorePermit>,
+) -> (PeerHandle<P>, JoinHandle<bool>)
+where
+    P: Peer,
+    F: Framing,
+    E: From<Event<P>> + Send + 'static,
+    T: Transport,
+{
+    if let Err(e) = stream.set_nodelay(ctx.settings.nodelay) {
+        tracing::debug!(%addr, "set_nodelay failed: {e}");
+    }
+    let local_addr = stream
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let mut framing = ctx.framing.clone();
+    framing.set_frame_status(<P::Recv as Decode>::frame_status);
+    let (read, write) = stream.into_split();
+    let write = Arc::new(write);
+    let mut encoder = framing.clone();
+    // With a tap, everything goes through the writer, which reports it.
+    let direct_write = ctx.settings.tap.is_none().then(|| write.clone() as _);
+    let direct = DirectWrite::new(
+        direct_write,
+        Box::new(move |msg, dst| encoder.encode_message(msg, dst)),
+    );
+    let who = Identity {
+        id: PeerId::next(),
+        addr,
+        local_addr,
+        handler: ctx.handler.clone(),
+    };
+    let send = SendSettings {
+        capacity: ctx.settings.queue_capacity,
+        policy: ctx.settings.queue_policy,
+        sendable: framing.sendable_lengths(),
+    };
+    let shared = Arc::new(Shared::new(
+        who,
+        data,
+        send,
+        direct,
+        Closing::new(ctx.parent),
+    ));
+    let handle = PeerHandle::new(shared.clone());
+    ctx.registry.insert(handle.clone());
+    if shared.closing().is_cancelled() {
+        // The handler closed before this connection was registered (`Registry::close_all`).
+        shared.closing().mark();
+    }
+
+    let span = tracing::info_span!(
+        "connection",
+        handler = %ctx.handler,
+        peer = %shared.id(),
+        addr = %addr,
+    );
+    let writer = Writer {
+        shared: shared.clone(),
+        taken: Default::default(),
+        write,
+        framing: framing.clone(),
+        settings: ctx.settings.clone(),
+    };
+    let writer = ctx.tracker.spawn(writer.run().instrument(span.clone()));
+    let settings = &ctx.settings;
+    let reader = Reader {
+        shared,
+        framing,
+        limiter: Limiter::new(settings.rate_limit.as_ref(), ctx.per_ip, addr.ip()),
+        hand: HandOn::new(ctx.central.clone()),
+        settings: Arc::clone(settings),
+        registry: ctx.registry.clone(),
+        buf: ReadBuf::new(),
+        deadlines: Deadlines::new(settings.idle_timeout, settings.frame_timeout),
+        _slot: slot,
+    };
+    let done = ctx.tracker.spawn(reader.run(read, writer).instrument(span));
+    (handle, done)
+}

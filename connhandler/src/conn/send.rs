@@ -1,0 +1,309 @@
+//! The send path: how a message given to `PeerHandle::send`, `PeerHandle::try_send` or a
+//! broadcast reaches the socket. Written down once, here; the writer's side of it is in
+//! `writer.rs` (it flips the idle state below and drains the queue).
+//!
+//! A message is checked first, then written directly or queued:
+//!
+//! | connection | writer task | queue | central hint | tap | a send |
+//! | --- | --- | --- | --- | --- | --- |
+//! | closing | any | any | any | any | refused: [`SendError::Closed`] |
+//! | open, length not sendable or over a prefix | any | any | any | any | refused: [`SendError::Refused`]; the connection stays up |
+//! | open | idle | empty | reply now | none | **direct**: encoded and written from the sending task; all taken: done |
+//! | open | idle | empty | reply now | none | direct, part taken: the rest queued first (`force_push`, past the bound), for the writer |
+//! | open | idle | empty | reply now | none | direct, nothing taken or encoding failed: queued as below |
+//! | open | busy, or queue not empty, or no hint, or a tap | has room | any | any | **queued** for the writer, in order |
+//! | open | any | full | any | any | `QueuePolicy::Wait`: `send` waits for room (`try_send`: [`SendError::Full`]); `Fail`: [`SendError::Full`]; `Disconnect`: closed with `QueueFull`, [`SendError::Closed`] |
+//!
+//! A broadcast is framed once and queued to each connection (never written directly, never
+//! waiting); a connection whose queue is full is skipped (or, under `Disconnect`, closed).
+//!
+//! The "central hint" is `central::reply_now`: the central task took a lone message and
+//! nothing else waits, so a reply may go out at once. It decides speed, never order: a
+//! direct write happens only while the writer is idle (nothing buffered, nothing queued),
+//! and the writer leaves the idle state under the same lock before it writes anything.
+//!
+//! | writer state (`DirectWrite`) | `idle` | `write` |
+//! | --- | --- | --- |
+//! | waiting for its queue, nothing buffered | true | the transport (none with a tap) |
+//! | encoding or writing | false | the transport |
+//! | ended | false | none (the last handle of the socket goes with the writer) |
+
+use std::{
+    fmt,
+    sync::{Arc, Mutex},
+};
+
+use bytes::{Buf, BytesMut};
+
+use super::{
+    queue::{Framed, NotQueued, Outgoing},
+    shared::Shared,
+    transport::TryWrite,
+};
+use crate::{
+    codec::FrameError, event::DisconnectReason, limits::QueuePolicy, message::Encode, peer::Peer,
+};
+
+/// Encodes and frames one message for a connection (its framing, with the type erased).
+pub(crate) type EncodeFn<S> = Box<dyn FnMut(&S, &mut BytesMut) -> Result<(), FrameError> + Send>;
+
+/// A direct buffer larger than this is not kept after a write.
+const KEEP_DIRECT_BUFFER: usize = 4096;
+
+/// Writing from the sending task, skipping the writer task (see the table above). Whoever
+/// holds the lock may write to the transport while `idle`; the writer takes the lock to
+/// leave the idle state, so the two never interleave.
+pub(crate) struct DirectWrite<S> {
+    state: Mutex<Direct<S>>,
+}
+
+struct Direct<S> {
+    /// Whether the writer task is idle, waiting for its queue.
+    idle: bool,
+    /// The transport; `None` when direct writes are off (a tap is set) or the writer ended.
+    write: Option<Arc<dyn TryWrite>>,
+    encode: EncodeFn<S>,
+    buf: BytesMut,
+}
+
+impl<S> DirectWrite<S> {
+    /// Direct writes through `write` (none: off), encoding with `encode`.
+    pub(crate) fn new(write: Option<Arc<dyn TryWrite>>, encode: EncodeFn<S>) -> Self {
+        DirectWrite {
+            state: Mutex::new(Direct {
+                idle: false,
+                write,
+                encode,
+                buf: BytesMut::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Direct<S>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The writer's side: enters or leaves the idle state. Leaving it waits for a direct
+    /// write in progress to end.
+    pub(crate) fn set_idle(&self, idle: bool) {
+        self.lock().idle = idle;
+    }
+
+    /// The writer's side, as it ends: no direct writes from now on, and the transport's
+    /// second handle goes.
+    pub(crate) fn stop(&self) {
+        let mut direct = self.lock();
+        direct.idle = false;
+        direct.write = None;
+    }
+}
+
+impl<P: Peer> Shared<P> {
+    /// `PeerHandle::send`: checks, then writes directly or queues, waiting for room under
+    /// `QueuePolicy::Wait`.
+    pub(crate) async fn send(&self, msg: P::Send) -> Result<(), SendError<P::Send>> {
+        if self.policy() != QueuePolicy::Wait {
+            return self.try_send(msg);
+        }
+        let msg = self.check(msg)?;
+        let Some(msg) = self.try_direct(msg) else {
+            return Ok(());
+        };
+        self.queue()
+            .push(Outgoing::Message(msg))
+            .await
+            .map_err(|o| SendError::Closed(unwrap_message(o)))
+    }
+
+    /// `PeerHandle::try_send`: checks, then writes directly or queues if there is room.
+    pub(crate) fn try_send(&self, msg: P::Send) -> Result<(), SendError<P::Send>> {
+        let msg = self.check(msg)?;
+        let Some(msg) = self.try_direct(msg) else {
+            return Ok(());
+        };
+        self.queue()
+            .try_push(Outgoing::Message(msg))
+            .map_err(|e| match e {
+                NotQueued::Full(o) => self.on_full(unwrap_message(o)),
+                NotQueued::Closed(o) => SendError::Closed(unwrap_message(o)),
+            })
+    }
+
+    /// A broadcast: queues bytes already framed for this connection; applies the queue
+    /// policy when the queue is full. Whether it was queued.
+    pub(crate) fn try_send_framed(&self, framed: &Arc<Framed>) -> bool {
+        if self.closing().is_closing() {
+            return false;
+        }
+        match self.queue().try_push(Outgoing::Framed(framed.clone())) {
+            Ok(()) => true,
+            Err(NotQueued::Full(_)) => {
+                if self.policy() == QueuePolicy::Disconnect {
+                    self.closing().close_with(DisconnectReason::QueueFull);
+                }
+                false
+            }
+            Err(NotQueued::Closed(_)) => false,
+        }
+    }
+
+    /// The first rows of the table: refuses a message on a closing connection, or one the
+    /// framing cannot carry.
+    fn check(&self, msg: P::Send) -> Result<P::Send, SendError<P::Send>> {
+        if self.closing().is_closing() {
+            return Err(SendError::Closed(msg));
+        }
+        let len = msg.encoded_len();
+        if !self.sendable().contains(&len) {
+            let err = if len == 0 {
+                FrameError::EmptyMessage
+            } else {
+                FrameError::MessageTooLong {
+                    len,
+                    max: *self.sendable().end(),
+                }
+            };
+            return Err(SendError::Refused(msg, err));
+        }
+        if let Err(e) = msg.encodable() {
+            return Err(SendError::Refused(msg, FrameError::LengthOverflow(e)));
+        }
+        Ok(msg)
+    }
+
+    /// The direct rows of the table: writes `msg` from this task if the writer task is idle
+    /// and the transport takes the whole message now. Hands the message back when it is to
+    /// be queued instead. A partial write queues the rest of the bytes, ahead of anything
+    /// else, for the writer.
+    fn try_direct(&self, msg: P::Send) -> Option<P::Send> {
+        if !crate::central::reply_now() {
+            return Some(msg);
+        }
+        let mut guard = self.direct().lock();
+        let d = &mut *guard;
+        if !d.idle || self.queue().len() != 0 {
+            return Some(msg);
+        }
+        let Some(write) = d.write.as_deref() else {
+            return Some(msg);
+        };
+        d.buf.clear();
+        if (d.encode)(&msg, &mut d.buf).is_err() {
+            // The writer meets the same error and reports it.
+            return Some(msg);
+        }
+        let written = match write.try_write(&d.buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+            // The writer meets the same error and reports it.
+            Err(_) => return Some(msg),
+        };
+        if written == d.buf.len() {
+            if d.buf.capacity() > KEEP_DIRECT_BUFFER {
+                d.buf = BytesMut::new();
+            }
+            return None;
+        }
+        if written == 0 {
+            return Some(msg);
+        }
+        // Part of it went out: the rest must go next. The queue is empty and open (the
+        // writer closes it only after leaving the idle state, which needs this lock).
+        d.buf.advance(written);
+        let rest = d.buf.split().freeze();
+        let rest = Outgoing::Framed(Arc::new(Framed {
+            wire: rest,
+            body: None,
+        }));
+        if self.queue().force_push(rest).is_err() {
+            tracing::error!("the rest of a partly written message could not be queued");
+            self.closing()
+                .close_with(DisconnectReason::Io(std::io::ErrorKind::BrokenPipe.into()));
+        }
+        None
+    }
+
+    /// The last row of the table: applies the queue policy to a message that found the
+    /// queue full.
+    fn on_full(&self, msg: P::Send) -> SendError<P::Send> {
+        if self.policy() == QueuePolicy::Disconnect {
+            self.closing().close_with(DisconnectReason::QueueFull);
+            SendError::Closed(msg)
+        } else {
+            SendError::Full(msg)
+        }
+    }
+}
+
+fn unwrap_message<S>(o: Outgoing<S>) -> S {
+    match o {
+        Outgoing::Message(m) => m,
+        // Only messages go through `send` and `try_send`.
+        Outgoing::Framed(_) => unreachable!("a framed item where a message was sent"),
+    }
+}
+
+/// Why a message was not queued; the message is handed back.
+///
+/// # Examples
+///
+/// ```
+/// use connhandler::SendError;
+///
+/// let err: SendError<&str> = SendError::Full("hi");
+/// assert_eq!(err.to_string(), "the peer's outgoing queue is full");
+/// assert_eq!(err.into_inner(), "hi");
+/// ```
+#[non_exhaustive]
+pub enum SendError<T> {
+    /// The outgoing queue is full (only from `try_send`).
+    Full(T),
+    /// The connection is closed or closing.
+    Closed(T),
+    /// The framing cannot carry this message; the connection stays up.
+    Refused(T, FrameError),
+}
+
+impl<T> SendError<T> {
+    /// The message that was not queued.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(connhandler::SendError::Closed(5).into_inner(), 5);
+    /// ```
+    pub fn into_inner(self) -> T {
+        match self {
+            SendError::Full(t) | SendError::Closed(t) | SendError::Refused(t, _) => t,
+        }
+    }
+}
+
+impl<T> fmt::Debug for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::Full(_) => f.write_str("Full(..)"),
+            SendError::Closed(_) => f.write_str("Closed(..)"),
+            SendError::Refused(_, e) => write!(f, "Refused(.., {e:?})"),
+        }
+    }
+}
+
+impl<T> fmt::Display for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::Full(_) => f.write_str("the peer's outgoing queue is full"),
+            SendError::Closed(_) => f.write_str("the connection is closed"),
+            SendError::Refused(_, e) => write!(f, "message refused by the framing: {e}"),
+        }
+    }
+}
+
+impl<T> std::error::Error for SendError<T> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SendError::Refused(_, e) => Some(e),
+            _ => None,
+        }
+    }
+}

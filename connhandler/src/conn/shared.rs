@@ -1,0 +1,119 @@
+//! The state a connection's handles, reader and writer share: who the connection is, its
+//! per-connection data, its outgoing queue, the direct-write state and its close. Fields are
+//! private; each part is a room of its own (`queue.rs`, `send.rs`, `close.rs`) reached
+//! through the methods here.
+
+use std::{net::SocketAddr, ops::RangeInclusive, sync::Arc};
+
+use super::{close::Closing, queue::OutQueue, send::DirectWrite};
+use crate::{
+    limits::QueuePolicy,
+    peer::{Peer, PeerId},
+    tap::{Direction, Tap},
+};
+
+/// Who a connection is: what handles print and the tap reports.
+pub(crate) struct Identity {
+    pub(crate) id: PeerId,
+    pub(crate) addr: SocketAddr,
+    pub(crate) local_addr: SocketAddr,
+    pub(crate) handler: Arc<str>,
+}
+
+/// The shared state of one connection.
+pub(crate) struct Shared<P: Peer> {
+    who: Identity,
+    data: P,
+    queue: OutQueue<P::Send>,
+    direct: DirectWrite<P::Send>,
+    closing: Closing,
+    /// Message lengths the framing can carry: checked before anything is queued.
+    sendable: RangeInclusive<usize>,
+    policy: QueuePolicy,
+}
+
+/// How a connection sends: its queue's bound and policy, and what the framing carries.
+pub(crate) struct SendSettings {
+    pub(crate) capacity: usize,
+    pub(crate) policy: QueuePolicy,
+    pub(crate) sendable: RangeInclusive<usize>,
+}
+
+impl<P: Peer> Shared<P> {
+    pub(crate) fn new(
+        who: Identity,
+        data: P,
+        send: SendSettings,
+        direct: DirectWrite<P::Send>,
+        closing: Closing,
+    ) -> Self {
+        Shared {
+            who,
+            data,
+            queue: OutQueue::new(send.capacity),
+            direct,
+            closing,
+            sendable: send.sendable,
+            policy: send.policy,
+        }
+    }
+
+    pub(crate) fn id(&self) -> PeerId {
+        self.who.id
+    }
+
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.who.addr
+    }
+
+    pub(crate) fn local_addr(&self) -> SocketAddr {
+        self.who.local_addr
+    }
+
+    pub(crate) fn handler(&self) -> &str {
+        &self.who.handler
+    }
+
+    pub(crate) fn data(&self) -> &P {
+        &self.data
+    }
+
+    /// The connection's close: its flag, token and reason.
+    pub(crate) fn closing(&self) -> &Closing {
+        &self.closing
+    }
+
+    /// The outgoing queue (the writer's side and the send path use it).
+    pub(super) fn queue(&self) -> &OutQueue<P::Send> {
+        &self.queue
+    }
+
+    /// The direct-write state (the writer's side and the send path use it).
+    pub(super) fn direct(&self) -> &DirectWrite<P::Send> {
+        &self.direct
+    }
+
+    pub(super) fn sendable(&self) -> &RangeInclusive<usize> {
+        &self.sendable
+    }
+
+    pub(super) fn policy(&self) -> QueuePolicy {
+        self.policy
+    }
+
+    /// How many more messages the outgoing queue takes now.
+    pub(crate) fn queue_room(&self) -> usize {
+        self.queue.room()
+    }
+
+    /// Reports a message body to the tap.
+    pub(super) fn tap(&self, tap: &Tap, direction: Direction, body: &[u8]) {
+        tap.call(
+            &self.who.handler,
+            self.who.id,
+            self.who.addr,
+            direction,
+            body,
+        );
+    }
+}

@@ -1,0 +1,147 @@
+//! What carries a connection's bytes: the seam between the connection tasks and the socket.
+//!
+//! The reader and the writer are generic over a [`Transport`]: a byte stream split into a
+//! read half, which the reader owns, and a write half, which the writer owns and senders
+//! borrow for a direct write (see `send.rs`). Plain TCP is the one transport today. Another
+//! byte stream (TLS, say) implements the same three traits and is framed as TCP is; its
+//! write half needs a `try_write` that does not block (a lock around the session, taken
+//! only to encrypt and write). A transport that delivers whole messages (WebSocket) has no
+//! framing of ours: it replaces the read step of the reader (`ReadBuf::read` and the
+//! framing's `decode_frame`) and the encoding of the writer, and keeps everything else
+//! (hand-on, deadlines, close, queue, send path).
+
+use std::{future::Future, io, net::SocketAddr, pin::Pin, task::Poll};
+
+use bytes::BytesMut;
+use tokio::{
+    io::{AsyncRead, AsyncWriteExt},
+    net::{
+        tcp::{OwnedReadHalf, OwnedWriteHalf},
+        TcpStream,
+    },
+};
+use tokio_util::io::poll_read_buf;
+
+/// A connected byte stream, before it is split between the connection's tasks.
+pub(crate) trait Transport: Send + 'static {
+    /// The half the reader owns.
+    type Read: ReadHalf;
+    /// The half the writer owns and senders borrow.
+    type Write: WriteHalf;
+
+    /// The local address of the connection.
+    fn local_addr(&self) -> io::Result<SocketAddr>;
+
+    /// Sets `TCP_NODELAY` where the transport has it.
+    fn set_nodelay(&self, nodelay: bool) -> io::Result<()>;
+
+    /// Splits the stream between the reader and the writer.
+    fn into_split(self) -> (Self::Read, Self::Write);
+}
+
+/// The reading half of a transport.
+pub(crate) trait ReadHalf: AsyncRead + Send + Unpin + 'static {
+    /// Waits until a read may find something.
+    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send;
+}
+
+/// Writing without waiting: what a direct write from a sending task needs (object safe, so
+/// the connection's shared state need not name the transport).
+pub(crate) trait TryWrite: Send + Sync + 'static {
+    /// Writes what the transport takes now; `WouldBlock` when it takes nothing.
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize>;
+}
+
+/// The writing half of a transport.
+pub(crate) trait WriteHalf: TryWrite {
+    /// Waits until a write may take something.
+    fn writable(&self) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// Ends the stream in this direction (TCP: sends FIN).
+    fn shutdown(&mut self) -> impl Future<Output = io::Result<()>> + Send;
+}
+
+impl Transport for TcpStream {
+    type Read = OwnedReadHalf;
+    type Write = OwnedWriteHalf;
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        TcpStream::local_addr(self)
+    }
+
+    fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        TcpStream::set_nodelay(self, nodelay)
+    }
+
+    fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        TcpStream::into_split(self)
+    }
+}
+
+impl ReadHalf for OwnedReadHalf {
+    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send {
+        OwnedReadHalf::readable(self)
+    }
+}
+
+impl TryWrite for OwnedWriteHalf {
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        OwnedWriteHalf::try_write(self, buf)
+    }
+}
+
+impl WriteHalf for OwnedWriteHalf {
+    fn writable(&self) -> impl Future<Output = io::Result<()>> + Send {
+        OwnedWriteHalf::writable(self)
+    }
+
+    fn shutdown(&mut self) -> impl Future<Output = io::Result<()>> + Send {
+        AsyncWriteExt::shutdown(self)
+    }
+}
+
+/// Reads what is there now into `buf` (at most `limit` bytes), or fails with `WouldBlock`.
+///
+/// Through `poll_read` rather than `try_read`: a read that does not fill the room it was
+/// given tells tokio the socket is drained, so the next read waits for readiness instead of
+/// making a system call only to learn there is nothing yet.
+pub(crate) async fn read_now<R: ReadHalf>(
+    read: &mut R,
+    buf: &mut BytesMut,
+    limit: Option<usize>,
+) -> io::Result<usize> {
+    use bytes::BufMut;
+    std::future::poll_fn(|cx| {
+        let read = Pin::new(&mut *read);
+        let polled = match limit {
+            None => poll_read_buf(read, cx, buf),
+            Some(n) => poll_read_buf(read, cx, &mut (&mut *buf).limit(n)),
+        };
+        // Pending registered this task for readiness; the caller waits for it.
+        Poll::Ready(match polled {
+            Poll::Ready(got) => got,
+            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+        })
+    })
+    .await
+}
+
+/// Writes some of `buf` when the transport can take it; how many bytes (0 only for an empty
+/// `buf`). A transport that takes nothing is an error (`WriteZero`).
+pub(crate) async fn write_some<W: WriteHalf>(write: &W, buf: &mut BytesMut) -> io::Result<usize> {
+    use bytes::Buf;
+    if buf.is_empty() {
+        return Ok(0);
+    }
+    loop {
+        match write.try_write(buf) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                buf.advance(n);
+                return Ok(n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => write.writable().await?,
+            Err(e) => return Err(e),
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! The builder every handler has: its name, framing, per-connection data hook and
+//! per-connection settings, as plain methods on one struct. The kind parameter carries what
+//! belongs to one kind only ([`Listen`](super::Listen) for an incoming handler,
+//! [`Connect`](super::Connect) for an outgoing one), whose setters live beside that kind.
+
+use std::{fmt, sync::Arc};
+
+use super::{Connections, Core, MakePeer};
+use crate::{
+    central::CentralSender,
+    codec::{Framing, TcpMessageCodec},
+    conn::{ConnSettings, Registry},
+    limits::PerIp,
+    peer::Peer,
+};
+
+/// What distinguishes the builders of the two handler kinds: the settings of one kind
+/// ([`Listen`](super::Listen), [`Connect`](super::Connect)). Sealed.
+pub trait Kind: fmt::Debug + Send + Sync + 'static + sealed::Sealed {
+    /// The builder's name for `Debug`.
+    #[doc(hidden)]
+    const BUILDER: &'static str;
+}
+
+pub(super) mod sealed {
+    pub trait Sealed {}
+}
+
+/// Configures a handler: the settings both kinds have are here; [`IncomingBuilder`] and
+/// [`OutgoingBuilder`] (this type, with the kind's settings) add their own and start it.
+///
+/// [`IncomingBuilder`]: crate::IncomingBuilder
+/// [`OutgoingBuilder`]: crate::OutgoingBuilder
+///
+/// # Examples
+///
+/// ```
+#[doc = include_str!("../doc_client.rs")]
+/// use std::time::Duration;
+///
+/// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0")
+///     .name("lobby")
+///     .queue_capacity(64)
+///     .idle_timeout(Duration::from_secs(60));
+/// ```
+pub struct HandlerBuilder<K: Kind, P: Peer, F = TcpMessageCodec> {
+    pub(super) name: Option<String>,
+    pub(super) framing: F,
+    pub(super) settings: ConnSettings,
+    pub(super) make_peer: MakePeer<P>,
+    pub(super) kind: K,
+}
+
+impl<K: Kind, P: Peer, F> fmt::Debug for HandlerBuilder<K, P, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct(K::BUILDER)
+            .field("peer", &P::NAME)
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: Kind, P: Peer> HandlerBuilder<K, P> {
+    /// A builder with the default settings, the TcpMessage framing and `make_peer`.
+    pub(super) fn with_kind(
+        kind: K,
+        make_peer: impl Fn(std::net::SocketAddr) -> P + Send + Sync + 'static,
+    ) -> Self {
+        HandlerBuilder {
+            name: None,
+            framing: TcpMessageCodec::new(),
+            settings: ConnSettings::default(),
+            make_peer: Arc::new(make_peer),
+            kind,
+        }
+    }
+}
+
+impl<K: Kind, P: Peer, F: Framing> HandlerBuilder<K, P, F> {
+    /// The handler's name in logs, spans and `PeerHandle::handler_name`; default `P::NAME`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("../doc_client.rs")]
+    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").name("lobby");
+    /// ```
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// The framing each connection runs: a [`TcpMessageCodec`](crate::codec::TcpMessageCodec)
+    /// (the default), a [`Panda3dCodec`](crate::codec::Panda3dCodec), a
+    /// [`Custom`](crate::codec::Custom) tokio-util codec, or any [`Framing`]. Each
+    /// connection gets a clone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("../doc_client.rs")]
+    /// let panda = connhandler::codec::Panda3dCodec::builder().header_size(4).new_codec()?;
+    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").framing(panda);
+    /// # Ok::<(), connhandler::codec::ConfigError>(())
+    /// ```
+    pub fn framing<G: Framing>(self, framing: G) -> HandlerBuilder<K, P, G> {
+        HandlerBuilder {
+            framing,
+            name: self.name,
+            settings: self.settings,
+            make_peer: self.make_peer,
+            kind: self.kind,
+        }
+    }
+
+    /// Builds each connection's per-connection data (the peer value its handles deref
+    /// to) from the remote address, as the reference's `create_connection_instances`.
+    /// A closure can capture the handler's own state. A panic in it refuses that
+    /// connection only.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("../doc_client.rs")]
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// let serial = AtomicU32::new(0);
+    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").make_peer(move |_addr| {
+    ///     serial.fetch_add(1, Ordering::Relaxed);
+    ///     Client
+    /// });
+    /// ```
+    pub fn make_peer(
+        mut self,
+        make_peer: impl Fn(std::net::SocketAddr) -> P + Send + Sync + 'static,
+    ) -> Self {
+        self.make_peer = std::sync::Arc::new(make_peer);
+        self
+    }
+
+    /// How many messages each connection's outgoing queue holds (at least 1, default
+    /// 256): `send` waits and `try_send` fails while it is full.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("../doc_client.rs")]
+    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").queue_capacity(1024);
+    /// ```
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.settings.queue_capacity = capacity.max(1);
+        self
+    }
+
+    /// How long a closing connection may take to write what was queued and, after a
+    /// local close, to wait for the peer to close its side (default 5 s). Queued
+    /// messages still unwritten then are counted in the `Disconnected` event.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("../doc_client.rs")]
+    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").close_timeout(std::time::Duration::from_secs(1));
+    /// ```
+    pub fn close_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.settings.close_timeout = timeout;
+        self
+    }
+
+    /// Whether `TCP_NODELAY` is set on each connection (default `true`: small
+    /// messages go out at once; writes are batched by the writer task anyway).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("../doc_client.rs")]
+    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").nodelay(false);
+    /// ```
+    pub fn nodelay(mut self, nodelay: bool) -> Self {
+        self.settings.nodelay = nodelay;
+        self
+    }
+
+    /// Closes a connection on which nothing arrives for `timeout`
+    /// ([`Timeout::Idle`](crate::Timeout::Idle)); default: never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("../doc_client.rs")]
+    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").idle_timeout(std::time::Duration::from_secs(60));
+    /// ```
+    pub fn idle_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.settings.idle_timeout = Some(timeout);
+        self
+    }
+
+    /// Closes a connection on which part of a frame arrived and the rest did not
+    /// within `timeout` ([`Timeout::Frame`](crate::Timeout::Frame)): a peer that
+    /// sends half a frame and then nothing. Default: never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("../doc_client.rs")]
+    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").frame_timeout(std::time::Duration::from_secs(10));
+    /// ```
+    pub fn frame_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.settings.frame_timeout = Some(timeout);
+        self
+    }
+
+    /// What `send` does when a peer's outgoing queue is full: wait (the default),
+    /// fail, or disconnect the peer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("../doc_client.rs")]
+    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").queue_policy(connhandler::QueuePolicy::Fail);
+    /// ```
+    pub fn queue_policy(mut self, policy: crate::QueuePolicy) -> Self {
+        self.settings.queue_policy = policy;
+        self
+    }
+
+    /// A rate limit for each connection: a peer over it is disconnected with
+    /// [`DisconnectReason::RateLimited`](crate::DisconnectReason::RateLimited).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("../doc_client.rs")]
+    /// use std::time::Duration;
+    /// use connhandler::RateLimit;
+    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").rate_limit(RateLimit::messages(100, Duration::from_secs(1)));
+    /// ```
+    pub fn rate_limit(mut self, limit: crate::RateLimit) -> Self {
+        self.settings.rate_limit = Some(limit);
+        self
+    }
+
+    /// Calls `tap` with every message body received and sent, for debugging (the
+    /// reference's traffic dump).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("../doc_client.rs")]
+    /// use connhandler::tap::Tap;
+    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").tap(Tap::new(|f| eprintln!("{} {} {:02x?}", f.peer, f.direction, f.body)));
+    /// ```
+    pub fn tap(mut self, tap: crate::tap::Tap) -> Self {
+        self.settings.tap = Some(tap);
+        self
+    }
+
+    /// Splits the builder for starting: the kind's settings, the core the public handle
+    /// keeps, and what the handler's task needs to start connections.
+    pub(super) fn into_parts<E>(
+        self,
+        central: &CentralSender<E>,
+        per_ip: Option<PerIp>,
+    ) -> (K, Core<P>, Connections<P, F, E>) {
+        let name: Arc<str> = self.name.as_deref().unwrap_or(P::NAME).into();
+        let core = Core {
+            name: name.clone(),
+            token: tokio_util::sync::CancellationToken::new(),
+            tracker: tokio_util::task::TaskTracker::new(),
+            registry: Arc::new(Registry::new()),
+        };
+        let connections = Connections {
+            name,
+            settings: Arc::new(self.settings),
+            framing: self.framing,
+            token: core.token.clone(),
+            central: central.clone(),
+            tracker: core.tracker.clone(),
+            registry: core.registry.clone(),
+            per_ip,
+            make_peer: self.make_peer,
+        };
+        (self.kind, core, connections)
+    }
+}

@@ -1,0 +1,157 @@
+//! Handlers: what runs the connections of one peer kind. An incoming handler listens and
+//! serves many peers; an outgoing handler connects to one, with a time-out, retries and
+//! reconnection.
+//!
+//! | room | owns |
+//! | --- | --- |
+//! | `builder.rs` | [`HandlerBuilder`]: the settings every handler has, as plain methods; a kind parameter ([`Listen`], [`Connect`]) carries the settings of one kind |
+//! | `incoming.rs` | the listen settings, [`Incoming`], its accept loop, broadcast and stats |
+//! | `outgoing.rs` | the connect settings, [`Outgoing`], its connect/retry/reconnect driver |
+//! | here | what both kinds share: the handle's core (name, shutdown, close on drop) and what their tasks need to start connections |
+//!
+//! Handlers depend on `conn` (one connection) and `central`; nothing below depends on them.
+
+mod builder;
+mod incoming;
+mod outgoing;
+
+use std::{net::SocketAddr, panic::AssertUnwindSafe, sync::Arc};
+
+use tokio::{sync::OwnedSemaphorePermit, task::JoinHandle};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+pub use builder::{HandlerBuilder, Kind};
+pub use incoming::{BindError, BroadcastReport, Incoming, IncomingBuilder, IncomingStats, Listen};
+pub use outgoing::{Connect, Outgoing, OutgoingBuilder, Retry};
+
+use crate::{
+    central::CentralSender,
+    conn::{self, ConnCtx, ConnSettings, PeerHandle, Registry, Transport},
+    event::Event,
+    limits::PerIp,
+    peer::Peer,
+};
+
+/// The hook that builds each connection's per-connection data from its remote address.
+pub(crate) type MakePeer<P> = Arc<dyn Fn(SocketAddr) -> P + Send + Sync>;
+
+/// Calls the user's hook that builds the per-connection data, turning a panic into `None`.
+fn make_peer<P>(hook: &(dyn Fn(SocketAddr) -> P + Send + Sync), addr: SocketAddr) -> Option<P> {
+    match std::panic::catch_unwind(AssertUnwindSafe(|| hook(addr))) {
+        Ok(p) => Some(p),
+        Err(_) => {
+            tracing::error!(%addr, "the make_peer hook panicked; connection refused");
+            None
+        }
+    }
+}
+
+/// What the public handle of a running handler holds, whatever its kind: its name, and
+/// the token, tasks and connections that shutting it down goes through. Dropping it closes
+/// every connection (without waiting).
+pub(crate) struct Core<P: Peer> {
+    name: Arc<str>,
+    token: CancellationToken,
+    tracker: TaskTracker,
+    registry: Arc<Registry<P>>,
+}
+
+impl<P: Peer> Core<P> {
+    pub(crate) fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    pub(crate) fn registry(&self) -> &Registry<P> {
+        &self.registry
+    }
+
+    /// A token cancelled when the handler shuts down (or earlier, on its own).
+    pub(crate) fn child_token(&self) -> CancellationToken {
+        self.token.child_token()
+    }
+
+    /// A handler's own task (the accept loop, the connect driver), tracked for shutdown.
+    pub(crate) fn spawn_task<T>(&self, task: T)
+    where
+        T: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.tracker.spawn(task);
+    }
+
+    /// Closes every connection (queued messages are written first, within each
+    /// connection's `close_timeout`) and waits until every task has ended.
+    pub(crate) async fn shutdown(&self) {
+        self.registry.close_all(&self.token);
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+}
+
+impl<P: Peer> Drop for Core<P> {
+    fn drop(&mut self) {
+        self.registry.close_all(&self.token);
+    }
+}
+
+/// What a handler's task needs to start connections: the settings each one gets and where
+/// its events go.
+pub(crate) struct Connections<P: Peer, F, E> {
+    name: Arc<str>,
+    settings: Arc<ConnSettings>,
+    framing: F,
+    token: CancellationToken,
+    central: CentralSender<E>,
+    tracker: TaskTracker,
+    registry: Arc<Registry<P>>,
+    per_ip: Option<PerIp>,
+    make_peer: MakePeer<P>,
+}
+
+impl<P, F, E> Connections<P, F, E>
+where
+    P: Peer,
+    F: crate::codec::Framing,
+    E: From<Event<P>> + Send + 'static,
+{
+    /// Builds the per-connection data for a connection from `addr` (`None`: the hook
+    /// panicked, the connection is refused).
+    pub(crate) fn make_peer(&self, addr: SocketAddr) -> Option<P> {
+        make_peer(&*self.make_peer, addr)
+    }
+
+    /// Whether the handler is shutting down.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// The handler's token, cancelled when it shuts down.
+    pub(crate) fn token(&self) -> CancellationToken {
+        self.token.clone()
+    }
+
+    /// The central queue, for events of the handler's own (`ConnectFailed`).
+    pub(crate) fn central(&self) -> &CentralSender<E> {
+        &self.central
+    }
+
+    /// Starts the tasks of a new connection over `stream` (see `conn::spawn`).
+    pub(crate) fn start<T: Transport>(
+        &self,
+        stream: T,
+        addr: SocketAddr,
+        data: P,
+        slot: Option<OwnedSemaphorePermit>,
+    ) -> (PeerHandle<P>, JoinHandle<bool>) {
+        let ctx = ConnCtx {
+            handler: &self.name,
+            settings: &self.settings,
+            framing: &self.framing,
+            parent: &self.token,
+            central: &self.central,
+            tracker: &self.tracker,
+            registry: &self.registry,
+            per_ip: self.per_ip.as_ref(),
+        };
+        conn::spawn(ctx, stream, addr, data, slot)
+    }
+}
