@@ -7,17 +7,21 @@ use syn::{meta::ParseNestedMeta, Attribute, LitInt, LitStr, Path, Type};
 
 use crate::{ctxt::Ctxt, symbol::*};
 
-/// One option's value and where it was written; a second setting is reported.
+/// One option's value and where it was written; a second setting is reported, worded for
+/// the attribute it is in (`what`: "wire attribute", "peer attribute", "incoming handler
+/// setting"...).
 pub(crate) struct Slot<'c, T> {
     cx: &'c Ctxt,
+    what: &'static str,
     name: &'static str,
     value: Option<(T, TokenStream)>,
 }
 
 impl<'c, T> Slot<'c, T> {
-    pub(crate) fn new(cx: &'c Ctxt, name: &'static str) -> Self {
+    pub(crate) fn new(cx: &'c Ctxt, what: &'static str, name: &'static str) -> Self {
         Slot {
             cx,
+            what,
             name,
             value: None,
         }
@@ -27,10 +31,19 @@ impl<'c, T> Slot<'c, T> {
         let tokens = tokens.into_token_stream();
         if self.value.is_some() {
             self.cx
-                .error_spanned_by(tokens, format!("duplicate wire attribute `{}`", self.name));
+                .error_spanned_by(tokens, format!("duplicate {} `{}`", self.what, self.name));
         } else {
             self.value = Some((value, tokens));
         }
+    }
+
+    pub(crate) fn is_set(&self) -> bool {
+        self.value.is_some()
+    }
+
+    /// The value alone, without the tokens it was written as.
+    pub(crate) fn value(self) -> Option<T> {
+        self.value.map(|(value, _)| value)
     }
 
     pub(crate) fn get(self) -> Option<Given<T>> {
@@ -195,7 +208,7 @@ fn parse_id(meta: &ParseNestedMeta) -> syn::Result<(u64, TokenStream)> {
 }
 
 /// A path given as a string, with the literal's span re-applied to every token.
-fn parse_path_str(lit: &LitStr) -> syn::Result<Path> {
+pub(crate) fn parse_path_str(lit: &LitStr) -> syn::Result<Path> {
     let path: Path = lit.parse()?;
     syn::parse2(respan(path.into_token_stream(), lit.span()))
 }
@@ -219,12 +232,12 @@ pub(crate) fn respan(tokens: TokenStream, span: Span) -> TokenStream {
 
 impl Container {
     pub(crate) fn from_attrs(cx: &Ctxt, attrs: &[Attribute]) -> Self {
-        let mut id_type = Slot::new(cx, ID_TYPE);
-        let mut endian = Slot::new(cx, ENDIAN);
-        let mut len = Slot::new(cx, LEN);
-        let mut id = Slot::new(cx, ID);
-        let mut json = Slot::new(cx, JSON);
-        let mut krate = Slot::new(cx, CRATE);
+        let mut id_type = Slot::new(cx, WIRE_ATTR, ID_TYPE);
+        let mut endian = Slot::new(cx, WIRE_ATTR, ENDIAN);
+        let mut len = Slot::new(cx, WIRE_ATTR, LEN);
+        let mut id = Slot::new(cx, WIRE_ATTR, ID);
+        let mut json = Slot::new(cx, WIRE_ATTR, JSON);
+        let mut krate = Slot::new(cx, WIRE_ATTR, CRATE);
         each_key(cx, attrs, WIRE, |meta| {
             if meta.path.is_ident(ID_TYPE) {
                 let (w, t) = parse_width(meta, "the id type")?;
@@ -261,8 +274,8 @@ impl Container {
 
 impl Variant {
     pub(crate) fn from_attrs(cx: &Ctxt, attrs: &[Attribute]) -> Self {
-        let mut id = Slot::new(cx, ID);
-        let mut catch_all = Slot::new(cx, CATCH_ALL);
+        let mut id = Slot::new(cx, WIRE_ATTR, ID);
+        let mut catch_all = Slot::new(cx, WIRE_ATTR, CATCH_ALL);
         each_key(cx, attrs, WIRE, |meta| {
             if meta.path.is_ident(ID) {
                 let (v, t) = parse_id(meta)?;
@@ -283,12 +296,12 @@ impl Variant {
 
 impl Field {
     pub(crate) fn from_attrs(cx: &Ctxt, attrs: &[Attribute]) -> Self {
-        let mut endian = Slot::new(cx, ENDIAN);
-        let mut len = Slot::new(cx, LEN);
-        let mut rest = Slot::new(cx, REST);
-        let mut skip = Slot::new(cx, SKIP);
-        let mut default = Slot::new(cx, DEFAULT);
-        let mut with = Slot::new(cx, WITH);
+        let mut endian = Slot::new(cx, WIRE_ATTR, ENDIAN);
+        let mut len = Slot::new(cx, WIRE_ATTR, LEN);
+        let mut rest = Slot::new(cx, WIRE_ATTR, REST);
+        let mut skip = Slot::new(cx, WIRE_ATTR, SKIP);
+        let mut default = Slot::new(cx, WIRE_ATTR, DEFAULT);
+        let mut with = Slot::new(cx, WIRE_ATTR, WITH);
         each_key(cx, attrs, WIRE, |meta| {
             if meta.path.is_ident(ENDIAN) {
                 let (e, t) = parse_endian(meta)?;
@@ -332,10 +345,10 @@ pub(crate) struct PeerAttrs {
 
 impl PeerAttrs {
     pub(crate) fn from_attrs(cx: &Ctxt, attrs: &[Attribute]) -> Self {
-        let mut recv = Slot::new(cx, RECV);
-        let mut send = Slot::new(cx, SEND);
-        let mut name = Slot::new(cx, NAME);
-        let mut krate = Slot::new(cx, CRATE);
+        let mut recv = Slot::new(cx, PEER_ATTR, RECV);
+        let mut send = Slot::new(cx, PEER_ATTR, SEND);
+        let mut name = Slot::new(cx, PEER_ATTR, NAME);
+        let mut krate = Slot::new(cx, PEER_ATTR, CRATE);
         each_key(cx, attrs, PEER, |meta| {
             if meta.path.is_ident(RECV) {
                 let ty: Type = meta.value()?.parse()?;

@@ -3,6 +3,14 @@
 pub(crate) const WIRE: &str = "wire";
 pub(crate) const PEER: &str = "peer";
 
+// What each attribute's keys are called in errors ("duplicate wire attribute `id`").
+pub(crate) const WIRE_ATTR: &str = "wire attribute";
+pub(crate) const PEER_ATTR: &str = "peer attribute";
+pub(crate) const INCOMING_SETTING: &str = "incoming handler setting";
+pub(crate) const OUTGOING_SETTING: &str = "outgoing handler setting";
+pub(crate) const TCP_MESSAGE_SETTING: &str = "tcp_message setting";
+pub(crate) const PANDA3D_SETTING: &str = "panda3d setting";
+
 // Container keys of #[wire(...)].
 pub(crate) const ID_TYPE: &str = "id_type";
 pub(crate) const ENDIAN: &str = "endian";
@@ -22,10 +30,46 @@ pub(crate) const RECV: &str = "recv";
 pub(crate) const SEND: &str = "send";
 pub(crate) const NAME: &str = "name";
 
+// #[incoming(...)] and #[outgoing(...)] keys (`peer`, `name` and `crate` above too).
+pub(crate) const TCP_MESSAGE: &str = "tcp_message";
+pub(crate) const PANDA3D: &str = "panda3d";
+pub(crate) const FRAMING: &str = "framing";
+pub(crate) const MAKE_PEER: &str = "make_peer";
+pub(crate) const BACKLOG: &str = "backlog";
+pub(crate) const MAX_CONNECTIONS: &str = "max_connections";
+pub(crate) const CONNECT_TIMEOUT_MS: &str = "connect_timeout_ms";
+pub(crate) const RETRY_MS: &str = "retry_ms";
+pub(crate) const BACKOFF_MAX_MS: &str = "backoff_max_ms";
+pub(crate) const MAX_ATTEMPTS: &str = "max_attempts";
+pub(crate) const RECONNECT: &str = "reconnect";
+// tcp_message(...) and panda3d(...) keys.
+pub(crate) const MAX_MESSAGE_SIZE: &str = "max_message_size";
+pub(crate) const MAX_FRAME_LENGTH: &str = "max_frame_length";
+pub(crate) const REASSEMBLE: &str = "reassemble";
+pub(crate) const EXPLICIT_FINAL_CHUNK: &str = "explicit_final_chunk";
+pub(crate) const HEADER_SIZE: &str = "header_size";
+
 pub(crate) const CONTAINER_KEYS: &[&str] = &[ID_TYPE, ENDIAN, LEN, ID, JSON, CRATE];
 pub(crate) const VARIANT_KEYS: &[&str] = &[ID, CATCH_ALL];
 pub(crate) const FIELD_KEYS: &[&str] = &[ENDIAN, LEN, REST, SKIP, DEFAULT, WITH];
 pub(crate) const PEER_KEYS: &[&str] = &[RECV, SEND, NAME, CRATE];
+pub(crate) const HANDLER_KEYS: &[&str] =
+    &[PEER, TCP_MESSAGE, PANDA3D, FRAMING, MAKE_PEER, NAME, CRATE];
+pub(crate) const INCOMING_KEYS: &[&str] = &[BACKLOG, MAX_CONNECTIONS];
+pub(crate) const OUTGOING_KEYS: &[&str] = &[
+    CONNECT_TIMEOUT_MS,
+    RETRY_MS,
+    BACKOFF_MAX_MS,
+    MAX_ATTEMPTS,
+    RECONNECT,
+];
+pub(crate) const TCP_MESSAGE_KEYS: &[&str] = &[
+    MAX_MESSAGE_SIZE,
+    MAX_FRAME_LENGTH,
+    REASSEMBLE,
+    EXPLICIT_FINAL_CHUNK,
+];
+pub(crate) const PANDA3D_KEYS: &[&str] = &[HEADER_SIZE, MAX_FRAME_LENGTH];
 
 /// "`a`, `b` or `c`", for error messages that list the valid keys.
 pub(crate) fn list(keys: &[&str]) -> String {

@@ -1,5 +1,5 @@
-//! What generated code refers to, by absolute path (`::connhandler::__private::...`): not a
-//! public API.
+//! What generated code refers to, by absolute path (`::connhandler::__private_v0_1::...`):
+//! not a public API. The module's name carries the crate's version (see `lib.rs`).
 
 pub use bytes::{Bytes, BytesMut};
 pub use core::{
@@ -9,7 +9,14 @@ pub use core::{
 };
 
 pub use crate::{
+    addr::Address,
+    central::CentralSender,
+    codec::{Framing, Panda3dCodec, TcpMessageCodec},
+    conn::PeerHandle,
+    event::{ConnectError, Event},
+    handler::{BindError, Incoming, IncomingBuilder, Outgoing, OutgoingBuilder, Retry},
     message::{Decode, DecodeError, Encode, FrameStatus},
+    peer::Peer,
     wire::{
         decode_whole, fingerprint_combine, fingerprint_mix, fingerprint_str, frame_status,
         frame_status_decoding, Ctx, Endian, LenWidth, LengthOverflow, Wire, WireRest,

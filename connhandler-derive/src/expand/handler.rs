@@ -1,11 +1,17 @@
 //! `#[incoming(...)]` and `#[outgoing(...)]`: a struct holding a handler's own state becomes
 //! a declared handler that starts on the central queue in one call.
+//!
+//! `Args::from_syn` (every key in a typed slot) → `validate` → `expand`.
 
 use proc_macro2::TokenStream;
 use quote::{quote, ToTokens};
 use syn::{meta::ParseNestedMeta, parse::Parser, DeriveInput, LitBool, LitInt, LitStr, Path, Type};
 
-use crate::{attr, ctxt::Ctxt, symbol::list};
+use crate::{
+    attr::{self, Slot},
+    ctxt::Ctxt,
+    symbol::*,
+};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -13,42 +19,53 @@ pub(crate) enum Kind {
     Outgoing,
 }
 
-const COMMON_KEYS: &[&str] = &[
-    "peer",
-    "tcp_message",
-    "panda3d",
-    "framing",
-    "make_peer",
-    "name",
-    "crate",
-];
-const INCOMING_KEYS: &[&str] = &["backlog", "max_connections"];
-const OUTGOING_KEYS: &[&str] = &[
-    "connect_timeout_ms",
-    "retry_ms",
-    "backoff_max_ms",
-    "max_attempts",
-    "reconnect",
-];
+impl Kind {
+    fn attr(self) -> &'static str {
+        match self {
+            Kind::Incoming => "incoming",
+            Kind::Outgoing => "outgoing",
+        }
+    }
+
+    /// How this kind's keys are called in errors.
+    fn setting(self) -> &'static str {
+        match self {
+            Kind::Incoming => INCOMING_SETTING,
+            Kind::Outgoing => OUTGOING_SETTING,
+        }
+    }
+
+    /// The keys this kind takes.
+    fn keys(self) -> Vec<&'static str> {
+        let own = match self {
+            Kind::Incoming => INCOMING_KEYS,
+            Kind::Outgoing => OUTGOING_KEYS,
+        };
+        HANDLER_KEYS.iter().chain(own).copied().collect()
+    }
+}
 
 enum Framing {
-    TcpMessage(Vec<(String, TokenStream)>),
-    Panda3d(Vec<(String, TokenStream)>),
+    TcpMessage(Vec<(&'static str, TokenStream)>),
+    Panda3d(Vec<(&'static str, TokenStream)>),
     Custom(Path),
 }
 
-#[derive(Default)]
+/// The arguments of `#[incoming(...)]` / `#[outgoing(...)]`, each key in its slot (a
+/// repeated key is an error naming it).
 struct Args {
     peer: Option<Type>,
     framing: Option<(Framing, TokenStream)>,
     make_peer: Option<Path>,
     name: Option<LitStr>,
     krate: Option<Path>,
-    /// Settings passed on to the builder as `.key(value)`, in order.
-    settings: Vec<(String, TokenStream)>,
+    backlog: Option<LitInt>,
+    max_connections: Option<LitInt>,
+    connect_timeout_ms: Option<LitInt>,
     retry_ms: Option<LitInt>,
     backoff_max_ms: Option<LitInt>,
     max_attempts: Option<LitInt>,
+    reconnect: bool,
 }
 
 fn int_in(lit: &LitInt, what: &str, range: std::ops::RangeInclusive<u64>) -> syn::Result<u64> {
@@ -68,199 +85,208 @@ fn int_in(lit: &LitInt, what: &str, range: std::ops::RangeInclusive<u64>) -> syn
     Ok(v)
 }
 
-/// `tcp_message(max_message_size = N, max_frame_length = N)`, checked here.
-fn tcp_message_args(meta: &ParseNestedMeta) -> syn::Result<Vec<(String, TokenStream)>> {
+/// An integer key's value, checked to lie in `range`.
+fn int_value(
+    meta: &ParseNestedMeta,
+    what: &str,
+    range: std::ops::RangeInclusive<u64>,
+) -> syn::Result<LitInt> {
+    let lit: LitInt = meta.value()?.parse()?;
+    int_in(&lit, what, range)?;
+    Ok(lit)
+}
+
+/// The settings inside `tcp_message(...)` or `panda3d(...)`, each in its slot, in the
+/// order given.
+fn framing_settings(
+    cx: &Ctxt,
+    meta: &ParseNestedMeta,
+    what: &'static str,
+    keys: &[&'static str],
+    mut parse: impl FnMut(&ParseNestedMeta, &'static str) -> syn::Result<TokenStream>,
+) -> syn::Result<Vec<(&'static str, TokenStream)>> {
     let mut out = Vec::new();
     if meta.input.is_empty() || meta.input.peek(syn::Token![,]) {
         return Ok(out);
     }
+    let mut slots: Vec<Slot<'_, ()>> = keys.iter().map(|k| Slot::new(cx, what, k)).collect();
     meta.parse_nested_meta(|inner| {
-        let key = inner.path.to_token_stream().to_string();
-        match key.as_str() {
-            "max_message_size" => {
-                let lit: LitInt = inner.value()?.parse()?;
-                int_in(&lit, "max_message_size", 1..=65535)?;
-                out.push((key, lit.into_token_stream()));
-            }
-            "max_frame_length" => {
-                let lit: LitInt = inner.value()?.parse()?;
-                int_in(&lit, "max_frame_length", 1..=u32::MAX.into())?;
-                out.push((key, lit.into_token_stream()));
-            }
-            "reassemble" | "explicit_final_chunk" => {
-                let lit: LitBool = inner.value()?.parse()?;
-                out.push((key, lit.into_token_stream()));
-            }
-            _ => {
-                return Err(inner.error(format!(
-                    "unknown tcp_message setting `{key}`; expected {}",
-                    list(&[
-                        "max_message_size",
-                        "max_frame_length",
-                        "reassemble",
-                        "explicit_final_chunk"
-                    ])
-                )))
-            }
+        let Some(i) = keys.iter().position(|k| inner.path.is_ident(k)) else {
+            let key = inner.path.to_token_stream().to_string();
+            return Err(inner.error(format!("unknown {what} `{key}`; expected {}", list(keys))));
+        };
+        let value = parse(&inner, keys[i])?;
+        if !slots[i].is_set() {
+            out.push((keys[i], value.clone()));
         }
+        slots[i].set(&inner.path, ());
         Ok(())
     })?;
     Ok(out)
+}
+
+/// `tcp_message(max_message_size = N, max_frame_length = N, ...)`, checked here.
+fn tcp_message_args(
+    cx: &Ctxt,
+    meta: &ParseNestedMeta,
+) -> syn::Result<Vec<(&'static str, TokenStream)>> {
+    framing_settings(
+        cx,
+        meta,
+        TCP_MESSAGE_SETTING,
+        TCP_MESSAGE_KEYS,
+        |inner, key| {
+            Ok(match key {
+                MAX_MESSAGE_SIZE => int_value(inner, key, 1..=65535)?.into_token_stream(),
+                MAX_FRAME_LENGTH => int_value(inner, key, 1..=u32::MAX.into())?.into_token_stream(),
+                _ => inner.value()?.parse::<LitBool>()?.into_token_stream(),
+            })
+        },
+    )
 }
 
 /// `panda3d(header_size = 0|2|4, max_frame_length = N)`, checked here.
-fn panda3d_args(meta: &ParseNestedMeta) -> syn::Result<Vec<(String, TokenStream)>> {
-    let mut out = Vec::new();
-    if meta.input.is_empty() || meta.input.peek(syn::Token![,]) {
-        return Ok(out);
-    }
-    meta.parse_nested_meta(|inner| {
-        let key = inner.path.to_token_stream().to_string();
+fn panda3d_args(
+    cx: &Ctxt,
+    meta: &ParseNestedMeta,
+) -> syn::Result<Vec<(&'static str, TokenStream)>> {
+    framing_settings(cx, meta, PANDA3D_SETTING, PANDA3D_KEYS, |inner, key| {
         let lit: LitInt = inner.value()?.parse()?;
-        match key.as_str() {
-            "header_size" => {
-                let v: u64 = lit.base10_parse()?;
-                if ![0, 2, 4].contains(&v) {
-                    return Err(syn::Error::new_spanned(
-                        &lit,
-                        format!(
-                            "header_size must be 0, 2 or 4 (Panda3D's tcp_header_size), got {v}"
-                        ),
-                    ));
-                }
-            }
-            "max_frame_length" => {
-                int_in(&lit, "max_frame_length", 1..=u32::MAX.into())?;
-            }
-            _ => {
-                return Err(inner.error(format!(
-                    "unknown panda3d setting `{key}`; expected {}",
-                    list(&["header_size", "max_frame_length"])
-                )))
-            }
-        }
-        out.push((key, lit.into_token_stream()));
-        Ok(())
-    })?;
-    Ok(out)
-}
-
-fn parse_args(cx: &Ctxt, kind: Kind, tokens: TokenStream) -> Args {
-    let mut args = Args::default();
-    let valid: Vec<&str> = COMMON_KEYS
-        .iter()
-        .chain(match kind {
-            Kind::Incoming => INCOMING_KEYS,
-            Kind::Outgoing => OUTGOING_KEYS,
-        })
-        .copied()
-        .collect();
-    let parser = syn::meta::parser(|meta| {
-        let key = meta.path.to_token_stream().to_string();
-        let set_framing = |args: &mut Args, f: Framing, tokens: TokenStream| {
-            if let Some((_, first)) = &args.framing {
-                let first = first.to_string();
-                Err(syn::Error::new_spanned(
-                    tokens,
-                    format!("conflicting framings: `{first}` is given already"),
-                ))
-            } else {
-                args.framing = Some((f, tokens));
-                Ok(())
-            }
-        };
-        match key.as_str() {
-            "peer" => {
-                if args.peer.is_some() {
-                    return Err(meta.error("duplicate `peer`"));
-                }
-                args.peer = Some(meta.value()?.parse()?);
-            }
-            "tcp_message" => {
-                let settings = tcp_message_args(&meta)?;
-                set_framing(
-                    &mut args,
-                    Framing::TcpMessage(settings),
-                    meta.path.to_token_stream(),
-                )?;
-            }
-            "panda3d" => {
-                let settings = panda3d_args(&meta)?;
-                set_framing(
-                    &mut args,
-                    Framing::Panda3d(settings),
-                    meta.path.to_token_stream(),
-                )?;
-            }
-            "framing" => {
-                let path: Path = meta.value()?.parse()?;
-                let tokens = path.to_token_stream();
-                set_framing(&mut args, Framing::Custom(path), tokens)?;
-            }
-            "make_peer" => args.make_peer = Some(meta.value()?.parse()?),
-            "name" => args.name = Some(meta.value()?.parse()?),
-            "crate" => {
-                let lit: LitStr = meta.value()?.parse()?;
-                let path: Path = lit.parse()?;
-                args.krate = Some(syn::parse2(attr::respan(
-                    path.into_token_stream(),
-                    lit.span(),
-                ))?);
-            }
-            "backlog" if kind == Kind::Incoming => {
-                let lit: LitInt = meta.value()?.parse()?;
-                int_in(&lit, "backlog", 0..=u32::MAX.into())?;
-                args.settings
-                    .push(("backlog".into(), lit.into_token_stream()));
-            }
-            "max_connections" if kind == Kind::Incoming => {
-                let lit: LitInt = meta.value()?.parse()?;
-                int_in(&lit, "max_connections", 1..=u32::MAX.into())?;
-                args.settings
-                    .push(("max_connections".into(), lit.into_token_stream()));
-            }
-            "connect_timeout_ms" if kind == Kind::Outgoing => {
-                let lit: LitInt = meta.value()?.parse()?;
-                int_in(&lit, "connect_timeout_ms", 1..=u64::MAX)?;
-                args.settings.push((
-                    "connect_timeout".into(),
-                    quote!(::core::time::Duration::from_millis(#lit)),
+        if key == HEADER_SIZE {
+            let v: u64 = lit.base10_parse()?;
+            if ![0, 2, 4].contains(&v) {
+                return Err(syn::Error::new_spanned(
+                    &lit,
+                    format!("header_size must be 0, 2 or 4 (Panda3D's tcp_header_size), got {v}"),
                 ));
             }
-            "retry_ms" if kind == Kind::Outgoing => args.retry_ms = Some(meta.value()?.parse()?),
-            "backoff_max_ms" if kind == Kind::Outgoing => {
-                args.backoff_max_ms = Some(meta.value()?.parse()?)
-            }
-            "max_attempts" if kind == Kind::Outgoing => {
-                let lit: LitInt = meta.value()?.parse()?;
-                int_in(&lit, "max_attempts", 1..=u32::MAX.into())?;
-                args.max_attempts = Some(lit);
-            }
-            "reconnect" if kind == Kind::Outgoing => {
-                args.settings.push(("reconnect".into(), quote!(true)));
-            }
-            _ => {
+        } else {
+            int_in(&lit, key, 1..=u32::MAX.into())?;
+        }
+        Ok(lit.into_token_stream())
+    })
+}
+
+impl Args {
+    /// Parses the attribute's arguments: step one of `from_syn` → `validate` → `expand`.
+    fn from_syn(cx: &Ctxt, kind: Kind, tokens: TokenStream) -> Args {
+        let what = kind.setting();
+        let mut peer = Slot::new(cx, what, PEER);
+        let mut framing: Option<(Framing, TokenStream)> = None;
+        let mut make_peer = Slot::new(cx, what, MAKE_PEER);
+        let mut name = Slot::new(cx, what, NAME);
+        let mut krate = Slot::new(cx, what, CRATE);
+        let mut backlog = Slot::new(cx, what, BACKLOG);
+        let mut max_connections = Slot::new(cx, what, MAX_CONNECTIONS);
+        let mut connect_timeout_ms = Slot::new(cx, what, CONNECT_TIMEOUT_MS);
+        let mut retry_ms = Slot::new(cx, what, RETRY_MS);
+        let mut backoff_max_ms = Slot::new(cx, what, BACKOFF_MAX_MS);
+        let mut max_attempts = Slot::new(cx, what, MAX_ATTEMPTS);
+        let mut reconnect = Slot::new(cx, what, RECONNECT);
+        let incoming = kind == Kind::Incoming;
+        let parser = syn::meta::parser(|meta| {
+            let path = &meta.path;
+            let mut set_framing = |f: Framing| {
+                let tokens = path.to_token_stream();
+                if let Some((_, first)) = &framing {
+                    let first = first.to_string();
+                    cx.error_spanned_by(
+                        tokens,
+                        format!("conflicting framings: `{first}` is given already"),
+                    );
+                } else {
+                    framing = Some((f, tokens));
+                }
+            };
+            if path.is_ident(PEER) {
+                let ty: Type = meta.value()?.parse()?;
+                peer.set(path, ty);
+            } else if path.is_ident(TCP_MESSAGE) {
+                set_framing(Framing::TcpMessage(tcp_message_args(cx, &meta)?));
+            } else if path.is_ident(PANDA3D) {
+                set_framing(Framing::Panda3d(panda3d_args(cx, &meta)?));
+            } else if path.is_ident(FRAMING) {
+                let custom: Path = meta.value()?.parse()?;
+                let tokens = custom.to_token_stream();
+                if let Some((_, first)) = &framing {
+                    let first = first.to_string();
+                    cx.error_spanned_by(
+                        tokens,
+                        format!("conflicting framings: `{first}` is given already"),
+                    );
+                } else {
+                    framing = Some((Framing::Custom(custom), tokens));
+                }
+            } else if path.is_ident(MAKE_PEER) {
+                let hook: Path = meta.value()?.parse()?;
+                make_peer.set(path, hook);
+            } else if path.is_ident(NAME) {
+                let lit: LitStr = meta.value()?.parse()?;
+                name.set(path, lit);
+            } else if path.is_ident(CRATE) {
+                let lit: LitStr = meta.value()?.parse()?;
+                krate.set(path, attr::parse_path_str(&lit)?);
+            } else if incoming && path.is_ident(BACKLOG) {
+                backlog.set(path, int_value(&meta, BACKLOG, 0..=u32::MAX.into())?);
+            } else if incoming && path.is_ident(MAX_CONNECTIONS) {
+                let lit = int_value(&meta, MAX_CONNECTIONS, 1..=u32::MAX.into())?;
+                max_connections.set(path, lit);
+            } else if !incoming && path.is_ident(CONNECT_TIMEOUT_MS) {
+                let lit = int_value(&meta, CONNECT_TIMEOUT_MS, 1..=u64::MAX)?;
+                connect_timeout_ms.set(path, lit);
+            } else if !incoming && path.is_ident(RETRY_MS) {
+                retry_ms.set(path, meta.value()?.parse::<LitInt>()?);
+            } else if !incoming && path.is_ident(BACKOFF_MAX_MS) {
+                backoff_max_ms.set(path, meta.value()?.parse::<LitInt>()?);
+            } else if !incoming && path.is_ident(MAX_ATTEMPTS) {
+                let lit = int_value(&meta, MAX_ATTEMPTS, 1..=u32::MAX.into())?;
+                max_attempts.set(path, lit);
+            } else if !incoming && path.is_ident(RECONNECT) {
+                reconnect.set(path, ());
+            } else {
+                let key = path.to_token_stream().to_string();
                 return Err(meta.error(format!(
-                    "unknown {} handler setting `{key}`; expected {}",
-                    match kind {
-                        Kind::Incoming => "incoming",
-                        Kind::Outgoing => "outgoing",
-                    },
-                    list(&valid)
-                )))
+                    "unknown {} `{key}`; expected {}",
+                    kind.setting(),
+                    list(&kind.keys())
+                )));
             }
+            Ok(())
+        });
+        if let Err(e) = parser.parse2(tokens) {
+            cx.syn_error(e);
         }
-        Ok(())
-    });
-    if let Err(e) = parser.parse2(tokens) {
-        cx.syn_error(e);
-    }
-    if args.backoff_max_ms.is_some() && args.retry_ms.is_none() {
-        if let Some(b) = &args.backoff_max_ms {
-            cx.error_spanned_by(b, "`backoff_max_ms` goes with `retry_ms`, the first delay");
+        Args {
+            peer: peer.value(),
+            framing,
+            make_peer: make_peer.value(),
+            name: name.value(),
+            krate: krate.value(),
+            backlog: backlog.value(),
+            max_connections: max_connections.value(),
+            connect_timeout_ms: connect_timeout_ms.value(),
+            retry_ms: retry_ms.value(),
+            backoff_max_ms: backoff_max_ms.value(),
+            max_attempts: max_attempts.value(),
+            reconnect: reconnect.get().is_some(),
         }
     }
-    args
+}
+
+/// The rules that look at several keys at once.
+fn validate(cx: &Ctxt, kind: Kind, input: &DeriveInput, args: &Args) {
+    if args.peer.is_none() {
+        cx.error_spanned_by(
+            &input.ident,
+            format!(
+                "a handler needs its peer kind: #[{}(peer = MyPeer, ...)]",
+                kind.attr()
+            ),
+        );
+    }
+    if let (Some(b), None) = (&args.backoff_max_ms, &args.retry_ms) {
+        cx.error_spanned_by(b, "`backoff_max_ms` goes with `retry_ms`, the first delay");
+    }
 }
 
 pub(crate) fn attribute(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
@@ -268,22 +294,15 @@ pub(crate) fn attribute(kind: Kind, args: TokenStream, item: TokenStream) -> Tok
     let input: DeriveInput = match syn::parse2(item.clone()) {
         Ok(input) => input,
         Err(e) => {
+            let _ = cx.check();
             let e = e.into_compile_error();
             return quote!(#e #item);
         }
     };
-    let args = parse_args(&cx, kind, args);
-    if args.peer.is_none() {
-        let attr = match kind {
-            Kind::Incoming => "incoming",
-            Kind::Outgoing => "outgoing",
-        };
-        cx.error_spanned_by(
-            &input.ident,
-            format!("a handler needs its peer kind: #[{attr}(peer = MyPeer, ...)]"),
-        );
-    }
+    let args = Args::from_syn(&cx, kind, args);
+    validate(&cx, kind, &input, &args);
     if let Err(e) = cx.check() {
+        // The item stays as written, so that its other uses do not fail too.
         let e = e.into_compile_error();
         return quote!(#e #item);
     }
@@ -292,7 +311,9 @@ pub(crate) fn attribute(kind: Kind, args: TokenStream, item: TokenStream) -> Tok
 }
 
 fn expand(kind: Kind, input: &DeriveInput, args: &Args) -> TokenStream {
-    let k = attr::krate(args.krate.as_ref());
+    // Every path into the runtime goes through its private module.
+    let krate = attr::krate(args.krate.as_ref());
+    let k = quote!(#krate::__private_v0_1);
     let ident = &input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     let Some(peer) = &args.peer else {
@@ -300,8 +321,8 @@ fn expand(kind: Kind, input: &DeriveInput, args: &Args) -> TokenStream {
     };
     let (framing_ty, framing_expr) = match &args.framing {
         None => (
-            quote!(#k::codec::TcpMessageCodec),
-            quote!(#k::codec::TcpMessageCodec::new()),
+            quote!(#k::TcpMessageCodec),
+            quote!(#k::TcpMessageCodec::new()),
         ),
         Some((Framing::TcpMessage(settings), _)) => {
             let calls = settings.iter().map(|(key, v)| {
@@ -309,8 +330,8 @@ fn expand(kind: Kind, input: &DeriveInput, args: &Args) -> TokenStream {
                 quote!(.#key(#v))
             });
             (
-                quote!(#k::codec::TcpMessageCodec),
-                quote!(#k::__private::checked_codec(#k::codec::TcpMessageCodec::builder() #(#calls)* .new_codec())),
+                quote!(#k::TcpMessageCodec),
+                quote!(#k::checked_codec(#k::TcpMessageCodec::builder() #(#calls)* .new_codec())),
             )
         }
         Some((Framing::Panda3d(settings), _)) => {
@@ -319,11 +340,11 @@ fn expand(kind: Kind, input: &DeriveInput, args: &Args) -> TokenStream {
                 quote!(.#key(#v))
             });
             (
-                quote!(#k::codec::Panda3dCodec),
-                quote!(#k::__private::checked_codec(#k::codec::Panda3dCodec::builder() #(#calls)* .new_codec())),
+                quote!(#k::Panda3dCodec),
+                quote!(#k::checked_codec(#k::Panda3dCodec::builder() #(#calls)* .new_codec())),
             )
         }
-        Some((Framing::Custom(path), _)) => (quote!(impl #k::codec::Framing), quote!(#path())),
+        Some((Framing::Custom(path), _)) => (quote!(impl #k::Framing), quote!(#path())),
     };
     let make_peer = match &args.make_peer {
         Some(path) => quote!(move |__addr| #path(&*__state, __addr)),
@@ -332,14 +353,20 @@ fn expand(kind: Kind, input: &DeriveInput, args: &Args) -> TokenStream {
             |_| <#peer as ::core::default::Default>::default()
         }),
     };
-    let mut calls: Vec<TokenStream> = args
-        .settings
-        .iter()
-        .map(|(key, v)| {
-            let key = syn::Ident::new(key, proc_macro2::Span::call_site());
-            quote!(.#key(#v))
-        })
-        .collect();
+    // Builder calls in a fixed order, one per key given.
+    let mut calls: Vec<TokenStream> = Vec::new();
+    if let Some(n) = &args.backlog {
+        calls.push(quote!(.backlog(#n)));
+    }
+    if let Some(n) = &args.max_connections {
+        calls.push(quote!(.max_connections(#n)));
+    }
+    if let Some(ms) = &args.connect_timeout_ms {
+        calls.push(quote!(.connect_timeout(::core::time::Duration::from_millis(#ms))));
+    }
+    if args.reconnect {
+        calls.push(quote!(.reconnect(true)));
+    }
     if let Some(name) = &args.name {
         calls.push(quote!(.name(#name)));
     }

@@ -27,7 +27,7 @@ pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
             ),
         );
     }
-    let bytes = quote!(#krate::Bytes);
+    let bytes = quote!(#krate::__private_v0_1::Bytes);
     let recv = attrs
         .recv
         .as_ref()
@@ -48,7 +48,7 @@ pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
     quote! {
         #errors
         #[automatically_derived]
-        impl #impl_generics #krate::Peer for #ident #ty_generics #where_clause {
+        impl #impl_generics #krate::__private_v0_1::Peer for #ident #ty_generics #where_clause {
             type Recv = #recv;
             type Send = #send;
             const NAME: &'static str = #name;
