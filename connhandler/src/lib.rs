@@ -81,18 +81,17 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-// The rooms, low to high: a room imports only from rooms above it in this list (see
-// ARCHITECTURE.md).
+// The rooms; ARCHITECTURE.md lists them low to high (a room imports only from lower ones).
 mod addr;
 pub mod blocking;
 mod central;
 pub mod codec;
 mod conn;
-mod event;
 pub mod handler;
 mod limits;
 mod message;
 mod peer;
+mod reason;
 mod room;
 pub mod tap;
 pub mod testing;
@@ -100,8 +99,7 @@ pub mod wire;
 
 pub use addr::Address;
 pub use central::{central, Central, CentralSender, Drain, PostError, DEFAULT_CENTRAL_CAPACITY};
-pub use conn::{PeerHandle, SendError};
-pub use event::{ConnectError, Disconnect, DisconnectReason, Event, Timeout};
+pub use conn::{Event, PeerHandle, SendError};
 pub use handler::{
     BindError, BroadcastReport, Incoming, IncomingBuilder, IncomingStats, Outgoing,
     OutgoingBuilder, Retry,
@@ -109,6 +107,7 @@ pub use handler::{
 pub use limits::{Limited, QueuePolicy, RateLimit};
 pub use message::{Decode, DecodeError, DecodeErrorKind, Encode, FrameStatus, FrameStatusFn};
 pub use peer::{Peer, PeerId};
+pub use reason::{ConnectError, Disconnect, DisconnectReason, Timeout};
 
 #[doc(no_inline)]
 pub use bytes::Bytes;

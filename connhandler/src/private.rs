@@ -12,11 +12,12 @@ pub use crate::{
     addr::Address,
     central::CentralSender,
     codec::{Framing, Panda3dCodec, TcpMessageCodec},
+    conn::Event,
     conn::PeerHandle,
-    event::{ConnectError, Event},
     handler::{BindError, Incoming, IncomingBuilder, Outgoing, OutgoingBuilder, Retry},
     message::{Decode, DecodeError, Encode, FrameStatus},
     peer::Peer,
+    reason::ConnectError,
     wire::{
         decode_whole, fingerprint_combine, fingerprint_mix, fingerprint_str, frame_status,
         frame_status_decoding, Ctx, Endian, LenWidth, LengthOverflow, Wire, WireRest,

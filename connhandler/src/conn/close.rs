@@ -24,7 +24,7 @@ use std::{
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::transport::ReadHalf;
-use crate::event::DisconnectReason;
+use crate::reason::DisconnectReason;
 
 /// Whether and why one connection closes; shared by its handles and tasks.
 pub(crate) struct Closing {

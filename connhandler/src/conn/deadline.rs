@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::event::Timeout;
+use crate::reason::Timeout;
 
 /// When the reader gives up waiting, and why.
 pub(crate) struct Deadlines {

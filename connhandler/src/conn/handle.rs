@@ -11,8 +11,8 @@ use std::{
 
 use super::{send::SendError, shared::Shared};
 use crate::{
-    event::DisconnectReason,
     peer::{Peer, PeerId},
+    reason::DisconnectReason,
 };
 
 /// Access to a connection's shared state through a trait object: a handle holds no type

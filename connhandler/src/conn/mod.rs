@@ -3,6 +3,7 @@
 //!
 //! | room | owns |
 //! | --- | --- |
+//! | `event.rs` | `Event`: what a connection (and a handler) puts into the central queue |
 //! | `shared.rs` | the state handles and tasks share, fields private |
 //! | `handle.rs` | `PeerHandle`, thin over the shared state |
 //! | `send.rs` | the send path (checks, direct write, queueing, policy) and `SendError` |
@@ -28,6 +29,7 @@
 
 mod close;
 mod deadline;
+mod event;
 mod hand_on;
 mod handle;
 mod queue;
@@ -45,6 +47,7 @@ use tokio::{sync::OwnedSemaphorePermit, task::JoinHandle};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::Instrument;
 
+pub use event::Event;
 pub use handle::PeerHandle;
 pub(crate) use queue::Framed;
 pub(crate) use registry::Registry;
@@ -64,7 +67,6 @@ use self::{
 use crate::{
     central::CentralSender,
     codec::Framing,
-    event::Event,
     limits::{Limiter, PerIp, QueuePolicy, RateLimit},
     message::Decode,
     peer::{Peer, PeerId},

@@ -23,7 +23,9 @@ use tokio::{sync::OwnedSemaphorePermit, task::JoinHandle};
 use super::{
     close::{linger, CloseWait},
     deadline::Deadlines,
+    event::Event,
     hand_on::{HandOn, QueueClosed},
+    handle::PeerHandle,
     read_buf::ReadBuf,
     registry::Registry,
     shared::Shared,
@@ -32,12 +34,11 @@ use super::{
 };
 use crate::{
     codec::Framing,
-    event::{Disconnect, DisconnectReason, Event},
     limits::{Limited, Limiter},
     message::Decode,
     peer::Peer,
+    reason::{Disconnect, DisconnectReason},
     tap::Direction,
-    PeerHandle,
 };
 
 /// Why the read loop stops: a reason, or `None` when the connection was closed from our

@@ -41,7 +41,7 @@ use super::{
     transport::TryWrite,
 };
 use crate::{
-    codec::FrameError, event::DisconnectReason, limits::QueuePolicy, message::Encode, peer::Peer,
+    codec::FrameError, limits::QueuePolicy, message::Encode, peer::Peer, reason::DisconnectReason,
 };
 
 /// Encodes and frames one message for a connection (its framing, with the type erased).

@@ -21,7 +21,9 @@ use super::{
     transport::{write_some, WriteHalf},
     ConnSettings,
 };
-use crate::{codec::Framing, event::DisconnectReason, message::Encode, peer::Peer, tap::Direction};
+use crate::{
+    codec::Framing, message::Encode, peer::Peer, reason::DisconnectReason, tap::Direction,
+};
 
 /// Gather queued messages into one write up to this many bytes.
 const MAX_BATCH: usize = 64 * 1024;

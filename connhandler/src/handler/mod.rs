@@ -26,8 +26,8 @@ pub use outgoing::{Connect, Outgoing, OutgoingBuilder, Retry};
 
 use crate::{
     central::CentralSender,
+    conn::Event,
     conn::{self, ConnCtx, ConnSettings, PeerHandle, Registry, Transport},
-    event::Event,
     limits::PerIp,
     peer::Peer,
 };

@@ -10,9 +10,10 @@ use crate::{
     addr::Address,
     central::CentralSender,
     codec::{Framing, TcpMessageCodec},
+    conn::Event,
     conn::PeerHandle,
-    event::{ConnectError, ConnectErrorKind, Event},
     peer::Peer,
+    reason::{ConnectError, ConnectErrorKind},
 };
 
 /// When to try connecting again after a failed attempt.

@@ -1,15 +1,12 @@
-//! The events handlers put into the central queue.
+//! The events a connection puts into the central queue (its handler's `ConnectFailed` too).
 
 use std::fmt;
 
-mod connect_error;
-mod reason;
-
-pub use connect_error::ConnectError;
-pub(crate) use connect_error::ConnectErrorKind;
-pub use reason::{Disconnect, DisconnectReason, Timeout};
-
-use crate::{conn::PeerHandle, peer::Peer};
+use super::handle::PeerHandle;
+use crate::{
+    peer::Peer,
+    reason::{ConnectError, Disconnect},
+};
 
 /// What happens on the connections of one kind of peer, in the order it happens.
 ///
