@@ -10,9 +10,10 @@ use crate::message::{Decode, Encode};
 
 /// A kind of connection: the message type it receives, the one it sends, and a name.
 ///
-/// The implementing type is also the per-connection data that every [`PeerHandle`](crate::PeerHandle) of this kind
-/// carries (reached through `Deref`), built by the handler's `make_peer` hook when the
-/// connection is made: a unit struct when there is none. Two kinds are told apart at compile
+/// The implementing type is also the per-connection data that every
+/// [`PeerHandle`](crate::PeerHandle) of this kind carries (reached through `Deref`), built by
+/// the handler's `make_peer` hook when the connection is made: a unit struct when there is
+/// none. Two kinds are told apart at compile
 /// time: a `PeerHandle<LoginServer>` cannot be given a game client's message.
 ///
 /// # Examples

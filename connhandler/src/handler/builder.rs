@@ -16,6 +16,25 @@ use crate::{
 
 /// What distinguishes the builders of the two handler kinds: the settings of one kind
 /// ([`Listen`](super::Listen), [`Connect`](super::Connect)). Sealed.
+///
+/// # Examples
+///
+/// ```
+/// use connhandler::handler::{HandlerBuilder, Kind, Listen};
+///
+/// // Code generic over both builders names the kind as a parameter.
+/// fn named<K: Kind, P: connhandler::Peer>(b: HandlerBuilder<K, P>) -> HandlerBuilder<K, P> {
+///     b.name("lobby")
+/// }
+/// # #[derive(Default)]
+/// # struct Client;
+/// # impl connhandler::Peer for Client {
+/// #     type Recv = bytes::Bytes;
+/// #     type Send = bytes::Bytes;
+/// #     const NAME: &'static str = "client";
+/// # }
+/// let builder: HandlerBuilder<Listen, Client> = named(connhandler::Incoming::bind("127.0.0.1:0"));
+/// ```
 pub trait Kind: fmt::Debug + Send + Sync + 'static + sealed::Sealed {
     /// The builder's name for `Debug`.
     #[doc(hidden)]
