@@ -186,8 +186,8 @@ impl Args {
         let incoming = kind == Kind::Incoming;
         let parser = syn::meta::parser(|meta| {
             let path = &meta.path;
-            let mut set_framing = |f: Framing| {
-                let tokens = path.to_token_stream();
+            // One framing at most; the error points at the second (the key, or a custom path).
+            let mut set_framing = |f: Framing, tokens: TokenStream| {
                 if let Some((_, first)) = &framing {
                     let first = first.to_string();
                     cx.error_spanned_by(
@@ -202,21 +202,15 @@ impl Args {
                 let ty: Type = meta.value()?.parse()?;
                 peer.set(path, ty);
             } else if path.is_ident(TCP_MESSAGE) {
-                set_framing(Framing::TcpMessage(tcp_message_args(cx, &meta)?));
+                let settings = tcp_message_args(cx, &meta)?;
+                set_framing(Framing::TcpMessage(settings), path.to_token_stream());
             } else if path.is_ident(PANDA3D) {
-                set_framing(Framing::Panda3d(panda3d_args(cx, &meta)?));
+                let settings = panda3d_args(cx, &meta)?;
+                set_framing(Framing::Panda3d(settings), path.to_token_stream());
             } else if path.is_ident(FRAMING) {
                 let custom: Path = meta.value()?.parse()?;
                 let tokens = custom.to_token_stream();
-                if let Some((_, first)) = &framing {
-                    let first = first.to_string();
-                    cx.error_spanned_by(
-                        tokens,
-                        format!("conflicting framings: `{first}` is given already"),
-                    );
-                } else {
-                    framing = Some((Framing::Custom(custom), tokens));
-                }
+                set_framing(Framing::Custom(custom), tokens);
             } else if path.is_ident(MAKE_PEER) {
                 let hook: Path = meta.value()?.parse()?;
                 make_peer.set(path, hook);
