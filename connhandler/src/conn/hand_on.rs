@@ -19,6 +19,14 @@ const CREDIT: usize = 32;
 /// The queue closed: the program dropped its `Central`.
 pub(crate) struct QueueClosed;
 
+/// Why [`HandOn::offer`] did not take an event.
+pub(crate) enum Refused<E> {
+    /// No room in the central queue now: the event is handed back.
+    Full(E),
+    /// The central queue closed.
+    Closed,
+}
+
 /// What one connection's reader has for the central queue and has not handed on yet.
 pub(crate) struct HandOn<E> {
     central: CentralSender<E>,
@@ -44,15 +52,15 @@ impl<E> HandOn<E> {
 
     /// Adds `event` to the batch if the queue has room for it; hands it back if not.
     #[inline]
-    pub(crate) fn offer(&mut self, event: E) -> Result<Result<(), QueueClosed>, E> {
+    pub(crate) fn offer(&mut self, event: E) -> Result<(), Refused<E>> {
         if self.credit == 0 {
             self.credit = self.central.try_reserve_up_to(CREDIT);
         }
         if self.credit == 0 {
-            return Err(event);
+            return Err(Refused::Full(event));
         }
         self.credit -= 1;
-        Ok(self.push(event))
+        self.push(event).map_err(|QueueClosed| Refused::Closed)
     }
 
     /// The queue is full: hands on what was collected, then waits for room (reading pauses

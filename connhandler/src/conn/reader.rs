@@ -24,7 +24,7 @@ use super::{
     close::{linger, CloseWait},
     deadline::Deadlines,
     event::Event,
-    hand_on::{HandOn, QueueClosed},
+    hand_on::{HandOn, QueueClosed, Refused},
     handle::PeerHandle,
     read_buf::ReadBuf,
     registry::Registry,
@@ -51,13 +51,10 @@ impl From<QueueClosed> for Stop {
     }
 }
 
-/// What decoding the buffered frames came to, without waiting.
-enum Decoded<E> {
-    /// Every whole frame was handed on.
-    Drained,
-    /// The connection is to stop.
+/// What holds up decoding: the connection is to stop, or the central queue has no room for
+/// a decoded message yet.
+enum Held<E> {
     Stop(Stop),
-    /// Decoded, but the central queue has no room for it yet.
     Full(E),
 }
 
@@ -175,29 +172,27 @@ where
     async fn decode_buffered(&mut self, handle: &PeerHandle<P>) -> Result<(), Stop> {
         loop {
             match self.decode_now(handle) {
-                Decoded::Drained => return Ok(()),
-                Decoded::Stop(stop) => return Err(stop),
-                Decoded::Full(event) => self.wait_for_room(event).await?,
+                Ok(()) => return Ok(()),
+                Err(Held::Stop(stop)) => return Err(stop),
+                Err(Held::Full(event)) => self.wait_for_room(event).await?,
             }
         }
     }
 
-    /// Decodes buffered frames until none is whole or the central queue is full. The common
-    /// case does not await at all, so it builds no future: a plain function.
-    fn decode_now(&mut self, handle: &PeerHandle<P>) -> Decoded<E> {
+    /// Decodes buffered frames until none is whole (`Ok`) or something holds decoding up.
+    /// The common case does not await at all, so it builds no future: a plain function.
+    fn decode_now(&mut self, handle: &PeerHandle<P>) -> Result<(), Held<E>> {
         let mut longest = 0;
         let decoded = loop {
             match self.framing.decode_frame(self.buf.bytes()) {
                 Ok(Some(frame)) => {
                     longest = longest.max(frame.len());
-                    match self.take_frame(frame, handle) {
-                        Ok(Ok(())) => {}
-                        Ok(Err(closed)) => break Decoded::Stop(closed.into()),
-                        Err(next) => break next,
+                    if let Err(held) = self.take_frame(frame, handle) {
+                        break Err(held);
                     }
                 }
-                Ok(None) => break Decoded::Drained,
-                Err(e) => break Decoded::Stop(Some(DisconnectReason::from_frame_error(e))),
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(Held::Stop(Some(DisconnectReason::from_frame_error(e)))),
             }
         };
         self.buf.saw_longest(longest);
@@ -205,39 +200,36 @@ where
     }
 
     /// One frame: the tap, the message rate limit, decoding, then an offer to the hand-on.
-    /// `Err` carries what stops decoding (a stop, or an event the full queue refused).
     #[inline]
-    fn take_frame(
-        &mut self,
-        frame: Bytes,
-        handle: &PeerHandle<P>,
-    ) -> Result<Result<(), QueueClosed>, Decoded<E>> {
+    fn take_frame(&mut self, frame: Bytes, handle: &PeerHandle<P>) -> Result<(), Held<E>> {
         if let Some(tap) = &self.settings.tap {
             self.shared.tap(tap, Direction::In, &frame);
         }
         if let Err(per_ip) = self.limiter.take(Limited::Messages, 1) {
-            return Err(Decoded::Stop(Some(DisconnectReason::RateLimited {
+            return Err(Held::Stop(Some(DisconnectReason::RateLimited {
                 what: Limited::Messages,
                 per_ip,
             })));
         }
         let msg = match <P::Recv as Decode>::decode(frame) {
             Ok(msg) => msg,
-            Err(e) => return Err(Decoded::Stop(Some(DisconnectReason::Decode(e)))),
+            Err(e) => return Err(Held::Stop(Some(DisconnectReason::Decode(e)))),
         };
         self.hand
             .offer(Event::Message(handle.clone(), msg).into())
-            .map_err(Decoded::Full)
+            .map_err(|refused| match refused {
+                Refused::Full(event) => Held::Full(event),
+                Refused::Closed => Held::Stop(QueueClosed.into()),
+            })
     }
 
     /// One frame found outside the decode step (at the end of the stream, or after a pause
     /// told a frame's end): handed on like the others, waiting for room if need be.
     async fn hand_on(&mut self, frame: Bytes, handle: &PeerHandle<P>) -> Result<(), Stop> {
         match self.take_frame(frame, handle) {
-            Ok(pushed) => Ok(pushed?),
-            Err(Decoded::Full(event)) => self.wait_for_room(event).await,
-            Err(Decoded::Stop(stop)) => Err(stop),
-            Err(Decoded::Drained) => Ok(()),
+            Ok(()) => Ok(()),
+            Err(Held::Full(event)) => self.wait_for_room(event).await,
+            Err(Held::Stop(stop)) => Err(stop),
         }
     }
 

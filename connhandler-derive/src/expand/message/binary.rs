@@ -5,9 +5,9 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::{spanned::Spanned, Ident};
 
-use super::{construct, fingerprint, id_literal, Arms, Gen, Parts, VariantCtx};
+use super::{construct, fingerprint, id_literal, Arms, Gen, Parts, StructCtx, VariantCtx};
 use crate::{
-    ast::{Field, Style, Variant},
+    ast::{Field, Variant},
     attr::Endian,
 };
 
@@ -89,23 +89,26 @@ pub(super) fn catch_all(
 }
 
 /// A struct's binary body, after its id if it has one.
-pub(super) fn structure(
-    g: &Gen,
-    id: Option<u64>,
-    style: Style,
-    fields: &[Field],
-    accesses: &[TokenStream],
-    read_id: TokenStream,
-    shape: &str,
-) -> Parts {
+pub(super) fn structure(g: &Gen, sc: StructCtx) -> Parts {
     let p = &g.p;
+    let StructCtx {
+        id,
+        style,
+        fields,
+        accesses,
+        read_id,
+        shape,
+    } = sc;
     let id_size = if id.is_some() { g.id_type.bytes() } else { 0 };
-    let lens = fields.iter().zip(accesses).map(|(f, a)| field_len(g, f, a));
+    let lens = fields
+        .iter()
+        .zip(&accesses)
+        .map(|(f, a)| field_len(g, f, a));
     let checks = fields
         .iter()
-        .zip(accesses)
+        .zip(&accesses)
         .map(|(f, a)| field_check(g, f, a));
-    let encodes = fields_encode(g, id, fields, accesses);
+    let encodes = fields_encode(g, id, fields, &accesses);
     let (reads, values) = fields_decode(g, fields, id);
     let built = construct(quote!(Self), style, fields, &values);
     let (fp, min, delim) = fingerprint::fields_shape(g, fields);

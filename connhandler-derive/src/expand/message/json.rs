@@ -5,8 +5,8 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::{Ident, Member};
 
-use super::{binary, construct, fingerprint, id_literal, Arms, Gen, Parts, VariantCtx};
-use crate::ast::{Field, Style};
+use super::{binary, construct, fingerprint, id_literal, Arms, Gen, Parts, StructCtx, VariantCtx};
+use crate::ast::Field;
 
 /// A variant's arms: its id, then its fields as one JSON object.
 pub(super) fn variant(g: &Gen, vc: &VariantCtx, arms: &mut Arms) {
@@ -39,16 +39,16 @@ pub(super) fn variant(g: &Gen, vc: &VariantCtx, arms: &mut Arms) {
 }
 
 /// A struct's JSON body, after its id if it has one.
-pub(super) fn structure(
-    g: &Gen,
-    id: Option<u64>,
-    style: Style,
-    fields: &[Field],
-    accesses: &[TokenStream],
-    read_id: TokenStream,
-    shape: &str,
-) -> Parts {
+pub(super) fn structure(g: &Gen, sc: StructCtx) -> Parts {
     let p = &g.p;
+    let StructCtx {
+        id,
+        style,
+        fields,
+        accesses,
+        read_id,
+        shape,
+    } = sc;
     let ctx = g.container_ctx();
     let id_ty = g.id_ty();
     let id_size = if id.is_some() { g.id_type.bytes() } else { 0 };
@@ -60,7 +60,7 @@ pub(super) fn structure(
         None => quote!(),
     };
     let body = json_body(g, "Struct", fields);
-    let value = json_ser_value(&body, fields, accesses);
+    let value = json_ser_value(&body, fields, &accesses);
     let (read, values) = json_values(g, &body, fields, id);
     let built = construct(quote!(Self), style, fields, &values);
     let fp_steps = fingerprint::settings_steps(g, fields);

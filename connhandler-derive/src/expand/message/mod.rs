@@ -134,6 +134,19 @@ struct VariantCtx<'a> {
     accesses: Vec<TokenStream>,
 }
 
+/// A struct's pieces, for the binary or the JSON room.
+struct StructCtx<'a> {
+    id: Option<u64>,
+    style: Style,
+    fields: &'a [Field<'a>],
+    /// `&self.field` for each field.
+    accesses: Vec<TokenStream>,
+    /// Reads and checks the id (nothing for a struct without one).
+    read_id: TokenStream,
+    /// The fingerprint's start.
+    shape: String,
+}
+
 fn expand(cont: &Container) -> TokenStream {
     let krate = attr::krate(cont.attrs.krate.as_ref());
     let p = quote!(#krate::__private_v0_1);
@@ -357,11 +370,18 @@ fn expand_struct(g: &Gen, cont: &Container, style: Style, fields: &[Field]) -> P
         }
         None => quote!(),
     };
-    let shape = fingerprint::struct_shape(g, style, id);
+    let sc = StructCtx {
+        id,
+        style,
+        fields,
+        accesses,
+        read_id,
+        shape: fingerprint::struct_shape(g, style, id),
+    };
     if g.json {
-        json::structure(g, id, style, fields, &accesses, read_id, &shape)
+        json::structure(g, sc)
     } else {
-        binary::structure(g, id, style, fields, &accesses, read_id, &shape)
+        binary::structure(g, sc)
     }
 }
 
