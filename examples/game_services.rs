@@ -162,8 +162,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 link.send(ToController::Register {
                     protocol: PROTOCOL,
                     slots: 8,
-                })
-                .await?;
+                })?;
             }
             Central::Launcher(Event::Message(link, FromController::Registered { launcher_id })) => {
                 println!("launcher: registered as launcher {launcher_id}; players may come");
@@ -184,8 +183,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 link.send(ToController::GameStarted {
                     player,
                     port: next_port,
-                })
-                .await?;
+                })?;
             }
 
             // -- controller side: the handshake checks the protocol version
@@ -201,14 +199,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     continue;
                 }
                 println!("controller: launcher speaks protocol {protocol}, {slots} slots");
-                peer.send(FromController::Registered { launcher_id: 1 })
-                    .await?;
+                peer.send(FromController::Registered { launcher_id: 1 })?;
                 launcher_peer = Some(peer);
             }
             Central::Controller(Event::Message(_, ToController::GameStarted { player, port })) => {
                 if let Some(p) = waiting_for_game.remove(&player) {
                     println!("login: game for {player} is up on port {port}");
-                    p.send(FromLogin::GameReady { port }).await?;
+                    p.send(FromLogin::GameReady { port })?;
                 }
             }
 
@@ -221,22 +218,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     println!("login: {name} speaks protocol {protocol}; turning it away");
                     p.send(FromLogin::Rejected {
                         reason: format!("please update: protocol {PROTOCOL} is required"),
-                    })
-                    .await?;
+                    })?;
                     p.disconnect_with("outdated protocol");
                     continue;
                 }
                 next_session += 1;
                 p.send(FromLogin::Welcome {
                     session: next_session,
-                })
-                .await?;
+                })?;
                 if let Some(launcher) = &launcher_peer {
-                    launcher
-                        .send(FromController::StartGame {
-                            player: name.clone(),
-                        })
-                        .await?;
+                    launcher.send(FromController::StartGame {
+                        player: name.clone(),
+                    })?;
                 }
                 waiting_for_game.insert(name, p);
             }
@@ -247,8 +240,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 link.send(ToLogin::Hello {
                     protocol: link.protocol,
                     name: link.name.clone(),
-                })
-                .await?;
+                })?;
             }
             Central::Player(Event::Message(link, reply)) => {
                 println!("{}: got {reply:?}", link.name);

@@ -68,7 +68,7 @@ async fn port_zero_reports_the_bound_address_and_echo_works() {
     let (from, msg) = expect_message(&mut central).await;
     assert_eq!(from, peer);
     assert_eq!(&msg[..], b"hello");
-    from.send(msg).await.unwrap();
+    from.send(msg).unwrap();
     assert_eq!(client.recv().await.as_deref(), Some(&b"hello"[..]));
     drop(client);
     let (gone, d) = expect_disconnected(&mut central).await;
@@ -156,6 +156,7 @@ async fn disconnect_flushes_what_was_queued() {
     let (tx, mut central) = central::<Ev>(64);
     let server = Incoming::<Raw>::bind("127.0.0.1:0")
         .queue_capacity(2000)
+        .queue_bytes(16 << 20)
         .start(&tx)
         .await
         .unwrap();
@@ -197,7 +198,12 @@ async fn disconnect_flushes_what_was_queued() {
 /// queued after it: the peer gets every byte, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replies_written_from_the_central_task_keep_their_order() {
-    let (server, mut central, _tx) = server().await;
+    let (tx, mut central) = central::<Ev>(1024);
+    let server = Incoming::<Raw>::bind("127.0.0.1:0")
+        .queue_bytes(16 << 20)
+        .start(&tx)
+        .await
+        .unwrap();
     let mut client = RawClient::connect(server.local_addr()).await;
     let peer = expect_connected(&mut central).await;
     let big = common::pattern(6 << 20, 7);
@@ -267,12 +273,12 @@ async fn empty_message_is_refused_and_the_connection_stays_up() {
     let (server, mut central, _tx) = server().await;
     let mut client = RawClient::connect(server.local_addr()).await;
     let peer = expect_connected(&mut central).await;
-    match peer.send(Bytes::new()).await {
+    match peer.send(Bytes::new()) {
         Err(SendError::Refused(_, FrameError::EmptyMessage)) => {}
         other => panic!("expected a refusal, got {other:?}"),
     }
     assert!(!peer.is_closed());
-    peer.send(Bytes::from_static(b"still here")).await.unwrap();
+    peer.send(Bytes::from_static(b"still here")).unwrap();
     assert_eq!(client.recv().await.as_deref(), Some(&b"still here"[..]));
     // And the broadcast of an empty message is refused too.
     assert!(matches!(
@@ -436,6 +442,7 @@ async fn max_connections_refuses_extra_connections_and_counts_them() {
     let (tx, mut central) = central::<Ev>(64);
     let server = Incoming::<Raw>::bind("127.0.0.1:0")
         .max_connections(2)
+        .max_connections_per_ip(None)
         .start(&tx)
         .await
         .unwrap();
@@ -448,6 +455,7 @@ async fn max_connections_refuses_extra_connections_and_counts_them() {
     assert!(c.recv().await.is_none(), "the extra connection is closed");
     let stats = server.stats();
     assert_eq!((stats.accepted, stats.refused, stats.connected), (2, 1, 2));
+    assert_eq!(stats.refused_full, 1);
     // A slot frees when a connection ends.
     b.disconnect();
     drop(b_client);
@@ -495,7 +503,7 @@ async fn close_listener_keeps_established_peers() {
     client.send(b"still talking").await;
     let (p, m) = expect_message(&mut central).await;
     assert_eq!((p, &m[..]), (peer.clone(), &b"still talking"[..]));
-    peer.send(Bytes::from_static(b"yes")).await.unwrap();
+    peer.send(Bytes::from_static(b"yes")).unwrap();
     assert_eq!(client.recv().await.as_deref(), Some(&b"yes"[..]));
 }
 
@@ -598,7 +606,7 @@ async fn tap_sees_both_directions() {
     assert_eq!(peer.handler_name(), "tapped");
     client.send(b"in").await;
     expect_message(&mut central).await;
-    peer.send(Bytes::from_static(b"out")).await.unwrap();
+    peer.send(Bytes::from_static(b"out")).unwrap();
     server.broadcast(&Bytes::from_static(b"all")).unwrap();
     client.recv().await.unwrap();
     client.recv().await.unwrap();
@@ -696,7 +704,7 @@ async fn one_central_queue_for_several_kinds() {
         .unwrap();
     let mut t = RawClient::connect(text.local_addr()).await;
     t.send(b"hi").await;
-    launcher.send(Bytes::from_static(b"raw")).await.unwrap();
+    launcher.send(Bytes::from_static(b"raw")).unwrap();
     tx.post(Program::Tick(1)).await.unwrap();
     let (mut got_text, mut got_raw, mut got_launcher, mut got_tick) = (false, false, false, false);
     while !(got_text && got_raw && got_launcher && got_tick) {
@@ -736,7 +744,6 @@ async fn outgoing_retries_until_the_server_is_up() {
     assert!(ids.contains(&client_side));
     client_side
         .send(Bytes::from_static(b"after retry"))
-        .await
         .unwrap();
     let (p, m) = expect_message(&mut central).await;
     assert_ne!(p, client_side);
@@ -871,7 +878,7 @@ async fn custom_and_panda3d_framings() {
         .connect(&tx)
         .await
         .unwrap();
-    to_custom.send(Bytes::from_static(b"custom")).await.unwrap();
+    to_custom.send(Bytes::from_static(b"custom")).unwrap();
 
     let panda = Panda3dCodec::builder().header_size(4).new_codec().unwrap();
     let server = Incoming::<Raw>::bind("127.0.0.1:0")
@@ -895,11 +902,7 @@ async fn custom_and_panda3d_framings() {
             }
         }
     }
-    got_big
-        .unwrap()
-        .send(Bytes::from(big.clone()))
-        .await
-        .unwrap();
+    got_big.unwrap().send(Bytes::from(big.clone())).unwrap();
     assert_eq!(client.recv().await.as_deref(), Some(&big[..]));
 }
 
@@ -1023,7 +1026,7 @@ async fn idle_end_reads_reference_exact_multiples_as_raw_bytes() {
         assert_eq!(got.len(), n, "size {n}");
         assert!(got[..] == msg[..], "size {n}");
         // The reply, written by connhandler, is read back by the reference reader.
-        peer.send(got).await.unwrap();
+        peer.send(got).unwrap();
         let mut wire = Vec::new();
         let mut expect = n;
         while expect > 0 {
@@ -1084,7 +1087,7 @@ async fn a_length_beyond_its_prefix_is_refused_and_the_connection_stays_up() {
     let long = Say::Line {
         text: "x".repeat(300),
     };
-    match peer.send(long.clone()).await {
+    match peer.send(long.clone()) {
         Err(SendError::Refused(back, FrameError::LengthOverflow(e))) => {
             assert_eq!(back, long, "the message is handed back");
             assert_eq!((e.len, e.max, e.field), (300, 255, Some("text")));
@@ -1100,6 +1103,6 @@ async fn a_length_beyond_its_prefix_is_refused_and_the_connection_stays_up() {
         Err(FrameError::LengthOverflow(_))
     ));
     assert!(!peer.is_closed());
-    peer.send(Say::Line { text: "ok".into() }).await.unwrap();
+    peer.send(Say::Line { text: "ok".into() }).unwrap();
     assert_eq!(client.recv().await.as_deref(), Some(&b"\x01\x00\x02ok"[..]));
 }

@@ -25,7 +25,7 @@ async fn echo_server<F: Framing>(framing: F) -> Incoming<Raw, F> {
     tokio::spawn(async move {
         while let Some(event) = central.recv().await {
             if let Event::Message(peer, msg) = event {
-                let _ = peer.send(msg).await;
+                let _ = peer.send(msg);
             }
         }
     });
@@ -100,7 +100,7 @@ async fn to_panda_server<F: Framing>(header: usize, framing: F, sizes: &[usize])
         .unwrap();
     for &n in sizes {
         let msg = Bytes::from(common::pattern(n, n as u8));
-        server.send(msg.clone()).await.unwrap();
+        server.send(msg.clone()).unwrap();
         loop {
             match common::within("echo from panda3d", central.recv()).await {
                 Some(Event::Message(_, back)) => {
@@ -206,7 +206,6 @@ async fn derived_messages_field_by_field() {
                     long: "é".into(),
                     blob: Bytes::from_static(&[0xff]),
                 })
-                .await
                 .unwrap();
                 break;
             }

@@ -64,7 +64,7 @@ async fn reference_client(max: usize) {
     tokio::spawn(async move {
         while let Some(event) = central.recv().await {
             if let Event::Message(peer, Internal::Register { name, payload, n }) = event {
-                let _ = peer.send(Internal::Registered { name, payload, n }).await;
+                let _ = peer.send(Internal::Registered { name, payload, n });
             }
         }
     });
@@ -143,7 +143,6 @@ async fn reference_server(max: usize) {
                 payload: payload.clone(),
                 n,
             })
-            .await
             .unwrap();
         loop {
             match common::within("reply from the reference server", central.recv()).await {

@@ -369,7 +369,7 @@ async fn queue_policies_for_a_peer_that_never_reads() {
     let peer = connected(&mut central).await;
     let mut full = false;
     for _ in 0..1000 {
-        match peer.send(big.clone()).await {
+        match peer.send(big.clone()) {
             Ok(()) => tokio::task::yield_now().await,
             Err(SendError::Full(_)) => {
                 full = true;
@@ -388,7 +388,7 @@ async fn queue_policies_for_a_peer_that_never_reads() {
     let peer = connected(&mut central).await;
     let mut closed = false;
     for _ in 0..1000 {
-        match peer.send(big.clone()).await {
+        match peer.send(big.clone()) {
             Ok(()) => tokio::task::yield_now().await,
             Err(SendError::Closed(_)) => {
                 closed = true;
@@ -405,21 +405,29 @@ async fn queue_policies_for_a_peer_that_never_reads() {
         "what was queued for a peer that does not read is counted"
     );
 
-    // Wait (the default): send waits while the queue is full.
-    let (server, mut central, _tx) = raw_server(|b| b.queue_capacity(4)).await;
+    // send_timeout (for tasks other than the central one): waits for room until its
+    // deadline, then applies the policy (Fail here: the message comes back).
+    let (server, mut central, _tx) =
+        raw_server(|b| b.queue_capacity(4).queue_policy(QueuePolicy::Fail)).await;
     let _client = RawClient::connect(server.local_addr()).await;
     let peer = connected(&mut central).await;
-    let mut waiting = false;
+    let mut timed_out = false;
     for _ in 0..1000 {
         if peer.try_send(big.clone()).is_err() {
-            waiting = tokio::time::timeout(Duration::from_millis(200), peer.send(big.clone()))
-                .await
-                .is_err();
+            timed_out = matches!(
+                peer.send_timeout(big.clone(), Duration::from_millis(200))
+                    .await,
+                Err(SendError::Full(_))
+            );
             break;
         }
         tokio::task::yield_now().await;
     }
-    assert!(waiting, "send should wait while the queue is full");
+    assert!(
+        timed_out,
+        "send_timeout hands the message back once its time is up"
+    );
+    assert!(!peer.is_closed());
 }
 
 /// A peer that resets the connection in the middle of a message.
@@ -564,7 +572,7 @@ async fn outgoing_reconnects_when_the_server_restarts() {
     }
     let again = out.peer().unwrap();
     assert_ne!(again, first);
-    again.send(Bytes::from_static(b"back")).await.unwrap();
+    again.send(Bytes::from_static(b"back")).unwrap();
     loop {
         if let Event::Message(p, m) = within("message", central.recv()).await.unwrap() {
             assert_eq!(&m[..], b"back");

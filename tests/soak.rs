@@ -133,7 +133,7 @@ async fn soak() {
                     kicked += 1;
                     p.disconnect_with("soak: random kick");
                 } else {
-                    let _ = p.send(m).await;
+                    let _ = p.send(m);
                 }
             }
             Event::Disconnected(p, _) => {

@@ -5,12 +5,12 @@ use std::{
     collections::VecDeque,
     fmt,
     sync::{
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc, Mutex,
     },
 };
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
 use crate::room::Room;
 
@@ -21,12 +21,19 @@ pub const DEFAULT_CENTRAL_CAPACITY: usize = 1024;
 /// decoded from one read, handed on together (one channel operation and at most one wake-up
 /// of the central task for all of them).
 enum Item<E> {
-    /// `Connected`, `Disconnected`, `ConnectFailed`: never held back.
-    Unbounded(E),
-    /// A posted event, or a message that came alone from its read; counted in the bound.
-    Bounded(E),
-    /// Messages, in order, each counted in the bound; two or more (one comes as `Bounded`).
-    Batch(Vec<E>),
+    /// `Connected`, `Disconnected`, `ConnectFailed`: never held back. The ticket (a
+    /// connection slot of an incoming handler) is given back when the central task takes
+    /// the event, so that the handler's `max_connections` bounds these events too.
+    Unbounded(E, Option<Ticket>),
+    /// Run, not handed to the program, when the central task reaches it: it then has taken
+    /// everything queued before it (a half-closed connection waits for this).
+    Marker(Box<dyn FnOnce() + Send>),
+    /// A posted event, or a message that came alone from its read; counted in the bound,
+    /// with its bytes.
+    Bounded(E, usize),
+    /// Messages, in order, each counted in the bound; two or more (one comes as `Bounded`);
+    /// their bytes in all.
+    Batch(Vec<E>, usize),
 }
 
 thread_local! {
@@ -49,6 +56,75 @@ pub(crate) fn reply_now() -> bool {
 struct Bound {
     room: Room,
     queued: AtomicUsize,
+    bytes: ByteRoom,
+}
+
+/// What a lifecycle event keeps until the central task takes it: an incoming handler's
+/// connection slot.
+pub(crate) type Ticket = tokio::sync::OwnedSemaphorePermit;
+
+/// The default byte bound of [`central`] queues: the frames of the messages waiting.
+pub const DEFAULT_CENTRAL_BYTES: usize = 64 << 20;
+
+/// The byte bound of the messages queued: one message is always taken when none is queued,
+/// so a message longer than the bound still goes through.
+struct ByteRoom {
+    max: usize,
+    used: AtomicUsize,
+    /// Whether a reader waits for bytes to be freed (notified only then).
+    waiting: AtomicBool,
+    freed: Notify,
+}
+
+impl ByteRoom {
+    fn try_take(&self, n: usize) -> bool {
+        let mut cur = self.used.load(Ordering::Acquire);
+        loop {
+            if cur > 0 && cur.saturating_add(n) > self.max {
+                return false;
+            }
+            match self
+                .used
+                .compare_exchange_weak(cur, cur + n, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return true,
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    fn release(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        self.used.fetch_sub(n, Ordering::AcqRel);
+        if self.waiting.load(Ordering::Acquire) {
+            self.waiting.store(false, Ordering::Release);
+            self.freed.notify_waiters();
+        }
+    }
+
+    async fn take(&self, n: usize, closed: impl Fn() -> bool) -> bool {
+        loop {
+            if closed() {
+                return false;
+            }
+            if self.try_take(n) {
+                return true;
+            }
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            self.waiting.store(true, Ordering::Release);
+            if closed() {
+                return false;
+            }
+            if self.try_take(n) {
+                return true;
+            }
+            freed.await;
+        }
+    }
 }
 
 /// Batch vectors the central task has emptied, for the readers to fill again: a batch is
@@ -102,10 +178,31 @@ impl<E> Spare<E> {
 /// # }
 /// ```
 pub fn central<E>(capacity: usize) -> (CentralSender<E>, Central<E>) {
+    central_with_bytes(capacity, DEFAULT_CENTRAL_BYTES)
+}
+
+/// Like [`central`], with a bound on the bytes of the messages waiting too (the frames they
+/// were decoded from; [`DEFAULT_CENTRAL_BYTES`] for [`central`]): 1024 waiting messages of
+/// 8 MiB would be 8 GiB. When either bound is reached, connections stop reading. One
+/// message is always let through when none waits, however long.
+///
+/// # Examples
+///
+/// ```
+/// // 4096 events, 16 MiB of messages at most.
+/// let (tx, central) = connhandler::central_with_bytes::<String>(4096, 16 << 20);
+/// ```
+pub fn central_with_bytes<E>(capacity: usize, max_bytes: usize) -> (CentralSender<E>, Central<E>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let bound = Arc::new(Bound {
         room: Room::new(capacity),
         queued: AtomicUsize::new(0),
+        bytes: ByteRoom {
+            max: max_bytes.max(1),
+            used: AtomicUsize::new(0),
+            waiting: AtomicBool::new(false),
+            freed: Notify::new(),
+        },
     });
     let spare = Arc::new(Spare {
         vecs: Mutex::new(Vec::new()),
@@ -245,9 +342,9 @@ impl<E> CentralSender<E> {
         if !self.reserve().await {
             return Err(PostError { event, full: false });
         }
-        self.send(Item::Bounded(event), 1)
+        self.send(Item::Bounded(event, 0), 1)
             .map_err(|item| match item {
-                Item::Bounded(event) => PostError { event, full: false },
+                Item::Bounded(event, _) => PostError { event, full: false },
                 // `send` hands back what it was given.
                 _ => unreachable!("a posted event came back as another item"),
             })
@@ -273,9 +370,9 @@ impl<E> CentralSender<E> {
         if !self.bound.room.try_take() {
             return Err(PostError { event, full: true });
         }
-        self.send(Item::Bounded(event), 1)
+        self.send(Item::Bounded(event, 0), 1)
             .map_err(|item| match item {
-                Item::Bounded(event) => PostError { event, full: false },
+                Item::Bounded(event, _) => PostError { event, full: false },
                 _ => unreachable!("a posted event came back as another item"),
             })
     }
@@ -311,19 +408,42 @@ impl<E> CentralSender<E> {
         self.bound.room.take(|| self.tx.is_closed()).await
     }
 
-    /// Queues an event that is never held back (`Connected`, `Disconnected`...).
-    pub(crate) fn push_unbounded(&self, event: E) -> Result<(), E> {
-        self.send(Item::Unbounded(event), 1)
+    /// Takes `n` bytes of the byte bound if they fit now.
+    pub(crate) fn try_reserve_bytes(&self, n: usize) -> bool {
+        self.bound.bytes.try_take(n)
+    }
+
+    /// Gives back bytes taken and not used.
+    pub(crate) fn unreserve_bytes(&self, n: usize) {
+        self.bound.bytes.release(n);
+    }
+
+    /// Waits for `n` bytes of the byte bound; `false` once the queue is closed.
+    pub(crate) async fn reserve_bytes(&self, n: usize) -> bool {
+        self.bound.bytes.take(n, || self.tx.is_closed()).await
+    }
+
+    /// Queues an event that is never held back (`Connected`, `Disconnected`...), with the
+    /// ticket it keeps until the central task takes it.
+    pub(crate) fn push_unbounded(&self, event: E, ticket: Option<Ticket>) -> Result<(), E> {
+        self.send(Item::Unbounded(event, ticket), 1)
             .map_err(|item| match item {
-                Item::Unbounded(event) => event,
+                Item::Unbounded(event, _) => event,
                 _ => unreachable!("an unbounded event came back as another item"),
             })
     }
 
-    /// Hands on one message whose room was taken (no batch allocated for it).
-    pub(crate) fn push_one(&self, event: E) -> Result<(), ()> {
-        self.send(Item::Bounded(event), 1).map_err(|_| {
+    /// Queues `reached`, to be run (not handed to the program) once the central task has
+    /// taken everything queued before it. Dropped unrun when the queue is closed.
+    pub(crate) fn push_marker(&self, reached: impl FnOnce() + Send + 'static) {
+        let _ = self.tx.send(Item::Marker(Box::new(reached)));
+    }
+
+    /// Hands on one message whose room (and `bytes`) was taken (no batch allocated for it).
+    pub(crate) fn push_one(&self, event: E, bytes: usize) -> Result<(), ()> {
+        self.send(Item::Bounded(event, bytes), 1).map_err(|_| {
             self.bound.room.release(1);
+            self.bound.bytes.release(bytes);
         })
     }
 
@@ -336,13 +456,14 @@ impl<E> CentralSender<E> {
     }
 
     /// Queues messages for which room was reserved, one each, in order.
-    pub(crate) fn push_batch(&self, batch: Vec<E>) -> Result<(), ()> {
+    pub(crate) fn push_batch(&self, batch: Vec<E>, bytes: usize) -> Result<(), ()> {
         let n = batch.len();
         if n == 0 {
             return Ok(());
         }
-        self.send(Item::Batch(batch), n).map_err(|_| {
+        self.send(Item::Batch(batch, bytes), n).map_err(|_| {
             self.bound.room.release(n);
+            self.bound.bytes.release(bytes);
         })
     }
 
@@ -394,6 +515,7 @@ impl<E> Drop for Central<E> {
         // Senders waiting for room must see that the queue is closed.
         self.rx.close();
         self.bound.room.wake_all();
+        self.bound.bytes.freed.notify_waiters();
     }
 }
 
@@ -415,8 +537,12 @@ impl<E> Central<E> {
         if let Some(event) = self.next_in_batch() {
             return Some(event);
         }
-        let item = self.rx.recv().await?;
-        Some(self.open(item))
+        loop {
+            let item = self.rx.recv().await?;
+            if let Some(event) = self.open(item) {
+                return Some(event);
+            }
+        }
     }
 
     /// The next event if one is queued, without waiting.
@@ -431,8 +557,12 @@ impl<E> Central<E> {
         if let Some(event) = self.next_in_batch() {
             return Some(event);
         }
-        let item = self.rx.try_recv().ok()?;
-        Some(self.open(item))
+        loop {
+            let item = self.rx.try_recv().ok()?;
+            if let Some(event) = self.open(item) {
+                return Some(event);
+            }
+        }
     }
 
     fn next_in_batch(&mut self) -> Option<E> {
@@ -470,31 +600,39 @@ impl<E> Central<E> {
         self.bound.queued.fetch_sub(n, Ordering::Relaxed);
     }
 
-    fn open(&mut self, item: Item<E>) -> E {
-        match item {
-            Item::Unbounded(event) => {
+    /// The event an item holds (none for a marker, which is run).
+    fn open(&mut self, item: Item<E>) -> Option<E> {
+        Some(match item {
+            Item::Unbounded(event, ticket) => {
+                drop(ticket);
                 self.taken(1);
                 REPLY_NOW.set(self.idle());
                 event
             }
-            Item::Bounded(event) => {
+            Item::Marker(reached) => {
+                reached();
+                return None;
+            }
+            Item::Bounded(event, bytes) => {
                 self.taken(1);
                 self.bound.room.release(1);
+                self.bound.bytes.release(bytes);
                 REPLY_NOW.set(self.idle());
                 event
             }
-            Item::Batch(events) => {
+            Item::Batch(events, bytes) => {
                 // The whole batch is counted off at once: the central task holds it now, and
                 // a batch is at most a few hundred messages beyond the bound.
                 self.taken(events.len());
                 self.bound.room.release(events.len());
+                self.bound.bytes.release(bytes);
                 self.batch = VecDeque::from(events);
                 // Batches are never empty. Replies to a batch are queued (`next_in_batch`
                 // clears the hint), so the writer sends them in one write.
                 self.next_in_batch()
                     .unwrap_or_else(|| unreachable!("an empty batch was queued"))
             }
-        }
+        })
     }
 
     /// The events queued now, without waiting: at most as many as were queued when it was
@@ -534,8 +672,12 @@ impl<E> Central<E> {
         if let Some(event) = self.next_in_batch() {
             return Some(event);
         }
-        let item = self.rx.blocking_recv()?;
-        Some(self.open(item))
+        loop {
+            let item = self.rx.blocking_recv()?;
+            if let Some(event) = self.open(item) {
+                return Some(event);
+            }
+        }
     }
 
     /// The number of events waiting.

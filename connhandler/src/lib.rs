@@ -84,6 +84,7 @@
 // The rooms; ARCHITECTURE.md lists them low to high (a room imports only from lower ones).
 mod addr;
 pub mod blocking;
+mod budget;
 mod central;
 pub mod codec;
 mod conn;
@@ -98,11 +99,14 @@ pub mod testing;
 pub mod wire;
 
 pub use addr::Address;
-pub use central::{central, Central, CentralSender, Drain, PostError, DEFAULT_CENTRAL_CAPACITY};
+pub use central::{
+    central, central_with_bytes, Central, CentralSender, Drain, PostError, DEFAULT_CENTRAL_BYTES,
+    DEFAULT_CENTRAL_CAPACITY,
+};
 pub use conn::{Event, PeerHandle, SendError};
 pub use handler::{
     BindError, BroadcastReport, Incoming, IncomingBuilder, IncomingStats, Outgoing,
-    OutgoingBuilder, Retry,
+    OutgoingBuilder, OutgoingStats, Retry,
 };
 pub use limits::{Limited, QueuePolicy, RateLimit};
 pub use message::{Decode, DecodeError, DecodeErrorKind, Encode, FrameStatus, FrameStatusFn};

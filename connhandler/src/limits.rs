@@ -32,6 +32,11 @@ pub struct RateLimit {
 }
 
 impl RateLimit {
+    const NONE: RateLimit = RateLimit {
+        messages: None,
+        bytes: None,
+    };
+
     /// At most `n` messages per `period`.
     ///
     /// # Examples
@@ -89,8 +94,9 @@ impl RateLimit {
     }
 }
 
-/// What `send` does when a peer's outgoing queue is full (the peer does not read fast
-/// enough).
+/// What [`PeerHandle::send`](crate::PeerHandle::send) does when a peer's outgoing queue is
+/// full (by count or by bytes: the peer does not read fast enough). It never waits: the
+/// central task serves every peer, and one slow peer must not hold it up.
 ///
 /// # Examples
 ///
@@ -98,20 +104,21 @@ impl RateLimit {
 /// # #[derive(Default)] struct Client;
 /// # impl connhandler::Peer for Client { type Recv = bytes::Bytes; type Send = bytes::Bytes; const NAME: &'static str = "c"; }
 /// use connhandler::{Incoming, QueuePolicy};
-/// let builder = Incoming::<Client>::bind("127.0.0.1:0").queue_policy(QueuePolicy::Disconnect);
+/// // Keep slow peers and hand their messages back instead of cutting them.
+/// let builder = Incoming::<Client>::bind("127.0.0.1:0").queue_policy(QueuePolicy::Fail);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum QueuePolicy {
-    /// `send` waits for room (the default).
-    #[default]
-    Wait,
-    /// `send` fails at once with [`SendError::Full`](crate::SendError::Full).
-    Fail,
     /// The peer is disconnected with
     /// [`DisconnectReason::QueueFull`](crate::DisconnectReason::QueueFull) and `send` fails
     /// with [`SendError::Closed`](crate::SendError::Closed); so is a peer that a broadcast
-    /// finds full.
+    /// finds full (the default).
+    #[default]
     Disconnect,
+    /// `send` fails at once with [`SendError::Full`](crate::SendError::Full), handing the
+    /// message back; the peer stays connected. A program that would rather pause than cut
+    /// watches [`PeerHandle::is_writable`](crate::PeerHandle::is_writable).
+    Fail,
 }
 
 /// Which limit a peer went over.
@@ -209,51 +216,134 @@ impl Buckets {
     }
 }
 
-/// One IP address's shared buckets and its number of open connections.
+/// One address's shared buckets, its connect bucket and its number of open connections.
 #[derive(Debug)]
 struct IpEntry {
     buckets: Buckets,
+    connects: Option<Bucket>,
     connections: usize,
 }
 
-/// The per-IP buckets of an incoming handler.
+impl IpEntry {
+    /// Whether the entry can go: no connection, and every bucket full again (so
+    /// reconnecting does not reset a limit).
+    fn is_spent(&mut self, now: Instant) -> bool {
+        self.connections == 0
+            && self.buckets.is_full(now)
+            && self.connects.as_mut().is_none_or(|b| b.is_full(now))
+    }
+}
+
+/// Why an incoming handler refused a connection at the door, before it started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The address (an IPv6 one by its /64 prefix) has `max_connections_per_ip` open.
+    PerIp,
+    /// The address went over `connect_rate_per_ip`.
+    Rate,
+}
+
+/// The key an address is counted under: IPv4 addresses (and IPv4-mapped IPv6 ones) as they
+/// are, IPv6 addresses by their /64 prefix (one host commonly holds a whole /64).
+pub(crate) fn ip_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let bits = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(bits.into())
+            }
+        },
+    }
+}
+
+/// What an incoming handler keeps per peer address: connections open, connects lately, and
+/// the shared rate-limit buckets.
 #[derive(Debug)]
 pub(crate) struct PerIp {
-    limit: RateLimit,
+    /// The rate limit shared by an address's connections (`per_ip_rate_limit`).
+    limit: Option<RateLimit>,
+    max_connections: Option<usize>,
+    /// Connects allowed per period, as a bucket of that many.
+    connect_rate: Option<(u64, Duration)>,
     entries: Mutex<HashMap<IpAddr, Arc<Mutex<IpEntry>>>>,
 }
 
 impl PerIp {
-    pub(crate) fn new(limit: RateLimit) -> Self {
+    pub(crate) fn new(
+        limit: Option<RateLimit>,
+        max_connections: Option<usize>,
+        connect_rate: Option<(u64, Duration)>,
+    ) -> Self {
         PerIp {
             limit,
+            max_connections,
+            connect_rate,
             entries: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The entry of `ip`, counting one more connection. An address keeps its buckets while
-    /// it has connections or its buckets are not full again, so reconnecting does not reset
-    /// a limit.
-    fn join(&self, ip: IpAddr) -> Arc<Mutex<IpEntry>> {
+    /// Whether there is anything to keep per address.
+    pub(crate) fn is_active(&self) -> bool {
+        self.limit.is_some() || self.max_connections.is_some() || self.connect_rate.is_some()
+    }
+
+    /// Admits a connection from `ip`, counting it, or says why not.
+    pub(crate) fn admit(&self, ip: IpAddr) -> Result<AddrSlot, Refusal> {
         let now = Instant::now();
+        let key = ip_key(ip);
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if entries.len() >= 1024 && entries.len().is_power_of_two() {
-            entries.retain(|_, e| {
-                let mut e = e.lock().unwrap_or_else(|p| p.into_inner());
-                e.connections > 0 || !e.buckets.is_full(now)
-            });
+            entries.retain(|_, e| !e.lock().unwrap_or_else(|p| p.into_inner()).is_spent(now));
         }
         let entry = entries
-            .entry(ip)
+            .entry(key)
             .or_insert_with(|| {
                 Arc::new(Mutex::new(IpEntry {
-                    buckets: Buckets::new(&self.limit, now),
+                    buckets: Buckets::new(&self.limit.unwrap_or(RateLimit::NONE), now),
+                    connects: self.connect_rate.map(|r| Bucket::new(r, now)),
                     connections: 0,
                 }))
             })
             .clone();
-        entry.lock().unwrap_or_else(|p| p.into_inner()).connections += 1;
-        entry
+        drop(entries);
+        let mut e = entry.lock().unwrap_or_else(|p| p.into_inner());
+        if self.max_connections.is_some_and(|max| e.connections >= max) {
+            return Err(Refusal::PerIp);
+        }
+        if let Some(connects) = &mut e.connects {
+            if !connects.take(1, now) {
+                return Err(Refusal::Rate);
+            }
+        }
+        e.connections += 1;
+        drop(e);
+        Ok(AddrSlot {
+            entry,
+            limited: self.limit.is_some(),
+        })
+    }
+}
+
+/// One connection's place in its address's entry: counted until it goes.
+#[derive(Debug)]
+pub(crate) struct AddrSlot {
+    entry: Arc<Mutex<IpEntry>>,
+    /// Whether the entry's buckets hold a rate limit (else the reader never locks it).
+    limited: bool,
+}
+
+impl AddrSlot {
+    fn lock(&self) -> std::sync::MutexGuard<'_, IpEntry> {
+        self.entry.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for AddrSlot {
+    fn drop(&mut self) {
+        let mut entry = self.lock();
+        entry.connections = entry.connections.saturating_sub(1);
     }
 }
 
@@ -261,20 +351,20 @@ impl PerIp {
 #[derive(Debug, Default)]
 pub(crate) struct Limiter {
     own: Option<Buckets>,
-    ip: Option<Arc<Mutex<IpEntry>>>,
+    ip: Option<AddrSlot>,
 }
 
 impl Limiter {
-    pub(crate) fn new(own: Option<&RateLimit>, per_ip: Option<&PerIp>, ip: IpAddr) -> Self {
+    pub(crate) fn new(own: Option<&RateLimit>, addr: Option<AddrSlot>) -> Self {
         let now = Instant::now();
         Limiter {
             own: own.map(|l| Buckets::new(l, now)),
-            ip: per_ip.map(|p| p.join(ip)),
+            ip: addr,
         }
     }
 
     fn is_active(&self) -> bool {
-        self.own.is_some() || self.ip.is_some()
+        self.own.is_some() || self.ip.as_ref().is_some_and(|a| a.limited)
     }
 
     /// Takes `n` of `what`; `Err(per_ip)` when a limit is exceeded. Free when no limit is
@@ -294,22 +384,12 @@ impl Limiter {
                 return Err(false);
             }
         }
-        if let Some(ip) = &self.ip {
-            let mut entry = ip.lock().unwrap_or_else(|p| p.into_inner());
-            if !entry.buckets.take(what, n, now) {
+        if let Some(ip) = self.ip.as_ref().filter(|a| a.limited) {
+            if !ip.lock().buckets.take(what, n, now) {
                 return Err(true);
             }
         }
         Ok(())
-    }
-}
-
-impl Drop for Limiter {
-    fn drop(&mut self) {
-        if let Some(ip) = &self.ip {
-            let mut entry = ip.lock().unwrap_or_else(|p| p.into_inner());
-            entry.connections = entry.connections.saturating_sub(1);
-        }
     }
 }
 
@@ -332,15 +412,41 @@ mod tests {
 
     #[test]
     fn per_ip_buckets_are_shared_and_outlive_reconnects() {
-        let per_ip = PerIp::new(RateLimit::messages(3, Duration::from_secs(3600)));
+        let per_ip = PerIp::new(
+            Some(RateLimit::messages(3, Duration::from_secs(3600))),
+            None,
+            None,
+        );
         let ip: IpAddr = [10, 0, 0, 1].into();
-        let mut a = Limiter::new(None, Some(&per_ip), ip);
-        let mut b = Limiter::new(None, Some(&per_ip), ip);
+        let mut a = Limiter::new(None, per_ip.admit(ip).ok());
+        let mut b = Limiter::new(None, per_ip.admit(ip).ok());
         assert!(a.take(Limited::Messages, 2).is_ok());
         assert_eq!(b.take(Limited::Messages, 2), Err(true));
         drop((a, b));
-        let mut again = Limiter::new(None, Some(&per_ip), ip);
+        let mut again = Limiter::new(None, per_ip.admit(ip).ok());
         assert!(again.take(Limited::Messages, 1).is_ok());
         assert_eq!(again.take(Limited::Messages, 1), Err(true));
+    }
+
+    #[test]
+    fn an_address_is_capped_by_count_and_rate_and_ipv6_by_prefix() {
+        let per_ip = PerIp::new(None, Some(2), Some((3, Duration::from_secs(3600))));
+        let a: IpAddr = "2001:db8::1".parse().unwrap();
+        let b: IpAddr = "2001:db8::2:3".parse().unwrap();
+        let other: IpAddr = "2001:db8:0:1::1".parse().unwrap();
+        let first = per_ip.admit(a).unwrap();
+        let _second = per_ip.admit(b).unwrap();
+        assert_eq!(per_ip.admit(a).unwrap_err(), Refusal::PerIp, "the same /64");
+        let _elsewhere = per_ip.admit(other).unwrap();
+        drop(first);
+        let _third = per_ip.admit(b).unwrap();
+        drop(_third);
+        assert_eq!(
+            per_ip.admit(a).unwrap_err(),
+            Refusal::Rate,
+            "3 connects per hour"
+        );
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        assert_eq!(ip_key(mapped), IpAddr::from([10, 0, 0, 1]));
     }
 }

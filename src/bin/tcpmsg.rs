@@ -250,7 +250,7 @@ async fn echo<F: Framing>(o: &Options, framing: F) -> Result<(), String> {
     while let Some(event) = central.recv().await {
         if let Event::Message(peer, msg) = event {
             // A closed peer is gone already; there is nothing to echo to.
-            let _ = peer.send(msg).await;
+            let _ = peer.send(msg);
         }
     }
     Ok(())
@@ -284,7 +284,6 @@ async fn send<F: Framing>(o: &Options, framing: F) -> Result<(), String> {
         let msg = unhex(&line).map_err(|e| format!("line {line_no}: {e}"))?;
         server
             .send(Bytes::from(msg))
-            .await
             .map_err(|e| format!("line {line_no}: {e}"))?;
         let answer = tokio::time::timeout(o.reply_timeout, async {
             loop {
@@ -367,7 +366,7 @@ async fn proxy<F: Framing>(o: &Options, framing: F) -> Result<(), String> {
             ProxyEvent::Client(Event::Message(client, msg)) => {
                 let _ = writeln!(stdout, "-> {} {} {}", client.id(), msg.len(), hex(&msg));
                 if let Some(up) = upstreams.get(&client.id()) {
-                    let _ = up.send(msg).await;
+                    let _ = up.send(msg);
                 }
             }
             ProxyEvent::Client(Event::Disconnected(client, _)) => {
@@ -379,7 +378,7 @@ async fn proxy<F: Framing>(o: &Options, framing: F) -> Result<(), String> {
             ProxyEvent::Upstream(Event::Message(up, msg)) => {
                 let _ = writeln!(stdout, "<- {} {} {}", up.client, msg.len(), hex(&msg));
                 if let Some((client, _)) = links.get(&up.client) {
-                    let _ = client.send(msg).await;
+                    let _ = client.send(msg);
                 }
             }
             ProxyEvent::Upstream(Event::Disconnected(up, _)) => {

@@ -1,69 +1,245 @@
-//! The reader's deadlines: the idle time-out (nothing arrived) and the frame time-out (part
-//! of a frame arrived and the rest did not).
+//! The reader's deadlines: the first-message time-out (a new connection said nothing), the
+//! idle time-out (nothing arrived) and the frame time-out (part of a frame arrived and the
+//! rest did not), behind one timer.
 //!
 //! | time-out | armed | reset | fires at |
 //! | --- | --- | --- | --- |
+//! | first message | when set, from the start | never; disarmed by the first whole message | opened + `first_message_timeout` |
 //! | idle | when set, from the start | by every read that got bytes | last read + `idle_timeout` |
-//! | frame | when bytes of an unfinished frame are buffered | when the buffer ends on a frame boundary | first seen unfinished + `frame_timeout` |
+//! | frame | when a read leaves part of a frame buffered that was not there before, or begins a new frame after whole ones | when the buffer ends on a frame boundary; a frame that completes starts the next one's clock | its first byte's read + `frame_timeout` + its buffered bytes / `min_frame_rate` |
+//!
+//! The timer is armed once at the earliest deadline and is not touched per message: a
+//! deadline that moves later (the idle one, on each read) is found when the timer fires, and
+//! the timer is re-armed then; only a deadline earlier than the armed one (a frame that
+//! starts while the idle deadline is armed) resets it.
+//!
+//! | timer | `sleep` | on `wait` |
+//! | --- | --- | --- |
+//! | unset | none | created at the earliest deadline, if any |
+//! | armed | at or before the earliest deadline | reset only if a deadline is earlier than it |
+//! | fired | elapsed | the reader asks [`Deadlines::expired`]: a time-out, or re-armed at the next deadline |
 
-use std::time::Duration;
+use std::{pin::Pin, time::Duration};
 
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use crate::reason::Timeout;
 
+/// The time-outs set for a connection.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct TimeoutSettings {
+    pub(crate) first_message: Option<Duration>,
+    pub(crate) idle: Option<Duration>,
+    pub(crate) frame: Option<Duration>,
+    /// Bytes per second an unfinished frame may take beyond `frame`.
+    pub(crate) min_frame_rate: Option<u32>,
+}
+
 /// When the reader gives up waiting, and why.
 pub(crate) struct Deadlines {
-    idle_timeout: Option<Duration>,
-    frame_timeout: Option<Duration>,
+    set: TimeoutSettings,
+    opened: Instant,
+    /// Whether a whole message arrived (the first-message deadline is gone).
+    spoke: bool,
     last_read: Instant,
-    frame_started: Option<Instant>,
+    /// The read that brought the first byte of the unfinished frame, and the bytes of it
+    /// buffered.
+    frame: Option<(Instant, usize)>,
+    /// The timer and the instant it is armed for.
+    sleep: Option<(Pin<Box<Sleep>>, Instant)>,
 }
 
 impl Deadlines {
-    pub(crate) fn new(idle_timeout: Option<Duration>, frame_timeout: Option<Duration>) -> Self {
+    pub(crate) fn new(set: TimeoutSettings) -> Self {
+        let now = Instant::now();
         Deadlines {
-            idle_timeout,
-            frame_timeout,
-            last_read: Instant::now(),
-            frame_started: None,
+            set,
+            opened: now,
+            spoke: false,
+            last_read: now,
+            frame: None,
+            sleep: None,
         }
     }
 
     /// Bytes arrived.
     #[inline]
     pub(crate) fn on_read(&mut self) {
-        if self.idle_timeout.is_some() {
+        if self.set.idle.is_some() || self.set.frame.is_some() {
             self.last_read = Instant::now();
         }
     }
 
-    /// Everything decodable was decoded; `boundary` tells whether the buffer ends on a
-    /// frame boundary (nothing of an unfinished frame held).
+    /// A whole message arrived.
     #[inline]
-    pub(crate) fn after_decode(&mut self, boundary: impl FnOnce() -> bool) {
-        if self.frame_timeout.is_none() {
+    pub(crate) fn on_message(&mut self) {
+        self.spoke = true;
+    }
+
+    /// Whether a whole message arrived.
+    pub(crate) fn spoke(&self) -> bool {
+        self.spoke
+    }
+
+    /// Everything decodable was decoded. `completed` tells whether a frame ended in this
+    /// turn; `unfinished` the bytes of an unfinished frame buffered (`None`: the buffer ends
+    /// on a frame boundary).
+    #[inline]
+    pub(crate) fn after_decode(
+        &mut self,
+        completed: bool,
+        unfinished: impl FnOnce() -> Option<usize>,
+    ) {
+        if self.set.frame.is_none() {
             return;
         }
-        if boundary() {
-            self.frame_started = None;
-        } else if self.frame_started.is_none() {
-            self.frame_started = Some(Instant::now());
-        }
+        self.frame = match (unfinished(), self.frame) {
+            (None, _) => None,
+            // Still the same frame: its clock runs from its own first byte.
+            (Some(held), Some((started, _))) if !completed => Some((started, held)),
+            // A new frame: it began in the last read.
+            (Some(held), _) => Some((self.last_read, held)),
+        };
     }
 
     /// The earliest deadline, if any is armed, with the time-out it stands for.
     pub(crate) fn next(&self) -> Option<(Instant, Timeout)> {
+        let first = (!self.spoke)
+            .then_some(self.set.first_message)
+            .flatten()
+            .map(|t| (self.opened + t, Timeout::FirstMessage(t)));
         let idle = self
-            .idle_timeout
+            .set
+            .idle
             .map(|t| (self.last_read + t, Timeout::Idle(t)));
-        let frame = self
-            .frame_timeout
-            .zip(self.frame_started)
-            .map(|(t, started)| (started + t, Timeout::Frame(t)));
-        match (idle, frame) {
-            (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
-            (a, b) => a.or(b),
+        let frame = self.set.frame.zip(self.frame).map(|(t, (started, held))| {
+            let grace = self.set.min_frame_rate.map_or(Duration::ZERO, |rate| {
+                Duration::from_secs_f64(held as f64 / f64::from(rate.max(1)))
+            });
+            (started + t + grace, Timeout::Frame(t))
+        });
+        [first, idle, frame]
+            .into_iter()
+            .flatten()
+            .min_by_key(|(at, _)| *at)
+    }
+
+    /// Waits for the timer, arming it first at the earliest deadline (never, when none is
+    /// set). When it returns, ask [`expired`](Self::expired).
+    pub(crate) async fn timer(&mut self) {
+        let Some((at, _)) = self.next() else {
+            return std::future::pending().await;
+        };
+        match &mut self.sleep {
+            None => self.sleep = Some((Box::pin(tokio::time::sleep_until(at)), at)),
+            Some((sleep, armed)) => {
+                if at < *armed || sleep.is_elapsed() {
+                    sleep.as_mut().reset(at);
+                    *armed = at;
+                }
+            }
         }
+        if let Some((sleep, _)) = &mut self.sleep {
+            sleep.as_mut().await;
+        }
+    }
+
+    /// After the timer fired: the time-out that passed, if one did (else the deadline moved
+    /// later, and the next wait re-arms the timer).
+    pub(crate) fn expired(&self) -> Option<Timeout> {
+        self.next()
+            .filter(|(at, _)| *at <= Instant::now())
+            .map(|(_, which)| which)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame_only(secs: u64) -> Deadlines {
+        Deadlines::new(TimeoutSettings {
+            frame: Some(Duration::from_secs(secs)),
+            ..Default::default()
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_frame_is_timed_from_its_own_first_byte() {
+        let mut d = frame_only(2);
+        // A read ends 10 bytes into a frame.
+        d.on_read();
+        d.after_decode(false, || Some(10));
+        let first = d.next().unwrap().0;
+        tokio::time::advance(Duration::from_secs(1)).await;
+        // The next read ends that frame and 10 bytes into the next one.
+        d.on_read();
+        d.after_decode(true, || Some(10));
+        let second = d.next().unwrap().0;
+        assert_eq!(
+            second - first,
+            Duration::from_secs(1),
+            "the new frame's clock starts anew"
+        );
+        // More of the same frame: its clock keeps running.
+        tokio::time::advance(Duration::from_secs(1)).await;
+        d.on_read();
+        d.after_decode(false, || Some(20));
+        assert_eq!(d.next().unwrap().0, second);
+        // A boundary: no frame deadline.
+        d.after_decode(true, || None);
+        assert!(d.next().is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_minimum_rate_extends_a_long_frame() {
+        let mut d = Deadlines::new(TimeoutSettings {
+            frame: Some(Duration::from_secs(2)),
+            min_frame_rate: Some(1000),
+            ..Default::default()
+        });
+        d.on_read();
+        let start = Instant::now();
+        d.after_decode(false, || Some(5000));
+        assert_eq!(d.next().unwrap().0 - start, Duration::from_secs(7));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_first_message_deadline_goes_with_the_first_message() {
+        let mut d = Deadlines::new(TimeoutSettings {
+            first_message: Some(Duration::from_secs(30)),
+            idle: Some(Duration::from_secs(300)),
+            ..Default::default()
+        });
+        assert!(matches!(d.next(), Some((_, Timeout::FirstMessage(_)))));
+        tokio::time::advance(Duration::from_secs(31)).await;
+        assert!(matches!(d.expired(), Some(Timeout::FirstMessage(_))));
+        d.on_read();
+        d.on_message();
+        assert!(matches!(d.next(), Some((_, Timeout::Idle(_)))));
+        assert!(d.expired().is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_timer_is_re_armed_when_it_fires_early() {
+        let mut d = Deadlines::new(TimeoutSettings {
+            idle: Some(Duration::from_secs(10)),
+            ..Default::default()
+        });
+        let started = Instant::now();
+        // Armed at the idle deadline as it is now: 10 s.
+        assert!(tokio::time::timeout(Duration::from_secs(1), d.timer())
+            .await
+            .is_err());
+        tokio::time::advance(Duration::from_secs(4)).await;
+        // A read moves the deadline to 15 s; the timer is not touched.
+        d.on_read();
+        d.timer().await;
+        assert_eq!(Instant::now() - started, Duration::from_secs(10));
+        assert!(d.expired().is_none(), "fired early: no time-out yet");
+        // Re-armed when it fired.
+        d.timer().await;
+        assert_eq!(Instant::now() - started, Duration::from_secs(15));
+        assert!(matches!(d.expired(), Some(Timeout::Idle(_))));
     }
 }

@@ -58,7 +58,7 @@ impl<P: Peer> SharedRef<P> for Shared<P> {
 ///             }
 ///             Event::Message(peer, msg) => {
 ///                 *scores.get_mut(&peer).unwrap() += 1;
-///                 let _ = peer.send(msg).await; // echo
+///                 let _ = peer.send(msg); // echo: never waits (see `send`)
 ///             }
 ///             Event::Disconnected(peer, _) => {
 ///                 scores.remove(&peer);
@@ -194,8 +194,15 @@ impl<P: Peer> PeerHandle<P> {
         self.s().data()
     }
 
-    /// Queues `msg`, waiting while the connection's outgoing queue is full (under the default
-    /// [`QueuePolicy::Wait`](crate::QueuePolicy::Wait); see the handler's `queue_policy` for the others).
+    /// Queues `msg` for the peer, never waiting: call it from the central task.
+    ///
+    /// When the connection's outgoing queue is full (by count or by bytes: the peer does not
+    /// read fast enough), the handler's [`QueuePolicy`](crate::QueuePolicy) applies at
+    /// once: by default the peer is disconnected with
+    /// [`DisconnectReason::QueueFull`](crate::DisconnectReason::QueueFull), so a peer that
+    /// sends and never reads cannot make the central task, which serves everyone, wait.
+    /// Tasks other than the central one that would rather wait for room use
+    /// [`send_timeout`](PeerHandle::send_timeout).
     ///
     /// `Ok` means queued: it is written unless the connection fails first, in which case the
     /// `Disconnected` event counts it as unsent.
@@ -207,30 +214,31 @@ impl<P: Peer> PeerHandle<P> {
     ///
     /// # Errors
     ///
-    /// [`SendError::Closed`] when the connection is closed or closing, and
-    /// [`SendError::Refused`] when the framing cannot carry the message (an empty one with
-    /// TcpMessage framing, say); the connection stays up then. The message is handed back.
+    /// [`SendError::Closed`] when the connection is closed or closing (or was just closed by
+    /// the policy), [`SendError::Full`] when the queue is full under
+    /// [`QueuePolicy::Fail`](crate::QueuePolicy::Fail), and [`SendError::Refused`] when the
+    /// framing cannot carry the message (an empty one with TcpMessage framing, say); the
+    /// connection stays up then. The message is handed back.
     ///
     /// # Examples
     ///
     /// ```
-    /// # async fn f(peer: connhandler::PeerHandle<impl connhandler::Peer<Send = bytes::Bytes>>) {
-    /// if let Err(e) = peer.send(bytes::Bytes::from_static(b"welcome")).await {
+    /// # fn f(peer: connhandler::PeerHandle<impl connhandler::Peer<Send = bytes::Bytes>>) {
+    /// if let Err(e) = peer.send(bytes::Bytes::from_static(b"welcome")) {
     ///     eprintln!("not sent: {e}");
     /// }
     /// # }
     /// ```
-    pub async fn send(&self, msg: P::Send) -> Result<(), SendError<P::Send>> {
-        self.s().send(msg).await
+    pub fn send(&self, msg: P::Send) -> Result<(), SendError<P::Send>> {
+        self.s().send(msg)
     }
 
-    /// Queues `msg` if the outgoing queue has room, without waiting.
+    /// Queues `msg` if the outgoing queue has room; hands it back with
+    /// [`SendError::Full`] if not, whatever the handler's policy (the peer stays connected).
     ///
     /// # Errors
     ///
-    /// As [`send`](PeerHandle::send), and [`SendError::Full`] when the queue is full (under
-    /// [`QueuePolicy::Disconnect`](crate::QueuePolicy::Disconnect) the peer is disconnected then, and the error is
-    /// [`SendError::Closed`]).
+    /// As [`send`](PeerHandle::send), and [`SendError::Full`] when the queue is full.
     ///
     /// # Examples
     ///
@@ -248,6 +256,36 @@ impl<P: Peer> PeerHandle<P> {
         self.s().try_send(msg)
     }
 
+    /// Queues `msg`, waiting up to `timeout` for room in the outgoing queue; then the
+    /// handler's policy applies as in [`send`](PeerHandle::send). For tasks other than the
+    /// central one (a task streaming a file to one peer, say): the central task serves
+    /// every peer and must not wait on one.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](PeerHandle::send).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # async fn f(peer: connhandler::PeerHandle<impl connhandler::Peer<Send = bytes::Bytes>>) {
+    /// use std::time::Duration;
+    /// // In a task of its own, never in the central loop.
+    /// for chunk in [&b"part 1"[..], b"part 2"] {
+    ///     if peer.send_timeout(bytes::Bytes::copy_from_slice(chunk), Duration::from_secs(5)).await.is_err() {
+    ///         break;
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub async fn send_timeout(
+        &self,
+        msg: P::Send,
+        timeout: std::time::Duration,
+    ) -> Result<(), SendError<P::Send>> {
+        self.s().send_timeout(msg, timeout).await
+    }
+
     /// Closes the connection once the messages queued before this call are written; the
     /// `Disconnected` event then says [`DisconnectReason::ClosedLocally`].
     ///
@@ -255,7 +293,7 @@ impl<P: Peer> PeerHandle<P> {
     ///
     /// ```
     /// # async fn f(peer: connhandler::PeerHandle<impl connhandler::Peer<Send = bytes::Bytes>>) {
-    /// peer.send(bytes::Bytes::from_static(b"bye")).await.ok();
+    /// peer.send(bytes::Bytes::from_static(b"bye")).ok();
     /// peer.disconnect(); // "bye" is written first
     /// # }
     /// ```
@@ -321,5 +359,36 @@ impl<P: Peer> PeerHandle<P> {
     /// ```
     pub fn queue_room(&self) -> usize {
         self.s().queue_room()
+    }
+
+    /// The bytes queued for the peer and not yet taken by the connection's writer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f<P: connhandler::Peer>(peer: connhandler::PeerHandle<P>) {
+    /// println!("{} bytes waiting for {peer}", peer.queued_bytes());
+    /// # }
+    /// ```
+    pub fn queued_bytes(&self) -> usize {
+        self.s().queued_bytes()
+    }
+
+    /// Whether the peer keeps up: false once its queued bytes pass the high watermark, true
+    /// again when they fall to the low one (the handler's `write_watermarks`; by default a
+    /// half and a quarter of `queue_bytes`). A program that would rather pause than cut a
+    /// slow peer stops sending it bulk data while this is false.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f(peer: connhandler::PeerHandle<impl connhandler::Peer<Send = bytes::Bytes>>) {
+    /// if peer.is_writable() {
+    ///     let _ = peer.send(bytes::Bytes::from_static(b"next map chunk"));
+    /// }
+    /// # }
+    /// ```
+    pub fn is_writable(&self) -> bool {
+        self.s().is_writable()
     }
 }

@@ -56,7 +56,7 @@ pub(crate) use transport::Transport;
 
 use self::{
     close::Closing,
-    deadline::Deadlines,
+    deadline::{Deadlines, TimeoutSettings},
     hand_on::HandOn,
     read_buf::ReadBuf,
     reader::Reader,
@@ -65,9 +65,10 @@ use self::{
     writer::Writer,
 };
 use crate::{
+    budget::{Budget, Hold},
     central::CentralSender,
     codec::Framing,
-    limits::{Limiter, PerIp, QueuePolicy, RateLimit},
+    limits::{AddrSlot, Limiter, QueuePolicy, RateLimit},
     message::Decode,
     peer::{Peer, PeerId},
     tap::Tap,
@@ -77,31 +78,83 @@ use crate::{
 #[derive(Clone)]
 pub(crate) struct ConnSettings {
     pub(crate) queue_capacity: usize,
+    /// The outgoing queue's bound in bytes (encoded lengths).
+    pub(crate) queue_bytes: usize,
+    /// Writability's low and high watermarks, in queued bytes; `None`: a quarter and a half
+    /// of `queue_bytes`.
+    pub(crate) watermarks: Option<(usize, usize)>,
     pub(crate) close_timeout: Duration,
     pub(crate) nodelay: bool,
     pub(crate) tap: Option<Tap>,
     pub(crate) idle_timeout: Option<Duration>,
+    /// A connection whose first message has not arrived this long after it opened is cut.
+    pub(crate) first_message_timeout: Option<Duration>,
     pub(crate) frame_timeout: Option<Duration>,
+    /// Each byte of an unfinished frame extends its time-out by `1 / min_frame_rate` s.
+    pub(crate) min_frame_rate: Option<u32>,
+    /// After the peer's FIN, replies to what it sent are still written.
+    pub(crate) half_close: bool,
     pub(crate) queue_policy: QueuePolicy,
     pub(crate) rate_limit: Option<RateLimit>,
+    /// The bytes of unfinished frames all the handler's connections may hold together,
+    /// beyond `FREE_UNFINISHED` each.
+    pub(crate) read_budget: Option<usize>,
 }
 
+impl ConnSettings {
+    /// The reader's time-outs.
+    pub(crate) fn timeouts(&self) -> TimeoutSettings {
+        TimeoutSettings {
+            first_message: self.first_message_timeout,
+            idle: self.idle_timeout,
+            frame: self.frame_timeout,
+            min_frame_rate: self.min_frame_rate,
+        }
+    }
+
+    /// Writability's watermarks: set, or derived from the byte bound.
+    pub(crate) fn watermarks(&self) -> (usize, usize) {
+        self.watermarks
+            .unwrap_or((self.queue_bytes / 4, self.queue_bytes / 2))
+    }
+}
+
+/// The default byte bound of a connection's outgoing queue.
+pub(crate) const DEFAULT_QUEUE_BYTES: usize = 1 << 20;
+
 impl Default for ConnSettings {
+    /// No protection: an outgoing handler's defaults (it talks to a peer the program
+    /// chose); an incoming handler adds its own (`Listen`'s defaults).
     fn default() -> Self {
         ConnSettings {
             queue_capacity: 256,
+            queue_bytes: DEFAULT_QUEUE_BYTES,
+            watermarks: None,
             close_timeout: Duration::from_secs(5),
             nodelay: true,
             tap: None,
             idle_timeout: None,
+            first_message_timeout: None,
             frame_timeout: None,
-            queue_policy: QueuePolicy::Wait,
+            min_frame_rate: None,
+            half_close: true,
+            queue_policy: QueuePolicy::Disconnect,
             rate_limit: None,
+            read_budget: None,
         }
     }
 }
 
-/// Everything a new connection needs from its handler.
+/// What an incoming connection holds of its handler's caps, given back when it goes.
+#[derive(Default)]
+pub(crate) struct Admission {
+    /// A slot of `max_connections`: kept until the central task takes the `Disconnected`
+    /// event, so the cap bounds the lifecycle events queued too.
+    pub(crate) slot: Option<OwnedSemaphorePermit>,
+    /// Its place among its address's connections (`max_connections_per_ip`).
+    pub(crate) addr: Option<AddrSlot>,
+}
+
 pub(crate) struct ConnCtx<'a, P: Peer, F, E> {
     pub(crate) handler: &'a Arc<str>,
     pub(crate) settings: &'a Arc<ConnSettings>,
@@ -110,7 +163,8 @@ pub(crate) struct ConnCtx<'a, P: Peer, F, E> {
     pub(crate) central: &'a CentralSender<E>,
     pub(crate) tracker: &'a TaskTracker,
     pub(crate) registry: &'a Arc<Registry<P>>,
-    pub(crate) per_ip: Option<&'a PerIp>,
+    /// The handler's budget for unfinished frames (`read_budget`).
+    pub(crate) budget: Option<&'a Arc<Budget>>,
 }
 
 /// Starts the reader and writer tasks of a new connection over `stream`. The returned task
@@ -120,7 +174,7 @@ pub(crate) fn spawn<P, F, E, T>(
     stream: T,
     addr: SocketAddr,
     data: P,
-    slot: Option<OwnedSemaphorePermit>,
+    admission: Admission,
 ) -> (PeerHandle<P>, JoinHandle<bool>)
 where
     P: Peer,
@@ -153,6 +207,8 @@ where
     };
     let send = SendSettings {
         capacity: ctx.settings.queue_capacity,
+        bytes: ctx.settings.queue_bytes,
+        watermarks: ctx.settings.watermarks(),
         policy: ctx.settings.queue_policy,
         sendable: framing.sendable_lengths(),
     };
@@ -188,13 +244,15 @@ where
     let reader = Reader {
         shared,
         framing,
-        limiter: Limiter::new(settings.rate_limit.as_ref(), ctx.per_ip, addr.ip()),
+        limiter: Limiter::new(settings.rate_limit.as_ref(), admission.addr),
         hand: HandOn::new(ctx.central.clone()),
         settings: Arc::clone(settings),
         registry: ctx.registry.clone(),
         buf: ReadBuf::new(),
-        deadlines: Deadlines::new(settings.idle_timeout, settings.frame_timeout),
-        _slot: slot,
+        deadlines: Deadlines::new(settings.timeouts()),
+        budget: Hold::new(ctx.budget.cloned()),
+        decoded: false,
+        slot: admission.slot,
     };
     let done = ctx.tracker.spawn(reader.run(read, writer).instrument(span));
     (handle, done)

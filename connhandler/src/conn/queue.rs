@@ -3,7 +3,7 @@
 use std::{
     collections::VecDeque,
     sync::{
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc, Mutex,
     },
     task::{Context, Poll, Waker},
@@ -30,6 +30,13 @@ pub(crate) struct OutQueue<S> {
     /// Set (under the lock) once the writer stops taking items; read without it.
     closed: AtomicBool,
     room: Room,
+    /// Bytes queued (encoded lengths), bounded by `max_bytes`: one item is always taken
+    /// when nothing is queued, so a message longer than the bound can still go out.
+    bytes: AtomicUsize,
+    max_bytes: usize,
+    /// Below the low watermark again after crossing the high one (see `is_writable`).
+    writable: AtomicBool,
+    watermarks: (usize, usize),
 }
 
 struct QueueState<S> {
@@ -45,7 +52,9 @@ pub(crate) enum NotQueued<S> {
 }
 
 impl<S> OutQueue<S> {
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// A queue of `capacity` items and `max_bytes` bytes; writability flips off above
+    /// `watermarks.1` bytes and on again at or below `watermarks.0`.
+    pub(crate) fn new(capacity: usize, max_bytes: usize, watermarks: (usize, usize)) -> Self {
         OutQueue {
             state: Mutex::new(QueueState {
                 items: VecDeque::new(),
@@ -53,7 +62,51 @@ impl<S> OutQueue<S> {
             }),
             closed: AtomicBool::new(false),
             room: Room::new(capacity),
+            bytes: AtomicUsize::new(0),
+            max_bytes: max_bytes.max(1),
+            writable: AtomicBool::new(true),
+            watermarks,
         }
+    }
+
+    /// Takes `n` bytes of the byte bound; false (nothing taken) when they do not fit and
+    /// something is queued already.
+    fn take_bytes(&self, n: usize) -> bool {
+        let before = self.bytes.fetch_add(n, Ordering::AcqRel);
+        if before > 0 && before + n > self.max_bytes {
+            self.bytes.fetch_sub(n, Ordering::AcqRel);
+            return false;
+        }
+        if before + n > self.watermarks.1 {
+            self.writable.store(false, Ordering::Release);
+        }
+        true
+    }
+
+    /// Gives back `n` bytes taken by items the writer has taken.
+    pub(crate) fn release_bytes(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let before = self.bytes.fetch_sub(n, Ordering::AcqRel);
+        if before.saturating_sub(n) <= self.watermarks.0 {
+            self.writable.store(true, Ordering::Release);
+        }
+        if before > self.max_bytes / 2 {
+            // A sender waiting for room (`push`) may fit now.
+            self.room.wake_all();
+        }
+    }
+
+    /// Bytes queued and not yet taken by the writer.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Acquire)
+    }
+
+    /// Whether the queued bytes are below the high watermark (with hysteresis: once above
+    /// it, not until they fall to the low one).
+    pub(crate) fn is_writable(&self) -> bool {
+        self.writable.load(Ordering::Acquire)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, QueueState<S>> {
@@ -65,11 +118,12 @@ impl<S> OutQueue<S> {
     }
 
     /// Sends an item whose room was taken.
-    fn send(&self, item: Outgoing<S>) -> Result<(), Outgoing<S>> {
+    fn send(&self, item: Outgoing<S>, bytes: usize) -> Result<(), Outgoing<S>> {
         let mut state = self.lock();
         if self.is_closed() {
             drop(state);
             self.room.release(1);
+            self.release_bytes(bytes);
             return Err(item);
         }
         state.items.push_back(item);
@@ -81,30 +135,50 @@ impl<S> OutQueue<S> {
         Ok(())
     }
 
-    /// Queues `item` if there is room.
-    pub(crate) fn try_push(&self, item: Outgoing<S>) -> Result<(), NotQueued<S>> {
+    /// Queues `item` of `bytes` bytes if both bounds have room.
+    pub(crate) fn try_push(&self, item: Outgoing<S>, bytes: usize) -> Result<(), NotQueued<S>> {
         if self.is_closed() {
             return Err(NotQueued::Closed(item));
         }
         if !self.room.try_take() {
             return Err(NotQueued::Full(item));
         }
-        self.send(item).map_err(NotQueued::Closed)
-    }
-
-    /// Queues `item`, waiting for room; hands it back if the queue closes first.
-    pub(crate) async fn push(&self, item: Outgoing<S>) -> Result<(), Outgoing<S>> {
-        if !self.room.take(|| self.is_closed()).await {
-            return Err(item);
+        if !self.take_bytes(bytes) {
+            self.room.release(1);
+            return Err(NotQueued::Full(item));
         }
-        self.send(item)
+        self.send(item, bytes).map_err(NotQueued::Closed)
     }
 
-    /// Queues `item` even when full (the rest of a partly written message, which cannot
+    /// Queues `item`, waiting for room until `deadline`; hands it back as `Full` when the
+    /// deadline passes first, as `Closed` when the queue closes.
+    pub(crate) async fn push_until(
+        &self,
+        mut item: Outgoing<S>,
+        bytes: usize,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), NotQueued<S>> {
+        loop {
+            match self.try_push(item, bytes) {
+                Err(NotQueued::Full(back)) => item = back,
+                done => return done,
+            }
+            let wait = self.room.take(|| self.is_closed());
+            match tokio::time::timeout_at(deadline, wait).await {
+                // A slot came free: give it back and try both bounds again.
+                Ok(true) => self.room.release(1),
+                Ok(false) => return Err(NotQueued::Closed(item)),
+                Err(_) => return Err(NotQueued::Full(item)),
+            }
+        }
+    }
+
+    /// Queues `item` past both bounds (the rest of a partly written message, which cannot
     /// wait behind anything).
-    pub(crate) fn force_push(&self, item: Outgoing<S>) -> Result<(), Outgoing<S>> {
+    pub(crate) fn force_push(&self, item: Outgoing<S>, bytes: usize) -> Result<(), Outgoing<S>> {
         self.room.force_take();
-        self.send(item)
+        self.bytes.fetch_add(bytes, Ordering::AcqRel);
+        self.send(item, bytes)
     }
 
     /// Items queued and not yet encoded by the writer (those it took count until it
@@ -113,9 +187,10 @@ impl<S> OutQueue<S> {
         self.room.used()
     }
 
-    /// Gives back room for `n` items the writer took.
-    pub(crate) fn release(&self, n: usize) {
+    /// Gives back room for `n` items of `bytes` bytes in all that the writer took.
+    pub(crate) fn release(&self, n: usize, bytes: usize) {
         self.room.release(n);
+        self.release_bytes(bytes);
     }
 
     /// The writer's side: the next item, from `taken` (the items it took last time) or, when
@@ -169,6 +244,7 @@ impl<S> OutQueue<S> {
         let queued = std::mem::take(&mut self.lock().items);
         let n = taken.len() + queued.len();
         taken.clear();
+        self.release_bytes(self.bytes());
         n
     }
 
@@ -212,37 +288,37 @@ mod tests {
 
     #[test]
     fn items_come_out_in_order_and_the_bound_holds() {
-        let queue = OutQueue::new(3);
+        let queue = OutQueue::new(3, 1 << 20, (1 << 19, 1 << 20));
         let mut taken = VecDeque::new();
         for v in 0..3 {
-            assert!(queue.try_push(Outgoing::Message(v)).is_ok());
+            assert!(queue.try_push(Outgoing::Message(v), 1).is_ok());
         }
         assert!(matches!(
-            queue.try_push(Outgoing::Message(9)),
+            queue.try_push(Outgoing::Message(9), 1),
             Err(NotQueued::Full(_))
         ));
         // The writer takes all three at once; room comes back only when it says so.
         assert_eq!(value(queue.try_pop(&mut taken)), Some(0));
         assert_eq!(taken.len(), 2);
         assert_eq!(queue.len(), 3);
-        queue.release(1);
-        assert!(queue.try_push(Outgoing::Message(3)).is_ok());
+        queue.release(1, 1);
+        assert!(queue.try_push(Outgoing::Message(3), 1).is_ok());
         let rest: Vec<_> = std::iter::from_fn(|| value(queue.try_pop(&mut taken))).collect();
         assert_eq!(rest, [1, 2, 3]);
     }
 
     #[test]
     fn a_waiting_writer_is_woken_and_a_closed_queue_refuses() {
-        let queue = OutQueue::new(8);
+        let queue = OutQueue::new(8, 1 << 20, (1 << 19, 1 << 20));
         let mut taken = VecDeque::new();
         let count = Arc::new(Count(AtomicUsize::new(0)));
         let waker = Waker::from(count.clone());
         let mut cx = Context::from_waker(&waker);
         assert!(queue.poll_pop(&mut taken, &mut cx).is_pending());
-        assert!(queue.try_push(Outgoing::Message(1)).is_ok());
+        assert!(queue.try_push(Outgoing::Message(1), 1).is_ok());
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
-        assert!(queue.try_push(Outgoing::Message(2)).is_ok());
-        assert!(queue.try_push(Outgoing::Message(3)).is_ok());
+        assert!(queue.try_push(Outgoing::Message(2), 1).is_ok());
+        assert!(queue.try_push(Outgoing::Message(3), 1).is_ok());
         assert!(matches!(
             queue.poll_pop(&mut taken, &mut cx),
             Poll::Ready(Some(Outgoing::Message(1)))
@@ -250,14 +326,42 @@ mod tests {
         // Closed: new items are refused, those queued before stay to be counted.
         queue.close();
         assert!(matches!(
-            queue.try_push(Outgoing::Message(4)),
+            queue.try_push(Outgoing::Message(4), 1),
             Err(NotQueued::Closed(_))
         ));
-        assert!(queue.force_push(Outgoing::Message(5)).is_err());
+        assert!(queue.force_push(Outgoing::Message(5), 1).is_err());
         assert_eq!(queue.discard(&mut taken), 2);
         assert!(matches!(
             queue.poll_pop(&mut taken, &mut cx),
             Poll::Ready(None)
+        ));
+    }
+
+    #[test]
+    fn bytes_are_bounded_and_writability_has_hysteresis() {
+        // 100 bytes at most; not writable above 60, writable again at 20 or less.
+        let queue = OutQueue::new(100, 100, (20, 60));
+        let mut taken = VecDeque::new();
+        assert!(queue.try_push(Outgoing::Message(1), 50).is_ok());
+        assert!(queue.is_writable());
+        assert!(queue.try_push(Outgoing::Message(2), 40).is_ok());
+        assert!(!queue.is_writable(), "90 bytes is above the high watermark");
+        assert!(matches!(
+            queue.try_push(Outgoing::Message(3), 20),
+            Err(NotQueued::Full(_))
+        ));
+        assert_eq!(queue.bytes(), 90, "a refused item takes nothing");
+        assert_eq!(value(queue.try_pop(&mut taken)), Some(1));
+        queue.release(1, 50);
+        assert!(!queue.is_writable(), "40 bytes is above the low watermark");
+        assert_eq!(value(queue.try_pop(&mut taken)), Some(2));
+        queue.release(1, 40);
+        assert!(queue.is_writable());
+        // One item longer than the whole bound still goes when nothing is queued.
+        assert!(queue.try_push(Outgoing::Message(4), 500).is_ok());
+        assert!(matches!(
+            queue.try_push(Outgoing::Message(5), 1),
+            Err(NotQueued::Full(_))
         ));
     }
 }

@@ -53,6 +53,10 @@ impl ReadBuf {
         &mut self.buf
     }
 
+    pub(crate) fn len(&self) -> usize {
+        self.buf.len()
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.buf.is_empty()
     }

@@ -6,19 +6,25 @@
 //! | step | what | parts |
 //! | --- | --- | --- |
 //! | 1. closing? | an atomic flag, checked once per turn | `Closing` |
-//! | 2. decode | every whole frame buffered: tap, rate limit, decode, offer to the hand-on; a full queue waits for room | `Framing`, `HandOn` |
+//! | 2. decode | every whole frame buffered: tap, rate limit, decode, offer to the hand-on; a full queue waits for room, still watching the socket | `Framing`, `HandOn` |
 //! | 3. hand on | the messages of this read go to the central queue together | `HandOn::flush` |
-//! | 4. deadlines | the frame time-out is armed or reset | `Deadlines` |
+//! | 4. deadlines, budget | the frame time-out follows the unfinished frame; its bytes are held in the handler's read budget | `Deadlines`, `Hold` |
 //! | 5. read | room made by the sizing policy, then what is there now | `ReadBuf` |
 //! | 6. wait | nothing there: wait for input, a deadline, a pending end of frame, or the close | `Reader::wait` |
 //!
-//! A read of 0 bytes is the end of the stream: what the framing still holds is decoded, then
-//! the connection ends with `ClosedByPeer`.
+//! A read of 0 bytes is the end of the stream (the peer's FIN): what the framing still holds
+//! is decoded and handed on; then, with `half_close` (the default), the connection stays open
+//! for the replies until the central task has taken every message before the FIN (at most
+//! `close_timeout`), and ends with `ClosedByPeer`.
+//!
+//! While it waits for room in the central queue, the reader still watches its socket
+//! (reading into its buffer, up to `WATCH_LIMIT` bytes): a reset ends the connection at once,
+//! and so does a FIN without `half_close`; with it, a FIN allows `close_timeout` more.
 
-use std::{io, sync::Arc};
+use std::{io, sync::Arc, time::Duration};
 
 use bytes::Bytes;
-use tokio::{sync::OwnedSemaphorePermit, task::JoinHandle};
+use tokio::{sync::OwnedSemaphorePermit, task::JoinHandle, time::Instant};
 
 use super::{
     close::{linger, CloseWait},
@@ -33,6 +39,7 @@ use super::{
     ConnSettings,
 };
 use crate::{
+    budget::Hold,
     codec::Framing,
     limits::{Limited, Limiter},
     message::Decode,
@@ -55,7 +62,8 @@ impl From<QueueClosed> for Stop {
 /// a decoded message yet.
 enum Held<E> {
     Stop(Stop),
-    Full(E),
+    /// The event, and the bytes of its frame.
+    Full(E, usize),
 }
 
 pub(super) struct Reader<P: Peer, F, E> {
@@ -67,8 +75,27 @@ pub(super) struct Reader<P: Peer, F, E> {
     pub(super) registry: Arc<Registry<P>>,
     pub(super) buf: ReadBuf,
     pub(super) deadlines: Deadlines,
-    /// The handler's connection slot, held for the life of the connection.
-    pub(super) _slot: Option<OwnedSemaphorePermit>,
+    /// This connection's part of the handler's budget for unfinished frames.
+    pub(super) budget: Hold,
+    /// Whether a frame was decoded since the last deadline step.
+    pub(super) decoded: bool,
+    /// The handler's connection slot, held for the life of the connection and then until
+    /// the central task takes its `Disconnected`.
+    pub(super) slot: Option<OwnedSemaphorePermit>,
+}
+
+/// Bytes of an unfinished frame a connection holds outside the handler's read budget.
+const FREE_UNFINISHED: usize = 16 * 1024;
+/// Bytes a reader waiting for room in the central queue reads ahead while it watches its
+/// socket.
+const WATCH_LIMIT: usize = 64 * 1024;
+
+/// What woke a reader that waited for input.
+enum Woke {
+    Closed,
+    Timer,
+    Readable(io::Result<()>),
+    Pause,
 }
 
 impl<P, F, E> Reader<P, F, E>
@@ -84,7 +111,7 @@ where
         tracing::debug!("connected");
         let ended = if self
             .hand
-            .push_unbounded(Event::Connected(handle.clone()).into())
+            .push_unbounded(Event::Connected(handle.clone()).into(), None)
             .is_err()
         {
             Some(DisconnectReason::Shutdown)
@@ -110,9 +137,8 @@ where
         let reason = closing.take_reason().unwrap_or(DisconnectReason::Shutdown);
         let local = reason.is_local();
         tracing::debug!(%reason, unsent, "disconnected");
-        let _ = self
-            .hand
-            .push_unbounded(Event::Disconnected(handle, Disconnect { reason, unsent }).into());
+        let event = Event::Disconnected(handle, Disconnect { reason, unsent });
+        let _ = self.hand.push_unbounded(event.into(), self.slot.take());
         !local
     }
 
@@ -129,22 +155,22 @@ where
                 return None;
             }
             // 2. Decode.
-            if let Err(stop) = self.decode_buffered(handle).await {
+            if let Err(stop) = self.decode_buffered(handle, read).await {
                 return stop;
             }
             // 3. Everything decoded from what was read goes to the central task in one go.
             if let Err(closed) = self.hand.flush() {
                 return closed.into();
             }
-            // 4. Deadlines.
-            let (buf, framing) = (&self.buf, &self.framing);
-            self.deadlines
-                .after_decode(|| buf.is_empty() && !framing.is_mid_frame());
+            // 4. Deadlines and the read budget.
+            if let Err(stop) = self.after_decode() {
+                return stop;
+            }
             // 5. Read.
             self.buf.make_room();
             let limit = self.framing.read_limit(self.buf.bytes());
             match self.buf.read(read, limit).await {
-                Ok(0) => return self.at_end(handle).await,
+                Ok(0) => return self.at_end(handle, read).await,
                 Ok(n) => {
                     self.deadlines.on_read();
                     if let Err(per_ip) = self.limiter.take(Limited::Bytes, n as u64) {
@@ -169,12 +195,16 @@ where
 
     /// Step 2: decodes and hands on every whole frame buffered, waiting only when the
     /// central queue is full.
-    async fn decode_buffered(&mut self, handle: &PeerHandle<P>) -> Result<(), Stop> {
+    async fn decode_buffered<R: ReadHalf>(
+        &mut self,
+        handle: &PeerHandle<P>,
+        read: &mut R,
+    ) -> Result<(), Stop> {
         loop {
             match self.decode_now(handle) {
                 Ok(()) => return Ok(()),
                 Err(Held::Stop(stop)) => return Err(stop),
-                Err(Held::Full(event)) => self.wait_for_room(event).await?,
+                Err(Held::Full(event, bytes)) => self.wait_for_room(event, bytes, read).await?,
             }
         }
     }
@@ -195,7 +225,11 @@ where
                 Err(e) => break Err(Held::Stop(Some(DisconnectReason::from_frame_error(e)))),
             }
         };
-        self.buf.saw_longest(longest);
+        if longest > 0 {
+            self.buf.saw_longest(longest);
+            self.deadlines.on_message();
+            self.decoded = true;
+        }
         decoded
     }
 
@@ -211,51 +245,160 @@ where
                 per_ip,
             })));
         }
+        let bytes = frame.len();
         let msg = match <P::Recv as Decode>::decode(frame) {
             Ok(msg) => msg,
             Err(e) => return Err(Held::Stop(Some(DisconnectReason::Decode(e)))),
         };
         self.hand
-            .offer(Event::Message(handle.clone(), msg).into())
+            .offer(Event::Message(handle.clone(), msg).into(), bytes)
             .map_err(|refused| match refused {
-                Refused::Full(event) => Held::Full(event),
+                Refused::Full(event) => Held::Full(event, bytes),
                 Refused::Closed => Held::Stop(QueueClosed.into()),
             })
     }
 
     /// One frame found outside the decode step (at the end of the stream, or after a pause
     /// told a frame's end): handed on like the others, waiting for room if need be.
-    async fn hand_on(&mut self, frame: Bytes, handle: &PeerHandle<P>) -> Result<(), Stop> {
+    async fn hand_on<R: ReadHalf>(
+        &mut self,
+        frame: Bytes,
+        handle: &PeerHandle<P>,
+        read: &mut R,
+    ) -> Result<(), Stop> {
+        self.deadlines.on_message();
         match self.take_frame(frame, handle) {
             Ok(()) => Ok(()),
-            Err(Held::Full(event)) => self.wait_for_room(event).await,
+            Err(Held::Full(event, bytes)) => self.wait_for_room(event, bytes, read).await,
             Err(Held::Stop(stop)) => Err(stop),
         }
     }
 
-    /// The central queue is full: flush, then wait for room (reading pauses meanwhile, so
-    /// TCP pushes back on the peer).
+    /// The central queue is full: flushes, then waits for room (reading pauses meanwhile,
+    /// so TCP pushes back on the peer), still watching the socket: a reset ends the
+    /// connection at once, and so does a FIN unless `half_close` gives it `close_timeout`.
     #[cold]
-    async fn wait_for_room(&mut self, event: E) -> Result<(), Stop> {
-        match self.hand.wait_for_room(event, self.shared.closing()).await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(None),
-            Err(closed) => Err(closed.into()),
+    async fn wait_for_room<R: ReadHalf>(
+        &mut self,
+        mut event: E,
+        bytes: usize,
+        read: &mut R,
+    ) -> Result<(), Stop> {
+        let mut watching = true;
+        let mut fin_deadline: Option<Instant> = None;
+        loop {
+            let woke = {
+                let closing = self.shared.closing();
+                let fin = async {
+                    match fin_deadline {
+                        Some(at) => tokio::time::sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    biased;
+                    room = self.hand.room(bytes, closing) => Some(room),
+                    ready = read.readable(), if watching => match ready {
+                        Ok(()) => None,
+                        Err(e) => return Err(Some(DisconnectReason::Io(e))),
+                    },
+                    _ = fin => return Err(Some(DisconnectReason::ClosedByPeer)),
+                }
+            };
+            match woke {
+                Some(Ok(true)) => match self.hand.offer(event, bytes) {
+                    Ok(()) => return Ok(()),
+                    Err(Refused::Full(back)) => event = back,
+                    Err(Refused::Closed) => return Err(QueueClosed.into()),
+                },
+                Some(Ok(false)) => return Err(None),
+                Some(Err(closed)) => return Err(closed.into()),
+                // Readable: read ahead, within a bound, to see a reset or a FIN.
+                None => {
+                    let room = WATCH_LIMIT.saturating_sub(self.buf.bytes().len());
+                    if room == 0 {
+                        watching = false;
+                        continue;
+                    }
+                    self.buf.make_room();
+                    match self.buf.read(read, Some(room)).await {
+                        Ok(0) if self.settings.half_close => {
+                            watching = false;
+                            fin_deadline = Some(Instant::now() + self.settings.close_timeout);
+                        }
+                        Ok(0) => return Err(Some(DisconnectReason::ClosedByPeer)),
+                        Ok(_) => self.deadlines.on_read(),
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                            ) => {}
+                        Err(e) => return Err(Some(DisconnectReason::Io(e))),
+                    }
+                }
+            }
         }
     }
 
-    /// The end of the stream: what the framing still holds is decoded and handed on.
-    async fn at_end(&mut self, handle: &PeerHandle<P>) -> Stop {
+    /// Step 4: the frame time-out follows the unfinished frame, whose bytes beyond
+    /// `FREE_UNFINISHED` are held in the handler's read budget.
+    #[inline]
+    fn after_decode(&mut self) -> Result<(), Stop> {
+        let unfinished = if self.buf.is_empty() && !self.framing.is_mid_frame() {
+            None
+        } else {
+            Some(self.buf.len())
+        };
+        let completed = std::mem::take(&mut self.decoded);
+        self.deadlines.after_decode(completed, || unfinished);
+        let held = unfinished.unwrap_or(0);
+        if !self.budget.set(held.saturating_sub(FREE_UNFINISHED)) {
+            return Err(Some(DisconnectReason::OverBudget { held }));
+        }
+        Ok(())
+    }
+
+    /// The end of the stream: what the framing still holds is decoded and handed on. With
+    /// `half_close`, the connection then stays open for replies until the central task has
+    /// taken everything handed on before (at most `close_timeout`).
+    async fn at_end<R: ReadHalf>(&mut self, handle: &PeerHandle<P>, read: &mut R) -> Stop {
         loop {
             match self.framing.decode_frame_eof(self.buf.bytes()) {
                 Ok(Some(frame)) => {
-                    if let Err(stop) = self.hand_on(frame, handle).await {
+                    if let Err(stop) = self.hand_on(frame, handle, read).await {
                         return stop;
                     }
                 }
-                Ok(None) => return Some(DisconnectReason::ClosedByPeer),
+                Ok(None) => break,
                 Err(e) => return Some(DisconnectReason::from_frame_error(e)),
             }
+        }
+        if self.settings.half_close && self.decoded_any() {
+            if let Err(closed) = self.hand.flush() {
+                return closed.into();
+            }
+            self.until_taken(self.settings.close_timeout).await;
+        }
+        Some(DisconnectReason::ClosedByPeer)
+    }
+
+    /// Whether this connection handed on any message (only then can replies be due).
+    fn decoded_any(&self) -> bool {
+        self.deadlines.spoke()
+    }
+
+    /// Waits until the central task has taken everything handed on so far, at most
+    /// `limit`, or until the connection closes.
+    async fn until_taken(&mut self, limit: Duration) {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        self.hand.push_marker(move || {
+            let _ = tx.send(());
+        });
+        let closing = self.shared.closing();
+        tokio::select! {
+            _ = rx => {}
+            _ = tokio::time::sleep(limit) => {}
+            _ = closing.cancelled() => {}
         }
     }
 
@@ -268,29 +411,30 @@ where
         closed: &mut CloseWait<'_>,
     ) -> Result<(), Stop> {
         let pending = self.framing.pending_end_after();
-        let pause = async {
-            match pending {
-                Some(wait) => tokio::time::sleep(wait).await,
-                None => std::future::pending().await,
+        let woke = {
+            let pause = async {
+                match pending {
+                    Some(wait) => tokio::time::sleep(wait).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = closed => Woke::Closed,
+                _ = self.deadlines.timer() => Woke::Timer,
+                ready = read.readable() => Woke::Readable(ready),
+                _ = pause => Woke::Pause,
             }
         };
-        let deadline = self.deadlines.next();
-        let timer = async {
-            match deadline {
-                Some((at, _)) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            biased;
-            _ = closed => Err(None),
-            _ = timer => match deadline {
-                Some((_, which)) => Err(Some(DisconnectReason::TimedOut(which))),
+        match woke {
+            Woke::Closed => Err(None),
+            Woke::Timer => match self.deadlines.expired() {
+                Some(which) => Err(Some(DisconnectReason::TimedOut(which))),
                 None => Ok(()),
             },
-            ready = read.readable() => ready.map_err(|e| Some(DisconnectReason::Io(e))),
-            _ = pause => match self.framing.end_pending(self.buf.bytes()) {
-                Some(frame) => self.hand_on(frame, handle).await,
+            Woke::Readable(ready) => ready.map_err(|e| Some(DisconnectReason::Io(e))),
+            Woke::Pause => match self.framing.end_pending(self.buf.bytes()) {
+                Some(frame) => self.hand_on(frame, handle, read).await,
                 None => Ok(()),
             },
         }

@@ -1,5 +1,5 @@
-//! The send path: how a message given to `PeerHandle::send`, `PeerHandle::try_send` or a
-//! broadcast reaches the socket. Written down once, here; the writer's side of it is in
+//! The send path: how a message given to `PeerHandle::send`, `PeerHandle::try_send`,
+//! `PeerHandle::send_timeout` or a broadcast reaches the socket. Written down once, here; the writer's side of it is in
 //! `writer.rs` (it flips the idle state below and drains the queue).
 //!
 //! A message is checked first, then written directly or queued:
@@ -12,7 +12,11 @@
 //! | open | idle | empty | reply now | none | direct, part taken: the rest queued first (`force_push`, past the bound), for the writer |
 //! | open | idle | empty | reply now | none | direct, nothing taken or encoding failed: queued as below |
 //! | open | busy, or queue not empty, or no hint, or a tap | has room | any | any | **queued** for the writer, in order |
-//! | open | any | full | any | any | `QueuePolicy::Wait`: `send` waits for room (`try_send`: [`SendError::Full`]); `Fail`: [`SendError::Full`]; `Disconnect`: closed with `QueueFull`, [`SendError::Closed`] |
+//! | open | any | full (count or bytes) | any | any | `send`: the policy at once, never waiting (`Disconnect`: closed with `QueueFull`, [`SendError::Closed`]; `Fail`: [`SendError::Full`]); `try_send`: [`SendError::Full`]; `send_timeout`: waits for room until its deadline, then as `send` |
+//!
+//! No row waits except the last one's `send_timeout`, which is for tasks other than the
+//! central one: the central task serves every peer, so one peer's full queue must never
+//! hold it up.
 //!
 //! A broadcast is framed once and queued to each connection (never written directly, never
 //! waiting); a connection whose queue is full is skipped (or, under `Disconnect`, closed).
@@ -99,34 +103,58 @@ impl<S> DirectWrite<S> {
 }
 
 impl<P: Peer> Shared<P> {
-    /// `PeerHandle::send`: checks, then writes directly or queues, waiting for room under
-    /// `QueuePolicy::Wait`.
-    pub(crate) async fn send(&self, msg: P::Send) -> Result<(), SendError<P::Send>> {
-        if self.policy() != QueuePolicy::Wait {
-            return self.try_send(msg);
+    /// `PeerHandle::send`: checks, then writes directly or queues; a full queue gets the
+    /// handler's policy at once.
+    pub(crate) fn send(&self, msg: P::Send) -> Result<(), SendError<P::Send>> {
+        match self.queue_message(msg)? {
+            None => Ok(()),
+            Some(msg) => Err(self.on_full(msg)),
         }
-        let msg = self.check(msg)?;
-        let Some(msg) = self.try_direct(msg) else {
-            return Ok(());
-        };
-        self.queue()
-            .push(Outgoing::Message(msg))
-            .await
-            .map_err(|o| SendError::Closed(unwrap_message(o)))
     }
 
-    /// `PeerHandle::try_send`: checks, then writes directly or queues if there is room.
+    /// `PeerHandle::try_send`: as `send`, but a full queue hands the message back whatever
+    /// the policy.
     pub(crate) fn try_send(&self, msg: P::Send) -> Result<(), SendError<P::Send>> {
-        let msg = self.check(msg)?;
+        match self.queue_message(msg)? {
+            None => Ok(()),
+            Some(msg) => Err(SendError::Full(msg)),
+        }
+    }
+
+    /// `PeerHandle::send_timeout`: as `send`, waiting for room up to `timeout` first.
+    pub(crate) async fn send_timeout(
+        &self,
+        msg: P::Send,
+        timeout: std::time::Duration,
+    ) -> Result<(), SendError<P::Send>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let (msg, len) = self.check(msg)?;
         let Some(msg) = self.try_direct(msg) else {
             return Ok(());
         };
-        self.queue()
-            .try_push(Outgoing::Message(msg))
-            .map_err(|e| match e {
-                NotQueued::Full(o) => self.on_full(unwrap_message(o)),
-                NotQueued::Closed(o) => SendError::Closed(unwrap_message(o)),
-            })
+        match self
+            .queue()
+            .push_until(Outgoing::Message(msg), len, deadline)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(NotQueued::Full(o)) => Err(self.on_full(unwrap_message(o))),
+            Err(NotQueued::Closed(o)) => Err(SendError::Closed(unwrap_message(o))),
+        }
+    }
+
+    /// Checks, then writes directly or queues if there is room; `Ok(Some(msg))` hands back
+    /// a message that found the queue full.
+    fn queue_message(&self, msg: P::Send) -> Result<Option<P::Send>, SendError<P::Send>> {
+        let (msg, len) = self.check(msg)?;
+        let Some(msg) = self.try_direct(msg) else {
+            return Ok(None);
+        };
+        match self.queue().try_push(Outgoing::Message(msg), len) {
+            Ok(()) => Ok(None),
+            Err(NotQueued::Full(o)) => Ok(Some(unwrap_message(o))),
+            Err(NotQueued::Closed(o)) => Err(SendError::Closed(unwrap_message(o))),
+        }
     }
 
     /// A broadcast: queues bytes already framed for this connection; applies the queue
@@ -135,7 +163,10 @@ impl<P: Peer> Shared<P> {
         if self.closing().is_closing() {
             return false;
         }
-        match self.queue().try_push(Outgoing::Framed(framed.clone())) {
+        match self
+            .queue()
+            .try_push(Outgoing::Framed(framed.clone()), framed.wire.len())
+        {
             Ok(()) => true,
             Err(NotQueued::Full(_)) => {
                 if self.policy() == QueuePolicy::Disconnect {
@@ -149,7 +180,7 @@ impl<P: Peer> Shared<P> {
 
     /// The first rows of the table: refuses a message on a closing connection, or one the
     /// framing cannot carry.
-    fn check(&self, msg: P::Send) -> Result<P::Send, SendError<P::Send>> {
+    fn check(&self, msg: P::Send) -> Result<(P::Send, usize), SendError<P::Send>> {
         if self.closing().is_closing() {
             return Err(SendError::Closed(msg));
         }
@@ -168,7 +199,7 @@ impl<P: Peer> Shared<P> {
         if let Err(e) = msg.encodable() {
             return Err(SendError::Refused(msg, FrameError::LengthOverflow(e)));
         }
-        Ok(msg)
+        Ok((msg, len))
     }
 
     /// The direct rows of the table: writes `msg` from this task if the writer task is idle
@@ -211,11 +242,12 @@ impl<P: Peer> Shared<P> {
         // writer closes it only after leaving the idle state, which needs this lock).
         d.buf.advance(written);
         let rest = d.buf.split().freeze();
+        let rest_len = rest.len();
         let rest = Outgoing::Framed(Arc::new(Framed {
             wire: rest,
             body: None,
         }));
-        if self.queue().force_push(rest).is_err() {
+        if self.queue().force_push(rest, rest_len).is_err() {
             tracing::error!("the rest of a partly written message could not be queued");
             self.closing()
                 .close_with(DisconnectReason::Io(std::io::ErrorKind::BrokenPipe.into()));
@@ -256,7 +288,8 @@ fn unwrap_message<S>(o: Outgoing<S>) -> S {
 /// ```
 #[non_exhaustive]
 pub enum SendError<T> {
-    /// The outgoing queue is full (only from `try_send`).
+    /// The outgoing queue is full: from `try_send`, and from `send` and `send_timeout`
+    /// under [`QueuePolicy::Fail`](crate::QueuePolicy::Fail).
     Full(T),
     /// The connection is closed or closing.
     Closed(T),

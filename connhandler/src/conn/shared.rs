@@ -35,6 +35,8 @@ pub(crate) struct Shared<P: Peer> {
 /// How a connection sends: its queue's bound and policy, and what the framing carries.
 pub(crate) struct SendSettings {
     pub(crate) capacity: usize,
+    pub(crate) bytes: usize,
+    pub(crate) watermarks: (usize, usize),
     pub(crate) policy: QueuePolicy,
     pub(crate) sendable: RangeInclusive<usize>,
 }
@@ -50,7 +52,7 @@ impl<P: Peer> Shared<P> {
         Shared {
             who,
             data,
-            queue: OutQueue::new(send.capacity),
+            queue: OutQueue::new(send.capacity, send.bytes, send.watermarks),
             direct,
             closing,
             sendable: send.sendable,
@@ -104,6 +106,14 @@ impl<P: Peer> Shared<P> {
     /// How many more messages the outgoing queue takes now.
     pub(crate) fn queue_room(&self) -> usize {
         self.queue.room()
+    }
+
+    pub(crate) fn queued_bytes(&self) -> usize {
+        self.queue.bytes()
+    }
+
+    pub(crate) fn is_writable(&self) -> bool {
+        self.queue.is_writable()
     }
 
     /// Reports a message body to the tap.

@@ -72,7 +72,7 @@ impl<P: Peer, F: Framing, W: WriteHalf> Writer<P, F, W> {
                 };
                 self.shared.direct().set_idle(false);
                 let Some(item) = item else { break None };
-                self.shared.queue().release(1);
+                self.shared.queue().release(1, item_bytes(&item));
                 if let Err(reason) = self.encode(item, &mut buf) {
                     break Some(reason);
                 }
@@ -156,13 +156,14 @@ impl<P: Peer, F: Framing, W: WriteHalf> Writer<P, F, W> {
 
     /// Adds queued messages to `buf` without waiting, up to one batch.
     fn gather(&mut self, buf: &mut BytesMut, in_buf: &mut usize) -> Result<(), DisconnectReason> {
-        let mut taken = 0;
+        let (mut taken, mut bytes) = (0, 0);
         let mut result = Ok(());
         while buf.len() < MAX_BATCH {
             let Some(item) = self.shared.queue().try_pop(&mut self.taken) else {
                 break;
             };
             taken += 1;
+            bytes += item_bytes(&item);
             if let Err(reason) = self.encode(item, buf) {
                 result = Err(reason);
                 break;
@@ -170,7 +171,7 @@ impl<P: Peer, F: Framing, W: WriteHalf> Writer<P, F, W> {
             *in_buf += 1;
         }
         if taken > 0 {
-            self.shared.queue().release(taken);
+            self.shared.queue().release(taken, bytes);
         }
         result
     }
@@ -204,5 +205,13 @@ impl<P: Peer, F: Framing, W: WriteHalf> Writer<P, F, W> {
     /// Drops what is still queued, counting it.
     fn discard_queue(&mut self) -> usize {
         self.shared.queue().discard(&mut self.taken)
+    }
+}
+
+/// The bytes an item took of its queue's byte bound (as the send path counted them).
+fn item_bytes<S: Encode>(item: &Outgoing<S>) -> usize {
+    match item {
+        Outgoing::Message(msg) => msg.encoded_len(),
+        Outgoing::Framed(framed) => framed.wire.len(),
     }
 }

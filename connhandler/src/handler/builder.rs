@@ -7,6 +7,7 @@ use std::{fmt, sync::Arc};
 
 use super::{Connections, Core, MakePeer};
 use crate::{
+    budget::Budget,
     central::CentralSender,
     codec::{Framing, TcpMessageCodec},
     conn::{ConnSettings, Registry},
@@ -39,6 +40,10 @@ pub trait Kind: fmt::Debug + Send + Sync + 'static + sealed::Sealed {
     /// The builder's name for `Debug`.
     #[doc(hidden)]
     const BUILDER: &'static str;
+
+    /// Turns off this kind's protections (`HandlerBuilder::unprotected`).
+    #[doc(hidden)]
+    fn unprotect(&mut self) {}
 }
 
 pub(super) mod sealed {
@@ -201,22 +206,47 @@ impl<K: Kind, P: Peer, F: Framing> HandlerBuilder<K, P, F> {
     }
 
     /// Closes a connection on which nothing arrives for `timeout`
-    /// ([`Timeout::Idle`](crate::Timeout::Idle)); default: never.
+    /// ([`Timeout::Idle`](crate::Timeout::Idle)); `None` turns it off. Default: 5 minutes
+    /// for an incoming handler, off for an outgoing one.
     ///
     /// # Examples
     ///
     /// ```
     #[doc = include_str!("../doc_client.rs")]
-    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").idle_timeout(std::time::Duration::from_secs(60));
+    /// use std::time::Duration;
+    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").idle_timeout(Duration::from_secs(60));
+    /// let never = connhandler::Incoming::<Client>::bind("127.0.0.1:0").idle_timeout(None);
     /// ```
-    pub fn idle_timeout(mut self, timeout: std::time::Duration) -> Self {
-        self.settings.idle_timeout = Some(timeout);
+    pub fn idle_timeout(mut self, timeout: impl Into<Option<std::time::Duration>>) -> Self {
+        self.settings.idle_timeout = timeout.into();
         self
     }
 
-    /// Closes a connection on which part of a frame arrived and the rest did not
-    /// within `timeout` ([`Timeout::Frame`](crate::Timeout::Frame)): a peer that
-    /// sends half a frame and then nothing. Default: never.
+    /// Closes a new connection that sends no whole message within `timeout`
+    /// ([`Timeout::FirstMessage`](crate::Timeout::FirstMessage)): peers that connect and
+    /// say nothing. `None` turns it off. Default: 30 s for an incoming handler, off for an
+    /// outgoing one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("../doc_client.rs")]
+    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").first_message_timeout(std::time::Duration::from_secs(5));
+    /// ```
+    pub fn first_message_timeout(
+        mut self,
+        timeout: impl Into<Option<std::time::Duration>>,
+    ) -> Self {
+        self.settings.first_message_timeout = timeout.into();
+        self
+    }
+
+    /// Closes a connection on which a frame was started and not finished within `timeout`
+    /// from its own first byte, plus the time its bytes so far take at
+    /// [`min_frame_rate`](Self::min_frame_rate) ([`Timeout::Frame`](crate::Timeout::Frame)):
+    /// a peer that trickles a frame in, a byte at a time, is cut; a long message on a slow
+    /// link is not. `None` turns it off. Default: 30 s for an incoming handler, off for an
+    /// outgoing one.
     ///
     /// # Examples
     ///
@@ -224,13 +254,116 @@ impl<K: Kind, P: Peer, F: Framing> HandlerBuilder<K, P, F> {
     #[doc = include_str!("../doc_client.rs")]
     /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").frame_timeout(std::time::Duration::from_secs(10));
     /// ```
-    pub fn frame_timeout(mut self, timeout: std::time::Duration) -> Self {
-        self.settings.frame_timeout = Some(timeout);
+    pub fn frame_timeout(mut self, timeout: impl Into<Option<std::time::Duration>>) -> Self {
+        self.settings.frame_timeout = timeout.into();
         self
     }
 
-    /// What `send` does when a peer's outgoing queue is full: wait (the default),
-    /// fail, or disconnect the peer.
+    /// The slowest rate, in bytes per second, at which an unfinished frame may arrive
+    /// beyond its [`frame_timeout`](Self::frame_timeout): each byte buffered extends the
+    /// time-out by `1 / rate` s. `None`: no extension. Default: 4096 for an incoming
+    /// handler.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("../doc_client.rs")]
+    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").min_frame_rate(16 * 1024);
+    /// ```
+    pub fn min_frame_rate(mut self, bytes_per_second: impl Into<Option<u32>>) -> Self {
+        self.settings.min_frame_rate = bytes_per_second.into();
+        self
+    }
+
+    /// The bytes of unfinished frames that all the handler's connections may hold
+    /// together, beyond 16 KiB each: a connection that needs more than is left is closed
+    /// with [`DisconnectReason::OverBudget`](crate::DisconnectReason::OverBudget), so that
+    /// many peers stalling just under the longest message cannot pin that much memory
+    /// each. `None` turns it off. Default: 64 MiB for an incoming handler, off for an
+    /// outgoing one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("../doc_client.rs")]
+    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").read_budget(256 << 20);
+    /// ```
+    pub fn read_budget(mut self, bytes: impl Into<Option<usize>>) -> Self {
+        self.settings.read_budget = bytes.into();
+        self
+    }
+
+    /// The bound, in bytes (encoded message lengths), of each connection's outgoing queue,
+    /// beside [`queue_capacity`](Self::queue_capacity)'s count (default 1 MiB). One
+    /// message longer than the bound is still queued when nothing else is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("../doc_client.rs")]
+    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").queue_bytes(256 * 1024);
+    /// ```
+    pub fn queue_bytes(mut self, bytes: usize) -> Self {
+        self.settings.queue_bytes = bytes.max(1);
+        self
+    }
+
+    /// The low and high watermarks, in queued bytes, of
+    /// [`PeerHandle::is_writable`](crate::PeerHandle::is_writable): false above `high`,
+    /// true again at or below `low` (default: a quarter and a half of
+    /// [`queue_bytes`](Self::queue_bytes)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("../doc_client.rs")]
+    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").write_watermarks(32 * 1024, 64 * 1024);
+    /// ```
+    pub fn write_watermarks(mut self, low: usize, high: usize) -> Self {
+        self.settings.watermarks = Some((low.min(high), high));
+        self
+    }
+
+    /// Whether the peer's FIN leaves the connection open for the replies to what it sent
+    /// (default `true`): they are written, within `close_timeout` from the FIN, once the
+    /// central task has taken every message that came before it; then the connection
+    /// closes with `ClosedByPeer`. `false` treats a FIN as a full close.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("../doc_client.rs")]
+    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").half_close(false);
+    /// ```
+    pub fn half_close(mut self, half_close: bool) -> Self {
+        self.settings.half_close = half_close;
+        self
+    }
+
+    /// Turns off every protection against hostile peers that is on by default: the
+    /// first-message, frame and idle time-outs, the read budget and, for an incoming
+    /// handler, the connection caps and the connect rate limit. For tools on loopback
+    /// and benchmarks; a server facing the internet keeps them. The byte bounds of the
+    /// queues stay (set them with `queue_bytes` and `central_with_bytes`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("../doc_client.rs")]
+    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").unprotected();
+    /// ```
+    pub fn unprotected(mut self) -> Self {
+        self.settings.first_message_timeout = None;
+        self.settings.idle_timeout = None;
+        self.settings.frame_timeout = None;
+        self.settings.min_frame_rate = None;
+        self.settings.read_budget = None;
+        self.kind.unprotect();
+        self
+    }
+
+    /// What `send` does when a peer's outgoing queue is full: disconnect the peer (the
+    /// default) or hand the message back; `send` never waits either way.
     ///
     /// # Examples
     ///
@@ -288,8 +421,10 @@ impl<K: Kind, P: Peer, F: Framing> HandlerBuilder<K, P, F> {
             tracker: tokio_util::task::TaskTracker::new(),
             registry: Arc::new(Registry::new()),
         };
+        let budget = self.settings.read_budget.map(Budget::new);
         let connections = Connections {
             name,
+            budget,
             settings: Arc::new(self.settings),
             framing: self.framing,
             token: core.token.clone(),

@@ -21,10 +21,13 @@ use tracing::Instrument;
 use super::{builder::sealed, Connections, Core, HandlerBuilder, Kind};
 use crate::{
     addr::Address,
+    budget::Budget,
     central::CentralSender,
     codec::{FrameError, Framing, TcpMessageCodec},
+    conn::Admission,
     conn::Event,
     conn::{Framed, PeerHandle},
+    limits::Refusal,
     limits::{PerIp, RateLimit},
     message::Encode,
     peer::Peer,
@@ -45,13 +48,41 @@ pub struct Listen {
     addr: Address,
     backlog: u32,
     max_connections: Option<usize>,
+    /// `None`: a quarter of `max_connections`, at most `DEFAULT_MAX_PER_IP`.
+    max_per_ip: Option<Option<usize>>,
+    connect_rate: Option<(u64, Duration)>,
     per_ip: Option<RateLimit>,
+}
+
+/// The default `max_connections`.
+const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
+/// The default `max_connections_per_ip` at most: room for a load test from one address.
+const DEFAULT_MAX_PER_IP: usize = 4096;
+/// The default `connect_rate_per_ip`.
+const DEFAULT_CONNECT_RATE: (u64, Duration) = (2048, Duration::from_secs(1));
+
+impl Listen {
+    /// The per-address cap in force.
+    fn max_per_ip(&self) -> Option<usize> {
+        match self.max_per_ip {
+            Some(set) => set,
+            None => self
+                .max_connections
+                .map(|max| (max / 4).clamp(1, DEFAULT_MAX_PER_IP)),
+        }
+    }
 }
 
 impl sealed::Sealed for Listen {}
 
 impl Kind for Listen {
     const BUILDER: &'static str = "IncomingBuilder";
+
+    fn unprotect(&mut self) {
+        self.max_connections = None;
+        self.max_per_ip = Some(None);
+        self.connect_rate = None;
+    }
 }
 
 /// Configures an incoming handler; [`start`](IncomingBuilder::start) binds it and starts
@@ -108,10 +139,20 @@ impl<P: Peer> HandlerBuilder<Listen, P> {
         let listen = Listen {
             addr: addr.into(),
             backlog: 1024,
-            max_connections: None,
+            max_connections: Some(DEFAULT_MAX_CONNECTIONS),
+            max_per_ip: None,
+            connect_rate: Some(DEFAULT_CONNECT_RATE),
             per_ip: None,
         };
-        HandlerBuilder::with_kind(listen, make_peer)
+        let mut builder = HandlerBuilder::with_kind(listen, make_peer);
+        // Safe for a server facing the internet (the table in the README).
+        let settings = &mut builder.settings;
+        settings.first_message_timeout = Some(Duration::from_secs(30));
+        settings.frame_timeout = Some(Duration::from_secs(30));
+        settings.min_frame_rate = Some(4096);
+        settings.idle_timeout = Some(Duration::from_secs(300));
+        settings.read_budget = Some(64 << 20);
+        builder
     }
 }
 
@@ -130,8 +171,11 @@ impl<P: Peer, F: Framing> HandlerBuilder<Listen, P, F> {
         self
     }
 
-    /// The most connections served at once (default: no limit). Connections beyond it are
-    /// accepted and closed at once, and counted in [`IncomingStats::refused`].
+    /// The most connections served at once (default 16384; `None`: no limit). Connections
+    /// beyond it are accepted and closed at once, and counted in
+    /// [`IncomingStats::refused_full`]. A closed connection keeps its slot until the central
+    /// task takes its `Disconnected` event, so this also bounds the `Connected` and
+    /// `Disconnected` events queued.
     ///
     /// # Examples
     ///
@@ -139,8 +183,43 @@ impl<P: Peer, F: Framing> HandlerBuilder<Listen, P, F> {
     #[doc = include_str!("../doc_client.rs")]
     /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").max_connections(100);
     /// ```
-    pub fn max_connections(mut self, max: usize) -> Self {
-        self.kind.max_connections = Some(max);
+    pub fn max_connections(mut self, max: impl Into<Option<usize>>) -> Self {
+        self.kind.max_connections = max.into();
+        self
+    }
+
+    /// The most connections served at once from one address, an IPv6 one by its /64
+    /// prefix (default: a quarter of `max_connections`, at most 4096, so one address cannot
+    /// hold every slot and a load test can still open thousands; `None`: no limit).
+    /// Connections beyond it are closed at once and counted in
+    /// [`IncomingStats::refused_per_ip`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("../doc_client.rs")]
+    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").max_connections_per_ip(16);
+    /// ```
+    pub fn max_connections_per_ip(mut self, max: impl Into<Option<usize>>) -> Self {
+        self.kind.max_per_ip = Some(max.into());
+        self
+    }
+
+    /// At most `n` new connections per `period` from one address (an IPv6 one by its /64
+    /// prefix), as a bucket of `n` refilled over `period` (default 2048 per second; `None`
+    /// turns it off). Connections beyond it are closed at once and counted in
+    /// [`IncomingStats::refused_rate`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("../doc_client.rs")]
+    /// use std::time::Duration;
+    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0")
+    ///     .connect_rate_per_ip(Some((20, Duration::from_secs(10))));
+    /// ```
+    pub fn connect_rate_per_ip(mut self, rate: Option<(u64, Duration)>) -> Self {
+        self.kind.connect_rate = rate;
         self
     }
 
@@ -197,9 +276,15 @@ impl<P: Peer, F: Framing> HandlerBuilder<Listen, P, F> {
         let local_addr = listener.local_addr().map_err(bind_err)?;
         let framing = self.framing.clone();
         let tap = self.settings.tap.clone();
-        let per_ip = self.kind.per_ip.map(PerIp::new);
+        let per_ip = PerIp::new(
+            self.kind.per_ip,
+            self.kind.max_per_ip(),
+            self.kind.connect_rate,
+        );
+        let per_ip = per_ip.is_active().then_some(per_ip);
         let (listen, core, connections) = self.into_parts(central, per_ip);
         let listener_token = core.child_token();
+        let budget = connections.budget();
         let stats = Arc::new(Counters::default());
         let accept = AcceptLoop {
             listener,
@@ -221,6 +306,7 @@ impl<P: Peer, F: Framing> HandlerBuilder<Listen, P, F> {
             tap,
             listener_token,
             stats,
+            budget,
         })
     }
 }
@@ -323,7 +409,19 @@ impl std::error::Error for BindError {
 struct Counters {
     accepted: AtomicU64,
     refused: AtomicU64,
+    refused_full: AtomicU64,
+    refused_per_ip: AtomicU64,
+    refused_rate: AtomicU64,
+    refused_by_hook: AtomicU64,
     accept_errors: AtomicU64,
+}
+
+impl Counters {
+    /// Counts a refusal at the door, by its cause.
+    fn refused(&self, cause: &AtomicU64) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        cause.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Counts of an incoming handler's listener.
@@ -341,9 +439,18 @@ struct Counters {
 pub struct IncomingStats {
     /// Connections accepted and served.
     pub accepted: u64,
-    /// Connections accepted and closed at once: `max_connections` was reached, or the
-    /// `make_peer` hook panicked.
+    /// Connections accepted and closed at once, for any of the causes below.
     pub refused: u64,
+    /// Refused because `max_connections` were open.
+    pub refused_full: u64,
+    /// Refused because the address had `max_connections_per_ip` open.
+    pub refused_per_ip: u64,
+    /// Refused because the address went over `connect_rate_per_ip`.
+    pub refused_rate: u64,
+    /// Refused because the `make_peer` hook panicked.
+    pub refused_by_hook: u64,
+    /// Bytes of unfinished frames held in the handler's read budget now.
+    pub unfinished_bytes: usize,
     /// `accept` calls that failed (out of file descriptors, say); the listener carried on.
     pub accept_errors: u64,
     /// Connections open now.
@@ -384,6 +491,8 @@ pub struct Incoming<P: Peer, F: Framing = TcpMessageCodec> {
     tap: Option<crate::tap::Tap>,
     listener_token: CancellationToken,
     stats: Arc<Counters>,
+    /// The read budget its connections share, if any.
+    budget: Option<Arc<Budget>>,
 }
 
 impl<P: Peer, F: Framing> fmt::Debug for Incoming<P, F> {
@@ -466,6 +575,11 @@ impl<P: Peer, F: Framing> Incoming<P, F> {
         IncomingStats {
             accepted: self.stats.accepted.load(Ordering::Relaxed),
             refused: self.stats.refused.load(Ordering::Relaxed),
+            refused_full: self.stats.refused_full.load(Ordering::Relaxed),
+            refused_per_ip: self.stats.refused_per_ip.load(Ordering::Relaxed),
+            refused_rate: self.stats.refused_rate.load(Ordering::Relaxed),
+            refused_by_hook: self.stats.refused_by_hook.load(Ordering::Relaxed),
+            unfinished_bytes: self.budget.as_ref().map_or(0, |b| b.used()),
             accept_errors: self.stats.accept_errors.load(Ordering::Relaxed),
             connected: self.core.registry().len(),
         }
@@ -618,24 +732,43 @@ where
         tracing::info!("listener closed");
     }
 
+    /// Admits a connection by the caps (counting a refusal by its cause; no event, which a
+    /// flood would make unbounded), then starts it.
     fn serve(&self, stream: tokio::net::TcpStream, addr: SocketAddr) {
+        let stats = &self.stats;
         let slot = match &self.limit {
             None => None,
             Some(limit) => match limit.clone().try_acquire_owned() {
                 Ok(slot) => Some(slot),
                 Err(_) => {
-                    self.stats.refused.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(%addr, "max_connections reached; connection refused");
+                    stats.refused(&stats.refused_full);
+                    tracing::debug!(%addr, "max_connections reached; connection refused");
                     return;
                 }
             },
         };
+        let addr_slot = match self.connections.admit(addr.ip()) {
+            Ok(a) => a,
+            Err(refusal) => {
+                let cause = match refusal {
+                    Refusal::PerIp => &stats.refused_per_ip,
+                    Refusal::Rate => &stats.refused_rate,
+                };
+                stats.refused(cause);
+                tracing::debug!(%addr, ?refusal, "connection refused");
+                return;
+            }
+        };
         let Some(data) = self.connections.make_peer(addr) else {
-            self.stats.refused.fetch_add(1, Ordering::Relaxed);
+            stats.refused(&stats.refused_by_hook);
             return;
         };
-        self.stats.accepted.fetch_add(1, Ordering::Relaxed);
-        self.connections.start(stream, addr, data, slot);
+        stats.accepted.fetch_add(1, Ordering::Relaxed);
+        let admission = Admission {
+            slot,
+            addr: addr_slot,
+        };
+        self.connections.start(stream, addr, data, admission);
     }
 }
 

@@ -17,18 +17,19 @@ mod outgoing;
 
 use std::{net::SocketAddr, panic::AssertUnwindSafe, sync::Arc};
 
-use tokio::{sync::OwnedSemaphorePermit, task::JoinHandle};
+use tokio::task::JoinHandle;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 pub use builder::{HandlerBuilder, Kind};
 pub use incoming::{BindError, BroadcastReport, Incoming, IncomingBuilder, IncomingStats, Listen};
-pub use outgoing::{Connect, Outgoing, OutgoingBuilder, Retry};
+pub use outgoing::{Connect, Outgoing, OutgoingBuilder, OutgoingStats, Retry};
 
 use crate::{
+    budget::Budget,
     central::CentralSender,
     conn::Event,
-    conn::{self, ConnCtx, ConnSettings, PeerHandle, Registry, Transport},
-    limits::PerIp,
+    conn::{self, Admission, ConnCtx, ConnSettings, PeerHandle, Registry, Transport},
+    limits::{AddrSlot, PerIp, Refusal},
     peer::Peer,
 };
 
@@ -104,6 +105,8 @@ pub(crate) struct Connections<P: Peer, F, E> {
     tracker: TaskTracker,
     registry: Arc<Registry<P>>,
     per_ip: Option<PerIp>,
+    /// The budget for unfinished frames that all the connections share.
+    budget: Option<Arc<Budget>>,
     make_peer: MakePeer<P>,
 }
 
@@ -117,6 +120,19 @@ where
     /// panicked, the connection is refused).
     pub(crate) fn make_peer(&self, addr: SocketAddr) -> Option<P> {
         make_peer(&*self.make_peer, addr)
+    }
+
+    /// Admits a connection from `ip` by the per-address caps, or says why not.
+    pub(crate) fn admit(&self, ip: std::net::IpAddr) -> Result<Option<AddrSlot>, Refusal> {
+        match &self.per_ip {
+            Some(per_ip) if per_ip.is_active() => per_ip.admit(ip).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// The read budget the connections share, if any.
+    pub(crate) fn budget(&self) -> Option<Arc<Budget>> {
+        self.budget.clone()
     }
 
     /// Whether the handler is shutting down.
@@ -140,7 +156,7 @@ where
         stream: T,
         addr: SocketAddr,
         data: P,
-        slot: Option<OwnedSemaphorePermit>,
+        admission: Admission,
     ) -> (PeerHandle<P>, JoinHandle<bool>) {
         let ctx = ConnCtx {
             handler: &self.name,
@@ -150,8 +166,8 @@ where
             central: &self.central,
             tracker: &self.tracker,
             registry: &self.registry,
-            per_ip: self.per_ip.as_ref(),
+            budget: self.budget.as_ref(),
         };
-        conn::spawn(ctx, stream, addr, data, slot)
+        conn::spawn(ctx, stream, addr, data, admission)
     }
 }

@@ -1,6 +1,14 @@
 //! The outgoing handler: connects to one peer, with a time-out, retries and reconnection.
 
-use std::{fmt, io, net::SocketAddr, sync::Mutex, time::Duration};
+use std::{
+    fmt, io,
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
 
 use tokio::{net::TcpStream, sync::oneshot};
 use tracing::Instrument;
@@ -11,12 +19,17 @@ use crate::{
     central::CentralSender,
     codec::{Framing, TcpMessageCodec},
     conn::Event,
-    conn::PeerHandle,
+    conn::{Admission, PeerHandle},
     peer::Peer,
     reason::{ConnectError, ConnectErrorKind},
 };
 
-/// When to try connecting again after a failed attempt.
+/// When to try connecting again after a failed attempt, and, with `reconnect`, after a lost
+/// connection. Each wait is jittered (a random part of up to half of it is taken off), so
+/// that a fleet of clients that lost the same server does not come back in step. A
+/// connection lost soon after it was made (within the policy's longest delay, at least one
+/// second) counts as one more failed attempt, so a server that accepts and closes at once
+/// is retried at the policy's pace, never in a tight loop.
 ///
 /// # Examples
 ///
@@ -108,6 +121,17 @@ impl Retry {
     pub fn max_attempts(mut self, attempts: u32) -> Self {
         self.max_attempts = Some(attempts.max(1));
         self
+    }
+
+    /// The wait after `attempt` failures in a row, ignoring `max_attempts` (reconnecting
+    /// after a lost connection never gives up while `reconnect` is on).
+    fn wait(&self, attempt: u32) -> Duration {
+        Retry {
+            max_attempts: None,
+            ..*self
+        }
+        .delay_after(attempt)
+        .unwrap_or(self.max)
     }
 
     /// The wait after failed attempt number `attempt` (from 1), or `None` to give up.
@@ -327,13 +351,19 @@ impl<P: Peer, F: Framing> HandlerBuilder<Connect, P, F> {
     {
         let (connect, core, connections) = self.into_parts(central, None);
         let addr = connect.addr.clone();
+        let counters = Arc::new(Counters::default());
         let driver = Driver {
             connections,
             connect,
+            counters: counters.clone(),
         };
         let span = tracing::info_span!("outgoing", handler = %core.name(), addr = %addr);
         core.spawn_task(driver.run(first).instrument(span));
-        Outgoing { core, addr }
+        Outgoing {
+            core,
+            addr,
+            counters,
+        }
     }
 }
 
@@ -358,6 +388,7 @@ type First<P> = oneshot::Sender<Result<PeerHandle<P>, ConnectError>>;
 pub struct Outgoing<P: Peer> {
     core: Core<P>,
     addr: Address,
+    counters: Arc<Counters>,
 }
 
 impl<P: Peer> fmt::Debug for Outgoing<P> {
@@ -399,6 +430,24 @@ impl<P: Peer> Outgoing<P> {
         self.core.registry().snapshot().into_iter().next()
     }
 
+    /// What the handler counted: connections made, failed attempts, reconnections.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f<P: connhandler::Peer>(link: &connhandler::Outgoing<P>) {
+    /// assert!(link.stats().connects <= link.stats().reconnects + 1);
+    /// # }
+    /// ```
+    pub fn stats(&self) -> OutgoingStats {
+        let c = &self.counters;
+        OutgoingStats {
+            connects: c.connects.load(Ordering::Relaxed),
+            connect_failures: c.connect_failures.load(Ordering::Relaxed),
+            reconnects: c.reconnects.load(Ordering::Relaxed),
+        }
+    }
+
     /// The handler's name.
     ///
     /// # Examples
@@ -432,6 +481,51 @@ impl<P: Peer> Outgoing<P> {
 struct Driver<P: Peer, F, E> {
     connections: Connections<P, F, E>,
     connect: Connect,
+    counters: Arc<Counters>,
+}
+
+/// What an outgoing handler counts (see [`OutgoingStats`]).
+#[derive(Debug, Default)]
+struct Counters {
+    connects: AtomicU64,
+    connect_failures: AtomicU64,
+    reconnects: AtomicU64,
+}
+
+/// Counts of an outgoing handler: every failed connect attempt is counted here (the
+/// `ConnectFailed` event comes only when the retry policy gives up).
+///
+/// # Examples
+///
+/// ```
+/// # fn f<P: connhandler::Peer>(link: &connhandler::Outgoing<P>) {
+/// let stats = link.stats();
+/// println!("{} connected, {} failed attempts", stats.connects, stats.connect_failures);
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OutgoingStats {
+    /// Connections made.
+    pub connects: u64,
+    /// Connect attempts that failed (refused, timed out, not resolved).
+    pub connect_failures: u64,
+    /// Connections lost and tried again (`reconnect`).
+    pub reconnects: u64,
+}
+
+/// `delay` less a random part of up to half of it, so that clients do not retry in step.
+fn jittered(delay: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    // A fresh random seed per call (std's hasher keys), mixed with the time: no extra crate.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    let unit = (h.finish() >> 11) as f64 / (1u64 << 53) as f64;
+    delay.mul_f64(1.0 - 0.5 * unit)
 }
 
 impl<P, F, E> Driver<P, F, E>
@@ -452,9 +546,11 @@ where
                 None => result.err(),
             }
         };
+        // Connections lost in a row, each soon after it was made.
+        let mut lost = 0u32;
         loop {
             let Some((stream, addr)) =
-                connect_with_retry(&self.connect, &closed, &central, &report).await
+                connect_with_retry(&self.connect, &closed, &central, &report, &self.counters).await
             else {
                 return;
             };
@@ -465,17 +561,30 @@ where
                     let _ = self
                         .connections
                         .central()
-                        .push_unbounded(Event::ConnectFailed(err).into());
+                        .push_unbounded(Event::ConnectFailed(err).into(), None);
                 }
                 return;
             };
-            let (peer, done) = self.connections.start(stream, addr, data, None);
+            self.counters.connects.fetch_add(1, Ordering::Relaxed);
+            let since = tokio::time::Instant::now();
+            let (peer, done) = self
+                .connections
+                .start(stream, addr, data, Admission::default());
             report(Ok(peer));
             let reconnect_worthy = done.await.unwrap_or(false);
             if !self.connect.reconnect || !reconnect_worthy || self.connections.is_closed() {
                 return;
             }
-            tracing::info!("connection lost; reconnecting");
+            // Lost soon after it was made: one more failed attempt in a row.
+            let quick = self.connect.retry.max.max(Duration::from_secs(1));
+            lost = if since.elapsed() < quick { lost + 1 } else { 1 };
+            let delay = jittered(self.connect.retry.wait(lost));
+            self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
+            tracing::info!("connection lost; reconnecting in {delay:?}");
+            tokio::select! {
+                _ = closed.cancelled() => return,
+                _ = tokio::time::sleep(delay) => {}
+            }
         }
     }
 }
@@ -486,6 +595,7 @@ async fn connect_with_retry<P: Peer, E: From<Event<P>>>(
     closed: &tokio_util::sync::CancellationToken,
     central: &CentralSender<E>,
     report: &impl Fn(Result<PeerHandle<P>, ConnectError>) -> Option<ConnectError>,
+    counters: &Counters,
 ) -> Option<(TcpStream, SocketAddr)> {
     let mut attempt = 0u32;
     loop {
@@ -498,14 +608,16 @@ async fn connect_with_retry<P: Peer, E: From<Event<P>>>(
             Ok(connected) => return Some(connected),
             Err(kind) => kind,
         };
+        counters.connect_failures.fetch_add(1, Ordering::Relaxed);
         let Some(delay) = connect.retry.delay_after(attempt) else {
             let err = ConnectError::new(connect.addr.to_string(), attempt, kind);
             tracing::warn!("{err}");
             if let Some(err) = report(Err(err)) {
-                let _ = central.push_unbounded(Event::ConnectFailed(err).into());
+                let _ = central.push_unbounded(Event::ConnectFailed(err).into(), None);
             }
             return None;
         };
+        let delay = jittered(delay);
         tracing::debug!(attempt, "connect failed ({kind}); retrying in {delay:?}");
         tokio::select! {
             _ = closed.cancelled() => return None,

@@ -76,6 +76,13 @@ pub enum DisconnectReason {
     },
     /// The peer's outgoing queue was full under [`QueuePolicy::Disconnect`](crate::QueuePolicy).
     QueueFull,
+    /// The peer's unfinished frames needed more memory than the handler's budget for them
+    /// had left (`read_budget`: a budget all its connections share, so that many peers
+    /// each stalling just under the longest message cannot pin that much memory each).
+    OverBudget {
+        /// The bytes the connection held in unfinished frames.
+        held: usize,
+    },
 }
 
 /// Which time-out a connection ran into.
@@ -95,8 +102,11 @@ pub enum DisconnectReason {
 pub enum Timeout {
     /// Nothing at all arrived for this long (`idle_timeout`).
     Idle(Duration),
-    /// Part of a frame arrived and the rest did not within this long (`frame_timeout`).
+    /// Part of a frame arrived and the rest did not within this long (`frame_timeout`,
+    /// extended by `min_frame_rate` for the bytes that did arrive).
     Frame(Duration),
+    /// A new connection sent no whole message within this long (`first_message_timeout`).
+    FirstMessage(Duration),
 }
 
 impl fmt::Display for Timeout {
@@ -104,6 +114,7 @@ impl fmt::Display for Timeout {
         match self {
             Timeout::Idle(d) => write!(f, "nothing arrived for {d:?}"),
             Timeout::Frame(d) => write!(f, "a frame was left unfinished for {d:?}"),
+            Timeout::FirstMessage(d) => write!(f, "no first message within {d:?}"),
         }
     }
 }
@@ -167,6 +178,10 @@ impl fmt::Display for DisconnectReason {
                 if *per_ip { " from this IP address" } else { "" }
             ),
             DisconnectReason::QueueFull => f.write_str("the outgoing queue was full"),
+            DisconnectReason::OverBudget { held } => write!(
+                f,
+                "{held} bytes of unfinished frames went over the handler's read budget"
+            ),
         }
     }
 }
