@@ -13,7 +13,8 @@ use bytes::Bytes;
 use connhandler::{
     central,
     codec::{Framing, Panda3dCodec, TcpMessageCodec},
-    Event, Incoming, IncomingBuilder, Outgoing, OutgoingBuilder, Peer, PeerId, Retry,
+    ConnectError, Event, Incoming, IncomingBuilder, Outgoing, OutgoingBuilder, Peer, PeerHandle,
+    PeerId, Retry,
 };
 
 const HELP: &str = "\
@@ -34,7 +35,11 @@ COMMANDS:
             an answer does not come.
     proxy   Listen; for each client, connect to the upstream and forward messages both
             ways, printing each as `DIRECTION CLIENT SIZE HEX` (`->` client to upstream,
-            `<-` upstream to client).
+            `<-` upstream to client). Upstream connects run beside the forwarding, so
+            a slow or unreachable upstream holds up only its own client: what that client
+            sends meanwhile waits in a bounded buffer (--pending-bytes), and a client whose
+            upstream cannot be reached is closed with the reason. Lines that stdout cannot
+            take fast enough are dropped, and counted on stderr, rather than stall clients.
 
 OPTIONS:
     --framing F               tcpmessage (default), panda3d:2, panda3d:4 or panda3d:0
@@ -45,6 +50,22 @@ OPTIONS:
     --chunk-wait-ms N         tcpmessage: a message that ends on a full chunk with header 0
                               (the reference writer's exact multiples) ends when no more
                               bytes arrive for N ms (default 100)
+
+  Protection of the listening side (echo, proxy); 0 turns one off. The defaults are the
+  library's, safe for a server facing the internet:
+    --first-message-timeout-ms N  close a connection that sends nothing within N ms (30000)
+    --idle-timeout-ms N       close a connection on which nothing arrives for N ms (300000)
+    --frame-timeout-ms N      close a connection that leaves a frame unfinished for N ms
+                              from its first byte (30000), extended by --min-frame-rate
+    --min-frame-rate N        bytes per second an unfinished frame may take beyond that (4096)
+    --max-connections N       connections served at once (16384)
+    --max-connections-per-ip N  from one address, IPv6 by /64 (a quarter of the above, <= 4096)
+    --connect-rate-per-ip N   new connections per second from one address (2048)
+    --read-budget N           bytes of unfinished frames all connections hold together (64 MiB)
+    --queue-bytes N           bytes queued for one peer; a peer that does not read is cut (1 MiB)
+    --half-close on|off       after a peer's FIN, still write the replies (on)
+    --unprotected             all of the protection above off (loopback tools, benchmarks)
+    --pending-bytes N         proxy: bytes a client may send before its upstream is up (1 MiB)
     -h, --help                print this help
 ";
 
@@ -84,6 +105,67 @@ struct Options {
     connect_timeout: Duration,
     reply_timeout: Duration,
     chunk_wait: Duration,
+    protection: Protection,
+    pending_bytes: usize,
+}
+
+/// The protection options of the listening side; `None`: the library's default, `Some(0)`:
+/// off.
+#[derive(Default)]
+struct Protection {
+    first_message_timeout: Option<u64>,
+    idle_timeout: Option<u64>,
+    frame_timeout: Option<u64>,
+    min_frame_rate: Option<u64>,
+    max_connections: Option<u64>,
+    max_connections_per_ip: Option<u64>,
+    connect_rate_per_ip: Option<u64>,
+    read_budget: Option<u64>,
+    queue_bytes: Option<u64>,
+    half_close: Option<bool>,
+    unprotected: bool,
+}
+
+impl Protection {
+    /// Applies the options to an incoming handler's builder.
+    fn apply<P: Peer, F: Framing>(&self, mut b: IncomingBuilder<P, F>) -> IncomingBuilder<P, F> {
+        let ms = |v: u64| (v > 0).then(|| Duration::from_millis(v));
+        let count = |v: u64| (v > 0).then_some(v as usize);
+        if self.unprotected {
+            b = b.unprotected();
+        }
+        if let Some(v) = self.first_message_timeout {
+            b = b.first_message_timeout(ms(v));
+        }
+        if let Some(v) = self.idle_timeout {
+            b = b.idle_timeout(ms(v));
+        }
+        if let Some(v) = self.frame_timeout {
+            b = b.frame_timeout(ms(v));
+        }
+        if let Some(v) = self.min_frame_rate {
+            b = b.min_frame_rate((v > 0).then(|| v.min(u64::from(u32::MAX)) as u32));
+        }
+        if let Some(v) = self.max_connections {
+            b = b.max_connections(count(v));
+        }
+        if let Some(v) = self.max_connections_per_ip {
+            b = b.max_connections_per_ip(count(v));
+        }
+        if let Some(v) = self.connect_rate_per_ip {
+            b = b.connect_rate_per_ip((v > 0).then_some((v, Duration::from_secs(1))));
+        }
+        if let Some(v) = self.read_budget {
+            b = b.read_budget(count(v));
+        }
+        if let Some(v) = self.queue_bytes {
+            b = b.queue_bytes(v.max(1) as usize);
+        }
+        if let Some(on) = self.half_close {
+            b = b.half_close(on);
+        }
+        b
+    }
 }
 
 fn parse_args(args: &[String]) -> Result<Options, String> {
@@ -102,6 +184,8 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         connect_timeout: Duration::from_millis(5000),
         reply_timeout: Duration::from_millis(10_000),
         chunk_wait: Duration::from_millis(100),
+        protection: Protection::default(),
+        pending_bytes: 1 << 20,
     };
     while let Some(flag) = it.next() {
         if flag == "-h" || flag == "--help" {
@@ -136,6 +220,28 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
             "--connect-timeout-ms" => o.connect_timeout = Duration::from_millis(number(value()?)?),
             "--reply-timeout-ms" => o.reply_timeout = Duration::from_millis(number(value()?)?),
             "--chunk-wait-ms" => o.chunk_wait = Duration::from_millis(number(value()?)?),
+            "--first-message-timeout-ms" => {
+                o.protection.first_message_timeout = Some(number(value()?)?)
+            }
+            "--idle-timeout-ms" => o.protection.idle_timeout = Some(number(value()?)?),
+            "--frame-timeout-ms" => o.protection.frame_timeout = Some(number(value()?)?),
+            "--min-frame-rate" => o.protection.min_frame_rate = Some(number(value()?)?),
+            "--max-connections" => o.protection.max_connections = Some(number(value()?)?),
+            "--max-connections-per-ip" => {
+                o.protection.max_connections_per_ip = Some(number(value()?)?)
+            }
+            "--connect-rate-per-ip" => o.protection.connect_rate_per_ip = Some(number(value()?)?),
+            "--read-budget" => o.protection.read_budget = Some(number(value()?)?),
+            "--queue-bytes" => o.protection.queue_bytes = Some(number(value()?)?),
+            "--half-close" => {
+                o.protection.half_close = Some(match value()?.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    other => return Err(format!("`--half-close` takes on or off, not `{other}`")),
+                })
+            }
+            "--unprotected" => o.protection.unprotected = true,
+            "--pending-bytes" => o.pending_bytes = number(value()?)? as usize,
             other => return Err(format!("unknown option `{other}`")),
         }
     }
@@ -239,9 +345,12 @@ async fn run<F: Framing>(o: &Options, framing: F) -> Result<(), String> {
 async fn echo<F: Framing>(o: &Options, framing: F) -> Result<(), String> {
     let (tx, mut central) = central::<Event<Client>>(1024);
     let listen = o.listen.as_deref().unwrap_or_default();
-    let server = Incoming::<Client>::bind(listen)
+    let builder = Incoming::<Client>::bind(listen)
         .name("echo")
-        .framing(framing)
+        .framing(framing);
+    let server = o
+        .protection
+        .apply(builder)
         .start(&tx)
         .await
         .map_err(|e| e.to_string())?;
@@ -249,7 +358,8 @@ async fn echo<F: Framing>(o: &Options, framing: F) -> Result<(), String> {
     let _ = std::io::stdout().flush();
     while let Some(event) = central.recv().await {
         if let Event::Message(peer, msg) = event {
-            // A closed peer is gone already; there is nothing to echo to.
+            // Never waits: a peer that does not read is cut when its queue fills (the
+            // default policy), and the others carry on. A closed peer is gone already.
             let _ = peer.send(msg);
         }
     }
@@ -310,7 +420,11 @@ async fn send<F: Framing>(o: &Options, framing: F) -> Result<(), String> {
 enum ProxyEvent {
     Client(Event<Client>),
     Upstream(Event<Upstream>),
+    /// A client's upstream connect ended (in a task of its own).
+    Linked(PeerId, Result<UpstreamLink, ConnectError>),
 }
+
+type UpstreamLink = (Outgoing<Upstream>, PeerHandle<Upstream>);
 
 impl From<Event<Client>> for ProxyEvent {
     fn from(e: Event<Client>) -> Self {
@@ -324,71 +438,146 @@ impl From<Event<Upstream>> for ProxyEvent {
     }
 }
 
+/// One proxied client: its upstream once connected, what it sent before that.
+struct Link {
+    client: PeerHandle<Client>,
+    upstream: Option<UpstreamLink>,
+    pending: Vec<Bytes>,
+    pending_bytes: usize,
+}
+
+/// Prints traffic lines on a thread of its own, so that a slow stdout (a stalled pipe)
+/// never holds up the proxy: lines it cannot take are dropped and counted on stderr.
+struct Printer {
+    lines: std::sync::mpsc::SyncSender<String>,
+    dropped: u64,
+}
+
+impl Printer {
+    fn start() -> Self {
+        let (lines, rx) = std::sync::mpsc::sync_channel::<String>(4096);
+        std::thread::spawn(move || {
+            let mut stdout = std::io::stdout().lock();
+            for line in rx {
+                if writeln!(stdout, "{line}").is_err() {
+                    break;
+                }
+                // Flushed when nothing else waits, so lines come out promptly.
+                let _ = stdout.flush();
+            }
+        });
+        Printer { lines, dropped: 0 }
+    }
+
+    fn print(&mut self, line: String) {
+        match self.lines.try_send(line) {
+            Ok(()) if self.dropped > 0 => {
+                eprintln!(
+                    "tcpmsg: {} lines not printed: stdout is not keeping up",
+                    self.dropped
+                );
+                self.dropped = 0;
+            }
+            Ok(()) => {}
+            Err(_) => self.dropped += 1,
+        }
+    }
+}
+
 async fn proxy<F: Framing>(o: &Options, framing: F) -> Result<(), String> {
     let (tx, mut central) = central::<ProxyEvent>(1024);
     let listen = o.listen.as_deref().unwrap_or_default();
     let upstream_addr = o.connect.clone().unwrap_or_default();
-    let server = IncomingBuilder::new(listen, |_| Client)
+    let builder = IncomingBuilder::new(listen, |_| Client)
         .name("proxy")
-        .framing(framing.clone())
+        .framing(framing.clone());
+    let server = o
+        .protection
+        .apply(builder)
         .start(&tx)
         .await
         .map_err(|e| e.to_string())?;
     println!("listening on {}", server.local_addr());
     let _ = std::io::stdout().flush();
-    let mut links: HashMap<PeerId, (connhandler::PeerHandle<Client>, Outgoing<Upstream>)> =
-        HashMap::new();
-    let mut upstreams: HashMap<PeerId, connhandler::PeerHandle<Upstream>> = HashMap::new();
-    let mut stdout = std::io::stdout();
+    let mut printer = Printer::start();
+    let mut links: HashMap<PeerId, Link> = HashMap::new();
     while let Some(event) = central.recv().await {
         match event {
             ProxyEvent::Client(Event::Connected(client)) => {
+                // The connect runs beside the loop; its end comes back as `Linked`.
                 let id = client.id();
-                let connected =
+                let upstream =
                     OutgoingBuilder::new(upstream_addr.as_str(), move |_| Upstream { client: id })
                         .name("upstream")
                         .framing(framing.clone())
                         .connect_timeout(o.connect_timeout)
-                        .retry(Retry::never())
-                        .connect(&tx)
-                        .await;
-                match connected {
-                    Ok((out, up)) => {
-                        upstreams.insert(id, up);
-                        links.insert(id, (client, out));
-                    }
-                    Err(e) => {
-                        eprintln!("tcpmsg: {e}");
-                        client.disconnect_with(e.to_string());
-                    }
-                }
+                        .retry(Retry::never());
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let linked = upstream.connect(&tx).await;
+                    let _ = tx.post(ProxyEvent::Linked(id, linked)).await;
+                });
+                links.insert(
+                    id,
+                    Link {
+                        client,
+                        upstream: None,
+                        pending: Vec::new(),
+                        pending_bytes: 0,
+                    },
+                );
             }
+            ProxyEvent::Linked(id, linked) => match (links.get_mut(&id), linked) {
+                (Some(link), Ok(up)) => {
+                    for msg in link.pending.drain(..) {
+                        let _ = up.1.send(msg);
+                    }
+                    link.pending_bytes = 0;
+                    link.upstream = Some(up);
+                }
+                (Some(link), Err(e)) => {
+                    eprintln!("tcpmsg: {e}");
+                    link.client.disconnect_with(e.to_string());
+                }
+                // The client left first: dropping the link closes the upstream.
+                (None, _) => {}
+            },
             ProxyEvent::Client(Event::Message(client, msg)) => {
-                let _ = writeln!(stdout, "-> {} {} {}", client.id(), msg.len(), hex(&msg));
-                if let Some(up) = upstreams.get(&client.id()) {
-                    let _ = up.send(msg);
+                printer.print(format!("-> {} {} {}", client.id(), msg.len(), hex(&msg)));
+                let Some(link) = links.get_mut(&client.id()) else {
+                    continue;
+                };
+                match &link.upstream {
+                    Some((_, up)) => {
+                        let _ = up.send(msg);
+                    }
+                    None if link.pending_bytes + msg.len() <= o.pending_bytes => {
+                        link.pending_bytes += msg.len();
+                        link.pending.push(msg);
+                    }
+                    None => client.disconnect_with(format!(
+                        "sent more than {} bytes before the upstream was connected",
+                        o.pending_bytes
+                    )),
                 }
             }
             ProxyEvent::Client(Event::Disconnected(client, _)) => {
-                upstreams.remove(&client.id());
-                if let Some((_, out)) = links.remove(&client.id()) {
-                    drop(out); // closes the upstream connection
-                }
+                // Dropping the link closes the upstream connection.
+                links.remove(&client.id());
             }
             ProxyEvent::Upstream(Event::Message(up, msg)) => {
-                let _ = writeln!(stdout, "<- {} {} {}", up.client, msg.len(), hex(&msg));
-                if let Some((client, _)) = links.get(&up.client) {
-                    let _ = client.send(msg);
+                printer.print(format!("<- {} {} {}", up.client, msg.len(), hex(&msg)));
+                if let Some(link) = links.get(&up.client) {
+                    let _ = link.client.send(msg);
                 }
             }
             ProxyEvent::Upstream(Event::Disconnected(up, _)) => {
-                if let Some((client, _)) = links.get(&up.client) {
-                    client.disconnect_with("upstream closed");
+                if let Some(link) = links.get(&up.client) {
+                    link.client.disconnect_with("upstream closed");
                 }
             }
             _ => {}
         }
-        let _ = stdout.flush();
     }
     Ok(())
 }

@@ -4,7 +4,7 @@
 //!
 //! | time-out | armed | reset | fires at |
 //! | --- | --- | --- | --- |
-//! | first message | when set, from the start | never; disarmed by the first whole message | opened + `first_message_timeout` |
+//! | first message | when set, from the start | never; disarmed by the first bytes (a frame that then trickles in is the frame time-out's) | opened + `first_message_timeout` |
 //! | idle | when set, from the start | by every read that got bytes | last read + `idle_timeout` |
 //! | frame | when a read leaves part of a frame buffered that was not there before, or begins a new frame after whole ones | when the buffer ends on a frame boundary; a frame that completes starts the next one's clock | its first byte's read + `frame_timeout` + its buffered bytes / `min_frame_rate` |
 //!
@@ -39,7 +39,9 @@ pub(crate) struct TimeoutSettings {
 pub(crate) struct Deadlines {
     set: TimeoutSettings,
     opened: Instant,
-    /// Whether a whole message arrived (the first-message deadline is gone).
+    /// Whether any bytes arrived (the first-message deadline is gone).
+    heard: bool,
+    /// Whether a whole message arrived.
     spoke: bool,
     last_read: Instant,
     /// The read that brought the first byte of the unfinished frame, and the bytes of it
@@ -55,6 +57,7 @@ impl Deadlines {
         Deadlines {
             set,
             opened: now,
+            heard: false,
             spoke: false,
             last_read: now,
             frame: None,
@@ -65,6 +68,7 @@ impl Deadlines {
     /// Bytes arrived.
     #[inline]
     pub(crate) fn on_read(&mut self) {
+        self.heard = true;
         if self.set.idle.is_some() || self.set.frame.is_some() {
             self.last_read = Instant::now();
         }
@@ -104,7 +108,7 @@ impl Deadlines {
 
     /// The earliest deadline, if any is armed, with the time-out it stands for.
     pub(crate) fn next(&self) -> Option<(Instant, Timeout)> {
-        let first = (!self.spoke)
+        let first = (!self.heard)
             .then_some(self.set.first_message)
             .flatten()
             .map(|t| (self.opened + t, Timeout::FirstMessage(t)));
@@ -205,7 +209,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_first_message_deadline_goes_with_the_first_message() {
+    async fn the_first_message_deadline_goes_with_the_first_bytes() {
         let mut d = Deadlines::new(TimeoutSettings {
             first_message: Some(Duration::from_secs(30)),
             idle: Some(Duration::from_secs(300)),
@@ -215,7 +219,6 @@ mod tests {
         tokio::time::advance(Duration::from_secs(31)).await;
         assert!(matches!(d.expired(), Some(Timeout::FirstMessage(_))));
         d.on_read();
-        d.on_message();
         assert!(matches!(d.next(), Some((_, Timeout::Idle(_)))));
         assert!(d.expired().is_none());
     }

@@ -222,9 +222,10 @@ impl<K: Kind, P: Peer, F: Framing> HandlerBuilder<K, P, F> {
         self
     }
 
-    /// Closes a new connection that sends no whole message within `timeout`
+    /// Closes a new connection that sends nothing within `timeout`
     /// ([`Timeout::FirstMessage`](crate::Timeout::FirstMessage)): peers that connect and
-    /// say nothing. `None` turns it off. Default: 30 s for an incoming handler, off for an
+    /// say nothing (one that starts a frame and trickles the rest is cut by the
+    /// [`frame_timeout`](Self::frame_timeout)). `None` turns it off. Default: 30 s for an incoming handler, off for an
     /// outgoing one.
     ///
     /// # Examples

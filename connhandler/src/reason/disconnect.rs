@@ -105,7 +105,7 @@ pub enum Timeout {
     /// Part of a frame arrived and the rest did not within this long (`frame_timeout`,
     /// extended by `min_frame_rate` for the bytes that did arrive).
     Frame(Duration),
-    /// A new connection sent no whole message within this long (`first_message_timeout`).
+    /// A new connection sent nothing within this long (`first_message_timeout`).
     FirstMessage(Duration),
 }
 
@@ -114,7 +114,7 @@ impl fmt::Display for Timeout {
         match self {
             Timeout::Idle(d) => write!(f, "nothing arrived for {d:?}"),
             Timeout::Frame(d) => write!(f, "a frame was left unfinished for {d:?}"),
-            Timeout::FirstMessage(d) => write!(f, "no first message within {d:?}"),
+            Timeout::FirstMessage(d) => write!(f, "nothing arrived within {d:?} of connecting"),
         }
     }
 }

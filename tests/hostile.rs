@@ -1,0 +1,509 @@
+//! Hostile peers against a server written as the README teaches, with real sockets: each
+//! does its thing while a well-behaved peer checks that it is still served. No test asserts
+//! a time; each check is one a fix that merely waits could not pass.
+
+mod common;
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+
+use bytes::Bytes;
+use common::{open_fds, within, Raw, RawClient};
+use connhandler::{
+    central, central_with_bytes, Central, DisconnectReason, Event, Incoming, IncomingBuilder,
+    Outgoing, QueuePolicy, Retry, SendError, Timeout,
+};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpSocket, TcpStream},
+    task::JoinHandle,
+};
+
+type Ev = Event<Raw>;
+
+/// What the echo loop saw.
+#[derive(Default)]
+struct Seen {
+    /// Sends that found the peer's queue full.
+    full: AtomicUsize,
+    /// The most bytes queued for one peer right after a send.
+    max_queued: AtomicUsize,
+    disconnects: Mutex<Vec<(SocketAddr, String)>>,
+}
+
+impl Seen {
+    fn reasons(&self) -> Vec<String> {
+        let d = self.disconnects.lock().unwrap();
+        d.iter().map(|(_, r)| r.clone()).collect()
+    }
+}
+
+/// An echo server with the central loop the README teaches: `peer.send(msg)`, never
+/// awaited.
+async fn echo_server(
+    configure: impl FnOnce(IncomingBuilder<Raw>) -> IncomingBuilder<Raw>,
+) -> (Incoming<Raw>, Arc<Seen>, JoinHandle<()>) {
+    let (tx, mut central) = central::<Ev>(1024);
+    let server = configure(Incoming::<Raw>::bind("127.0.0.1:0"))
+        .start(&tx)
+        .await
+        .unwrap();
+    let seen = Arc::new(Seen::default());
+    let s = seen.clone();
+    let task = tokio::spawn(async move {
+        let _tx = tx;
+        while let Some(event) = central.recv().await {
+            match event {
+                Event::Message(peer, msg) => {
+                    if let Err(SendError::Full(_) | SendError::Closed(_)) = peer.send(msg) {
+                        s.full.fetch_add(1, Ordering::Relaxed);
+                    }
+                    s.max_queued
+                        .fetch_max(peer.queued_bytes(), Ordering::Relaxed);
+                }
+                Event::Disconnected(peer, d) => {
+                    s.disconnects
+                        .lock()
+                        .unwrap()
+                        .push((peer.addr(), d.reason.to_string()));
+                }
+                _ => {}
+            }
+        }
+    });
+    (server, seen, task)
+}
+
+/// A well-behaved peer: `n` round trips, one at a time.
+async fn round_trips(addr: SocketAddr, n: u32) {
+    let mut good = RawClient::connect(addr).await;
+    for i in 0..n {
+        good.send(&i.to_le_bytes()).await;
+        let got = good.recv().await.expect("the good peer was cut");
+        assert_eq!(&got[..], &i.to_le_bytes());
+    }
+}
+
+/// Writes `msg` framed for ever, never reading; returns when the server closes.
+fn flood(addr: SocketAddr, len: usize, running: Arc<AtomicBool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let mut wire = Vec::new();
+        let mut framing = connhandler::codec::TcpMessageCodec::new();
+        let mut buf = bytes::BytesMut::new();
+        use connhandler::codec::Framing;
+        framing.encode_message(&vec![7u8; len], &mut buf).unwrap();
+        wire.extend_from_slice(&buf);
+        running.store(true, Ordering::SeqCst);
+        while s.write_all(&wire).await.is_ok() {}
+        running.store(false, Ordering::SeqCst);
+    })
+}
+
+async fn until(what: &str, cond: impl Fn() -> bool) {
+    within(what, async {
+        while !cond() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+}
+
+/// A peer that sends and never reads, under the policy that hands the message back (so it
+/// is never cut): the good peer completes its round trips while it is still connected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_never_reads_does_not_stall_the_others_while_it_stays() {
+    let (server, seen, _task) = echo_server(|b| b.queue_policy(QueuePolicy::Fail)).await;
+    let running = Arc::new(AtomicBool::new(false));
+    let attacker = flood(server.local_addr(), 64 * 1024, running.clone());
+    // Its queue is full: from now on every echo to it comes back.
+    until("the attacker's queue fills", || {
+        seen.full.load(Ordering::Relaxed) > 0
+    })
+    .await;
+    round_trips(server.local_addr(), 50).await;
+    assert!(
+        running.load(Ordering::SeqCst) && !attacker.is_finished(),
+        "the attacker is still connected and still sending"
+    );
+    assert_eq!(server.stats().connected, 2);
+    assert!(seen.reasons().is_empty(), "{:?}", seen.reasons());
+    // The queue held no more than its byte bound (1 MiB) and one message.
+    assert!(seen.max_queued.load(Ordering::Relaxed) <= (1 << 20) + 64 * 1024);
+    attacker.abort();
+}
+
+/// The default policy cuts the peer that never reads, with `QueueFull`, and the good peer
+/// is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_never_reads_is_cut_by_default() {
+    let (server, seen, _task) = echo_server(|b| b).await;
+    let running = Arc::new(AtomicBool::new(false));
+    let attacker = flood(server.local_addr(), 64 * 1024, running);
+    until("the attacker is cut", || !seen.reasons().is_empty()).await;
+    assert_eq!(seen.reasons(), ["the outgoing queue was full"]);
+    round_trips(server.local_addr(), 20).await;
+    within("the attacker sees the close", attacker)
+        .await
+        .unwrap();
+}
+
+/// Peers that send one message and reset while the central task is frozen: their readers,
+/// waiting for room in the central queue, still watch their sockets, so the descriptors go
+/// at once; each `Disconnected` comes exactly once when the central task wakes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_churn_while_the_central_task_is_frozen_releases_descriptors() {
+    const CHURN: usize = 300;
+    let (tx, mut central) = central::<Ev>(16);
+    let server = Incoming::<Raw>::bind("127.0.0.1:0")
+        .start(&tx)
+        .await
+        .unwrap();
+    let before = open_fds();
+    for _ in 0..CHURN {
+        let mut c = TcpStream::connect(server.local_addr()).await.unwrap();
+        c.write_all(&[5, 0, b'h', b'e', b'l', b'l', b'o'])
+            .await
+            .unwrap();
+        #[allow(deprecated)] // a zero linger: a reset, and no blocking
+        c.set_linger(Some(Duration::ZERO)).unwrap();
+        drop(c); // RST
+    }
+    // The central task has taken nothing: the descriptors must go anyway.
+    until("the reset connections release their descriptors", || {
+        open_fds() <= before + 4 && server.stats().connected == 0
+    })
+    .await;
+    assert!(central.len() <= 16 + 2 * CHURN);
+    let (mut connected, mut disconnected) = (0, std::collections::HashSet::new());
+    while disconnected.len() < CHURN {
+        match within("events", central.recv()).await.unwrap() {
+            Event::Connected(_) => connected += 1,
+            Event::Disconnected(peer, _) => assert!(disconnected.insert(peer.id())),
+            _ => {}
+        }
+    }
+    assert_eq!(connected, CHURN);
+    assert!(
+        central.try_recv().is_none(),
+        "each Disconnected exactly once"
+    );
+}
+
+/// A closed connection keeps its `max_connections` slot until the central task takes its
+/// `Disconnected`, so churn cannot queue lifecycle events without a bound; the refusals
+/// meanwhile are counters, not events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lifecycle_events_are_bounded_by_max_connections() {
+    let (tx, mut central) = central::<Ev>(16);
+    let server = Incoming::<Raw>::bind("127.0.0.1:0")
+        .max_connections(20)
+        .max_connections_per_ip(None)
+        .start(&tx)
+        .await
+        .unwrap();
+    for _ in 0..200 {
+        let c = TcpStream::connect(server.local_addr()).await.unwrap();
+        #[allow(deprecated)] // a zero linger: a reset, and no blocking
+        c.set_linger(Some(Duration::ZERO)).unwrap();
+        drop(c);
+    }
+    until("the listener saw them all", || {
+        let s = server.stats();
+        s.accepted + s.refused >= 200
+    })
+    .await;
+    let stats = server.stats();
+    assert!(stats.refused_full > 0, "{stats:?}");
+    assert!(central.len() <= 2 * 20, "{} events queued", central.len());
+    // Taking the events frees the slots.
+    while central.try_recv().is_some() {}
+    round_trips_with(&mut central, server.local_addr()).await;
+}
+
+/// One echo through a server whose central queue the test holds.
+async fn round_trips_with(central: &mut Central<Ev>, addr: SocketAddr) {
+    let mut good = RawClient::connect(addr).await;
+    good.send(b"ping").await;
+    loop {
+        if let Event::Message(peer, msg) = within("ping", central.recv()).await.unwrap() {
+            peer.send(msg).unwrap();
+            break;
+        }
+    }
+    assert_eq!(good.recv().await.as_deref(), Some(&b"ping"[..]));
+}
+
+/// Messages written so that every write ends a few bytes into the next frame: no frame is
+/// ever unfinished for long, so the frame time-out must not fire, although the buffer never
+/// ends on a frame boundary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_frame_time_out_measures_each_frame_from_its_own_first_byte() {
+    let (server, seen, _task) = echo_server(|b| {
+        b.frame_timeout(Duration::from_millis(400))
+            .min_frame_rate(None)
+    })
+    .await;
+    let mut c = RawClient::connect(server.local_addr()).await;
+    let msg = [9u8; 300];
+    let mut wire = Vec::new();
+    for _ in 0..16 {
+        wire.extend_from_slice(&(300u16).to_le_bytes());
+        wire.extend_from_slice(&msg);
+    }
+    // Write 1: the first frame and 5 bytes of the second; then, each 150 ms, the rest of a
+    // frame and 5 bytes of the next: 2.4 s in all, six times the time-out.
+    let mut at = 302 + 5;
+    c.send_raw(&wire[..at]).await;
+    while at < wire.len() {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let end = (at + 302).min(wire.len());
+        c.send_raw(&wire[at..end]).await;
+        at = end;
+    }
+    for _ in 0..16 {
+        assert_eq!(c.recv().await.as_deref(), Some(&msg[..]));
+    }
+    assert!(seen.reasons().is_empty(), "{:?}", seen.reasons());
+}
+
+/// A crowd that trickles bytes in, and one that says nothing: all are cut (frame and
+/// first-message time-outs, on by default and shortened here), while the good peer is
+/// served, and a long message on a slow but steady link is not cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slowloris_and_silent_crowds_are_cut_and_a_slow_link_is_not() {
+    let (server, seen, _task) = echo_server(|b| {
+        b.frame_timeout(Duration::from_millis(300))
+            .first_message_timeout(Duration::from_millis(300))
+    })
+    .await;
+    let addr = server.local_addr();
+    let mut crowd = Vec::new();
+    for i in 0..40 {
+        crowd.push(tokio::spawn(async move {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            if i % 2 == 0 {
+                // Slowloris: the header of a 1000-byte message, then a byte at a time.
+                let _ = s.write_all(&1000u16.to_le_bytes()).await;
+                while s.write_all(&[1]).await.is_ok() {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            } else {
+                // Silent: waits for the close.
+                let _ = s.read(&mut [0; 1]).await;
+            }
+        }));
+    }
+    // A 32 KiB message at about 40 KB/s: slower than the time-out allows for the whole
+    // message, faster than the default minimum rate (4096 B/s).
+    let slow = tokio::spawn(async move {
+        let mut c = RawClient::connect(addr).await;
+        let msg = common::pattern(32 * 1024, 3);
+        let mut wire = Vec::from(&(msg.len() as u16).to_le_bytes()[..]);
+        wire.extend_from_slice(&msg);
+        for part in wire.chunks(2048) {
+            c.send_raw(part).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(c.recv().await.as_deref(), Some(&msg[..]));
+    });
+    round_trips(addr, 30).await;
+    for c in crowd {
+        within("the crowd is cut", c).await.unwrap();
+    }
+    within("the slow link", slow).await.unwrap();
+    let reasons = seen.reasons();
+    let frame = Timeout::Frame(Duration::from_millis(300)).to_string();
+    let first = Timeout::FirstMessage(Duration::from_millis(300)).to_string();
+    assert_eq!(
+        reasons.iter().filter(|r| r.contains(&frame)).count(),
+        20,
+        "{reasons:?}"
+    );
+    assert_eq!(
+        reasons.iter().filter(|r| r.contains(&first)).count(),
+        20,
+        "{reasons:?}"
+    );
+}
+
+/// Connects from `ip` (a loopback alias).
+async fn connect_from(ip: [u8; 4], to: SocketAddr) -> TcpStream {
+    let s = TcpSocket::new_v4().unwrap();
+    s.bind(SocketAddr::from((ip, 0))).unwrap();
+    s.connect(to).await.unwrap()
+}
+
+/// One address cannot hold every slot: by default it gets a quarter of `max_connections`,
+/// the rest are refused and counted, and a peer from another address gets in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_hold_every_slot() {
+    let (server, _seen, _task) = echo_server(|b| b.max_connections(40)).await;
+    let addr = server.local_addr();
+    let mut held = Vec::new();
+    for _ in 0..15 {
+        held.push(connect_from([127, 0, 0, 1], addr).await);
+    }
+    until("the listener saw them all", || {
+        let s = server.stats();
+        s.accepted + s.refused >= 15
+    })
+    .await;
+    let stats = server.stats();
+    assert_eq!((stats.accepted, stats.refused_per_ip), (10, 5), "{stats:?}");
+    let mut good = connect_from([127, 0, 0, 2], addr).await;
+    let mut wire = bytes::BytesMut::new();
+    use connhandler::codec::Framing;
+    connhandler::codec::TcpMessageCodec::new()
+        .encode_message(&Bytes::from_static(b"in"), &mut wire)
+        .unwrap();
+    good.write_all(&wire).await.unwrap();
+    let mut back = [0u8; 4];
+    within("echo", good.read_exact(&mut back)).await.unwrap();
+    assert_eq!(&back, &[2, 0, b'i', b'n']);
+}
+
+/// Peers that each stall partway into a long message share one read budget: together they
+/// cannot hold more than it, those over it are cut with `OverBudget`, and the good peer is
+/// served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unfinished_frames_share_one_budget() {
+    const BUDGET: usize = 256 * 1024;
+    let (server, seen, _task) = echo_server(|b| b.read_budget(BUDGET)).await;
+    let addr = server.local_addr();
+    let mut stalled = Vec::new();
+    for _ in 0..6 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        // Three full 65535-byte chunks of a longer message (header 0), then nothing.
+        let mut wire = Vec::new();
+        for _ in 0..3 {
+            wire.extend_from_slice(&[0, 0]);
+            wire.extend_from_slice(&vec![1u8; 65535]);
+        }
+        s.write_all(&wire).await.unwrap();
+        stalled.push(s);
+    }
+    until("some are over the budget", || {
+        seen.reasons().iter().any(|r| r.contains("read budget"))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stats = server.stats();
+    assert!(stats.unfinished_bytes <= BUDGET, "{stats:?}");
+    let cut = seen.reasons().len();
+    assert!((2..=5).contains(&cut), "{:?}", seen.reasons());
+    round_trips(addr, 10).await;
+}
+
+/// With the central task frozen, long messages stop being read once the central queue's
+/// byte bound is reached, well before its count bound; all arrive, in order, when it wakes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_central_queue_is_bounded_in_bytes() {
+    let (tx, mut central) = central_with_bytes::<Ev>(1024, 512 * 1024);
+    let server = Incoming::<Raw>::bind("127.0.0.1:0")
+        .start(&tx)
+        .await
+        .unwrap();
+    let msg = common::pattern(60_000, 1);
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let mut c = RawClient::connect(server.local_addr()).await;
+        for _ in 0..16 {
+            c.send(&msg).await;
+        }
+        clients.push(c);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // 4 Connected, and messages of at most 512 KiB (8 of 60 kB), plus one per reader
+    // that was let through on an empty bound.
+    let queued = central.len();
+    assert!(queued <= 4 + 8 + 4, "{queued} events queued");
+    let mut got = 0;
+    while got < 64 {
+        if let Event::Message(_, m) = within("messages", central.recv()).await.unwrap() {
+            assert_eq!(&m[..], &msg[..]);
+            got += 1;
+        }
+    }
+}
+
+/// A request followed at once by the client's FIN still gets its reply, every time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_close_keeps_the_replies() {
+    let (server, _seen, _task) = echo_server(|b| b).await;
+    for i in 0..200u32 {
+        let mut s = TcpStream::connect(server.local_addr()).await.unwrap();
+        let mut wire = Vec::from(&4u16.to_le_bytes()[..]);
+        wire.extend_from_slice(&i.to_le_bytes());
+        s.write_all(&wire).await.unwrap();
+        s.shutdown().await.unwrap();
+        let mut back = Vec::new();
+        within("reply", s.read_to_end(&mut back)).await.unwrap();
+        assert_eq!(back, wire, "request {i}: the reply was lost");
+    }
+}
+
+/// An outgoing handler with `reconnect`, against a server that accepts and closes at once,
+/// reconnects at the retry policy's pace, and counts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnect_after_a_lost_connection_waits_by_the_retry_policy() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepts = Arc::new(AtomicUsize::new(0));
+    let a = accepts.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            a.fetch_add(1, Ordering::SeqCst);
+            drop(s);
+        }
+    });
+    let (tx, mut central) = central::<Ev>(64);
+    let out = Outgoing::<Raw>::to(addr)
+        .reconnect(true)
+        .retry(Retry::fixed(Duration::from_millis(100)))
+        .start(&tx);
+    let drain = tokio::spawn(async move { while central.recv().await.is_some() {} });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let n = accepts.load(Ordering::SeqCst);
+    // At 50-100 ms a wait, about 10-20 in one second; a tight loop makes thousands.
+    assert!((2..=25).contains(&n), "{n} connects in one second");
+    let stats = out.stats();
+    assert!(stats.reconnects >= 1 && stats.connects >= 2, "{stats:?}");
+    out.shutdown().await;
+    drop(tx);
+    drain.abort();
+}
+
+/// Every failed connect attempt is counted; the event comes when the policy gives up.
+#[tokio::test]
+async fn failed_connect_attempts_are_counted() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let (tx, mut central) = central::<Ev>(64);
+    let out = Outgoing::<Raw>::to(port)
+        .retry(Retry::fixed(Duration::from_millis(10)).max_attempts(3))
+        .start(&tx);
+    match within("ConnectFailed", central.recv()).await.unwrap() {
+        Event::ConnectFailed(e) => assert_eq!(e.attempts(), 3, "{e}"),
+        _ => panic!("expected ConnectFailed"),
+    }
+    assert_eq!(out.stats().connect_failures, 3);
+}
+
+/// `DisconnectReason::OverBudget` names what it was about.
+#[test]
+fn over_budget_reads_well() {
+    let r = DisconnectReason::OverBudget { held: 1000 };
+    assert_eq!(
+        r.to_string(),
+        "1000 bytes of unfinished frames went over the handler's read budget"
+    );
+}
