@@ -94,7 +94,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     println!("server: {} says {:?}; broadcasting", say.from, say.text);
                     // One encoding for every client (ConnectionWriter.send in a loop).
                     let report = server.broadcast(&say)?;
-                    assert!(report.skipped.is_empty());
+                    // A client too slow to take it is skipped (and, under the default
+                    // policy, cut): the others are not held up.
+                    if !report.skipped.is_empty() {
+                        println!("server: {} slow clients skipped", report.skipped.len());
+                    }
                     let _ = from;
                 }
                 Frame::Client(Event::Connected(link)) => {
@@ -102,7 +106,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         from: link.name.into(),
                         text: format!("hello from {}", link.name),
                     };
-                    link.try_send(say)?; // never waits
+                    let _ = link.send(say); // never waits
                 }
                 Frame::Client(Event::Message(link, say)) => {
                     println!("{}: heard {}: {:?}", link.name, say.from, say.text);

@@ -159,10 +159,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             // -- launcher side: register with the controller once connected
             Central::Launcher(Event::Connected(link)) => {
                 println!("launcher: connected to the controller, registering");
-                link.send(ToController::Register {
+                let _ = link.send(ToController::Register {
                     protocol: PROTOCOL,
                     slots: 8,
-                })?;
+                });
             }
             Central::Launcher(Event::Message(link, FromController::Registered { launcher_id })) => {
                 println!("launcher: registered as launcher {launcher_id}; players may come");
@@ -180,10 +180,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Central::Launcher(Event::Message(link, FromController::StartGame { player })) => {
                 next_port += 1;
                 println!("launcher: starting a game server for {player} on port {next_port}");
-                link.send(ToController::GameStarted {
+                let _ = link.send(ToController::GameStarted {
                     player,
                     port: next_port,
-                })?;
+                });
             }
 
             // -- controller side: the handshake checks the protocol version
@@ -199,13 +199,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     continue;
                 }
                 println!("controller: launcher speaks protocol {protocol}, {slots} slots");
-                peer.send(FromController::Registered { launcher_id: 1 })?;
+                let _ = peer.send(FromController::Registered { launcher_id: 1 });
                 launcher_peer = Some(peer);
             }
             Central::Controller(Event::Message(_, ToController::GameStarted { player, port })) => {
                 if let Some(p) = waiting_for_game.remove(&player) {
                     println!("login: game for {player} is up on port {port}");
-                    p.send(FromLogin::GameReady { port })?;
+                    let _ = p.send(FromLogin::GameReady { port });
                 }
             }
 
@@ -216,20 +216,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Central::Login(Event::Message(p, ToLogin::Hello { protocol, name })) => {
                 if protocol != PROTOCOL {
                     println!("login: {name} speaks protocol {protocol}; turning it away");
-                    p.send(FromLogin::Rejected {
+                    let _ = p.send(FromLogin::Rejected {
                         reason: format!("please update: protocol {PROTOCOL} is required"),
-                    })?;
+                    });
                     p.disconnect_with("outdated protocol");
                     continue;
                 }
                 next_session += 1;
-                p.send(FromLogin::Welcome {
+                let _ = p.send(FromLogin::Welcome {
                     session: next_session,
-                })?;
+                });
                 if let Some(launcher) = &launcher_peer {
-                    launcher.send(FromController::StartGame {
+                    let _ = launcher.send(FromController::StartGame {
                         player: name.clone(),
-                    })?;
+                    });
                 }
                 waiting_for_game.insert(name, p);
             }
@@ -237,10 +237,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
             // -- the simulated players
             Central::Player(Event::Connected(link)) => {
-                link.send(ToLogin::Hello {
+                let _ = link.send(ToLogin::Hello {
                     protocol: link.protocol,
                     name: link.name.clone(),
-                })?;
+                });
             }
             Central::Player(Event::Message(link, reply)) => {
                 println!("{}: got {reply:?}", link.name);

@@ -7,8 +7,8 @@ use std::{fmt, future::Future, io};
 ///
 /// Start handlers with [`block_on`](Runtime::block_on); then poll the central queue with
 /// [`Central::drain`](crate::Central::drain) or [`try_recv`](crate::Central::try_recv) each
-/// frame, and reply with [`PeerHandle::try_send`](crate::PeerHandle::try_send) (or
-/// `block_on(peer.send(..))` to wait for room). This is Panda3D's polled model:
+/// frame, and reply with [`PeerHandle::send`](crate::PeerHandle::send), which never waits
+/// (a peer that does not read is dealt with by the handler's queue policy). This is Panda3D's polled model:
 /// `QueuedConnectionManager` + `QueuedConnectionListener` + `QueuedConnectionReader` +
 /// `ConnectionWriter`.
 ///

@@ -156,9 +156,13 @@ impl<E> Spare<E> {
 /// is reached, connections stop reading (so TCP pushes back on their peers) and
 /// [`post`](CentralSender::post) waits. Each connection hands on the messages of one read
 /// together, and the central task takes such a batch (at most 256 messages) off the bound as
-/// it starts on it, so at most one batch is held beyond `capacity`. `Connected` and `Disconnected` events are never held
-/// back, so a program that shuts handlers down from its central task cannot deadlock on a full
-/// queue; they are bounded by the number of connections.
+/// it starts on it, so at most one batch is held beyond `capacity`. The messages' bytes (their
+/// frames) are bounded too: by [`DEFAULT_CENTRAL_BYTES`] here, by your choice with
+/// [`central_with_bytes`]. `Connected` and `Disconnected` events are never held back, so a
+/// program that shuts handlers down from its central task cannot deadlock on a full queue;
+/// an incoming handler's `max_connections` bounds them instead (a closed connection keeps its
+/// slot until the central task takes its `Disconnected`): in all, at most `capacity` + 256 +
+/// 2 x `max_connections` events per incoming handler wait.
 ///
 /// # Examples
 ///

@@ -380,7 +380,7 @@ type First<P> = oneshot::Sender<Result<PeerHandle<P>, ConnectError>>;
 #[doc = include_str!("../doc_client.rs")]
 /// # async fn f(out: connhandler::Outgoing<Client>) {
 /// if let Some(server) = out.peer() {
-///     server.send(bytes::Bytes::from_static(b"hello")).await.ok();
+///     server.send(bytes::Bytes::from_static(b"hello")).ok();
 /// }
 /// out.shutdown().await;
 /// # }
