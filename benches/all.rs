@@ -961,7 +961,11 @@ async fn child(args: Vec<String>) {
             let before;
             if args[1] == "connhandler" {
                 let (tx, mut central) = central::<Event<Raw>>(1024);
+                // The defaults, protection on (time-outs, read budget), except the two that
+                // a load test from one address lifts: the per-address cap and connect rate.
                 let server = Incoming::<Raw>::bind("127.0.0.1:0")
+                    .max_connections_per_ip(None)
+                    .connect_rate_per_ip(None)
                     .start(&tx)
                     .await
                     .unwrap();

@@ -350,7 +350,9 @@ impl Drop for AddrSlot {
 /// The limits one connection's reader applies.
 #[derive(Debug, Default)]
 pub(crate) struct Limiter {
-    own: Option<Buckets>,
+    /// Boxed: most connections have no rate limit of their own, and the reader (one per
+    /// connection) stays small.
+    own: Option<Box<Buckets>>,
     ip: Option<AddrSlot>,
 }
 
@@ -358,7 +360,7 @@ impl Limiter {
     pub(crate) fn new(own: Option<&RateLimit>, addr: Option<AddrSlot>) -> Self {
         let now = Instant::now();
         Limiter {
-            own: own.map(|l| Buckets::new(l, now)),
+            own: own.map(|l| Box::new(Buckets::new(l, now))),
             ip: addr,
         }
     }

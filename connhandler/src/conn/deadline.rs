@@ -19,10 +19,11 @@
 //! | armed | at or before the earliest deadline | reset only if a deadline is earlier than it |
 //! | fired | elapsed | the reader asks [`Deadlines::expired`]: a time-out, or re-armed at the next deadline |
 
-use std::{pin::Pin, time::Duration};
+use std::{pin::Pin, sync::Arc, time::Duration};
 
 use tokio::time::{Instant, Sleep};
 
+use super::ConnSettings;
 use crate::reason::Timeout;
 
 /// The time-outs set for a connection.
@@ -35,31 +36,30 @@ pub(crate) struct TimeoutSettings {
     pub(crate) min_frame_rate: Option<u32>,
 }
 
-/// When the reader gives up waiting, and why.
+/// When the reader gives up waiting, and why. Kept small: one per connection.
 pub(crate) struct Deadlines {
-    set: TimeoutSettings,
-    opened: Instant,
+    /// The handler's settings, shared by its connections.
+    set: Arc<ConnSettings>,
     /// Whether any bytes arrived (the first-message deadline is gone).
     heard: bool,
     /// Whether a whole message arrived.
     spoke: bool,
+    /// The last read that got bytes; until one does, when the connection opened.
     last_read: Instant,
     /// The read that brought the first byte of the unfinished frame, and the bytes of it
     /// buffered.
     frame: Option<(Instant, usize)>,
-    /// The timer and the instant it is armed for.
-    sleep: Option<(Pin<Box<Sleep>>, Instant)>,
+    /// The timer, armed at its `deadline()`.
+    sleep: Option<Pin<Box<Sleep>>>,
 }
 
 impl Deadlines {
-    pub(crate) fn new(set: TimeoutSettings) -> Self {
-        let now = Instant::now();
+    pub(crate) fn new(set: Arc<ConnSettings>) -> Self {
         Deadlines {
             set,
-            opened: now,
             heard: false,
             spoke: false,
-            last_read: now,
+            last_read: Instant::now(),
             frame: None,
             sleep: None,
         }
@@ -69,7 +69,7 @@ impl Deadlines {
     #[inline]
     pub(crate) fn on_read(&mut self) {
         self.heard = true;
-        if self.set.idle.is_some() || self.set.frame.is_some() {
+        if self.set.timeouts.idle.is_some() || self.set.timeouts.frame.is_some() {
             self.last_read = Instant::now();
         }
     }
@@ -94,7 +94,7 @@ impl Deadlines {
         completed: bool,
         unfinished: impl FnOnce() -> Option<usize>,
     ) {
-        if self.set.frame.is_none() {
+        if self.set.timeouts.frame.is_none() {
             return;
         }
         self.frame = match (unfinished(), self.frame) {
@@ -108,16 +108,15 @@ impl Deadlines {
 
     /// The earliest deadline, if any is armed, with the time-out it stands for.
     pub(crate) fn next(&self) -> Option<(Instant, Timeout)> {
+        let set = &self.set.timeouts;
+        // Until bytes arrive, `last_read` is when the connection opened.
         let first = (!self.heard)
-            .then_some(self.set.first_message)
+            .then_some(set.first_message)
             .flatten()
-            .map(|t| (self.opened + t, Timeout::FirstMessage(t)));
-        let idle = self
-            .set
-            .idle
-            .map(|t| (self.last_read + t, Timeout::Idle(t)));
-        let frame = self.set.frame.zip(self.frame).map(|(t, (started, held))| {
-            let grace = self.set.min_frame_rate.map_or(Duration::ZERO, |rate| {
+            .map(|t| (self.last_read + t, Timeout::FirstMessage(t)));
+        let idle = set.idle.map(|t| (self.last_read + t, Timeout::Idle(t)));
+        let frame = set.frame.zip(self.frame).map(|(t, (started, held))| {
+            let grace = set.min_frame_rate.map_or(Duration::ZERO, |rate| {
                 Duration::from_secs_f64(held as f64 / f64::from(rate.max(1)))
             });
             (started + t + grace, Timeout::Frame(t))
@@ -134,18 +133,16 @@ impl Deadlines {
         let Some((at, _)) = self.next() else {
             return std::future::pending().await;
         };
-        match &mut self.sleep {
-            None => self.sleep = Some((Box::pin(tokio::time::sleep_until(at)), at)),
-            Some((sleep, armed)) => {
-                if at < *armed || sleep.is_elapsed() {
+        let sleep = match &mut self.sleep {
+            Some(sleep) => {
+                if at < sleep.deadline() || sleep.is_elapsed() {
                     sleep.as_mut().reset(at);
-                    *armed = at;
                 }
+                sleep
             }
-        }
-        if let Some((sleep, _)) = &mut self.sleep {
-            sleep.as_mut().await;
-        }
+            none => none.insert(Box::pin(tokio::time::sleep_until(at))),
+        };
+        sleep.as_mut().await
     }
 
     /// After the timer fired: the time-out that passed, if one did (else the deadline moved
@@ -161,8 +158,15 @@ impl Deadlines {
 mod tests {
     use super::*;
 
+    fn with(timeouts: TimeoutSettings) -> Deadlines {
+        Deadlines::new(Arc::new(ConnSettings {
+            timeouts,
+            ..Default::default()
+        }))
+    }
+
     fn frame_only(secs: u64) -> Deadlines {
-        Deadlines::new(TimeoutSettings {
+        with(TimeoutSettings {
             frame: Some(Duration::from_secs(secs)),
             ..Default::default()
         })
@@ -197,7 +201,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_minimum_rate_extends_a_long_frame() {
-        let mut d = Deadlines::new(TimeoutSettings {
+        let mut d = with(TimeoutSettings {
             frame: Some(Duration::from_secs(2)),
             min_frame_rate: Some(1000),
             ..Default::default()
@@ -210,7 +214,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_first_message_deadline_goes_with_the_first_bytes() {
-        let mut d = Deadlines::new(TimeoutSettings {
+        let mut d = with(TimeoutSettings {
             first_message: Some(Duration::from_secs(30)),
             idle: Some(Duration::from_secs(300)),
             ..Default::default()
@@ -225,7 +229,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_timer_is_re_armed_when_it_fires_early() {
-        let mut d = Deadlines::new(TimeoutSettings {
+        let mut d = with(TimeoutSettings {
             idle: Some(Duration::from_secs(10)),
             ..Default::default()
         });

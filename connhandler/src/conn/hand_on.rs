@@ -17,6 +17,10 @@ const MAX_HANDED_AT_ONCE: usize = 256;
 const CREDIT: usize = 32;
 /// Bytes taken in the central queue's byte bound at once.
 const BYTE_CREDIT: usize = 64 * 1024;
+/// Frames shorter than this are bounded by the event count alone (1024 events of them hold
+/// under 1 MiB): small messages, the common case, cost no atomic operation on the byte
+/// bound, on either side of the queue.
+const UNCOUNTED_BELOW: usize = 1024;
 
 /// The queue closed: the program dropped its `Central`.
 pub(crate) struct QueueClosed;
@@ -73,6 +77,7 @@ impl<E> HandOn<E> {
     /// hands it back if not.
     #[inline]
     pub(crate) fn offer(&mut self, event: E, bytes: usize) -> Result<(), Refused<E>> {
+        let bytes = if bytes < UNCOUNTED_BELOW { 0 } else { bytes };
         if self.credit == 0 {
             self.credit = self.central.try_reserve_up_to(CREDIT);
             if self.credit == 0 {

@@ -56,7 +56,7 @@ pub(crate) use transport::Transport;
 
 use self::{
     close::Closing,
-    deadline::{Deadlines, TimeoutSettings},
+    deadline::Deadlines,
     hand_on::HandOn,
     read_buf::ReadBuf,
     reader::Reader,
@@ -75,6 +75,8 @@ use crate::{
 };
 
 /// Per-connection settings, shared by the incoming and outgoing handler builders.
+pub(crate) use deadline::TimeoutSettings;
+
 #[derive(Clone)]
 pub(crate) struct ConnSettings {
     pub(crate) queue_capacity: usize,
@@ -86,12 +88,8 @@ pub(crate) struct ConnSettings {
     pub(crate) close_timeout: Duration,
     pub(crate) nodelay: bool,
     pub(crate) tap: Option<Tap>,
-    pub(crate) idle_timeout: Option<Duration>,
-    /// A connection whose first message has not arrived this long after it opened is cut.
-    pub(crate) first_message_timeout: Option<Duration>,
-    pub(crate) frame_timeout: Option<Duration>,
-    /// Each byte of an unfinished frame extends its time-out by `1 / min_frame_rate` s.
-    pub(crate) min_frame_rate: Option<u32>,
+    /// The reader's time-outs (first message, idle, frame, minimum frame rate).
+    pub(crate) timeouts: TimeoutSettings,
     /// After the peer's FIN, replies to what it sent are still written.
     pub(crate) half_close: bool,
     pub(crate) queue_policy: QueuePolicy,
@@ -102,16 +100,6 @@ pub(crate) struct ConnSettings {
 }
 
 impl ConnSettings {
-    /// The reader's time-outs.
-    pub(crate) fn timeouts(&self) -> TimeoutSettings {
-        TimeoutSettings {
-            first_message: self.first_message_timeout,
-            idle: self.idle_timeout,
-            frame: self.frame_timeout,
-            min_frame_rate: self.min_frame_rate,
-        }
-    }
-
     /// Writability's watermarks: set, or derived from the byte bound.
     pub(crate) fn watermarks(&self) -> (usize, usize) {
         self.watermarks
@@ -133,10 +121,7 @@ impl Default for ConnSettings {
             close_timeout: Duration::from_secs(5),
             nodelay: true,
             tap: None,
-            idle_timeout: None,
-            first_message_timeout: None,
-            frame_timeout: None,
-            min_frame_rate: None,
+            timeouts: TimeoutSettings::default(),
             half_close: true,
             queue_policy: QueuePolicy::Disconnect,
             rate_limit: None,
@@ -249,7 +234,7 @@ where
         settings: Arc::clone(settings),
         registry: ctx.registry.clone(),
         buf: ReadBuf::new(),
-        deadlines: Deadlines::new(settings.timeouts()),
+        deadlines: Deadlines::new(Arc::clone(settings)),
         budget: Hold::new(ctx.budget.cloned()),
         decoded: false,
         slot: admission.slot,

@@ -170,7 +170,9 @@ where
             self.buf.make_room();
             let limit = self.framing.read_limit(self.buf.bytes());
             match self.buf.read(read, limit).await {
-                Ok(0) => return self.at_end(handle, read).await,
+                // Boxed, as the cold paths below are: the read loop's future (one per
+                // connection) stays the size of its hot path.
+                Ok(0) => return Box::pin(self.at_end(handle, read)).await,
                 Ok(n) => {
                     self.deadlines.on_read();
                     if let Err(per_ip) = self.limiter.take(Limited::Bytes, n as u64) {
@@ -204,7 +206,9 @@ where
             match self.decode_now(handle) {
                 Ok(()) => return Ok(()),
                 Err(Held::Stop(stop)) => return Err(stop),
-                Err(Held::Full(event, bytes)) => self.wait_for_room(event, bytes, read).await?,
+                Err(Held::Full(event, bytes)) => {
+                    Box::pin(self.wait_for_room(event, bytes, read)).await?
+                }
             }
         }
     }
@@ -269,7 +273,7 @@ where
         self.deadlines.on_message();
         match self.take_frame(frame, handle) {
             Ok(()) => Ok(()),
-            Err(Held::Full(event, bytes)) => self.wait_for_room(event, bytes, read).await,
+            Err(Held::Full(event, bytes)) => Box::pin(self.wait_for_room(event, bytes, read)).await,
             Err(Held::Stop(stop)) => Err(stop),
         }
     }

@@ -218,7 +218,7 @@ impl<K: Kind, P: Peer, F: Framing> HandlerBuilder<K, P, F> {
     /// let never = connhandler::Incoming::<Client>::bind("127.0.0.1:0").idle_timeout(None);
     /// ```
     pub fn idle_timeout(mut self, timeout: impl Into<Option<std::time::Duration>>) -> Self {
-        self.settings.idle_timeout = timeout.into();
+        self.settings.timeouts.idle = timeout.into();
         self
     }
 
@@ -238,7 +238,7 @@ impl<K: Kind, P: Peer, F: Framing> HandlerBuilder<K, P, F> {
         mut self,
         timeout: impl Into<Option<std::time::Duration>>,
     ) -> Self {
-        self.settings.first_message_timeout = timeout.into();
+        self.settings.timeouts.first_message = timeout.into();
         self
     }
 
@@ -256,7 +256,7 @@ impl<K: Kind, P: Peer, F: Framing> HandlerBuilder<K, P, F> {
     /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").frame_timeout(std::time::Duration::from_secs(10));
     /// ```
     pub fn frame_timeout(mut self, timeout: impl Into<Option<std::time::Duration>>) -> Self {
-        self.settings.frame_timeout = timeout.into();
+        self.settings.timeouts.frame = timeout.into();
         self
     }
 
@@ -272,7 +272,7 @@ impl<K: Kind, P: Peer, F: Framing> HandlerBuilder<K, P, F> {
     /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").min_frame_rate(16 * 1024);
     /// ```
     pub fn min_frame_rate(mut self, bytes_per_second: impl Into<Option<u32>>) -> Self {
-        self.settings.min_frame_rate = bytes_per_second.into();
+        self.settings.timeouts.min_frame_rate = bytes_per_second.into();
         self
     }
 
@@ -354,10 +354,10 @@ impl<K: Kind, P: Peer, F: Framing> HandlerBuilder<K, P, F> {
     /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").unprotected();
     /// ```
     pub fn unprotected(mut self) -> Self {
-        self.settings.first_message_timeout = None;
-        self.settings.idle_timeout = None;
-        self.settings.frame_timeout = None;
-        self.settings.min_frame_rate = None;
+        self.settings.timeouts.first_message = None;
+        self.settings.timeouts.idle = None;
+        self.settings.timeouts.frame = None;
+        self.settings.timeouts.min_frame_rate = None;
         self.settings.read_budget = None;
         self.kind.unprotect();
         self

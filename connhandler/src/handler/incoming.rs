@@ -147,10 +147,10 @@ impl<P: Peer> HandlerBuilder<Listen, P> {
         let mut builder = HandlerBuilder::with_kind(listen, make_peer);
         // Safe for a server facing the internet (the table in the README).
         let settings = &mut builder.settings;
-        settings.first_message_timeout = Some(Duration::from_secs(30));
-        settings.frame_timeout = Some(Duration::from_secs(30));
-        settings.min_frame_rate = Some(4096);
-        settings.idle_timeout = Some(Duration::from_secs(300));
+        settings.timeouts.first_message = Some(Duration::from_secs(30));
+        settings.timeouts.frame = Some(Duration::from_secs(30));
+        settings.timeouts.min_frame_rate = Some(4096);
+        settings.timeouts.idle = Some(Duration::from_secs(300));
         settings.read_budget = Some(64 << 20);
         builder
     }
