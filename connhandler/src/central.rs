@@ -188,7 +188,9 @@ pub fn central<E>(capacity: usize) -> (CentralSender<E>, Central<E>) {
 /// Like [`central`], with a bound on the bytes of the messages waiting too (the frames they
 /// were decoded from; [`DEFAULT_CENTRAL_BYTES`] for [`central`]): 1024 waiting messages of
 /// 8 MiB would be 8 GiB. When either bound is reached, connections stop reading. One
-/// message is always let through when none waits, however long.
+/// message is always let through when none waits, however long. Frames shorter than 1 KiB
+/// are bounded by `capacity` alone (1024 of them hold under 1 MiB), so that small messages
+/// pay nothing for the byte bound.
 ///
 /// # Examples
 ///
