@@ -507,3 +507,27 @@ fn over_budget_reads_well() {
         "1000 bytes of unfinished frames went over the handler's read budget"
     );
 }
+
+#[connhandler::incoming(peer = Raw, first_message_timeout_ms = 0, idle_timeout_ms = 200)]
+struct Declared;
+
+/// The attribute macro's protection keys reach the builder: with the first-message deadline
+/// off (0), a silent peer is cut by the idle time-out declared.
+#[tokio::test]
+async fn declared_protection_keys_take_effect() {
+    let (tx, mut central) = central::<Ev>(64);
+    let server = Declared.start("127.0.0.1:0", &tx).await.unwrap();
+    let _silent = TcpStream::connect(server.local_addr()).await.unwrap();
+    loop {
+        if let Event::Disconnected(_, d) = within("the silent peer is cut", central.recv())
+            .await
+            .unwrap()
+        {
+            assert!(
+                matches!(d.reason, DisconnectReason::TimedOut(Timeout::Idle(t)) if t == Duration::from_millis(200)),
+                "{d}"
+            );
+            break;
+        }
+    }
+}

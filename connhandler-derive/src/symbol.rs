@@ -42,6 +42,14 @@ pub(crate) const RETRY_MS: &str = "retry_ms";
 pub(crate) const BACKOFF_MAX_MS: &str = "backoff_max_ms";
 pub(crate) const MAX_ATTEMPTS: &str = "max_attempts";
 pub(crate) const RECONNECT: &str = "reconnect";
+// Protection keys (0 turns a time-out or cap off).
+pub(crate) const UNPROTECTED: &str = "unprotected";
+pub(crate) const FIRST_MESSAGE_TIMEOUT_MS: &str = "first_message_timeout_ms";
+pub(crate) const IDLE_TIMEOUT_MS: &str = "idle_timeout_ms";
+pub(crate) const FRAME_TIMEOUT_MS: &str = "frame_timeout_ms";
+pub(crate) const MAX_CONNECTIONS_PER_IP: &str = "max_connections_per_ip";
+pub(crate) const READ_BUDGET: &str = "read_budget";
+pub(crate) const QUEUE_BYTES: &str = "queue_bytes";
 // tcp_message(...) and panda3d(...) keys.
 pub(crate) const MAX_MESSAGE_SIZE: &str = "max_message_size";
 pub(crate) const MAX_FRAME_LENGTH: &str = "max_frame_length";
@@ -53,9 +61,26 @@ pub(crate) const CONTAINER_KEYS: &[&str] = &[ID_TYPE, ENDIAN, LEN, ID, JSON, CRA
 pub(crate) const VARIANT_KEYS: &[&str] = &[ID, CATCH_ALL];
 pub(crate) const FIELD_KEYS: &[&str] = &[ENDIAN, LEN, REST, SKIP, DEFAULT, WITH];
 pub(crate) const PEER_KEYS: &[&str] = &[RECV, SEND, NAME, CRATE];
-pub(crate) const HANDLER_KEYS: &[&str] =
-    &[PEER, TCP_MESSAGE, PANDA3D, FRAMING, MAKE_PEER, NAME, CRATE];
-pub(crate) const INCOMING_KEYS: &[&str] = &[BACKLOG, MAX_CONNECTIONS];
+pub(crate) const HANDLER_KEYS: &[&str] = &[
+    PEER,
+    TCP_MESSAGE,
+    PANDA3D,
+    FRAMING,
+    MAKE_PEER,
+    NAME,
+    CRATE,
+    QUEUE_BYTES,
+];
+pub(crate) const INCOMING_KEYS: &[&str] = &[
+    BACKLOG,
+    MAX_CONNECTIONS,
+    MAX_CONNECTIONS_PER_IP,
+    FIRST_MESSAGE_TIMEOUT_MS,
+    IDLE_TIMEOUT_MS,
+    FRAME_TIMEOUT_MS,
+    READ_BUDGET,
+    UNPROTECTED,
+];
 pub(crate) const OUTGOING_KEYS: &[&str] = &[
     CONNECT_TIMEOUT_MS,
     RETRY_MS,

@@ -381,8 +381,11 @@ pub use connhandler_derive::Peer;
 /// `panda3d(header_size = 0|2|4, max_frame_length = N)` or `framing = path` (a function
 /// returning any [`codec::Framing`]); `make_peer = path` (a function `(&Self, SocketAddr) ->
 /// Peer`, the reference's `create_connection_instances`; default `Peer::default()`);
-/// `name = "..."`, `backlog = N`, `max_connections = N`, `crate = "..."`. Settings are
-/// checked at compile time.
+/// `name = "..."`, `backlog = N`, `max_connections = N`, `crate = "..."`, `queue_bytes = N`,
+/// and the protection, on by default (see the builder's setters): `unprotected` (all of it
+/// off, for loopback tools), `first_message_timeout_ms = N`, `idle_timeout_ms = N`,
+/// `frame_timeout_ms = N`, `max_connections_per_ip = N`, `read_budget = N` (0 turns one
+/// off). Settings are checked at compile time; the rest are on `incoming_builder`.
 ///
 /// It adds `incoming_builder(self, addr)` and `start(self, addr, &central)`: starting the
 /// handler is one call.
@@ -427,7 +430,8 @@ pub use connhandler_derive::incoming;
 
 /// Declares an outgoing handler on a struct that holds the handler's own state.
 ///
-/// Settings as [`incoming`](macro@incoming) (without `backlog` and `max_connections`), plus
+/// Settings as [`incoming`](macro@incoming) (without `backlog`, `max_connections` and the
+/// protection keys, which are an incoming handler's; `queue_bytes` applies), plus
 /// `connect_timeout_ms = N`, `retry_ms = N` (fixed interval, the reference's `retry_time`),
 /// `backoff_max_ms = N` (doubling from `retry_ms` up to this), `max_attempts = N` and
 /// `reconnect`.

@@ -13,6 +13,16 @@ use crate::{
     symbol::*,
 };
 
+/// The incoming handler's protection keys that take a number (0: off), in the order their
+/// builder calls come out.
+const PROTECTION_KEYS: &[&str] = &[
+    MAX_CONNECTIONS_PER_IP,
+    FIRST_MESSAGE_TIMEOUT_MS,
+    IDLE_TIMEOUT_MS,
+    FRAME_TIMEOUT_MS,
+    READ_BUDGET,
+];
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
     Incoming,
@@ -61,6 +71,10 @@ struct Args {
     krate: Option<Path>,
     backlog: Option<LitInt>,
     max_connections: Option<LitInt>,
+    /// Protection: `unprotected` first, then each key given (0: off), in this order.
+    unprotected: bool,
+    protection: Vec<(&'static str, LitInt)>,
+    queue_bytes: Option<LitInt>,
     connect_timeout_ms: Option<LitInt>,
     retry_ms: Option<LitInt>,
     backoff_max_ms: Option<LitInt>,
@@ -178,6 +192,12 @@ impl Args {
         let mut krate = Slot::new(cx, what, CRATE);
         let mut backlog = Slot::new(cx, what, BACKLOG);
         let mut max_connections = Slot::new(cx, what, MAX_CONNECTIONS);
+        let mut unprotected = Slot::new(cx, what, UNPROTECTED);
+        let mut queue_bytes = Slot::new(cx, what, QUEUE_BYTES);
+        let mut protection: Vec<Slot<'_, LitInt>> = PROTECTION_KEYS
+            .iter()
+            .map(|k| Slot::new(cx, what, k))
+            .collect();
         let mut connect_timeout_ms = Slot::new(cx, what, CONNECT_TIMEOUT_MS);
         let mut retry_ms = Slot::new(cx, what, RETRY_MS);
         let mut backoff_max_ms = Slot::new(cx, what, BACKOFF_MAX_MS);
@@ -225,6 +245,17 @@ impl Args {
             } else if incoming && path.is_ident(MAX_CONNECTIONS) {
                 let lit = int_value(&meta, MAX_CONNECTIONS, 1..=u32::MAX.into())?;
                 max_connections.set(path, lit);
+            } else if incoming && path.is_ident(UNPROTECTED) {
+                unprotected.set(path, ());
+            } else if let Some(i) = PROTECTION_KEYS
+                .iter()
+                .position(|k| incoming && path.is_ident(k))
+            {
+                let key = PROTECTION_KEYS[i];
+                protection[i].set(path, int_value(&meta, key, 0..=u64::from(u32::MAX))?);
+            } else if path.is_ident(QUEUE_BYTES) {
+                let lit = int_value(&meta, QUEUE_BYTES, 1..=u64::from(u32::MAX))?;
+                queue_bytes.set(path, lit);
             } else if !incoming && path.is_ident(CONNECT_TIMEOUT_MS) {
                 let lit = int_value(&meta, CONNECT_TIMEOUT_MS, 1..=u64::MAX)?;
                 connect_timeout_ms.set(path, lit);
@@ -258,6 +289,13 @@ impl Args {
             krate: krate.value(),
             backlog: backlog.value(),
             max_connections: max_connections.value(),
+            unprotected: unprotected.get().is_some(),
+            protection: PROTECTION_KEYS
+                .iter()
+                .zip(protection)
+                .filter_map(|(k, slot)| slot.value().map(|v| (*k, v)))
+                .collect(),
+            queue_bytes: queue_bytes.value(),
             connect_timeout_ms: connect_timeout_ms.value(),
             retry_ms: retry_ms.value(),
             backoff_max_ms: backoff_max_ms.value(),
@@ -354,6 +392,42 @@ fn expand(kind: Kind, input: &DeriveInput, args: &Args) -> TokenStream {
     }
     if let Some(n) = &args.max_connections {
         calls.push(quote!(.max_connections(#n)));
+    }
+    if args.unprotected {
+        calls.push(quote!(.unprotected()));
+    }
+    for (key, v) in &args.protection {
+        // 0 turns it off (the value was checked to parse when it was read).
+        let off = v.base10_parse::<u64>().is_ok_and(|n| n == 0);
+        let on = |value: TokenStream| match off {
+            true => quote!(::core::option::Option::None),
+            false => quote!(::core::option::Option::Some(#value)),
+        };
+        calls.push(match *key {
+            FIRST_MESSAGE_TIMEOUT_MS => {
+                let d = on(quote!(::core::time::Duration::from_millis(#v)));
+                quote!(.first_message_timeout(#d))
+            }
+            IDLE_TIMEOUT_MS => {
+                let d = on(quote!(::core::time::Duration::from_millis(#v)));
+                quote!(.idle_timeout(#d))
+            }
+            FRAME_TIMEOUT_MS => {
+                let d = on(quote!(::core::time::Duration::from_millis(#v)));
+                quote!(.frame_timeout(#d))
+            }
+            MAX_CONNECTIONS_PER_IP => {
+                let n = on(quote!(#v as usize));
+                quote!(.max_connections_per_ip(#n))
+            }
+            _ => {
+                let n = on(quote!(#v as usize));
+                quote!(.read_budget(#n))
+            }
+        });
+    }
+    if let Some(n) = &args.queue_bytes {
+        calls.push(quote!(.queue_bytes(#n)));
     }
     if let Some(ms) = &args.connect_timeout_ms {
         calls.push(quote!(.connect_timeout(::core::time::Duration::from_millis(#ms))));

@@ -22,6 +22,9 @@ struct Client;
 #[connhandler::incoming(peer = Client, tcp_message(max_message_size = 4096), backlog = 8)]
 struct Lobby;
 
+#[connhandler::incoming(peer = Client, unprotected, idle_timeout_ms = 60000, first_message_timeout_ms = 0, frame_timeout_ms = 5000, max_connections_per_ip = 64, read_budget = 1048576, queue_bytes = 65536)]
+struct Guarded;
+
 #[connhandler::outgoing(peer = Client, panda3d(header_size = 4), retry_ms = 10, backoff_max_ms = 100, max_attempts = 3, reconnect)]
 struct Link;
 
@@ -29,5 +32,6 @@ fn main() {
     connhandler::testing::assert_roundtrip(&Proto::Hello { name: "a".into(), version: 1 });
     connhandler::testing::assert_roundtrip(&Internal::Status { ok: true });
     let _ = Lobby.incoming_builder("127.0.0.1:0");
+    let _ = Guarded.incoming_builder("127.0.0.1:0");
     let _ = Link.outgoing_builder("127.0.0.1:1");
 }
