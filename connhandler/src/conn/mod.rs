@@ -23,9 +23,10 @@
 //! | --- | --- | --- |
 //! | open | pushes `Connected`, then reads | writes what is queued, in batches |
 //! | close starts | the peer ends the stream or breaks the framing or a message (the reader records why), the program calls `disconnect`, the handler shuts down, or a write fails (the writer records why): the connection's token is cancelled | |
+//! | half-closed (the peer's FIN, with `half_close`) | has handed on everything before the FIN; waits until the central task has taken it (a marker in the central queue), at most `close_timeout`, then closes with `ClosedByPeer` | still writes: the replies go out |
 //! | closing | stops handing on messages, waits for the writer | stops taking new messages, writes those already queued (within `close_timeout`), sends FIN |
 //! | linger | after a local close, reads and discards until the peer closes (within `close_timeout`), so unread input cannot reset the connection before the peer has read our last messages | |
-//! | closed | leaves the handler's registry, pushes `Disconnected` with the reason and the count of queued messages not written | |
+//! | closed | leaves the handler's registry, pushes `Disconnected` with the reason and the count of queued messages not written, handing it the connection's `max_connections` slot (given back when the central task takes the event) | |
 
 mod close;
 mod deadline;
