@@ -1,6 +1,6 @@
-//! A byte budget that many holders share (the unfinished frames of one handler's
-//! connections), taken and given back without a lock; each holder's part is given back when
-//! it goes.
+//! A byte budget that many holders share, taken and given back without a lock: the
+//! unfinished frames of one handler's connections (each holder's part given back when it
+//! goes), and the central queue's byte bound.
 
 use std::sync::{
     atomic::{AtomicUsize, Ordering},
@@ -16,16 +16,23 @@ pub(crate) struct Budget {
 
 impl Budget {
     pub(crate) fn new(total: usize) -> Arc<Self> {
-        Arc::new(Budget {
-            total,
-            used: AtomicUsize::new(0),
-        })
+        Arc::new(Budget::of(total))
     }
 
-    fn try_take(&self, n: usize) -> bool {
+    /// A budget held in place (not shared through an `Arc`).
+    pub(crate) fn of(total: usize) -> Self {
+        Budget {
+            total,
+            used: AtomicUsize::new(0),
+        }
+    }
+
+    /// Takes `n` bytes if they fit; with `first_always`, also when nothing is taken (so one
+    /// holder larger than the whole budget can still go through).
+    pub(crate) fn try_take(&self, n: usize, first_always: bool) -> bool {
         let mut cur = self.used.load(Ordering::Acquire);
         loop {
-            if cur.saturating_add(n) > self.total {
+            if cur.saturating_add(n) > self.total && !(first_always && cur == 0) {
                 return false;
             }
             match self
@@ -38,7 +45,7 @@ impl Budget {
         }
     }
 
-    fn release(&self, n: usize) {
+    pub(crate) fn release(&self, n: usize) {
         self.used.fetch_sub(n, Ordering::AcqRel);
     }
 
@@ -71,7 +78,7 @@ impl Hold {
             return true;
         };
         if n > self.held {
-            if !budget.try_take(n - self.held) {
+            if !budget.try_take(n - self.held, false) {
                 return false;
             }
         } else {

@@ -12,7 +12,7 @@ use std::{
 
 use tokio::sync::{mpsc, Notify};
 
-use crate::room::Room;
+use crate::{budget::Budget, room::Room};
 
 /// The default bound of [`central`] queues: messages waiting for the program.
 pub const DEFAULT_CENTRAL_CAPACITY: usize = 1024;
@@ -69,8 +69,7 @@ pub const DEFAULT_CENTRAL_BYTES: usize = 64 << 20;
 /// The byte bound of the messages queued: one message is always taken when none is queued,
 /// so a message longer than the bound still goes through.
 struct ByteRoom {
-    max: usize,
-    used: AtomicUsize,
+    bytes: Budget,
     /// Whether a reader waits for bytes to be freed (notified only then).
     waiting: AtomicBool,
     freed: Notify,
@@ -78,26 +77,14 @@ struct ByteRoom {
 
 impl ByteRoom {
     fn try_take(&self, n: usize) -> bool {
-        let mut cur = self.used.load(Ordering::Acquire);
-        loop {
-            if cur > 0 && cur.saturating_add(n) > self.max {
-                return false;
-            }
-            match self
-                .used
-                .compare_exchange_weak(cur, cur + n, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => return true,
-                Err(now) => cur = now,
-            }
-        }
+        self.bytes.try_take(n, true)
     }
 
     fn release(&self, n: usize) {
         if n == 0 {
             return;
         }
-        self.used.fetch_sub(n, Ordering::AcqRel);
+        self.bytes.release(n);
         if self.waiting.load(Ordering::Acquire) {
             self.waiting.store(false, Ordering::Release);
             self.freed.notify_waiters();
@@ -204,8 +191,7 @@ pub fn central_with_bytes<E>(capacity: usize, max_bytes: usize) -> (CentralSende
         room: Room::new(capacity),
         queued: AtomicUsize::new(0),
         bytes: ByteRoom {
-            max: max_bytes.max(1),
-            used: AtomicUsize::new(0),
+            bytes: Budget::of(max_bytes.max(1)),
             waiting: AtomicBool::new(false),
             freed: Notify::new(),
         },
