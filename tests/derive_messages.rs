@@ -509,9 +509,14 @@ fn distinct_decode_errors() {
     // An option tag other than 0/1.
     let e = decode_err(&[4, 0, 0, 0, 0, 0, 0, 0, 9]);
     assert_eq!(e.kind(), &DecodeErrorKind::InvalidOptionTag(9));
-    // Trailing bytes.
+    // Trailing bytes: found after the value decoded, still named by its id.
     let e = decode_err(&[10, 0, 1]);
     assert_eq!(e.kind(), &DecodeErrorKind::TrailingBytes(1));
+    assert_eq!(e.message_id(), Some(10), "{e}");
+    assert_eq!(
+        e.to_string(),
+        "message 0xa: 1 trailing bytes after the message"
+    );
     // A custom codec's error.
     let e = decode_err(b"\x08\x00zzzz");
     assert_eq!(e.to_string(), "message 0x8: field `hex`: not hex");
@@ -783,6 +788,13 @@ mod json {
         assert!(matches!(e.kind(), DecodeErrorKind::Json(_)), "{e}");
         let e = Internal::decode(Bytes::from_static(b"\x01\x01{\"name\":\"a\"")).unwrap_err();
         assert!(e.is_incomplete(), "{e}");
+        // A `null` body names the message, not the derive's helper type.
+        let e = Internal::decode(Bytes::from_static(b"\x01\x01null")).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("`Register`") && !text.contains("__"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -78,9 +78,10 @@ pub(crate) fn validate(cx: &Ctxt, cont: &Container) {
                             cx.error_spanned_by(
                                 id,
                                 format!(
-                                    "message id {:#x} does not fit the id type {}; set #[wire(id_type = u32)] on the enum for larger ids",
-                                    id.value,
-                                    id_type.name()
+                                    "message id {} does not fit the id type {}; set #[wire(id_type = {})] on the enum for larger ids",
+                                    hex_id(id.value, fitting(id.value)),
+                                    id_type.name(),
+                                    fitting(id.value).name()
                                 ),
                             );
                         }
@@ -88,8 +89,9 @@ pub(crate) fn validate(cx: &Ctxt, cont: &Container) {
                             cx.error_spanned_by(
                                 id,
                                 format!(
-                                    "duplicate message id {:#x}, first used by `{first}`",
-                                    id.value
+                                    "duplicate message id {}: `{}` has it, and `{first}` first",
+                                    hex_id(id.value, id_type),
+                                    v.ident
                                 ),
                             );
                         }
@@ -110,9 +112,10 @@ pub(crate) fn validate(cx: &Ctxt, cont: &Container) {
                     cx.error_spanned_by(
                         id,
                         format!(
-                            "message id {:#x} does not fit the id type {}",
-                            id.value,
-                            id_type.name()
+                            "message id {} does not fit the id type {}; set #[wire(id_type = {})] for larger ids",
+                            hex_id(id.value, fitting(id.value)),
+                            id_type.name(),
+                            fitting(id.value).name()
                         ),
                     );
                 }
@@ -245,4 +248,18 @@ fn check_type(cx: &Ctxt, ty: &Type) {
         }
         _ => {}
     }
+}
+
+/// The smallest id type that holds `id`.
+fn fitting(id: u64) -> IntWidth {
+    if id <= u64::from(u16::MAX) {
+        IntWidth::U16
+    } else {
+        IntWidth::U32
+    }
+}
+
+/// An id in hex, as wide as its id type (`0x0001` for a u16 id).
+fn hex_id(id: u64, width: IntWidth) -> String {
+    format!("{id:#0w$x}", w = 2 + 2 * width.bytes())
 }

@@ -19,8 +19,8 @@ pub use crate::{
     peer::Peer,
     reason::ConnectError,
     wire::{
-        decode_whole, fingerprint_combine, fingerprint_mix, fingerprint_str, frame_status,
-        frame_status_decoding, Ctx, Endian, LenWidth, LengthOverflow, Wire, WireRest,
+        decode_whole, decode_whole_with_id, fingerprint_combine, fingerprint_mix, fingerprint_str,
+        frame_status, frame_status_decoding, Ctx, Endian, LenWidth, LengthOverflow, Wire, WireRest,
     },
 };
 

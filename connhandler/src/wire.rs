@@ -845,6 +845,40 @@ pub fn decode_whole<T: Wire>(mut frame: Bytes, ctx: Ctx) -> Result<T, DecodeErro
     }
 }
 
+/// Like [`decode_whole`], naming the message (by `id_of` the decoded value) in the
+/// trailing-bytes error, the one error found after the value decoded. Used by derived
+/// `Decode` impls; the id is looked up only on that error path.
+///
+/// # Errors
+///
+/// As [`decode_whole`].
+///
+/// # Examples
+///
+/// ```
+/// use bytes::Bytes;
+/// use connhandler::wire::{decode_whole_with_id, Ctx};
+/// let err = decode_whole_with_id::<u16>(Bytes::from_static(&[1, 0, 0]), Ctx::DEFAULT, |_| Some(7))
+///     .unwrap_err();
+/// assert_eq!(err.to_string(), "message 0x7: 1 trailing bytes after the message");
+/// ```
+#[inline]
+pub fn decode_whole_with_id<T: Wire>(
+    mut frame: Bytes,
+    ctx: Ctx,
+    id_of: impl FnOnce(&T) -> Option<u32>,
+) -> Result<T, DecodeError> {
+    let value = T::wire_decode(&mut frame, ctx)?;
+    if frame.is_empty() {
+        return Ok(value);
+    }
+    let err = DecodeError::trailing_bytes(frame.len());
+    Err(match id_of(&value) {
+        Some(id) => err.with_message_id(id),
+        None => err,
+    })
+}
+
 /// [`Decode::frame_status`](crate::Decode::frame_status) for a [`Wire`] type: decodes the
 /// bytes to see whether they are one whole message.
 ///

@@ -92,22 +92,26 @@ fn json_body(g: &Gen, name: &str, fields: &[Field]) -> JsonBody {
     let on_wire: Vec<&Field> = fields.iter().filter(|f| f.attrs.skip.is_none()).collect();
     let names: Vec<&Member> = on_wire.iter().map(|f| &f.member).collect();
     let tys: Vec<&syn::Type> = on_wire.iter().map(|f| f.ty).collect();
+    // Errors name the message, not the helper ("expected an object with the fields of
+    // `Leave`").
+    let expecting = format!("an object with the fields of `{name}`");
+    let name = name.to_string();
     let helpers = if on_wire.is_empty() {
         quote! {
             #[derive(#p::serde::Serialize)]
-            #[serde(crate = #serde_crate)]
+            #[serde(crate = #serde_crate, rename = #name)]
             struct #ser {}
             #[derive(#p::serde::Deserialize)]
-            #[serde(crate = #serde_crate)]
+            #[serde(crate = #serde_crate, rename = #name, expecting = #expecting)]
             struct #de {}
         }
     } else {
         quote! {
             #[derive(#p::serde::Serialize)]
-            #[serde(crate = #serde_crate)]
+            #[serde(crate = #serde_crate, rename = #name)]
             struct #ser<'__a> { #(#names: &'__a #tys),* }
             #[derive(#p::serde::Deserialize)]
-            #[serde(crate = #serde_crate)]
+            #[serde(crate = #serde_crate, rename = #name, expecting = #expecting)]
             struct #de { #(#names: #tys),* }
         }
     };

@@ -190,6 +190,7 @@ fn expand(cont: &Container) -> TokenStream {
         Body::Enum(variants) => expand_enum(&g, variants),
         Body::Struct(style, fields) => expand_struct(&g, cont, *style, fields),
     };
+    let message_id = message_id_of(&g, cont);
     let fast_decode = match &cont.data {
         _ if g.json => quote!(),
         Body::Enum(variants) => fixed::enum_fast_decode(&g, variants),
@@ -261,7 +262,7 @@ fn expand(cont: &Container) -> TokenStream {
                 #[inline]
                 fn decode(__frame: #p::Bytes) -> #p::Result<Self, #p::DecodeError> {
                     #fast_decode
-                    #p::decode_whole::<Self>(__frame, #ctx)
+                    #p::decode_whole_with_id::<Self>(__frame, #ctx, |__value: &Self| #message_id)
                 }
 
                 fn frame_status(__bytes: &[u8]) -> #p::FrameStatus {
@@ -420,6 +421,39 @@ fn enum_frame_status(g: &Gen, variants: &[Variant]) -> TokenStream {
             #(#arms)*
             _ => #p::FrameStatus::Unknown,
         }
+    }
+}
+
+/// An expression of `__value: &Self` giving its message id (`Option<u32>`), so that an
+/// error found after the value decoded (trailing bytes) names it.
+fn message_id_of(g: &Gen, cont: &Container) -> TokenStream {
+    let p = &g.p;
+    match &cont.data {
+        Body::Enum(variants) => {
+            let arms = variants.iter().map(|v| {
+                let ident = v.ident;
+                match (&v.attrs.id, &v.attrs.catch_all) {
+                    (Some(id), _) => {
+                        let lit = id_literal(id.value);
+                        quote!(Self::#ident { .. } => #p::Some(#lit),)
+                    }
+                    (None, Some(_)) if !v.fields.is_empty() => {
+                        let pat = pattern(v);
+                        let first = binding(0);
+                        quote!(#pat => #p::Some(*#first as u32),)
+                    }
+                    _ => quote!(Self::#ident { .. } => #p::None,),
+                }
+            });
+            quote!(match __value { #(#arms)* })
+        }
+        Body::Struct(..) => match &cont.attrs.id {
+            Some(id) => {
+                let lit = id_literal(id.value);
+                quote!({ let _ = __value; #p::Some(#lit) })
+            }
+            None => quote!({ let _ = __value; #p::None }),
+        },
     }
 }
 
