@@ -284,6 +284,7 @@ fn unwrap_message<S>(o: Outgoing<S>) -> S {
 ///
 /// let err: SendError<&str> = SendError::Full("hi");
 /// assert_eq!(err.to_string(), "the peer's outgoing queue is full");
+/// assert_eq!(format!("{err:?}"), "Full(..): the peer's outgoing queue is full");
 /// assert_eq!(err.into_inner(), "hi");
 /// ```
 #[non_exhaustive]
@@ -312,13 +313,16 @@ impl<T> SendError<T> {
     }
 }
 
+/// Says what happened (the message itself is left out: it may be large, and need not be
+/// `Debug`), so that `Error: ...` from a `?` in `main` reads well.
 impl<T> fmt::Debug for SendError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SendError::Full(_) => f.write_str("Full(..)"),
-            SendError::Closed(_) => f.write_str("Closed(..)"),
-            SendError::Refused(_, e) => write!(f, "Refused(.., {e:?})"),
+            SendError::Full(_) => f.write_str("Full(..): ")?,
+            SendError::Closed(_) => f.write_str("Closed(..): ")?,
+            SendError::Refused(_, e) => write!(f, "Refused(.., {e:?}): ")?,
         }
+        fmt::Display::fmt(self, f)
     }
 }
 
