@@ -146,7 +146,10 @@ async fn ordering_invariants_under_concurrency() {
     assert_eq!(seen.len(), CLIENTS);
     // Nothing more arrives for these connections.
     server.shutdown().await;
-    assert!(central.try_recv().is_none());
+    assert_eq!(
+        central.try_recv().err(),
+        Some(connhandler::TryRecvError::Empty)
+    );
 }
 
 /// Messages queued before `disconnect` are written before the socket closes, including
@@ -540,7 +543,7 @@ async fn shutdown_ends_every_connection_and_task() {
         r.await.unwrap();
     }
     let mut disconnected = 0;
-    while let Some(ev) = central.try_recv() {
+    while let Ok(ev) = central.try_recv() {
         match ev {
             Event::Disconnected(_, d) => {
                 assert!(matches!(d.reason, DisconnectReason::Shutdown), "{d}");

@@ -517,7 +517,7 @@ async fn shutdown_with_messages_in_flight() {
     }
     server.shutdown().await;
     let mut unsent = std::collections::HashMap::new();
-    while let Some(event) = central.try_recv() {
+    while let Ok(event) = central.try_recv() {
         if let Event::Disconnected(p, d) = event {
             assert!(matches!(d.reason, DisconnectReason::Shutdown), "{d}");
             unsent.insert(p, d.unsent as u32);

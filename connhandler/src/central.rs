@@ -247,6 +247,33 @@ impl<E> fmt::Debug for CentralSender<E> {
     }
 }
 
+/// Why [`Central::try_recv`] returned no event.
+///
+/// # Examples
+///
+/// ```
+/// use connhandler::TryRecvError;
+/// assert_eq!(TryRecvError::Empty.to_string(), "no event is queued now");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TryRecvError {
+    /// Nothing is queued now; events may still come.
+    Empty,
+    /// Every sender is gone and the queue is empty: no event will come.
+    Closed,
+}
+
+impl fmt::Display for TryRecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TryRecvError::Empty => "no event is queued now",
+            TryRecvError::Closed => "the central queue is closed",
+        })
+    }
+}
+
+impl std::error::Error for TryRecvError {}
+
 /// The central queue's receiving side is gone; the event is handed back.
 ///
 /// # Examples
@@ -353,7 +380,7 @@ impl<E> CentralSender<E> {
     /// ```
     /// let (tx, mut central) = connhandler::central::<u32>(4);
     /// tx.try_post(5).unwrap();
-    /// assert_eq!(central.try_recv(), Some(5));
+    /// assert_eq!(central.try_recv(), Ok(5));
     /// ```
     pub fn try_post(&self, event: E) -> Result<(), PostError<E>> {
         if self.tx.is_closed() {
@@ -537,22 +564,36 @@ impl<E> Central<E> {
         }
     }
 
-    /// The next event if one is queued, without waiting.
+    /// The next event if one is queued, without waiting: a game loop's call, once per
+    /// frame or in a loop until [`TryRecvError::Empty`].
+    ///
+    /// # Errors
+    ///
+    /// [`TryRecvError::Empty`] when nothing is queued now; [`TryRecvError::Closed`] once
+    /// every sender is gone and the queue is empty (no event will ever come).
     ///
     /// # Examples
     ///
     /// ```
-    /// let (_tx, mut central) = connhandler::central::<u8>(1);
-    /// assert_eq!(central.try_recv(), None);
+    /// use connhandler::TryRecvError;
+    /// let (tx, mut central) = connhandler::central::<u8>(1);
+    /// assert_eq!(central.try_recv(), Err(TryRecvError::Empty));
+    /// tx.try_post(5).unwrap();
+    /// drop(tx);
+    /// assert_eq!(central.try_recv(), Ok(5));
+    /// assert_eq!(central.try_recv(), Err(TryRecvError::Closed));
     /// ```
-    pub fn try_recv(&mut self) -> Option<E> {
+    pub fn try_recv(&mut self) -> Result<E, TryRecvError> {
         if let Some(event) = self.next_in_batch() {
-            return Some(event);
+            return Ok(event);
         }
         loop {
-            let item = self.rx.try_recv().ok()?;
+            let item = self.rx.try_recv().map_err(|e| match e {
+                mpsc::error::TryRecvError::Empty => TryRecvError::Empty,
+                mpsc::error::TryRecvError::Disconnected => TryRecvError::Closed,
+            })?;
             if let Some(event) = self.open(item) {
-                return Some(event);
+                return Ok(event);
             }
         }
     }
@@ -658,9 +699,9 @@ impl<E> Central<E> {
     /// ```
     /// let (tx, mut central) = connhandler::central::<u8>(1);
     /// tx.try_post(3).unwrap();
-    /// assert_eq!(central.recv_blocking(), Some(3));
+    /// assert_eq!(central.blocking_recv(), Some(3));
     /// ```
-    pub fn recv_blocking(&mut self) -> Option<E> {
+    pub fn blocking_recv(&mut self) -> Option<E> {
         if let Some(event) = self.next_in_batch() {
             return Some(event);
         }
@@ -713,7 +754,7 @@ impl<E> Iterator for Drain<'_, E> {
             return None;
         }
         self.left -= 1;
-        self.central.try_recv()
+        self.central.try_recv().ok()
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

@@ -104,8 +104,8 @@ pub mod wire;
 
 pub use addr::Address;
 pub use central::{
-    central, central_with_bytes, Central, CentralSender, Drain, PostError, DEFAULT_CENTRAL_BYTES,
-    DEFAULT_CENTRAL_CAPACITY,
+    central, central_with_bytes, Central, CentralSender, Drain, PostError, TryRecvError,
+    DEFAULT_CENTRAL_BYTES, DEFAULT_CENTRAL_CAPACITY,
 };
 pub use conn::{Event, PeerHandle, SendError};
 pub use handler::{
