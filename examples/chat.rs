@@ -96,8 +96,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     let report = server.broadcast(&say)?;
                     // A client too slow to take it is skipped (and, under the default
                     // policy, cut): the others are not held up.
-                    if !report.skipped.is_empty() {
-                        println!("server: {} slow clients skipped", report.skipped.len());
+                    if !report.slow.is_empty() {
+                        println!("server: {} slow clients skipped", report.slow.len());
                     }
                     let _ = from;
                 }

@@ -584,10 +584,80 @@ async fn broadcast_reaches_every_peer() {
     }
     let report = server.broadcast(&Bytes::from_static(b"to all")).unwrap();
     assert_eq!(report.sent, 20);
-    assert!(report.skipped.is_empty());
+    assert!(report.slow.is_empty() && report.closing.is_empty());
     for c in &mut clients {
         assert_eq!(c.recv().await.as_deref(), Some(&b"to all"[..]));
     }
+}
+
+/// A group spans handlers with different framings (framed once per handler), members
+/// leave when they disconnect, and the report tells slow peers from closing ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_spans_handlers_and_members_leave_when_they_disconnect() {
+    use connhandler::{codec::Panda3dCodec, Group, QueuePolicy};
+    let (tx, mut central) = central::<Ev>(1024);
+    let tcp = Incoming::<Raw>::bind("127.0.0.1:0")
+        .queue_policy(QueuePolicy::Fail)
+        .queue_capacity(2)
+        .start(&tx)
+        .await
+        .unwrap();
+    let panda = Incoming::<Raw>::bind("127.0.0.1:0")
+        .framing(Panda3dCodec::new())
+        .start(&tx)
+        .await
+        .unwrap();
+    let mut group = Group::new();
+    let mut a = RawClient::connect(tcp.local_addr()).await;
+    group.insert(expect_connected(&mut central).await);
+    let mut b = RawClient::connect_with(panda.local_addr(), Panda3dCodec::new()).await;
+    group.insert(expect_connected(&mut central).await);
+    let leaving = RawClient::connect(tcp.local_addr()).await;
+    let gone = expect_connected(&mut central).await;
+    group.insert(gone.clone());
+    assert_eq!(group.len(), 3);
+
+    let report = group
+        .broadcast(&Bytes::from_static(b"hello group"))
+        .unwrap();
+    assert_eq!(report.sent, 3);
+    assert_eq!(a.recv().await.as_deref(), Some(&b"hello group"[..]));
+    assert_eq!(
+        b.recv().await.as_deref(),
+        Some(&b"hello group"[..]),
+        "Panda3D framing"
+    );
+
+    // One disconnects: it leaves by itself.
+    drop(leaving);
+    let (left, _) = expect_disconnected(&mut central).await;
+    assert_eq!(left, gone);
+    assert_eq!(group.len(), 2);
+    assert!(!group.contains(&gone));
+
+    // A member that does not read fills its queue (count 2 under Fail): reported as slow,
+    // still a member; a closing one is reported as closing.
+    let big = Bytes::from(vec![1u8; 60_000]);
+    let mut slow_seen = false;
+    for _ in 0..500 {
+        let report = group.broadcast(&big).unwrap();
+        if !report.slow.is_empty() {
+            slow_seen = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(slow_seen, "a member that does not read is reported as slow");
+    assert_eq!(group.len(), 2, "Fail keeps slow members");
+    let member = group.iter().next().unwrap().clone();
+    member.disconnect();
+    let report = group.broadcast(&Bytes::from_static(b"x")).unwrap();
+    assert!(
+        report.closing.is_empty(),
+        "closing members leave before the broadcast"
+    );
+    assert_eq!(group.len(), 1);
+    drop((a, b));
 }
 
 #[tokio::test]

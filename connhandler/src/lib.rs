@@ -92,6 +92,7 @@ mod budget;
 mod central;
 pub mod codec;
 mod conn;
+mod group;
 pub mod handler;
 mod limits;
 mod message;
@@ -108,9 +109,10 @@ pub use central::{
     DEFAULT_CENTRAL_BYTES, DEFAULT_CENTRAL_CAPACITY,
 };
 pub use conn::{Event, PeerHandle, SendError};
+pub use group::{BroadcastReport, Group};
 pub use handler::{
-    BindError, BroadcastReport, Incoming, IncomingBuilder, IncomingStats, Outgoing,
-    OutgoingBuilder, OutgoingStats, Retry,
+    BindError, Incoming, IncomingBuilder, IncomingStats, Outgoing, OutgoingBuilder, OutgoingStats,
+    Retry,
 };
 pub use limits::{Limited, QueuePolicy, RateLimit};
 pub use message::{Decode, DecodeError, DecodeErrorKind, Encode, FrameStatus, FrameStatusFn};

@@ -8,6 +8,7 @@
 //! | `handle.rs` | `PeerHandle`, thin over the shared state |
 //! | `send.rs` | the send path (checks, direct write, queueing, policy) and `SendError` |
 //! | `queue.rs` | the per-peer outgoing queue and its bound |
+//! | `framer.rs` | a handler's framing, for a message framed once and queued to many connections |
 //! | `close.rs` | whether and why the connection closes; `CloseWait`, linger |
 //! | `reader.rs` | the reader task, as a list of steps over the next three |
 //! | `read_buf.rs` | the read buffer and its sizing policy |
@@ -31,6 +32,7 @@
 mod close;
 mod deadline;
 mod event;
+mod framer;
 mod hand_on;
 mod handle;
 mod queue;
@@ -49,9 +51,11 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::Instrument;
 
 pub use event::Event;
+pub(crate) use framer::Framer;
 pub use handle::PeerHandle;
 pub(crate) use queue::Framed;
 pub(crate) use registry::Registry;
+pub(crate) use send::Queued;
 pub use send::SendError;
 pub(crate) use transport::Transport;
 
@@ -149,6 +153,8 @@ pub(crate) struct ConnCtx<'a, P: Peer, F, E> {
     pub(crate) central: &'a CentralSender<E>,
     pub(crate) tracker: &'a TaskTracker,
     pub(crate) registry: &'a Arc<Registry<P>>,
+    /// The handler's framing for broadcasts.
+    pub(crate) framer: &'a Arc<Framer<P::Send>>,
     /// The handler's budget for unfinished frames (`read_budget`).
     pub(crate) budget: Option<&'a Arc<Budget>>,
 }
@@ -204,6 +210,7 @@ where
         send,
         direct,
         Closing::new(ctx.parent),
+        ctx.framer.clone(),
     ));
     let handle = PeerHandle::new(shared.clone());
     ctx.registry.insert(handle.clone());

@@ -158,23 +158,23 @@ impl<P: Peer> Shared<P> {
     }
 
     /// A broadcast: queues bytes already framed for this connection; applies the queue
-    /// policy when the queue is full. Whether it was queued.
-    pub(crate) fn try_send_framed(&self, framed: &Arc<Framed>) -> bool {
+    /// policy when the queue is full.
+    pub(crate) fn try_send_framed(&self, framed: &Arc<Framed>) -> Queued {
         if self.closing().is_closing() {
-            return false;
+            return Queued::Closing;
         }
         match self
             .queue()
             .try_push(Outgoing::Framed(framed.clone()), framed.wire.len())
         {
-            Ok(()) => true,
+            Ok(()) => Queued::Sent,
             Err(NotQueued::Full(_)) => {
                 if self.policy() == QueuePolicy::Disconnect {
                     self.closing().close_with(DisconnectReason::QueueFull);
                 }
-                false
+                Queued::Slow
             }
-            Err(NotQueued::Closed(_)) => false,
+            Err(NotQueued::Closed(_)) => Queued::Closing,
         }
     }
 
@@ -265,6 +265,16 @@ impl<P: Peer> Shared<P> {
             SendError::Full(msg)
         }
     }
+}
+
+/// What a broadcast did for one connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Queued {
+    Sent,
+    /// Its queue was full (under `QueuePolicy::Disconnect`, it is being cut for it).
+    Slow,
+    /// It was closing already.
+    Closing,
 }
 
 fn unwrap_message<S>(o: Outgoing<S>) -> S {

@@ -5,7 +5,7 @@
 
 use std::{net::SocketAddr, ops::RangeInclusive, sync::Arc};
 
-use super::{close::Closing, queue::OutQueue, send::DirectWrite};
+use super::{close::Closing, framer::Framer, queue::OutQueue, send::DirectWrite};
 use crate::{
     limits::QueuePolicy,
     peer::{Peer, PeerId},
@@ -30,6 +30,8 @@ pub(crate) struct Shared<P: Peer> {
     /// Message lengths the framing can carry: checked before anything is queued.
     sendable: RangeInclusive<usize>,
     policy: QueuePolicy,
+    /// The handler's framing, shared by its connections, for broadcasts.
+    framer: Arc<Framer<P::Send>>,
 }
 
 /// How a connection sends: its queue's bound and policy, and what the framing carries.
@@ -48,6 +50,7 @@ impl<P: Peer> Shared<P> {
         send: SendSettings,
         direct: DirectWrite<P::Send>,
         closing: Closing,
+        framer: Arc<Framer<P::Send>>,
     ) -> Self {
         Shared {
             who,
@@ -57,6 +60,7 @@ impl<P: Peer> Shared<P> {
             closing,
             sendable: send.sendable,
             policy: send.policy,
+            framer,
         }
     }
 
@@ -104,6 +108,11 @@ impl<P: Peer> Shared<P> {
     }
 
     /// How many more messages the outgoing queue takes now.
+    /// The handler's framer: connections that share it share a broadcast's bytes.
+    pub(crate) fn framer(&self) -> &Arc<Framer<P::Send>> {
+        &self.framer
+    }
+
     pub(crate) fn queue_room(&self) -> usize {
         self.queue.room()
     }

@@ -10,7 +10,7 @@ use crate::{
     budget::Budget,
     central::CentralSender,
     codec::{Framing, TcpMessageCodec},
-    conn::{ConnSettings, Registry},
+    conn::{ConnSettings, Framer, Registry},
     limits::PerIp,
     peer::Peer,
 };
@@ -423,9 +423,14 @@ impl<K: Kind, P: Peer, F: Framing> HandlerBuilder<K, P, F> {
             registry: Arc::new(Registry::new()),
         };
         let budget = self.settings.read_budget.map(Budget::new);
+        let framer = Arc::new(Framer::new(
+            self.framing.clone(),
+            self.settings.tap.is_some(),
+        ));
         let connections = Connections {
             name,
             budget,
+            framer,
             settings: Arc::new(self.settings),
             framing: self.framing,
             token: core.token.clone(),

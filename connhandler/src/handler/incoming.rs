@@ -2,6 +2,7 @@
 
 use std::{
     fmt, io,
+    marker::PhantomData,
     net::SocketAddr,
     sync::{
         atomic::{AtomicU64, Ordering},
@@ -10,7 +11,6 @@ use std::{
     time::Duration,
 };
 
-use bytes::BytesMut;
 use tokio::{
     net::{TcpListener, TcpSocket},
     sync::Semaphore,
@@ -26,10 +26,10 @@ use crate::{
     codec::{FrameError, Framing, TcpMessageCodec},
     conn::Admission,
     conn::Event,
-    conn::{Framed, PeerHandle},
+    conn::{Framer, PeerHandle},
+    group::BroadcastReport,
     limits::Refusal,
     limits::{PerIp, RateLimit},
-    message::Encode,
     peer::Peer,
 };
 
@@ -274,8 +274,6 @@ impl<P: Peer, F: Framing> HandlerBuilder<Listen, P, F> {
         };
         let listener = listen(&addr, self.kind.backlog).await.map_err(bind_err)?;
         let local_addr = listener.local_addr().map_err(bind_err)?;
-        let framing = self.framing.clone();
-        let tap = self.settings.tap.clone();
         let per_ip = PerIp::new(
             self.kind.per_ip,
             self.kind.max_per_ip(),
@@ -285,6 +283,7 @@ impl<P: Peer, F: Framing> HandlerBuilder<Listen, P, F> {
         let (listen, core, connections) = self.into_parts(central, per_ip);
         let listener_token = core.child_token();
         let budget = connections.budget();
+        let framer = connections.framer();
         let stats = Arc::new(Counters::default());
         let accept = AcceptLoop {
             listener,
@@ -302,8 +301,8 @@ impl<P: Peer, F: Framing> HandlerBuilder<Listen, P, F> {
         Ok(Incoming {
             core,
             local_addr,
-            framing,
-            tap,
+            framer,
+            _framing: PhantomData,
             listener_token,
             stats,
             budget,
@@ -487,8 +486,9 @@ pub struct IncomingStats {
 pub struct Incoming<P: Peer, F: Framing = TcpMessageCodec> {
     core: Core<P>,
     local_addr: SocketAddr,
-    framing: F,
-    tap: Option<crate::tap::Tap>,
+    /// The handler's framing for broadcasts (shared with its connections).
+    framer: Arc<Framer<P::Send>>,
+    _framing: PhantomData<fn() -> F>,
     listener_token: CancellationToken,
     stats: Arc<Counters>,
     /// The read budget its connections share, if any.
@@ -587,7 +587,8 @@ impl<P: Peer, F: Framing> Incoming<P, F> {
 
     /// Queues `msg` for every connection open now, encoding and framing it once; the framed
     /// bytes are shared, not copied per peer. It never waits: a peer whose outgoing queue is
-    /// full (or that is closing) is skipped and listed in the report.
+    /// full (or that is closing) is skipped and listed in the report. A [`Group`](crate::Group)
+    /// does the same for a chosen set of peers.
     ///
     /// # Errors
     ///
@@ -598,33 +599,17 @@ impl<P: Peer, F: Framing> Incoming<P, F> {
     /// ```
     /// # fn f<P: connhandler::Peer<Send = bytes::Bytes>>(server: &connhandler::Incoming<P>) -> Result<(), connhandler::codec::FrameError> {
     /// let report = server.broadcast(&bytes::Bytes::from_static(b"server restarting"))?;
-    /// for slow in &report.skipped {
-    ///     slow.disconnect_with("outgoing queue full");
+    /// if !report.slow.is_empty() {
+    ///     eprintln!("{} peers too slow for the news", report.slow.len());
     /// }
     /// # Ok(()) }
     /// ```
     pub fn broadcast(&self, msg: &P::Send) -> Result<BroadcastReport<P>, FrameError> {
-        let mut framing = self.framing.clone();
-        let mut wire = BytesMut::new();
-        framing.encode_message(msg, &mut wire)?;
-        let wire = wire.freeze();
-        let body = self.tap.as_ref().map(|_| {
-            let mut body = BytesMut::with_capacity(msg.encoded_len());
-            msg.encode(&mut body);
-            body.freeze()
-        });
-        let framed = Arc::new(Framed { wire, body });
-        let mut report = BroadcastReport {
-            sent: 0,
-            skipped: Vec::new(),
-        };
-        self.core.registry().for_each(|peer| {
-            if peer.s().try_send_framed(&framed) {
-                report.sent += 1;
-            } else {
-                report.skipped.push(peer.clone());
-            }
-        });
+        let framed = self.framer.frame(msg)?;
+        let mut report = BroadcastReport::new();
+        self.core
+            .registry()
+            .for_each(|peer| report.queue(peer, &framed));
         Ok(report)
     }
 
@@ -671,25 +656,6 @@ impl<P: Peer, F: Framing> Incoming<P, F> {
     pub async fn shutdown(&self) {
         self.core.shutdown().await
     }
-}
-
-/// What [`Incoming::broadcast`] did.
-///
-/// # Examples
-///
-/// ```
-/// # fn f<P: connhandler::Peer<Send = bytes::Bytes>>(server: &connhandler::Incoming<P>) -> Result<(), connhandler::codec::FrameError> {
-/// let report = server.broadcast(&bytes::Bytes::from_static(b"tick"))?;
-/// println!("sent to {}, {} skipped", report.sent, report.skipped.len());
-/// # Ok(()) }
-/// ```
-#[derive(Debug)]
-#[non_exhaustive]
-pub struct BroadcastReport<P: Peer> {
-    /// Connections the message was queued for.
-    pub sent: usize,
-    /// Connections whose queue was full or that were closing.
-    pub skipped: Vec<PeerHandle<P>>,
 }
 
 struct AcceptLoop<P: Peer, F, E> {

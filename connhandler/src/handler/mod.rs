@@ -21,14 +21,14 @@ use tokio::task::JoinHandle;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 pub use builder::{HandlerBuilder, Kind};
-pub use incoming::{BindError, BroadcastReport, Incoming, IncomingBuilder, IncomingStats, Listen};
+pub use incoming::{BindError, Incoming, IncomingBuilder, IncomingStats, Listen};
 pub use outgoing::{Connect, Outgoing, OutgoingBuilder, OutgoingStats, Retry};
 
 use crate::{
     budget::Budget,
     central::CentralSender,
     conn::Event,
-    conn::{self, Admission, ConnCtx, ConnSettings, PeerHandle, Registry, Transport},
+    conn::{self, Admission, ConnCtx, ConnSettings, Framer, PeerHandle, Registry, Transport},
     limits::{AddrSlot, PerIp, Refusal},
     peer::Peer,
 };
@@ -107,6 +107,8 @@ pub(crate) struct Connections<P: Peer, F, E> {
     per_ip: Option<PerIp>,
     /// The budget for unfinished frames that all the connections share.
     budget: Option<Arc<Budget>>,
+    /// The handler's framing for broadcasts, shared by its connections.
+    framer: Arc<Framer<P::Send>>,
     make_peer: MakePeer<P>,
 }
 
@@ -128,6 +130,11 @@ where
             Some(per_ip) if per_ip.is_active() => per_ip.admit(ip).map(Some),
             _ => Ok(None),
         }
+    }
+
+    /// The handler's framer (broadcasts).
+    pub(crate) fn framer(&self) -> Arc<Framer<P::Send>> {
+        self.framer.clone()
     }
 
     /// The read budget the connections share, if any.
@@ -167,6 +174,7 @@ where
             tracker: &self.tracker,
             registry: &self.registry,
             budget: self.budget.as_ref(),
+            framer: &self.framer,
         };
         conn::spawn(ctx, stream, addr, data, admission)
     }
