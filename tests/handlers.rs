@@ -1179,3 +1179,48 @@ async fn a_length_beyond_its_prefix_is_refused_and_the_connection_stays_up() {
     peer.send(Say::Line { text: "ok".into() }).unwrap();
     assert_eq!(client.recv().await.as_deref(), Some(&b"\x01\x00\x02ok"[..]));
 }
+
+/// Last words: `close_with` queues a final message even behind a full queue, writes it
+/// before the close, and the peer reads it before the end of the stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_with_sends_the_last_words_before_the_close() {
+    use connhandler::QueuePolicy;
+    let (tx, mut central) = central::<Ev>(64);
+    let server = Incoming::<Raw>::bind("127.0.0.1:0")
+        .queue_policy(QueuePolicy::Fail)
+        .queue_capacity(2)
+        .start(&tx)
+        .await
+        .unwrap();
+    let mut client = RawClient::connect(server.local_addr()).await;
+    let peer = expect_connected(&mut central).await;
+    // Fill the queue while the client does not read.
+    let chunk = Bytes::from(vec![3u8; 60_000]);
+    let mut queued = 0;
+    while peer.try_send(chunk.clone()).is_ok() {
+        queued += 1;
+        tokio::task::yield_now().await;
+    }
+    assert!(matches!(
+        peer.try_send(chunk.clone()),
+        Err(SendError::Full(_))
+    ));
+    peer.close_with(Bytes::from_static(b"server full, try later"), "full")
+        .unwrap();
+    assert!(peer.is_closed());
+    for _ in 0..queued {
+        assert_eq!(client.recv().await.as_deref(), Some(&chunk[..]));
+    }
+    assert_eq!(
+        client.recv().await.as_deref(),
+        Some(&b"server full, try later"[..])
+    );
+    assert!(client.recv().await.is_none(), "then the end of the stream");
+    drop(client);
+    let (_, d) = expect_disconnected(&mut central).await;
+    match d.reason {
+        DisconnectReason::ClosedLocally { reason } => assert_eq!(reason.as_deref(), Some("full")),
+        other => panic!("unexpected reason {other}"),
+    }
+    assert_eq!(d.unsent, 0);
+}

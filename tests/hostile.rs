@@ -132,7 +132,10 @@ async fn a_peer_that_never_reads_does_not_stall_the_others_while_it_stays() {
         running.load(Ordering::SeqCst) && !attacker.is_finished(),
         "the attacker is still connected and still sending"
     );
-    assert_eq!(server.stats().connected, 2);
+    let stats = server.stats();
+    assert_eq!(stats.connected, 2);
+    // The gauge sees what waits for the attacker.
+    assert!(stats.queued_bytes > 0, "{stats:?}");
     assert!(seen.reasons().is_empty(), "{:?}", seen.reasons());
     // The queue held no more than its byte bound (1 MiB) and one message.
     assert!(seen.max_queued.load(Ordering::Relaxed) <= (1 << 20) + 64 * 1024);
@@ -424,6 +427,12 @@ async fn the_central_queue_is_bounded_in_bytes() {
     // that was let through on an empty bound.
     let queued = central.len();
     assert!(queued <= 4 + 8 + 4, "{queued} events queued");
+    // The gauge: what the byte bound holds (one message past it at most per reader).
+    let bytes = central.queued_bytes();
+    assert!(
+        bytes > 0 && bytes <= 512 * 1024 + 4 * 65_536,
+        "{bytes} bytes queued"
+    );
     let mut got = 0;
     while got < 64 {
         if let Event::Message(_, m) = within("messages", central.recv()).await.unwrap() {

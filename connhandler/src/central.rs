@@ -713,6 +713,19 @@ impl<E> Central<E> {
         }
     }
 
+    /// The bytes of the messages waiting, as the byte bound counts them (frames of 1 KiB or
+    /// more): a gauge for a metrics exporter, beside [`len`](Central::len).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (_tx, central) = connhandler::central::<u8>(4);
+    /// assert_eq!(central.queued_bytes(), 0);
+    /// ```
+    pub fn queued_bytes(&self) -> usize {
+        self.bound.bytes.bytes.used()
+    }
+
     /// The number of events waiting.
     ///
     /// # Examples

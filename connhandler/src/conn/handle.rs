@@ -321,6 +321,41 @@ impl<P: Peer> PeerHandle<P> {
             });
     }
 
+    /// Sends `last` and closes the connection: the peer's last words, so that it can tell its
+    /// user why (a ban, a version too old, a full server). `last` is queued behind what is
+    /// queued already, even when the queue is full (it is one message more at most: nothing
+    /// is taken after it); then, as for [`disconnect_with`](PeerHandle::disconnect_with),
+    /// everything queued is written (within `close_timeout`), the write side is shut down,
+    /// and the connection lingers until the peer closes (within `close_timeout` again), so
+    /// that a reset from unread input cannot destroy the message before the peer reads it.
+    /// The `Disconnected` event says [`DisconnectReason::ClosedLocally`] with `reason`.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Closed`] when the connection is closed or closing already (nothing is
+    /// sent), [`SendError::Refused`] when the framing cannot carry `last` (the connection
+    /// stays up then).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f(peer: connhandler::PeerHandle<impl connhandler::Peer<Send = bytes::Bytes>>) {
+    /// let _ = peer.close_with(bytes::Bytes::from_static(b"server full, try later"), "server full");
+    /// # }
+    /// ```
+    pub fn close_with(
+        &self,
+        last: P::Send,
+        reason: impl Into<String>,
+    ) -> Result<(), SendError<P::Send>> {
+        self.s().close_with(
+            last,
+            DisconnectReason::ClosedLocally {
+                reason: Some(reason.into()),
+            },
+        )
+    }
+
     /// Whether the connection is closed or closing: sends fail from then on.
     ///
     /// # Examples

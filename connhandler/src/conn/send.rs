@@ -121,6 +121,22 @@ impl<P: Peer> Shared<P> {
         }
     }
 
+    /// `PeerHandle::close_with`: queues `msg` as the last message (past the bounds: one
+    /// message more at most, since the connection takes no other after it), then closes.
+    pub(crate) fn close_with(
+        &self,
+        msg: P::Send,
+        reason: DisconnectReason,
+    ) -> Result<(), SendError<P::Send>> {
+        let (msg, len) = self.check(msg)?;
+        let queued = self
+            .queue()
+            .force_push(Outgoing::Message(msg), len)
+            .map_err(|o| SendError::Closed(unwrap_message(o)));
+        self.closing().close_with(reason);
+        queued
+    }
+
     /// `PeerHandle::send_timeout`: as `send`, waiting for room up to `timeout` first.
     pub(crate) async fn send_timeout(
         &self,

@@ -450,6 +450,9 @@ pub struct IncomingStats {
     pub refused_by_hook: u64,
     /// Bytes of unfinished frames held in the handler's read budget now.
     pub unfinished_bytes: usize,
+    /// Bytes queued for the connections open now and not yet taken by their writers (the
+    /// sum over them, read when the stats are taken).
+    pub queued_bytes: usize,
     /// `accept` calls that failed (out of file descriptors, say); the listener carried on.
     pub accept_errors: u64,
     /// Connections open now.
@@ -580,6 +583,11 @@ impl<P: Peer, F: Framing> Incoming<P, F> {
             refused_rate: self.stats.refused_rate.load(Ordering::Relaxed),
             refused_by_hook: self.stats.refused_by_hook.load(Ordering::Relaxed),
             unfinished_bytes: self.budget.as_ref().map_or(0, |b| b.used()),
+            queued_bytes: {
+                let mut sum = 0;
+                self.core.registry().for_each(|p| sum += p.queued_bytes());
+                sum
+            },
             accept_errors: self.stats.accept_errors.load(Ordering::Relaxed),
             connected: self.core.registry().len(),
         }
