@@ -540,3 +540,56 @@ async fn declared_protection_keys_take_effect() {
         }
     }
 }
+
+/// A peer kind with last words for the connections the library refuses or cuts.
+struct Polite;
+
+impl connhandler::Peer for Polite {
+    type Recv = Bytes;
+    type Send = Bytes;
+    const NAME: &'static str = "polite";
+
+    fn farewell(why: &connhandler::Farewell<'_>) -> Option<Bytes> {
+        Some(Bytes::from(match why {
+            connhandler::Farewell::Refused(by) => format!("refused: {by}"),
+            connhandler::Farewell::Cut(reason) => format!("cut: {reason}"),
+            _ => "bye".to_owned(),
+        }))
+    }
+}
+
+/// The peer kind's last words reach a connection refused at the door and one cut by a
+/// time-out, before the end of the stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn farewells_reach_refused_and_cut_peers() {
+    let (tx, mut central) = central::<Event<Polite>>(64);
+    let server = IncomingBuilder::new("127.0.0.1:0", |_| Polite)
+        .max_connections(1)
+        .max_connections_per_ip(None)
+        .first_message_timeout(Duration::from_millis(200))
+        .start(&tx)
+        .await
+        .unwrap();
+    // The first is served (and says nothing: it will be cut).
+    let mut first = RawClient::connect(server.local_addr()).await;
+    assert!(matches!(
+        within("connected", central.recv()).await,
+        Some(Event::Connected(_))
+    ));
+    // The second is refused, and told why.
+    let mut second = RawClient::connect(server.local_addr()).await;
+    assert_eq!(
+        second.recv().await.as_deref(),
+        Some(&b"refused: the server is full"[..])
+    );
+    assert!(second.recv().await.is_none());
+    assert_eq!(server.stats().refused_full, 1);
+    // The first is cut by the first-message time-out, and told why.
+    let words = first.recv().await.expect("last words");
+    let words = String::from_utf8_lossy(&words);
+    assert!(
+        words.starts_with("cut: timed out: nothing arrived"),
+        "{words}"
+    );
+    assert!(first.recv().await.is_none());
+}

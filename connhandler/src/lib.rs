@@ -117,7 +117,7 @@ pub use handler::{
 pub use limits::{Limited, QueuePolicy, RateLimit};
 pub use message::{Decode, DecodeError, DecodeErrorKind, Encode, FrameStatus, FrameStatusFn};
 pub use peer::{Peer, PeerId};
-pub use reason::{ConnectError, Disconnect, DisconnectReason, Timeout};
+pub use reason::{ConnectError, Disconnect, DisconnectReason, Farewell, RefusedBy, Timeout};
 
 #[doc(no_inline)]
 pub use bytes::{Bytes, BytesMut};

@@ -1,12 +1,15 @@
 //! Peer kinds and connection ids: what tells connections apart, at compile time and at run
-//! time. A low room: it knows messages, and nothing of connections or handlers.
+//! time. A low room: it knows messages and reasons, and nothing of connections or handlers.
 
 use std::{
     fmt,
     sync::atomic::{AtomicU64, Ordering},
 };
 
-use crate::message::{Decode, Encode};
+use crate::{
+    message::{Decode, Encode},
+    reason::Farewell,
+};
 
 /// A kind of connection: the message type it receives, the one it sends, and a name.
 ///
@@ -40,6 +43,40 @@ pub trait Peer: Send + Sync + Sized + 'static {
     type Send: Encode + Send + 'static;
     /// A name for logs and spans; handlers use it unless given another.
     const NAME: &'static str;
+
+    /// The last words sent to a connection the library refuses at the door (an incoming
+    /// handler's caps) or cuts for going over a limit (a time-out, a rate limit, the read
+    /// budget), so that the other side can tell its user why; `None` (the default) sends
+    /// nothing. It is written before the close, and the connection lingers (within
+    /// `close_timeout`; refused ones a bounded number at a time) so that a reset cannot
+    /// destroy it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use connhandler::{Farewell, Peer};
+    ///
+    /// struct Player;
+    ///
+    /// impl Peer for Player {
+    ///     type Recv = Bytes;
+    ///     type Send = Bytes;
+    ///     const NAME: &'static str = "player";
+    ///
+    ///     fn farewell(why: &Farewell<'_>) -> Option<Bytes> {
+    ///         Some(Bytes::from(match why {
+    ///             Farewell::Refused(by) => format!("refused: {by}"),
+    ///             Farewell::Cut(reason) => format!("disconnected: {reason}"),
+    ///             _ => "goodbye".to_owned(),
+    ///         }))
+    ///     }
+    /// }
+    /// ```
+    fn farewell(why: &Farewell<'_>) -> Option<Self::Send> {
+        let _ = why;
+        None
+    }
 }
 
 /// A connection's id: unique for the life of the process, across all handlers.

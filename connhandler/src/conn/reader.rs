@@ -44,7 +44,7 @@ use crate::{
     limits::{Limited, Limiter},
     message::Decode,
     peer::Peer,
-    reason::{Disconnect, DisconnectReason},
+    reason::{Disconnect, DisconnectReason, Farewell},
     tap::Direction,
 };
 
@@ -121,15 +121,25 @@ where
         // Messages decoded before the end go before `Disconnected`.
         let _ = self.hand.flush();
         let closing = self.shared.closing();
+        // Cut for a limit: the peer kind's last words go first, and the close lingers so
+        // that a reset from its unread input cannot destroy them.
+        let mut last_words = false;
         match ended {
-            Some(reason) => closing.close_with(reason),
+            Some(reason) => {
+                if reason.is_limit() {
+                    if let Some(msg) = P::farewell(&Farewell::Cut(&reason)) {
+                        last_words = self.shared.queue_last(msg).is_ok();
+                    }
+                }
+                closing.close_with(reason)
+            }
             None => closing.mark(),
         }
         let unsent = writer.await.unwrap_or_else(|e| {
             tracing::error!("writer task failed: {e}");
             0
         });
-        if closing.is_local() {
+        if closing.is_local() || last_words {
             linger(&mut read, self.settings.close_timeout).await;
         }
         drop(read);

@@ -128,13 +128,20 @@ impl<P: Peer> Shared<P> {
         msg: P::Send,
         reason: DisconnectReason,
     ) -> Result<(), SendError<P::Send>> {
-        let (msg, len) = self.check(msg)?;
-        let queued = self
-            .queue()
-            .force_push(Outgoing::Message(msg), len)
-            .map_err(|o| SendError::Closed(unwrap_message(o)));
-        self.closing().close_with(reason);
+        let queued = self.queue_last(msg);
+        if !matches!(queued, Err(SendError::Refused(..))) {
+            self.closing().close_with(reason);
+        }
         queued
+    }
+
+    /// Queues `msg` as the last message, past the bounds (one message more at most: the
+    /// connection is about to close).
+    pub(crate) fn queue_last(&self, msg: P::Send) -> Result<(), SendError<P::Send>> {
+        let (msg, len) = self.check(msg)?;
+        self.queue()
+            .force_push(Outgoing::Message(msg), len)
+            .map_err(|o| SendError::Closed(unwrap_message(o)))
     }
 
     /// `PeerHandle::send_timeout`: as `send`, waiting for room up to `timeout` first.

@@ -12,6 +12,7 @@ use std::{
 };
 
 use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpSocket},
     sync::Semaphore,
 };
@@ -31,6 +32,7 @@ use crate::{
     limits::Refusal,
     limits::{PerIp, RateLimit},
     peer::Peer,
+    reason::{Farewell, RefusedBy},
 };
 
 /// The settings only an incoming handler has: where it listens, its backlog, its
@@ -53,6 +55,9 @@ pub struct Listen {
     connect_rate: Option<(u64, Duration)>,
     per_ip: Option<RateLimit>,
 }
+
+/// Refused connections that may linger over their last words at once.
+const MAX_LINGERING: usize = 64;
 
 /// The default `max_connections`.
 const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
@@ -293,6 +298,7 @@ impl<P: Peer, F: Framing> HandlerBuilder<Listen, P, F> {
                 .map(|n| Arc::new(Semaphore::new(n.min(Semaphore::MAX_PERMITS)))),
             listener_token: listener_token.clone(),
             stats: stats.clone(),
+            lingering: Arc::new(Semaphore::new(MAX_LINGERING)),
         };
         let name = core.name().clone();
         let span = tracing::info_span!("listener", handler = %name, addr = %local_addr);
@@ -670,6 +676,8 @@ struct AcceptLoop<P: Peer, F, E> {
     listener: TcpListener,
     connections: Connections<P, F, E>,
     limit: Option<Arc<Semaphore>>,
+    /// Refused connections lingering over their last words, `MAX_LINGERING` at most.
+    lingering: Arc<Semaphore>,
     listener_token: CancellationToken,
     stats: Arc<Counters>,
 }
@@ -708,6 +716,38 @@ where
 
     /// Admits a connection by the caps (counting a refusal by its cause; no event, which a
     /// flood would make unbounded), then starts it.
+    /// Says goodbye to a connection refused at the door, when the peer kind has last words
+    /// for it ([`Peer::farewell`]): written, the write side shut down, and the socket held
+    /// until the peer closes or `close_timeout` passes, `MAX_LINGERING` at a time. Without
+    /// last words, or with every lingering place taken (a flood), the socket just closes.
+    fn refuse(&self, stream: tokio::net::TcpStream, by: RefusedBy) {
+        let Some(msg) = P::farewell(&Farewell::Refused(by)) else {
+            return;
+        };
+        let Ok(framed) = self.connections.framer().frame(&msg) else {
+            return;
+        };
+        let Ok(place) = self.lingering.clone().try_acquire_owned() else {
+            return;
+        };
+        let (limit, stop) = (self.connections.close_timeout(), self.connections.token());
+        self.connections.spawn(async move {
+            let _place = place;
+            let mut stream = stream;
+            let goodbye = async {
+                stream.write_all(&framed.wire).await?;
+                stream.shutdown().await?;
+                let mut sink = [0u8; 256];
+                while stream.read(&mut sink).await? > 0 {}
+                Ok::<(), io::Error>(())
+            };
+            tokio::select! {
+                _ = tokio::time::timeout(limit, goodbye) => {}
+                _ = stop.cancelled() => {}
+            }
+        });
+    }
+
     fn serve(&self, stream: tokio::net::TcpStream, addr: SocketAddr) {
         let stats = &self.stats;
         let slot = match &self.limit {
@@ -717,6 +757,7 @@ where
                 Err(_) => {
                     stats.refused(&stats.refused_full);
                     tracing::debug!(%addr, "max_connections reached; connection refused");
+                    self.refuse(stream, RefusedBy::MaxConnections);
                     return;
                 }
             },
@@ -730,6 +771,11 @@ where
                 };
                 stats.refused(cause);
                 tracing::debug!(%addr, ?refusal, "connection refused");
+                let by = match refusal {
+                    Refusal::PerIp => RefusedBy::PerIp,
+                    Refusal::Rate => RefusedBy::ConnectRate,
+                };
+                self.refuse(stream, by);
                 return;
             }
         };

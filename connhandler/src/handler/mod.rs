@@ -132,6 +132,16 @@ where
         }
     }
 
+    /// Runs `task` as one of the handler's tasks (shutdown waits for it).
+    pub(crate) fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.tracker.spawn(task);
+    }
+
+    /// How long a closing connection may take (`close_timeout`).
+    pub(crate) fn close_timeout(&self) -> std::time::Duration {
+        self.settings.close_timeout
+    }
+
     /// The handler's framer (broadcasts).
     pub(crate) fn framer(&self) -> Arc<Framer<P::Send>> {
         self.framer.clone()

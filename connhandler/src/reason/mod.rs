@@ -4,7 +4,9 @@
 
 mod connect_error;
 mod disconnect;
+mod farewell;
 
 pub use connect_error::ConnectError;
 pub(crate) use connect_error::ConnectErrorKind;
 pub use disconnect::{Disconnect, DisconnectReason, Timeout};
+pub use farewell::{Farewell, RefusedBy};
