@@ -75,7 +75,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .framing(Panda3dCodec::new())
                 .connect_timeout(Duration::from_millis(3000))
                 .retry(Retry::never());
-            rt.block_on(async { builder.start(&tx) })
+            rt.start_outgoing(builder, &tx)
         })
         .collect();
 

@@ -107,6 +107,37 @@ impl Runtime {
         self.rt.block_on(future)
     }
 
+    /// Starts an outgoing handler on this runtime from synchronous code (a game client's
+    /// main loop): what [`OutgoingBuilder::start`](crate::OutgoingBuilder::start) does inside
+    /// a runtime, without `block_on`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[derive(Default)] struct Server;
+    /// # impl connhandler::Peer for Server { type Recv = bytes::Bytes; type Send = bytes::Bytes; const NAME: &'static str = "server"; }
+    /// use connhandler::{blocking::Runtime, central, Event, Outgoing};
+    ///
+    /// let rt = Runtime::new()?;
+    /// let (tx, mut central) = central::<Event<Server>>(64);
+    /// let link = rt.start_outgoing(Outgoing::<Server>::to("127.0.0.1:1"), &tx);
+    /// # drop(link);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn start_outgoing<P, F, E>(
+        &self,
+        builder: crate::OutgoingBuilder<P, F>,
+        central: &crate::CentralSender<E>,
+    ) -> crate::Outgoing<P>
+    where
+        P: crate::Peer,
+        F: crate::codec::Framing,
+        E: From<crate::Event<P>> + Send + 'static,
+    {
+        let _inside = self.rt.enter();
+        builder.start(central)
+    }
+
     /// The runtime's tokio handle, to spawn tasks of the program's own onto it.
     ///
     /// # Examples

@@ -284,6 +284,11 @@ impl<P: Peer, F: Framing> HandlerBuilder<Connect, P, F> {
     /// Starts connecting in the background; the connection's events, or
     /// [`Event::ConnectFailed`] when the retries are spent, go to `central`.
     ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime (it spawns the handler's task there). From synchronous code,
+    /// start it with [`blocking::Runtime::start_outgoing`](crate::blocking::Runtime::start_outgoing).
+    ///
     /// # Examples
     ///
     /// ```
