@@ -50,7 +50,26 @@ use crate::{
 ///     }
 /// }
 /// ```
-#[non_exhaustive]
+///
+/// The enum is exhaustive: a central loop can match every variant and let the compiler
+/// check that none of the program's own is forgotten (an incoming handler never produces
+/// `ConnectFailed`; match it with the others that need nothing).
+///
+/// ```
+/// # use connhandler::{Event, Peer};
+/// # struct Login;
+/// # impl Peer for Login { type Recv = bytes::Bytes; type Send = bytes::Bytes; const NAME: &'static str = "login"; }
+/// fn handle(event: Event<Login>) {
+///     match event {
+///         Event::Connected(peer) => println!("{peer} connected"),
+///         Event::Message(peer, msg) => {
+///             let _ = peer.send(msg);
+///         }
+///         Event::Disconnected(peer, why) => println!("{peer} left: {why}"),
+///         Event::ConnectFailed(e) => eprintln!("{e}"),
+///     }
+/// }
+/// ```
 pub enum Event<P: Peer> {
     /// A connection was made (accepted, or connected by an outgoing handler).
     Connected(PeerHandle<P>),
