@@ -537,8 +537,8 @@ fn count_frames(buf: &mut BytesMut) -> u64 {
 
 async fn stream_connhandler(count: u64, size: usize) -> (Duration, Duration) {
     let (tx, mut central) = central::<Event<Raw>>(4096);
-    let server = Incoming::<Raw>::bind("127.0.0.1:0")
-        .start(&tx)
+    let server = Incoming::<Raw>::builder("127.0.0.1:0")
+        .listen(&tx)
         .await
         .unwrap();
     let mut client = ChildProc::start(&[
@@ -661,9 +661,9 @@ async fn bench_streaming(quick: bool) {
 /// Echo through the central queue: reader -> central task -> peer.send -> writer.
 async fn echo_connhandler(conns: usize, inflight: usize, secs: u64) -> (f64, Duration) {
     let (tx, mut central) = central::<Event<Raw>>(8192);
-    let server = Incoming::<Raw>::bind("127.0.0.1:0")
+    let server = Incoming::<Raw>::builder("127.0.0.1:0")
         .queue_capacity(inflight.max(16) * 2)
-        .start(&tx)
+        .listen(&tx)
         .await
         .unwrap();
     let mut client = ChildProc::start(&[
@@ -815,9 +815,9 @@ async fn bench_broadcast() {
     let mut results = Vec::new();
     for once in [true, false] {
         let (tx, mut central) = central::<Event<Raw>>(4096);
-        let server = Incoming::<Raw>::bind("127.0.0.1:0")
+        let server = Incoming::<Raw>::builder("127.0.0.1:0")
             .queue_capacity(ROUNDS * 2)
-            .start(&tx)
+            .listen(&tx)
             .await
             .unwrap();
         let mut sink = ChildProc::start(&[
@@ -963,10 +963,10 @@ async fn child(args: Vec<String>) {
                 let (tx, mut central) = central::<Event<Raw>>(1024);
                 // The defaults, protection on (time-outs, read budget), except the two that
                 // a load test from one address lifts: the per-address cap and connect rate.
-                let server = Incoming::<Raw>::bind("127.0.0.1:0")
+                let server = Incoming::<Raw>::builder("127.0.0.1:0")
                     .max_connections_per_ip(None)
                     .connect_rate_per_ip(None)
-                    .start(&tx)
+                    .listen(&tx)
                     .await
                     .unwrap();
                 tokio::time::sleep(Duration::from_millis(100)).await;

@@ -60,10 +60,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // openTCPServerRendezvous(port, backlog) + QueuedConnectionListener.
     let server = rt.block_on(
-        Incoming::<ChatClient>::bind("127.0.0.1:0")
+        Incoming::<ChatClient>::builder("127.0.0.1:0")
             .framing(Panda3dCodec::new())
             .backlog(16)
-            .start(&tx),
+            .listen(&tx),
     )?;
     println!("server: listening on {}", server.local_addr());
 

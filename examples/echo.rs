@@ -53,16 +53,16 @@ const ROUNDS: u32 = 3;
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (tx, mut central) = central::<Program>(1024);
-    let server = Incoming::<EchoClient>::bind("127.0.0.1:0")
+    let server = Incoming::<EchoClient>::builder("127.0.0.1:0")
         .name("echo")
-        .start(&tx)
+        .listen(&tx)
         .await?;
     println!("server: listening on {}", server.local_addr());
 
     let mut clients = Vec::new();
     for _ in 0..CLIENTS {
         clients.push(
-            Outgoing::<EchoServer>::to(server.local_addr())
+            Outgoing::<EchoServer>::builder(server.local_addr())
                 .retry(Retry::fixed(std::time::Duration::from_millis(100)).max_attempts(10))
                 .start(&tx),
         );

@@ -141,9 +141,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let launcher = LauncherLink.start(controller_addr, &tx);
     tokio::time::sleep(Duration::from_millis(120)).await;
     println!("controller: starting on {controller_addr} (the launcher has been retrying)");
-    let controller = Controller.start(controller_addr, &tx).await?;
+    let controller = Controller.listen(controller_addr, &tx).await?;
 
-    let login = LoginServer.start("127.0.0.1:0", &tx).await?;
+    let login = LoginServer.listen("127.0.0.1:0", &tx).await?;
     println!("login: listening on {}", login.local_addr());
 
     let players = [("ann", PROTOCOL), ("bob", PROTOCOL), ("old-client", 1)];

@@ -22,8 +22,8 @@ fn soft_fd_limit() -> String {
 #[tokio::test]
 async fn running_out_of_descriptors_does_not_end_the_listener() {
     let (tx, mut central) = central::<Event<Raw>>(1024);
-    let server = Incoming::<Raw>::bind("127.0.0.1:0")
-        .start(&tx)
+    let server = Incoming::<Raw>::builder("127.0.0.1:0")
+        .listen(&tx)
         .await
         .unwrap();
     let addr = server.local_addr();

@@ -43,8 +43,8 @@ fn allocations_per_round(in_flight: usize, rounds: usize) -> usize {
         .unwrap();
     rt.block_on(async {
         let (tx, mut central) = central::<Event<Raw>>(64);
-        let server = Incoming::<Raw>::bind("127.0.0.1:0")
-            .start(&tx)
+        let server = Incoming::<Raw>::builder("127.0.0.1:0")
+            .listen(&tx)
             .await
             .unwrap();
         let echo = tokio::spawn(async move {

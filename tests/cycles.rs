@@ -52,8 +52,8 @@ async fn connect_disconnect_cycles_leave_nothing_behind() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(2000);
     let (tx, mut central) = central::<Event<Raw>>(1024);
-    let server = Incoming::<Raw>::bind("127.0.0.1:0")
-        .start(&tx)
+    let server = Incoming::<Raw>::builder("127.0.0.1:0")
+        .listen(&tx)
         .await
         .unwrap();
     let addr = server.local_addr();

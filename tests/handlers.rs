@@ -50,8 +50,8 @@ async fn expect_disconnected(central: &mut Central<Ev>) -> (PeerHandle<Raw>, Dis
 
 async fn server() -> (Incoming<Raw>, Central<Ev>, connhandler::CentralSender<Ev>) {
     let (tx, central) = central::<Ev>(1024);
-    let server = Incoming::<Raw>::bind("127.0.0.1:0")
-        .start(&tx)
+    let server = Incoming::<Raw>::builder("127.0.0.1:0")
+        .listen(&tx)
         .await
         .unwrap();
     (server, central, tx)
@@ -157,10 +157,10 @@ async fn ordering_invariants_under_concurrency() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disconnect_flushes_what_was_queued() {
     let (tx, mut central) = central::<Ev>(64);
-    let server = Incoming::<Raw>::bind("127.0.0.1:0")
+    let server = Incoming::<Raw>::builder("127.0.0.1:0")
         .queue_capacity(2000)
         .queue_bytes(16 << 20)
-        .start(&tx)
+        .listen(&tx)
         .await
         .unwrap();
     let mut client = RawClient::connect(server.local_addr()).await;
@@ -202,9 +202,9 @@ async fn disconnect_flushes_what_was_queued() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replies_written_from_the_central_task_keep_their_order() {
     let (tx, mut central) = central::<Ev>(1024);
-    let server = Incoming::<Raw>::bind("127.0.0.1:0")
+    let server = Incoming::<Raw>::builder("127.0.0.1:0")
         .queue_bytes(16 << 20)
-        .start(&tx)
+        .listen(&tx)
         .await
         .unwrap();
     let mut client = RawClient::connect(server.local_addr()).await;
@@ -242,10 +242,10 @@ async fn replies_written_from_the_central_task_keep_their_order() {
 #[tokio::test]
 async fn unwritable_messages_are_counted_in_disconnected() {
     let (tx, mut central) = central::<Ev>(64);
-    let server = Incoming::<Raw>::bind("127.0.0.1:0")
+    let server = Incoming::<Raw>::builder("127.0.0.1:0")
         .queue_capacity(64)
         .close_timeout(Duration::from_millis(200))
-        .start(&tx)
+        .listen(&tx)
         .await
         .unwrap();
     let _client = RawClient::connect(server.local_addr()).await; // never reads
@@ -293,9 +293,9 @@ async fn empty_message_is_refused_and_the_connection_stays_up() {
 #[tokio::test]
 async fn try_send_reports_a_full_queue() {
     let (tx, mut central) = central::<Ev>(64);
-    let server = Incoming::<Raw>::bind("127.0.0.1:0")
+    let server = Incoming::<Raw>::builder("127.0.0.1:0")
         .queue_capacity(1)
-        .start(&tx)
+        .listen(&tx)
         .await
         .unwrap();
     let _client = RawClient::connect(server.local_addr()).await;
@@ -317,7 +317,7 @@ async fn try_send_reports_a_full_queue() {
 #[tokio::test]
 async fn bad_input_closes_only_that_connection() {
     let (tx, mut central) = central::<Ev>(64);
-    let server = Incoming::<Raw>::bind("127.0.0.1:0")
+    let server = Incoming::<Raw>::builder("127.0.0.1:0")
         .framing(
             TcpMessageCodec::builder()
                 .max_message_size(100)
@@ -325,7 +325,7 @@ async fn bad_input_closes_only_that_connection() {
                 .new_codec()
                 .unwrap(),
         )
-        .start(&tx)
+        .listen(&tx)
         .await
         .unwrap();
     let addr = server.local_addr();
@@ -413,8 +413,8 @@ impl Peer for Text {
 #[tokio::test]
 async fn decode_error_is_the_reason() {
     let (tx, mut central) = central::<Event<Text>>(64);
-    let server = Incoming::<Text>::bind("127.0.0.1:0")
-        .start(&tx)
+    let server = Incoming::<Text>::builder("127.0.0.1:0")
+        .listen(&tx)
         .await
         .unwrap();
     let mut client = RawClient::connect(server.local_addr()).await;
@@ -443,10 +443,10 @@ async fn decode_error_is_the_reason() {
 #[tokio::test]
 async fn max_connections_refuses_extra_connections_and_counts_them() {
     let (tx, mut central) = central::<Ev>(64);
-    let server = Incoming::<Raw>::bind("127.0.0.1:0")
+    let server = Incoming::<Raw>::builder("127.0.0.1:0")
         .max_connections(2)
         .max_connections_per_ip(None)
-        .start(&tx)
+        .listen(&tx)
         .await
         .unwrap();
     let addr = server.local_addr();
@@ -471,8 +471,8 @@ async fn max_connections_refuses_extra_connections_and_counts_them() {
 #[tokio::test]
 async fn address_in_use_names_the_address() {
     let (server, _central, tx) = server().await;
-    let err = Incoming::<Raw>::bind(server.local_addr())
-        .start(&tx)
+    let err = Incoming::<Raw>::builder(server.local_addr())
+        .listen(&tx)
         .await
         .unwrap_err();
     assert!(err.is_addr_in_use(), "{err}");
@@ -596,15 +596,15 @@ async fn broadcast_reaches_every_peer() {
 async fn a_group_spans_handlers_and_members_leave_when_they_disconnect() {
     use connhandler::{codec::Panda3dCodec, Group, QueuePolicy};
     let (tx, mut central) = central::<Ev>(1024);
-    let tcp = Incoming::<Raw>::bind("127.0.0.1:0")
+    let tcp = Incoming::<Raw>::builder("127.0.0.1:0")
         .queue_policy(QueuePolicy::Fail)
         .queue_capacity(2)
-        .start(&tx)
+        .listen(&tx)
         .await
         .unwrap();
-    let panda = Incoming::<Raw>::bind("127.0.0.1:0")
+    let panda = Incoming::<Raw>::builder("127.0.0.1:0")
         .framing(Panda3dCodec::new())
-        .start(&tx)
+        .listen(&tx)
         .await
         .unwrap();
     let mut group = Group::new();
@@ -665,13 +665,13 @@ async fn tap_sees_both_directions() {
     let (tx, mut central) = central::<Ev>(64);
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
-    let server = Incoming::<Raw>::bind("127.0.0.1:0")
+    let server = Incoming::<Raw>::builder("127.0.0.1:0")
         .name("tapped")
         .tap(Tap::new(move |f| {
             assert_eq!(f.handler, "tapped");
             log.lock().unwrap().push((f.direction, f.body.to_vec()));
         }))
-        .start(&tx)
+        .listen(&tx)
         .await
         .unwrap();
     let mut client = RawClient::connect(server.local_addr()).await;
@@ -712,7 +712,7 @@ async fn make_peer_builds_per_connection_data() {
         serial: counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         from,
     })
-    .start(&tx)
+    .listen(&tx)
     .await
     .unwrap();
     let a = RawClient::connect(server.local_addr()).await;
@@ -763,15 +763,15 @@ async fn one_central_queue_for_several_kinds() {
         }
     }
     let (tx, mut central) = central::<Program>(64);
-    let raw = Incoming::<Raw>::bind("127.0.0.1:0")
-        .start(&tx)
+    let raw = Incoming::<Raw>::builder("127.0.0.1:0")
+        .listen(&tx)
         .await
         .unwrap();
-    let text = Incoming::<Text>::bind("127.0.0.1:0")
-        .start(&tx)
+    let text = Incoming::<Text>::builder("127.0.0.1:0")
+        .listen(&tx)
         .await
         .unwrap();
-    let (_out, launcher) = Outgoing::<Launcher>::to(raw.local_addr())
+    let (_out, launcher) = Outgoing::<Launcher>::builder(raw.local_addr())
         .connect(&tx)
         .await
         .unwrap();
@@ -799,13 +799,13 @@ async fn outgoing_retries_until_the_server_is_up() {
         l.local_addr().unwrap().port()
     };
     let (tx, mut central) = central::<Ev>(64);
-    let out = Outgoing::<Raw>::to(("127.0.0.1", port))
+    let out = Outgoing::<Raw>::builder(("127.0.0.1", port))
         .retry(Retry::fixed(Duration::from_millis(50)))
         .start(&tx);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(out.peer().is_none());
-    let server = Incoming::<Raw>::bind(("127.0.0.1", port))
-        .start(&tx)
+    let server = Incoming::<Raw>::builder(("127.0.0.1", port))
+        .listen(&tx)
         .await
         .unwrap();
     // Both sides see the connection.
@@ -831,7 +831,7 @@ async fn outgoing_gives_up_with_connect_failed() {
         l.local_addr().unwrap().port()
     };
     let (tx, mut central) = central::<Ev>(64);
-    let _out = Outgoing::<Raw>::to(("127.0.0.1", port))
+    let _out = Outgoing::<Raw>::builder(("127.0.0.1", port))
         .retry(Retry::backoff(Duration::from_millis(10), Duration::from_millis(40)).max_attempts(3))
         .start(&tx);
     match next(&mut central).await {
@@ -858,7 +858,7 @@ async fn outgoing_connect_times_out() {
     let (tx, _central) = central::<Ev>(64);
     let mut timed_out = false;
     for _ in 0..16 {
-        let attempt = Outgoing::<Raw>::to(addr)
+        let attempt = Outgoing::<Raw>::builder(addr)
             .connect_timeout(Duration::from_millis(200))
             .retry(Retry::never())
             .connect(&tx)
@@ -879,7 +879,7 @@ async fn outgoing_connect_times_out() {
 #[tokio::test]
 async fn outgoing_host_name_that_does_not_resolve() {
     let (tx, _central) = central::<Ev>(64);
-    let err = Outgoing::<Raw>::to("no-such-host.invalid:7000")
+    let err = Outgoing::<Raw>::builder("no-such-host.invalid:7000")
         .retry(Retry::never())
         .connect_timeout(Duration::from_secs(20))
         .connect(&tx)
@@ -896,7 +896,7 @@ async fn outgoing_host_name_that_does_not_resolve() {
 #[tokio::test]
 async fn outgoing_reconnects_after_the_server_drops_it() {
     let (server, mut central, tx) = server().await;
-    let out = Outgoing::<Raw>::to(server.local_addr())
+    let out = Outgoing::<Raw>::builder(server.local_addr())
         .retry(Retry::fixed(Duration::from_millis(20)))
         .reconnect(true)
         .start(&tx);
@@ -941,12 +941,12 @@ async fn custom_and_panda3d_framings() {
     let lengths = tokio_util::codec::LengthDelimitedCodec::builder()
         .length_field_length(2)
         .new_codec();
-    let custom = Incoming::<Raw>::bind("127.0.0.1:0")
+    let custom = Incoming::<Raw>::builder("127.0.0.1:0")
         .framing(Custom::new(lengths.clone()))
-        .start(&tx)
+        .listen(&tx)
         .await
         .unwrap();
-    let (_o, to_custom) = Outgoing::<Raw>::to(custom.local_addr())
+    let (_o, to_custom) = Outgoing::<Raw>::builder(custom.local_addr())
         .framing(Custom::new(lengths))
         .connect(&tx)
         .await
@@ -954,9 +954,9 @@ async fn custom_and_panda3d_framings() {
     to_custom.send(Bytes::from_static(b"custom")).unwrap();
 
     let panda = Panda3dCodec::builder().header_size(4).new_codec().unwrap();
-    let server = Incoming::<Raw>::bind("127.0.0.1:0")
+    let server = Incoming::<Raw>::builder("127.0.0.1:0")
         .framing(panda.clone())
-        .start(&tx)
+        .listen(&tx)
         .await
         .unwrap();
     let mut client = RawClient::connect_with(server.local_addr(), panda).await;
@@ -985,7 +985,7 @@ fn polled_game_loop_without_async() {
     let rt = connhandler::blocking::Runtime::new().unwrap();
     let (tx, mut central) = central::<Ev>(64);
     let server = rt
-        .block_on(Incoming::<Raw>::bind("127.0.0.1:0").start(&tx))
+        .block_on(Incoming::<Raw>::builder("127.0.0.1:0").listen(&tx))
         .unwrap();
     let addr = server.local_addr();
 
@@ -1021,7 +1021,7 @@ fn polled_game_loop_without_async() {
 #[tokio::test]
 async fn outgoing_tasks_end_with_the_handler() {
     let (server, mut central, tx) = server().await;
-    let (out, client_side) = Outgoing::<Raw>::to(server.local_addr())
+    let (out, client_side) = Outgoing::<Raw>::builder(server.local_addr())
         .reconnect(true)
         .connect(&tx)
         .await
@@ -1047,8 +1047,8 @@ async fn a_full_central_queue_pauses_reading() {
     const CAPACITY: usize = 8;
     const MESSAGES: u32 = 60_000;
     let (tx, mut central) = central::<Ev>(CAPACITY);
-    let server = Incoming::<Raw>::bind("127.0.0.1:0")
-        .start(&tx)
+    let server = Incoming::<Raw>::builder("127.0.0.1:0")
+        .listen(&tx)
         .await
         .unwrap();
     let addr = server.local_addr();
@@ -1078,7 +1078,7 @@ async fn a_full_central_queue_pauses_reading() {
 async fn idle_end_reads_reference_exact_multiples_as_raw_bytes() {
     let max = 1000;
     let (tx, mut central) = central::<Ev>(64);
-    let server = Incoming::<Raw>::bind("127.0.0.1:0")
+    let server = Incoming::<Raw>::builder("127.0.0.1:0")
         .framing(
             TcpMessageCodec::builder()
                 .max_message_size(max)
@@ -1086,7 +1086,7 @@ async fn idle_end_reads_reference_exact_multiples_as_raw_bytes() {
                 .new_codec()
                 .unwrap(),
         )
-        .start(&tx)
+        .listen(&tx)
         .await
         .unwrap();
     let mut client = RawClient::connect(server.local_addr()).await;
@@ -1148,8 +1148,8 @@ async fn a_length_beyond_its_prefix_is_refused_and_the_connection_stays_up() {
     struct Talker;
 
     let (tx, mut central) = central::<Event<Talker>>(64);
-    let server = Incoming::<Talker>::bind("127.0.0.1:0")
-        .start(&tx)
+    let server = Incoming::<Talker>::builder("127.0.0.1:0")
+        .listen(&tx)
         .await
         .unwrap();
     let mut client = RawClient::connect(server.local_addr()).await;
@@ -1186,10 +1186,10 @@ async fn a_length_beyond_its_prefix_is_refused_and_the_connection_stays_up() {
 async fn close_with_sends_the_last_words_before_the_close() {
     use connhandler::QueuePolicy;
     let (tx, mut central) = central::<Ev>(64);
-    let server = Incoming::<Raw>::bind("127.0.0.1:0")
+    let server = Incoming::<Raw>::builder("127.0.0.1:0")
         .queue_policy(QueuePolicy::Fail)
         .queue_capacity(2)
-        .start(&tx)
+        .listen(&tx)
         .await
         .unwrap();
     let mut client = RawClient::connect(server.local_addr()).await;

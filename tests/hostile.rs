@@ -50,8 +50,8 @@ async fn echo_server(
     configure: impl FnOnce(IncomingBuilder<Raw>) -> IncomingBuilder<Raw>,
 ) -> (Incoming<Raw>, Arc<Seen>, JoinHandle<()>) {
     let (tx, mut central) = central::<Ev>(1024);
-    let server = configure(Incoming::<Raw>::bind("127.0.0.1:0"))
-        .start(&tx)
+    let server = configure(Incoming::<Raw>::builder("127.0.0.1:0"))
+        .listen(&tx)
         .await
         .unwrap();
     let seen = Arc::new(Seen::default());
@@ -164,8 +164,8 @@ async fn a_peer_that_never_reads_is_cut_by_default() {
 async fn reset_churn_while_the_central_task_is_frozen_releases_descriptors() {
     const CHURN: usize = 300;
     let (tx, mut central) = central::<Ev>(16);
-    let server = Incoming::<Raw>::bind("127.0.0.1:0")
-        .start(&tx)
+    let server = Incoming::<Raw>::builder("127.0.0.1:0")
+        .listen(&tx)
         .await
         .unwrap();
     let before = open_fds();
@@ -205,10 +205,10 @@ async fn reset_churn_while_the_central_task_is_frozen_releases_descriptors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lifecycle_events_are_bounded_by_max_connections() {
     let (tx, mut central) = central::<Ev>(16);
-    let server = Incoming::<Raw>::bind("127.0.0.1:0")
+    let server = Incoming::<Raw>::builder("127.0.0.1:0")
         .max_connections(20)
         .max_connections_per_ip(None)
-        .start(&tx)
+        .listen(&tx)
         .await
         .unwrap();
     for _ in 0..200 {
@@ -409,8 +409,8 @@ async fn unfinished_frames_share_one_budget() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_central_queue_is_bounded_in_bytes() {
     let (tx, mut central) = central_with_bytes::<Ev>(1024, 512 * 1024);
-    let server = Incoming::<Raw>::bind("127.0.0.1:0")
-        .start(&tx)
+    let server = Incoming::<Raw>::builder("127.0.0.1:0")
+        .listen(&tx)
         .await
         .unwrap();
     let msg = common::pattern(60_000, 1);
@@ -473,7 +473,7 @@ async fn reconnect_after_a_lost_connection_waits_by_the_retry_policy() {
         }
     });
     let (tx, mut central) = central::<Ev>(64);
-    let out = Outgoing::<Raw>::to(addr)
+    let out = Outgoing::<Raw>::builder(addr)
         .reconnect(true)
         .retry(Retry::fixed(Duration::from_millis(100)))
         .start(&tx);
@@ -497,7 +497,7 @@ async fn failed_connect_attempts_are_counted() {
         l.local_addr().unwrap()
     };
     let (tx, mut central) = central::<Ev>(64);
-    let out = Outgoing::<Raw>::to(port)
+    let out = Outgoing::<Raw>::builder(port)
         .retry(Retry::fixed(Duration::from_millis(10)).max_attempts(3))
         .start(&tx);
     match within("ConnectFailed", central.recv()).await.unwrap() {
@@ -525,7 +525,7 @@ struct Declared;
 #[tokio::test]
 async fn declared_protection_keys_take_effect() {
     let (tx, mut central) = central::<Ev>(64);
-    let server = Declared.start("127.0.0.1:0", &tx).await.unwrap();
+    let server = Declared.listen("127.0.0.1:0", &tx).await.unwrap();
     let _silent = TcpStream::connect(server.local_addr()).await.unwrap();
     loop {
         if let Event::Disconnected(_, d) = within("the silent peer is cut", central.recv())
@@ -567,7 +567,7 @@ async fn farewells_reach_refused_and_cut_peers() {
         .max_connections(1)
         .max_connections_per_ip(None)
         .first_message_timeout(Duration::from_millis(200))
-        .start(&tx)
+        .listen(&tx)
         .await
         .unwrap();
     // The first is served (and says nothing: it will be cut).

@@ -17,9 +17,9 @@ use connhandler::{
 /// Starts an echo server with `framing`; returns it (the task echoes until dropped).
 async fn echo_server<F: Framing>(framing: F) -> Incoming<Raw, F> {
     let (tx, mut central) = central::<Event<Raw>>(1024);
-    let server = Incoming::<Raw>::bind("127.0.0.1:0")
+    let server = Incoming::<Raw>::builder("127.0.0.1:0")
         .framing(framing)
-        .start(&tx)
+        .listen(&tx)
         .await
         .unwrap();
     tokio::spawn(async move {
@@ -93,7 +93,7 @@ async fn to_panda_server<F: Framing>(header: usize, framing: F, sizes: &[usize])
     .await
     .unwrap();
     let (tx, mut central) = central::<Event<Raw>>(64);
-    let (out, server) = Outgoing::<Raw>::to(("127.0.0.1", port))
+    let (out, server) = Outgoing::<Raw>::builder(("127.0.0.1", port))
         .framing(framing)
         .connect(&tx)
         .await
@@ -158,9 +158,9 @@ impl Peer for PandaGame {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn derived_messages_field_by_field() {
     let (tx, mut central) = central::<Event<PandaGame>>(64);
-    let server = Incoming::<PandaGame>::bind("127.0.0.1:0")
+    let server = Incoming::<PandaGame>::builder("127.0.0.1:0")
         .framing(Panda3dCodec::new())
-        .start(&tx)
+        .listen(&tx)
         .await
         .unwrap();
     let python = panda_python();
@@ -223,9 +223,9 @@ async fn derived_messages_field_by_field() {
 async fn broadcast_reaches_every_panda_client() {
     const CLIENTS: usize = 5;
     let (tx, mut central) = central::<Event<Raw>>(64);
-    let server = Incoming::<Raw>::bind("127.0.0.1:0")
+    let server = Incoming::<Raw>::builder("127.0.0.1:0")
         .framing(Panda3dCodec::new())
-        .start(&tx)
+        .listen(&tx)
         .await
         .unwrap();
     let python = panda_python();

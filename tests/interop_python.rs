@@ -56,9 +56,9 @@ fn sizes(max: usize) -> Vec<usize> {
 /// The reference peer as a client; connhandler answers each Register with Registered.
 async fn reference_client(max: usize) {
     let (tx, mut central) = central::<Event<ReferencePeer>>(64);
-    let server = Incoming::<ReferencePeer>::bind("127.0.0.1:0")
+    let server = Incoming::<ReferencePeer>::builder("127.0.0.1:0")
         .framing(codec(max))
-        .start(&tx)
+        .listen(&tx)
         .await
         .unwrap();
     tokio::spawn(async move {
@@ -128,7 +128,7 @@ async fn reference_server(max: usize) {
     .await
     .unwrap();
     let (tx, mut central) = central::<Event<ReferencePeer>>(64);
-    let (out, server) = Outgoing::<ReferencePeer>::to(("127.0.0.1", port))
+    let (out, server) = Outgoing::<ReferencePeer>::builder(("127.0.0.1", port))
         .framing(codec(max))
         .connect(&tx)
         .await

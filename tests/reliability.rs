@@ -111,9 +111,9 @@ fn decode_kind(reason: &DisconnectReason) -> &DecodeErrorKind {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_one_case_each() {
     let (tx, mut central) = central::<Ev>(256);
-    let server = Incoming::<Player>::bind("127.0.0.1:0")
+    let server = Incoming::<Player>::builder("127.0.0.1:0")
         .frame_timeout(Duration::from_millis(300))
-        .start(&tx)
+        .listen(&tx)
         .await
         .unwrap();
     let mut good = RawClient::connect(server.local_addr()).await;
@@ -181,8 +181,8 @@ async fn bad_input_one_case_each() {
 #[tokio::test]
 async fn invalid_json_in_json_mode() {
     let (tx, mut central) = central::<Ev>(64);
-    let server = Incoming::<Operator>::bind("127.0.0.1:0")
-        .start(&tx)
+    let server = Incoming::<Operator>::builder("127.0.0.1:0")
+        .listen(&tx)
         .await
         .unwrap();
     let mut client = RawClient::connect(server.local_addr()).await;
@@ -215,8 +215,8 @@ async fn raw_server(
     CentralSender<Event<common::Raw>>,
 ) {
     let (tx, central) = central::<Event<common::Raw>>(1024);
-    let server = configure(Incoming::<common::Raw>::bind("127.0.0.1:0"))
-        .start(&tx)
+    let server = configure(Incoming::<common::Raw>::builder("127.0.0.1:0"))
+        .listen(&tx)
         .await
         .unwrap();
     (server, central, tx)
@@ -545,12 +545,12 @@ async fn shutdown_with_messages_in_flight() {
 #[tokio::test]
 async fn outgoing_reconnects_when_the_server_restarts() {
     let (tx, mut central) = central::<Event<common::Raw>>(64);
-    let server = Incoming::<common::Raw>::bind("127.0.0.1:0")
-        .start(&tx)
+    let server = Incoming::<common::Raw>::builder("127.0.0.1:0")
+        .listen(&tx)
         .await
         .unwrap();
     let addr = server.local_addr();
-    let out = Outgoing::<common::Raw>::to(addr)
+    let out = Outgoing::<common::Raw>::builder(addr)
         .retry(Retry::fixed(Duration::from_millis(20)))
         .reconnect(true)
         .start(&tx);
@@ -562,8 +562,8 @@ async fn outgoing_reconnects_when_the_server_restarts() {
     drop(server);
     disconnected(&mut central, &first).await;
     // The server comes back on the same address.
-    let server = Incoming::<common::Raw>::bind(addr)
-        .start(&tx)
+    let server = Incoming::<common::Raw>::builder(addr)
+        .listen(&tx)
         .await
         .unwrap();
     let mut ends = Vec::new();

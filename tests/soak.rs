@@ -58,8 +58,8 @@ async fn soak() {
     const PEERS: usize = 32;
 
     let (tx, mut central) = central::<Event<Raw>>(256);
-    let server = Incoming::<Raw>::bind("127.0.0.1:0")
-        .start(&tx)
+    let server = Incoming::<Raw>::builder("127.0.0.1:0")
+        .listen(&tx)
         .await
         .unwrap();
     let addr = server.local_addr();

@@ -28,7 +28,7 @@ use std::{fmt, future::Future, io};
 ///
 /// let rt = Runtime::new()?;
 /// let (tx, mut central) = central::<Event<Client>>(1024);
-/// let server = rt.block_on(Incoming::<Client>::bind("127.0.0.1:0").start(&tx))?;
+/// let server = rt.block_on(Incoming::<Client>::builder("127.0.0.1:0").listen(&tx))?;
 ///
 /// for _frame in 0..3 {
 ///     for event in central.drain() {
@@ -120,18 +120,19 @@ impl Runtime {
     ///
     /// let rt = Runtime::new()?;
     /// let (tx, mut central) = central::<Event<Server>>(64);
-    /// let link = rt.start_outgoing(Outgoing::<Server>::to("127.0.0.1:1"), &tx);
+    /// let link = rt.start_outgoing(Outgoing::<Server>::builder("127.0.0.1:1"), &tx);
     /// # drop(link);
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn start_outgoing<P, F, E>(
+    pub fn start_outgoing<P, F, H, E>(
         &self,
-        builder: crate::OutgoingBuilder<P, F>,
+        builder: crate::OutgoingBuilder<P, F, H>,
         central: &crate::CentralSender<E>,
     ) -> crate::Outgoing<P>
     where
         P: crate::Peer,
         F: crate::codec::Framing,
+        H: crate::handler::PeerSource<P>,
         E: From<crate::Event<P>> + Send + 'static,
     {
         let _inside = self.rt.enter();

@@ -59,8 +59,8 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let (tx, mut central) = central::<Ev>(1024);
-//! let listener = Incoming::<Client>::bind("127.0.0.1:0").start(&tx).await?;
-//! let (outgoing, server) = Outgoing::<Server>::to(listener.local_addr()).connect(&tx).await?;
+//! let listener = Incoming::<Client>::builder("127.0.0.1:0").listen(&tx).await?;
+//! let (outgoing, server) = Outgoing::<Server>::builder(listener.local_addr()).connect(&tx).await?;
 //! server.send(Bytes::from_static(b"ping"))?;
 //!
 //! while let Some(event) = central.recv().await {
@@ -389,7 +389,7 @@ pub use connhandler_derive::Peer;
 /// `frame_timeout_ms = N`, `max_connections_per_ip = N`, `read_budget = N` (0 turns one
 /// off). Settings are checked at compile time; the rest are on `incoming_builder`.
 ///
-/// It adds `incoming_builder(self, addr)` and `start(self, addr, &central)`: starting the
+/// It adds `incoming_builder(self, addr)` and `listen(self, addr, &central)`: starting the
 /// handler is one call.
 ///
 /// # Examples
@@ -420,7 +420,7 @@ pub use connhandler_derive::Peer;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let (tx, mut central) = central::<Event<Player>>(64);
-/// let lobby = Lobby { motd: "welcome".into() }.start("127.0.0.1:0", &tx).await?;
+/// let lobby = Lobby { motd: "welcome".into() }.listen("127.0.0.1:0", &tx).await?;
 /// let _client = tokio::net::TcpStream::connect(lobby.local_addr()).await?;
 /// if let Some(Event::Connected(player)) = central.recv().await {
 ///     assert_eq!(player.greeting, "welcome");

@@ -105,7 +105,7 @@ impl RateLimit {
 /// # impl connhandler::Peer for Client { type Recv = bytes::Bytes; type Send = bytes::Bytes; const NAME: &'static str = "c"; }
 /// use connhandler::{Incoming, QueuePolicy};
 /// // Keep slow peers and hand their messages back instead of cutting them.
-/// let builder = Incoming::<Client>::bind("127.0.0.1:0").queue_policy(QueuePolicy::Fail);
+/// let builder = Incoming::<Client>::builder("127.0.0.1:0").queue_policy(QueuePolicy::Fail);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum QueuePolicy {

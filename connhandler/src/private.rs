@@ -14,7 +14,7 @@ pub use crate::{
     codec::{Framing, Panda3dCodec, TcpMessageCodec},
     conn::Event,
     conn::PeerHandle,
-    handler::{BindError, Incoming, IncomingBuilder, Outgoing, OutgoingBuilder, Retry},
+    handler::{BindError, Incoming, IncomingBuilder, Outgoing, OutgoingBuilder, Retry, WithHook},
     message::{Decode, DecodeError, Encode, FrameStatus},
     peer::Peer,
     reason::ConnectError,

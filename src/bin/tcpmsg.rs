@@ -128,7 +128,10 @@ struct Protection {
 
 impl Protection {
     /// Applies the options to an incoming handler's builder.
-    fn apply<P: Peer, F: Framing>(&self, mut b: IncomingBuilder<P, F>) -> IncomingBuilder<P, F> {
+    fn apply<P: Peer, F: Framing, H>(
+        &self,
+        mut b: IncomingBuilder<P, F, H>,
+    ) -> IncomingBuilder<P, F, H> {
         let ms = |v: u64| (v > 0).then(|| Duration::from_millis(v));
         let count = |v: u64| (v > 0).then_some(v as usize);
         if self.unprotected {
@@ -345,13 +348,13 @@ async fn run<F: Framing>(o: &Options, framing: F) -> Result<(), String> {
 async fn echo<F: Framing>(o: &Options, framing: F) -> Result<(), String> {
     let (tx, mut central) = central::<Event<Client>>(1024);
     let listen = o.listen.as_deref().unwrap_or_default();
-    let builder = Incoming::<Client>::bind(listen)
+    let builder = Incoming::<Client>::builder(listen)
         .name("echo")
         .framing(framing);
     let server = o
         .protection
         .apply(builder)
-        .start(&tx)
+        .listen(&tx)
         .await
         .map_err(|e| e.to_string())?;
     println!("listening on {}", server.local_addr());
@@ -369,7 +372,7 @@ async fn echo<F: Framing>(o: &Options, framing: F) -> Result<(), String> {
 async fn send<F: Framing>(o: &Options, framing: F) -> Result<(), String> {
     let (tx, mut central) = central::<Event<Client>>(1024);
     let connect = o.connect.as_deref().unwrap_or_default();
-    let (out, server) = Outgoing::<Client>::to(connect)
+    let (out, server) = Outgoing::<Client>::builder(connect)
         .name("send")
         .framing(framing)
         .connect_timeout(o.connect_timeout)
@@ -494,7 +497,7 @@ async fn proxy<F: Framing>(o: &Options, framing: F) -> Result<(), String> {
     let server = o
         .protection
         .apply(builder)
-        .start(&tx)
+        .listen(&tx)
         .await
         .map_err(|e| e.to_string())?;
     println!("listening on {}", server.local_addr());

@@ -466,15 +466,15 @@ fn expand(kind: Kind, input: &DeriveInput, args: &Args) -> TokenStream {
             impl #impl_generics #ident #ty_generics #where_clause {
                 /// The declared incoming handler's builder, listening on `addr`, with this value
                 /// as the handler's own state.
-                pub fn incoming_builder(self, addr: #addr) -> #k::IncomingBuilder<#peer, #framing_ty> {
+                pub fn incoming_builder(self, addr: #addr) -> #k::IncomingBuilder<#peer, #framing_ty, #k::WithHook<#peer>> {
                     let __state = ::std::sync::Arc::new(self);
                     #k::IncomingBuilder::new(addr, #make_peer)
                         .framing(#framing_expr)
                         #(#calls)*
                 }
 
-                /// Starts the declared incoming handler on `addr`, feeding `central`.
-                pub async fn start<E>(
+                /// Listens on `addr` with the declared incoming handler, feeding `central`.
+                pub async fn listen<E>(
                     self,
                     addr: #addr,
                     central: &#k::CentralSender<E>,
@@ -482,7 +482,7 @@ fn expand(kind: Kind, input: &DeriveInput, args: &Args) -> TokenStream {
                 where
                     E: ::core::convert::From<#k::Event<#peer>> + ::core::marker::Send + 'static,
                 {
-                    self.incoming_builder(addr).start(central).await
+                    self.incoming_builder(addr).listen(central).await
                 }
             }
         },
@@ -491,7 +491,7 @@ fn expand(kind: Kind, input: &DeriveInput, args: &Args) -> TokenStream {
             impl #impl_generics #ident #ty_generics #where_clause {
                 /// The declared outgoing handler's builder, connecting to `addr`, with this
                 /// value as the handler's own state.
-                pub fn outgoing_builder(self, addr: #addr) -> #k::OutgoingBuilder<#peer, #framing_ty> {
+                pub fn outgoing_builder(self, addr: #addr) -> #k::OutgoingBuilder<#peer, #framing_ty, #k::WithHook<#peer>> {
                     let __state = ::std::sync::Arc::new(self);
                     #k::OutgoingBuilder::new(addr, #make_peer)
                         .framing(#framing_expr)

@@ -34,7 +34,7 @@ use crate::{
 /// #     type Send = bytes::Bytes;
 /// #     const NAME: &'static str = "client";
 /// # }
-/// let builder: HandlerBuilder<Listen, Client> = named(connhandler::Incoming::bind("127.0.0.1:0"));
+/// let builder: HandlerBuilder<Listen, Client> = named(connhandler::Incoming::builder("127.0.0.1:0"));
 /// ```
 pub trait Kind: fmt::Debug + Send + Sync + 'static + sealed::Sealed {
     /// The builder's name for `Debug`.
@@ -62,20 +62,73 @@ pub(super) mod sealed {
 #[doc = include_str!("../doc_client.rs")]
 /// use std::time::Duration;
 ///
-/// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0")
+/// let builder = connhandler::Incoming::<Client>::builder("127.0.0.1:0")
 ///     .name("lobby")
 ///     .queue_capacity(64)
 ///     .idle_timeout(Duration::from_secs(60));
 /// ```
-pub struct HandlerBuilder<K: Kind, P: Peer, F = TcpMessageCodec> {
+pub struct HandlerBuilder<K: Kind, P: Peer, F = TcpMessageCodec, H = DefaultPeer> {
     pub(super) name: Option<String>,
     pub(super) framing: F,
     pub(super) settings: ConnSettings,
-    pub(super) make_peer: MakePeer<P>,
+    pub(super) make_peer: H,
     pub(super) kind: K,
+    pub(super) _peer: std::marker::PhantomData<fn() -> P>,
 }
 
-impl<K: Kind, P: Peer, F> fmt::Debug for HandlerBuilder<K, P, F> {
+/// Where a handler's per-connection data comes from: [`DefaultPeer`] (`P::default()`, for a
+/// builder made by `Incoming::builder` or `Outgoing::builder`) or [`WithHook`] (the
+/// builder's [`make_peer`](HandlerBuilder::make_peer) hook). Sealed.
+pub trait PeerSource<P>: sealed::Sealed {
+    #[doc(hidden)]
+    fn into_hook(self) -> MakePeer<P>;
+}
+
+/// The per-connection data is `P::default()` (a builder without a `make_peer` hook).
+///
+/// # Examples
+///
+/// ```
+#[doc = include_str!("../doc_client.rs")]
+/// let builder: connhandler::IncomingBuilder<Client, _, connhandler::handler::DefaultPeer> =
+///     connhandler::Incoming::builder("127.0.0.1:0");
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DefaultPeer;
+
+/// The per-connection data comes from a `make_peer` hook.
+///
+/// # Examples
+///
+/// ```
+#[doc = include_str!("../doc_client.rs")]
+/// let builder: connhandler::IncomingBuilder<Client, _, connhandler::handler::WithHook<Client>> =
+///     connhandler::Incoming::builder("127.0.0.1:0").make_peer(|_| Client);
+/// ```
+pub struct WithHook<P>(pub(super) MakePeer<P>);
+
+impl<P> fmt::Debug for WithHook<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WithHook(..)")
+    }
+}
+
+impl sealed::Sealed for DefaultPeer {}
+impl<P> sealed::Sealed for WithHook<P> {}
+
+impl<P: Default + 'static> PeerSource<P> for DefaultPeer {
+    fn into_hook(self) -> MakePeer<P> {
+        Arc::new(|_| P::default())
+    }
+}
+
+impl<P> PeerSource<P> for WithHook<P> {
+    fn into_hook(self) -> MakePeer<P> {
+        self.0
+    }
+}
+
+impl<K: Kind, P: Peer, F, H> fmt::Debug for HandlerBuilder<K, P, F, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct(K::BUILDER)
             .field("peer", &P::NAME)
@@ -86,29 +139,28 @@ impl<K: Kind, P: Peer, F> fmt::Debug for HandlerBuilder<K, P, F> {
 }
 
 impl<K: Kind, P: Peer> HandlerBuilder<K, P> {
-    /// A builder with the default settings, the TcpMessage framing and `make_peer`.
-    pub(super) fn with_kind(
-        kind: K,
-        make_peer: impl Fn(std::net::SocketAddr) -> P + Send + Sync + 'static,
-    ) -> Self {
+    /// A builder with the default settings, the TcpMessage framing and `P::default()` for
+    /// the per-connection data.
+    pub(super) fn with_kind(kind: K) -> Self {
         HandlerBuilder {
             name: None,
             framing: TcpMessageCodec::new(),
             settings: ConnSettings::default(),
-            make_peer: Arc::new(make_peer),
+            make_peer: DefaultPeer,
             kind,
+            _peer: std::marker::PhantomData,
         }
     }
 }
 
-impl<K: Kind, P: Peer, F: Framing> HandlerBuilder<K, P, F> {
+impl<K: Kind, P: Peer, F: Framing, H> HandlerBuilder<K, P, F, H> {
     /// The handler's name in logs, spans and `PeerHandle::handler_name`; default `P::NAME`.
     ///
     /// # Examples
     ///
     /// ```
     #[doc = include_str!("../doc_client.rs")]
-    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").name("lobby");
+    /// let builder = connhandler::Incoming::<Client>::builder("127.0.0.1:0").name("lobby");
     /// ```
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
@@ -125,23 +177,25 @@ impl<K: Kind, P: Peer, F: Framing> HandlerBuilder<K, P, F> {
     /// ```
     #[doc = include_str!("../doc_client.rs")]
     /// let panda = connhandler::codec::Panda3dCodec::builder().header_size(4).new_codec()?;
-    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").framing(panda);
+    /// let builder = connhandler::Incoming::<Client>::builder("127.0.0.1:0").framing(panda);
     /// # Ok::<(), connhandler::codec::ConfigError>(())
     /// ```
-    pub fn framing<G: Framing>(self, framing: G) -> HandlerBuilder<K, P, G> {
+    pub fn framing<G: Framing>(self, framing: G) -> HandlerBuilder<K, P, G, H> {
         HandlerBuilder {
             framing,
             name: self.name,
             settings: self.settings,
             make_peer: self.make_peer,
             kind: self.kind,
+            _peer: std::marker::PhantomData,
         }
     }
 
     /// Builds each connection's per-connection data (the peer value its handles deref
     /// to) from the remote address, as the reference's `create_connection_instances`.
     /// A closure can capture the handler's own state. A panic in it refuses that
-    /// connection only.
+    /// connection only. Without it, the data is `P::default()` (and `P` must be `Default`:
+    /// the compiler says so at `listen`, `start` or `connect`).
     ///
     /// # Examples
     ///
@@ -149,17 +203,23 @@ impl<K: Kind, P: Peer, F: Framing> HandlerBuilder<K, P, F> {
     #[doc = include_str!("../doc_client.rs")]
     /// use std::sync::atomic::{AtomicU32, Ordering};
     /// let serial = AtomicU32::new(0);
-    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").make_peer(move |_addr| {
+    /// let builder = connhandler::Incoming::<Client>::builder("127.0.0.1:0").make_peer(move |_addr| {
     ///     serial.fetch_add(1, Ordering::Relaxed);
     ///     Client
     /// });
     /// ```
     pub fn make_peer(
-        mut self,
+        self,
         make_peer: impl Fn(std::net::SocketAddr) -> P + Send + Sync + 'static,
-    ) -> Self {
-        self.make_peer = std::sync::Arc::new(make_peer);
-        self
+    ) -> HandlerBuilder<K, P, F, WithHook<P>> {
+        HandlerBuilder {
+            make_peer: WithHook(Arc::new(make_peer)),
+            name: self.name,
+            framing: self.framing,
+            settings: self.settings,
+            kind: self.kind,
+            _peer: std::marker::PhantomData,
+        }
     }
 
     /// How many messages each connection's outgoing queue holds (at least 1, default
@@ -169,7 +229,7 @@ impl<K: Kind, P: Peer, F: Framing> HandlerBuilder<K, P, F> {
     ///
     /// ```
     #[doc = include_str!("../doc_client.rs")]
-    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").queue_capacity(1024);
+    /// let builder = connhandler::Incoming::<Client>::builder("127.0.0.1:0").queue_capacity(1024);
     /// ```
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
         self.settings.queue_capacity = capacity.max(1);
@@ -184,7 +244,7 @@ impl<K: Kind, P: Peer, F: Framing> HandlerBuilder<K, P, F> {
     ///
     /// ```
     #[doc = include_str!("../doc_client.rs")]
-    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").close_timeout(std::time::Duration::from_secs(1));
+    /// let builder = connhandler::Incoming::<Client>::builder("127.0.0.1:0").close_timeout(std::time::Duration::from_secs(1));
     /// ```
     pub fn close_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.settings.close_timeout = timeout;
@@ -198,7 +258,7 @@ impl<K: Kind, P: Peer, F: Framing> HandlerBuilder<K, P, F> {
     ///
     /// ```
     #[doc = include_str!("../doc_client.rs")]
-    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").nodelay(false);
+    /// let builder = connhandler::Incoming::<Client>::builder("127.0.0.1:0").nodelay(false);
     /// ```
     pub fn nodelay(mut self, nodelay: bool) -> Self {
         self.settings.nodelay = nodelay;
@@ -214,8 +274,8 @@ impl<K: Kind, P: Peer, F: Framing> HandlerBuilder<K, P, F> {
     /// ```
     #[doc = include_str!("../doc_client.rs")]
     /// use std::time::Duration;
-    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").idle_timeout(Duration::from_secs(60));
-    /// let never = connhandler::Incoming::<Client>::bind("127.0.0.1:0").idle_timeout(None);
+    /// let builder = connhandler::Incoming::<Client>::builder("127.0.0.1:0").idle_timeout(Duration::from_secs(60));
+    /// let never = connhandler::Incoming::<Client>::builder("127.0.0.1:0").idle_timeout(None);
     /// ```
     pub fn idle_timeout(mut self, timeout: impl Into<Option<std::time::Duration>>) -> Self {
         self.settings.timeouts.idle = timeout.into();
@@ -232,7 +292,7 @@ impl<K: Kind, P: Peer, F: Framing> HandlerBuilder<K, P, F> {
     ///
     /// ```
     #[doc = include_str!("../doc_client.rs")]
-    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").first_message_timeout(std::time::Duration::from_secs(5));
+    /// let builder = connhandler::Incoming::<Client>::builder("127.0.0.1:0").first_message_timeout(std::time::Duration::from_secs(5));
     /// ```
     pub fn first_message_timeout(
         mut self,
@@ -253,7 +313,7 @@ impl<K: Kind, P: Peer, F: Framing> HandlerBuilder<K, P, F> {
     ///
     /// ```
     #[doc = include_str!("../doc_client.rs")]
-    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").frame_timeout(std::time::Duration::from_secs(10));
+    /// let builder = connhandler::Incoming::<Client>::builder("127.0.0.1:0").frame_timeout(std::time::Duration::from_secs(10));
     /// ```
     pub fn frame_timeout(mut self, timeout: impl Into<Option<std::time::Duration>>) -> Self {
         self.settings.timeouts.frame = timeout.into();
@@ -269,7 +329,7 @@ impl<K: Kind, P: Peer, F: Framing> HandlerBuilder<K, P, F> {
     ///
     /// ```
     #[doc = include_str!("../doc_client.rs")]
-    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").min_frame_rate(16 * 1024);
+    /// let builder = connhandler::Incoming::<Client>::builder("127.0.0.1:0").min_frame_rate(16 * 1024);
     /// ```
     pub fn min_frame_rate(mut self, bytes_per_second: impl Into<Option<u32>>) -> Self {
         self.settings.timeouts.min_frame_rate = bytes_per_second.into();
@@ -287,7 +347,7 @@ impl<K: Kind, P: Peer, F: Framing> HandlerBuilder<K, P, F> {
     ///
     /// ```
     #[doc = include_str!("../doc_client.rs")]
-    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").read_budget(256 << 20);
+    /// let builder = connhandler::Incoming::<Client>::builder("127.0.0.1:0").read_budget(256 << 20);
     /// ```
     pub fn read_budget(mut self, bytes: impl Into<Option<usize>>) -> Self {
         self.settings.read_budget = bytes.into();
@@ -302,7 +362,7 @@ impl<K: Kind, P: Peer, F: Framing> HandlerBuilder<K, P, F> {
     ///
     /// ```
     #[doc = include_str!("../doc_client.rs")]
-    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").queue_bytes(256 * 1024);
+    /// let builder = connhandler::Incoming::<Client>::builder("127.0.0.1:0").queue_bytes(256 * 1024);
     /// ```
     pub fn queue_bytes(mut self, bytes: usize) -> Self {
         self.settings.queue_bytes = bytes.max(1);
@@ -318,7 +378,7 @@ impl<K: Kind, P: Peer, F: Framing> HandlerBuilder<K, P, F> {
     ///
     /// ```
     #[doc = include_str!("../doc_client.rs")]
-    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").write_watermarks(32 * 1024, 64 * 1024);
+    /// let builder = connhandler::Incoming::<Client>::builder("127.0.0.1:0").write_watermarks(32 * 1024, 64 * 1024);
     /// ```
     pub fn write_watermarks(mut self, low: usize, high: usize) -> Self {
         self.settings.watermarks = Some((low.min(high), high));
@@ -334,7 +394,7 @@ impl<K: Kind, P: Peer, F: Framing> HandlerBuilder<K, P, F> {
     ///
     /// ```
     #[doc = include_str!("../doc_client.rs")]
-    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").half_close(false);
+    /// let builder = connhandler::Incoming::<Client>::builder("127.0.0.1:0").half_close(false);
     /// ```
     pub fn half_close(mut self, half_close: bool) -> Self {
         self.settings.half_close = half_close;
@@ -351,7 +411,7 @@ impl<K: Kind, P: Peer, F: Framing> HandlerBuilder<K, P, F> {
     ///
     /// ```
     #[doc = include_str!("../doc_client.rs")]
-    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").unprotected();
+    /// let builder = connhandler::Incoming::<Client>::builder("127.0.0.1:0").unprotected();
     /// ```
     pub fn unprotected(mut self) -> Self {
         self.settings.timeouts.first_message = None;
@@ -370,7 +430,7 @@ impl<K: Kind, P: Peer, F: Framing> HandlerBuilder<K, P, F> {
     ///
     /// ```
     #[doc = include_str!("../doc_client.rs")]
-    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").queue_policy(connhandler::QueuePolicy::Fail);
+    /// let builder = connhandler::Incoming::<Client>::builder("127.0.0.1:0").queue_policy(connhandler::QueuePolicy::Fail);
     /// ```
     pub fn queue_policy(mut self, policy: crate::QueuePolicy) -> Self {
         self.settings.queue_policy = policy;
@@ -386,7 +446,7 @@ impl<K: Kind, P: Peer, F: Framing> HandlerBuilder<K, P, F> {
     #[doc = include_str!("../doc_client.rs")]
     /// use std::time::Duration;
     /// use connhandler::RateLimit;
-    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").rate_limit(RateLimit::messages(100, Duration::from_secs(1)));
+    /// let builder = connhandler::Incoming::<Client>::builder("127.0.0.1:0").rate_limit(RateLimit::messages(100, Duration::from_secs(1)));
     /// ```
     pub fn rate_limit(mut self, limit: crate::RateLimit) -> Self {
         self.settings.rate_limit = Some(limit);
@@ -401,7 +461,7 @@ impl<K: Kind, P: Peer, F: Framing> HandlerBuilder<K, P, F> {
     /// ```
     #[doc = include_str!("../doc_client.rs")]
     /// use connhandler::tap::Tap;
-    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").tap(Tap::new(|f| eprintln!("{} {} {:02x?}", f.peer, f.direction, f.body)));
+    /// let builder = connhandler::Incoming::<Client>::builder("127.0.0.1:0").tap(Tap::new(|f| eprintln!("{} {} {:02x?}", f.peer, f.direction, f.body)));
     /// ```
     pub fn tap(mut self, tap: crate::tap::Tap) -> Self {
         self.settings.tap = Some(tap);
@@ -414,7 +474,10 @@ impl<K: Kind, P: Peer, F: Framing> HandlerBuilder<K, P, F> {
         self,
         central: &CentralSender<E>,
         per_ip: Option<PerIp>,
-    ) -> (K, Core<P>, Connections<P, F, E>) {
+    ) -> (K, Core<P>, Connections<P, F, E>)
+    where
+        H: PeerSource<P>,
+    {
         let name: Arc<str> = self.name.as_deref().unwrap_or(P::NAME).into();
         let core = Core {
             name: name.clone(),
@@ -438,7 +501,7 @@ impl<K: Kind, P: Peer, F: Framing> HandlerBuilder<K, P, F> {
             tracker: core.tracker.clone(),
             registry: core.registry.clone(),
             per_ip,
-            make_peer: self.make_peer,
+            make_peer: self.make_peer.into_hook(),
         };
         (self.kind, core, connections)
     }

@@ -19,7 +19,10 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::{builder::sealed, Connections, Core, HandlerBuilder, Kind};
+use super::{
+    builder::{sealed, DefaultPeer, PeerSource, WithHook},
+    Connections, Core, HandlerBuilder, Kind,
+};
 use crate::{
     addr::Address,
     budget::Budget,
@@ -42,7 +45,7 @@ use crate::{
 ///
 /// ```
 #[doc = include_str!("../doc_client.rs")]
-/// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").backlog(64);
+/// let builder = connhandler::Incoming::<Client>::builder("127.0.0.1:0").backlog(64);
 /// println!("{builder:?}"); // IncomingBuilder { .., kind: Listen { addr: .., backlog: 64, .. } }
 /// ```
 #[derive(Debug)]
@@ -90,7 +93,7 @@ impl Kind for Listen {
     }
 }
 
-/// Configures an incoming handler; [`start`](IncomingBuilder::start) binds it and starts
+/// Configures an incoming handler; [`listen`](HandlerBuilder::listen) binds it and starts
 /// accepting.
 ///
 /// # Examples
@@ -108,16 +111,16 @@ impl Kind for Listen {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let (tx, mut central) = central::<Event<Client>>(1024);
-/// let server = Incoming::<Client>::bind("127.0.0.1:0")
+/// let server = Incoming::<Client>::builder("127.0.0.1:0")
 ///     .backlog(128)
 ///     .max_connections(5000)
-///     .start(&tx)
+///     .listen(&tx)
 ///     .await?;
 /// println!("listening on {}", server.local_addr());
 /// server.shutdown().await;
 /// # Ok(()) }
 /// ```
-pub type IncomingBuilder<P, F = TcpMessageCodec> = HandlerBuilder<Listen, P, F>;
+pub type IncomingBuilder<P, F = TcpMessageCodec, H = DefaultPeer> = HandlerBuilder<Listen, P, F, H>;
 
 impl<P: Peer> HandlerBuilder<Listen, P> {
     /// A builder that listens on `addr` (port 0 picks a free port) and builds each
@@ -140,7 +143,12 @@ impl<P: Peer> HandlerBuilder<Listen, P> {
     pub fn new(
         addr: impl Into<Address>,
         make_peer: impl Fn(SocketAddr) -> P + Send + Sync + 'static,
-    ) -> Self {
+    ) -> HandlerBuilder<Listen, P, TcpMessageCodec, WithHook<P>> {
+        Self::listening(addr).make_peer(make_peer)
+    }
+
+    /// The builder with the defaults for `addr`, before a `make_peer` hook.
+    fn listening(addr: impl Into<Address>) -> Self {
         let listen = Listen {
             addr: addr.into(),
             backlog: 1024,
@@ -149,7 +157,7 @@ impl<P: Peer> HandlerBuilder<Listen, P> {
             connect_rate: Some(DEFAULT_CONNECT_RATE),
             per_ip: None,
         };
-        let mut builder = HandlerBuilder::with_kind(listen, make_peer);
+        let mut builder = HandlerBuilder::with_kind(listen);
         // Safe for a server facing the internet (the table in the README).
         let settings = &mut builder.settings;
         settings.timeouts.first_message = Some(Duration::from_secs(30));
@@ -161,7 +169,7 @@ impl<P: Peer> HandlerBuilder<Listen, P> {
     }
 }
 
-impl<P: Peer, F: Framing> HandlerBuilder<Listen, P, F> {
+impl<P: Peer, F: Framing, H> HandlerBuilder<Listen, P, F, H> {
     /// The listen backlog (`openTCPServerRendezvous`'s `backlog`): connections the kernel
     /// holds before they are accepted; default 1024.
     ///
@@ -169,7 +177,7 @@ impl<P: Peer, F: Framing> HandlerBuilder<Listen, P, F> {
     ///
     /// ```
     #[doc = include_str!("../doc_client.rs")]
-    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").backlog(16);
+    /// let builder = connhandler::Incoming::<Client>::builder("127.0.0.1:0").backlog(16);
     /// ```
     pub fn backlog(mut self, backlog: u32) -> Self {
         self.kind.backlog = backlog;
@@ -186,7 +194,7 @@ impl<P: Peer, F: Framing> HandlerBuilder<Listen, P, F> {
     ///
     /// ```
     #[doc = include_str!("../doc_client.rs")]
-    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").max_connections(100);
+    /// let builder = connhandler::Incoming::<Client>::builder("127.0.0.1:0").max_connections(100);
     /// ```
     pub fn max_connections(mut self, max: impl Into<Option<usize>>) -> Self {
         self.kind.max_connections = max.into();
@@ -203,7 +211,7 @@ impl<P: Peer, F: Framing> HandlerBuilder<Listen, P, F> {
     ///
     /// ```
     #[doc = include_str!("../doc_client.rs")]
-    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0").max_connections_per_ip(16);
+    /// let builder = connhandler::Incoming::<Client>::builder("127.0.0.1:0").max_connections_per_ip(16);
     /// ```
     pub fn max_connections_per_ip(mut self, max: impl Into<Option<usize>>) -> Self {
         self.kind.max_per_ip = Some(max.into());
@@ -220,7 +228,7 @@ impl<P: Peer, F: Framing> HandlerBuilder<Listen, P, F> {
     /// ```
     #[doc = include_str!("../doc_client.rs")]
     /// use std::time::Duration;
-    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0")
+    /// let builder = connhandler::Incoming::<Client>::builder("127.0.0.1:0")
     ///     .connect_rate_per_ip(Some((20, Duration::from_secs(10))));
     /// ```
     pub fn connect_rate_per_ip(mut self, rate: Option<(u64, Duration)>) -> Self {
@@ -238,7 +246,7 @@ impl<P: Peer, F: Framing> HandlerBuilder<Listen, P, F> {
     /// ```
     #[doc = include_str!("../doc_client.rs")]
     /// use std::time::Duration;
-    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0")
+    /// let builder = connhandler::Incoming::<Client>::builder("127.0.0.1:0")
     ///     .per_ip_rate_limit(connhandler::RateLimit::bytes(1 << 20, Duration::from_secs(1)));
     /// ```
     pub fn per_ip_rate_limit(mut self, limit: RateLimit) -> Self {
@@ -260,17 +268,18 @@ impl<P: Peer, F: Framing> HandlerBuilder<Listen, P, F> {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), connhandler::BindError> {
     /// let (tx, central) = connhandler::central::<connhandler::Event<Client>>(64);
-    /// let server = connhandler::Incoming::<Client>::bind("127.0.0.1:0").start(&tx).await?;
+    /// let server = connhandler::Incoming::<Client>::builder("127.0.0.1:0").listen(&tx).await?;
     /// // A second listener on the same port is refused, with the address in the error.
     /// let taken = server.local_addr();
-    /// let err = connhandler::Incoming::<Client>::bind(taken).start(&tx).await.unwrap_err();
+    /// let err = connhandler::Incoming::<Client>::builder(taken).listen(&tx).await.unwrap_err();
     /// assert!(err.is_addr_in_use());
     /// assert!(err.to_string().contains(&taken.to_string()));
     /// # Ok(()) }
     /// ```
-    pub async fn start<E>(self, central: &CentralSender<E>) -> Result<Incoming<P, F>, BindError>
+    pub async fn listen<E>(self, central: &CentralSender<E>) -> Result<Incoming<P, F>, BindError>
     where
         E: From<Event<P>> + Send + 'static,
+        H: PeerSource<P>,
     {
         let addr = self.kind.addr.clone();
         let bind_err = |source| BindError {
@@ -347,7 +356,7 @@ async fn listen(addr: &Address, backlog: u32) -> io::Result<TcpListener> {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// let (tx, _central) = connhandler::central::<connhandler::Event<Client>>(8);
-/// let err = connhandler::Incoming::<Client>::bind("256.0.0.1:80").start(&tx).await.unwrap_err();
+/// let err = connhandler::Incoming::<Client>::builder("256.0.0.1:80").listen(&tx).await.unwrap_err();
 /// assert!(err.to_string().starts_with("cannot listen on 256.0.0.1:80: "));
 /// # }
 /// ```
@@ -480,7 +489,7 @@ pub struct IncomingStats {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let (tx, mut central) = central::<Event<Client>>(1024);
-/// let server = Incoming::<Client>::bind("127.0.0.1:0").start(&tx).await?;
+/// let server = Incoming::<Client>::builder("127.0.0.1:0").listen(&tx).await?;
 /// let mut client = tokio::net::TcpStream::connect(server.local_addr()).await?;
 ///
 /// match central.recv().await {
@@ -515,17 +524,30 @@ impl<P: Peer, F: Framing> fmt::Debug for Incoming<P, F> {
     }
 }
 
-impl<P: Peer + Default> Incoming<P> {
-    /// A builder that listens on `addr`, with `P::default()` as every connection's peer data.
+impl<P: Peer> Incoming<P> {
+    /// A builder for an incoming handler on `addr`, with the defaults; nothing is bound until
+    /// [`listen`](HandlerBuilder::listen). Every connection's peer data is `P::default()`
+    /// unless the builder is given a [`make_peer`](HandlerBuilder::make_peer) hook (then
+    /// `P` need not be `Default`).
     ///
     /// # Examples
     ///
     /// ```
     #[doc = include_str!("../doc_client.rs")]
-    /// let builder = connhandler::Incoming::<Client>::bind("127.0.0.1:0");
+    /// let builder = connhandler::Incoming::<Client>::builder("127.0.0.1:0");
+    ///
+    /// // A peer kind without `Default`: its data comes from the hook.
+    /// struct Player { from: std::net::SocketAddr }
+    /// impl connhandler::Peer for Player {
+    ///     type Recv = bytes::Bytes;
+    ///     type Send = bytes::Bytes;
+    ///     const NAME: &'static str = "player";
+    /// }
+    /// let players = connhandler::Incoming::<Player>::builder("127.0.0.1:0")
+    ///     .make_peer(|from| Player { from });
     /// ```
-    pub fn bind(addr: impl Into<Address>) -> IncomingBuilder<P> {
-        IncomingBuilder::new(addr, |_| P::default())
+    pub fn builder(addr: impl Into<Address>) -> IncomingBuilder<P> {
+        IncomingBuilder::listening(addr)
     }
 }
 

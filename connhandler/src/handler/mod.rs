@@ -20,7 +20,7 @@ use std::{net::SocketAddr, panic::AssertUnwindSafe, sync::Arc};
 use tokio::task::JoinHandle;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-pub use builder::{HandlerBuilder, Kind};
+pub use builder::{DefaultPeer, HandlerBuilder, Kind, PeerSource, WithHook};
 pub use incoming::{BindError, Incoming, IncomingBuilder, IncomingStats, Listen};
 pub use outgoing::{Connect, Outgoing, OutgoingBuilder, OutgoingStats, Retry};
 

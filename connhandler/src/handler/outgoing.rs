@@ -13,7 +13,10 @@ use std::{
 use tokio::{net::TcpStream, sync::oneshot};
 use tracing::Instrument;
 
-use super::{builder::sealed, Connections, Core, HandlerBuilder, Kind};
+use super::{
+    builder::{sealed, DefaultPeer, PeerSource, WithHook},
+    Connections, Core, HandlerBuilder, Kind,
+};
 use crate::{
     addr::Address,
     central::CentralSender,
@@ -169,7 +172,7 @@ impl Default for Retry {
 ///
 /// ```
 #[doc = include_str!("../doc_client.rs")]
-/// let builder = connhandler::Outgoing::<Client>::to("127.0.0.1:7000").reconnect(true);
+/// let builder = connhandler::Outgoing::<Client>::builder("127.0.0.1:7000").reconnect(true);
 /// println!("{builder:?}"); // OutgoingBuilder { .., kind: Connect { .., reconnect: true } }
 /// ```
 #[derive(Debug)]
@@ -199,12 +202,13 @@ impl Kind for Connect {
 /// use connhandler::{Outgoing, Retry};
 #[doc = include_str!("../doc_client.rs")]
 ///
-/// let builder = Outgoing::<Client>::to("login.example:7198")
+/// let builder = Outgoing::<Client>::builder("login.example:7198")
 ///     .connect_timeout(Duration::from_secs(3))
 ///     .retry(Retry::backoff(Duration::from_millis(200), Duration::from_secs(5)))
 ///     .reconnect(true);
 /// ```
-pub type OutgoingBuilder<P, F = TcpMessageCodec> = HandlerBuilder<Connect, P, F>;
+pub type OutgoingBuilder<P, F = TcpMessageCodec, H = DefaultPeer> =
+    HandlerBuilder<Connect, P, F, H>;
 
 impl<P: Peer> HandlerBuilder<Connect, P> {
     /// A builder that connects to `addr` (an address, or a host name resolved at each
@@ -226,18 +230,23 @@ impl<P: Peer> HandlerBuilder<Connect, P> {
     pub fn new(
         addr: impl Into<Address>,
         make_peer: impl Fn(SocketAddr) -> P + Send + Sync + 'static,
-    ) -> Self {
+    ) -> HandlerBuilder<Connect, P, TcpMessageCodec, WithHook<P>> {
+        Self::connecting(addr).make_peer(make_peer)
+    }
+
+    /// The builder with the defaults for `addr`, before a `make_peer` hook.
+    fn connecting(addr: impl Into<Address>) -> Self {
         let connect = Connect {
             addr: addr.into(),
             timeout: Duration::from_secs(10),
             retry: Retry::default(),
             reconnect: false,
         };
-        HandlerBuilder::with_kind(connect, make_peer)
+        HandlerBuilder::with_kind(connect)
     }
 }
 
-impl<P: Peer, F: Framing> HandlerBuilder<Connect, P, F> {
+impl<P: Peer, F: Framing, H> HandlerBuilder<Connect, P, F, H> {
     /// How long one attempt (name resolution and TCP connect) may take; default 10 s
     /// (`openTCPClientConnection`'s `timeout_ms`).
     ///
@@ -245,7 +254,7 @@ impl<P: Peer, F: Framing> HandlerBuilder<Connect, P, F> {
     ///
     /// ```
     #[doc = include_str!("../doc_client.rs")]
-    /// let b = connhandler::Outgoing::<Client>::to("127.0.0.1:7000")
+    /// let b = connhandler::Outgoing::<Client>::builder("127.0.0.1:7000")
     ///     .connect_timeout(std::time::Duration::from_millis(500));
     /// ```
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
@@ -259,7 +268,7 @@ impl<P: Peer, F: Framing> HandlerBuilder<Connect, P, F> {
     ///
     /// ```
     #[doc = include_str!("../doc_client.rs")]
-    /// let b = connhandler::Outgoing::<Client>::to("127.0.0.1:7000").retry(connhandler::Retry::never());
+    /// let b = connhandler::Outgoing::<Client>::builder("127.0.0.1:7000").retry(connhandler::Retry::never());
     /// ```
     pub fn retry(mut self, retry: Retry) -> Self {
         self.kind.retry = retry;
@@ -274,7 +283,7 @@ impl<P: Peer, F: Framing> HandlerBuilder<Connect, P, F> {
     ///
     /// ```
     #[doc = include_str!("../doc_client.rs")]
-    /// let b = connhandler::Outgoing::<Client>::to("127.0.0.1:7000").reconnect(true);
+    /// let b = connhandler::Outgoing::<Client>::builder("127.0.0.1:7000").reconnect(true);
     /// ```
     pub fn reconnect(mut self, reconnect: bool) -> Self {
         self.kind.reconnect = reconnect;
@@ -295,12 +304,13 @@ impl<P: Peer, F: Framing> HandlerBuilder<Connect, P, F> {
     #[doc = include_str!("../doc_client.rs")]
     /// # async fn f() {
     /// let (tx, mut central) = connhandler::central::<connhandler::Event<Client>>(64);
-    /// let out = connhandler::Outgoing::<Client>::to("127.0.0.1:7000").start(&tx);
+    /// let out = connhandler::Outgoing::<Client>::builder("127.0.0.1:7000").start(&tx);
     /// # }
     /// ```
     pub fn start<E>(self, central: &CentralSender<E>) -> Outgoing<P>
     where
         E: From<Event<P>> + Send + 'static,
+        H: PeerSource<P>,
     {
         self.spawn(central, None)
     }
@@ -322,7 +332,7 @@ impl<P: Peer, F: Framing> HandlerBuilder<Connect, P, F> {
     /// use connhandler::{Outgoing, Retry};
     /// let (tx, _central) = connhandler::central::<connhandler::Event<Client>>(64);
     /// // Nothing listens on port 1: refused at once, and no retry.
-    /// let err = Outgoing::<Client>::to("127.0.0.1:1")
+    /// let err = Outgoing::<Client>::builder("127.0.0.1:1")
     ///     .retry(Retry::never())
     ///     .connect(&tx)
     ///     .await
@@ -335,6 +345,7 @@ impl<P: Peer, F: Framing> HandlerBuilder<Connect, P, F> {
         central: &CentralSender<E>,
     ) -> Result<(Outgoing<P>, PeerHandle<P>), ConnectError>
     where
+        H: PeerSource<P>,
         E: From<Event<P>> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
@@ -353,6 +364,7 @@ impl<P: Peer, F: Framing> HandlerBuilder<Connect, P, F> {
     fn spawn<E>(self, central: &CentralSender<E>, first: Option<First<P>>) -> Outgoing<P>
     where
         E: From<Event<P>> + Send + 'static,
+        H: PeerSource<P>,
     {
         let (connect, core, connections) = self.into_parts(central, None);
         let addr = connect.addr.clone();
@@ -406,17 +418,20 @@ impl<P: Peer> fmt::Debug for Outgoing<P> {
     }
 }
 
-impl<P: Peer + Default> Outgoing<P> {
-    /// A builder that connects to `addr`, with `P::default()` as the peer data.
+impl<P: Peer> Outgoing<P> {
+    /// A builder for an outgoing handler that connects to `addr`, with the defaults; nothing
+    /// connects until [`start`](HandlerBuilder::start) or [`connect`](HandlerBuilder::connect).
+    /// The connection's peer data is `P::default()` unless the builder is given a
+    /// [`make_peer`](HandlerBuilder::make_peer) hook (then `P` need not be `Default`).
     ///
     /// # Examples
     ///
     /// ```
     #[doc = include_str!("../doc_client.rs")]
-    /// let builder = connhandler::Outgoing::<Client>::to("localhost:7000");
+    /// let builder = connhandler::Outgoing::<Client>::builder("127.0.0.1:7000");
     /// ```
-    pub fn to(addr: impl Into<Address>) -> OutgoingBuilder<P> {
-        OutgoingBuilder::new(addr, |_| P::default())
+    pub fn builder(addr: impl Into<Address>) -> OutgoingBuilder<P> {
+        OutgoingBuilder::connecting(addr)
     }
 }
 

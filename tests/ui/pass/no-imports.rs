@@ -28,7 +28,26 @@ struct Guarded;
 #[connhandler::outgoing(peer = Client, panda3d(header_size = 4), retry_ms = 10, backoff_max_ms = 100, max_attempts = 3, reconnect)]
 struct Link;
 
+struct NoDefault {
+    from: std::net::SocketAddr,
+}
+
+impl connhandler::Peer for NoDefault {
+    type Recv = bytes::Bytes;
+    type Send = bytes::Bytes;
+    const NAME: &'static str = "no-default";
+}
+
 fn main() {
+    // make_peer from the plain builder, for a peer type without Default.
+    let (tx, _central) = connhandler::central::<connhandler::Event<NoDefault>>(1);
+    let _ = async move {
+        connhandler::Incoming::<NoDefault>::builder("127.0.0.1:0")
+            .make_peer(|from| NoDefault { from })
+            .listen(&tx)
+            .await
+            .map(|server| server.local_addr())
+    };
     connhandler::testing::assert_roundtrip(&Proto::Hello { name: "a".into(), version: 1 });
     connhandler::testing::assert_roundtrip(&Internal::Status { ok: true });
     let _ = Lobby.incoming_builder("127.0.0.1:0");
