@@ -32,7 +32,11 @@ impl<P: Peer> SharedRef<P> for Shared<P> {
 /// The handle of one connection: cheap to clone, equal and hashed by the connection's
 /// [`PeerId`], so a program can key maps by it.
 ///
-/// It derefs to the per-connection data (`P`). Messages queued with [`send`](PeerHandle::send)
+/// It is a shared pointer to one connection, as an `Arc` is to its value, and derefs to the
+/// per-connection data (`P`), so that `player.name` reads a field of the player (the Rust API
+/// guidelines' C-DEREF allows `Deref` for smart pointers: this is one, and only this). The
+/// handle's own methods (`send`, `addr`, `id`...) come first: when `P` has a method of the
+/// same name, call it through [`data`](PeerHandle::data). Messages queued with [`send`](PeerHandle::send)
 /// or [`try_send`](PeerHandle::try_send) go out in order over a bounded queue; those queued
 /// before [`disconnect`](PeerHandle::disconnect) are written before the socket closes, and any
 /// that could not be written are counted in the `Disconnected` event.
