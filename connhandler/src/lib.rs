@@ -464,3 +464,8 @@ pub use connhandler_derive::incoming;
 /// ```
 #[cfg(feature = "derive")]
 pub use connhandler_derive::outgoing;
+
+/// The README's code, compiled as doctests so that its examples stay true to the code.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
