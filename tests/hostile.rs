@@ -593,3 +593,33 @@ async fn farewells_reach_refused_and_cut_peers() {
     );
     assert!(first.recv().await.is_none());
 }
+
+/// The wait gauge: events held while the central task is busy are measured, each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_central_queue_measures_how_long_events_wait() {
+    let (tx, mut central) = central::<Ev>(64);
+    central.measure_wait(true);
+    let server = Incoming::<Raw>::builder("127.0.0.1:0")
+        .listen(&tx)
+        .await
+        .unwrap();
+    let mut c = RawClient::connect(server.local_addr()).await;
+    for i in 0..5u8 {
+        c.send(&[i]).await;
+    }
+    // The central task is busy elsewhere for a while.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut messages = 0;
+    while messages < 5 {
+        if let Event::Message(..) = within("messages", central.recv()).await.unwrap() {
+            messages += 1;
+        }
+    }
+    let waits = central.take_wait_stats();
+    assert_eq!(waits.events, 5, "{waits:?}");
+    assert!(
+        waits.max > Duration::ZERO && waits.mean().unwrap() <= waits.max,
+        "{waits:?}"
+    );
+    assert_eq!(central.take_wait_stats().events, 0, "taking starts anew");
+}

@@ -10,6 +10,8 @@ use std::{
     },
 };
 
+use std::time::Duration;
+
 use tokio::sync::{mpsc, Notify};
 
 use crate::{budget::Budget, room::Room};
@@ -30,10 +32,10 @@ enum Item<E> {
     Marker(Box<dyn FnOnce() + Send>),
     /// A posted event, or a message that came alone from its read; counted in the bound,
     /// with its bytes.
-    Bounded(E, usize),
+    Bounded(E, Meta),
     /// Messages, in order, each counted in the bound; two or more (one comes as `Bounded`);
     /// their bytes in all.
-    Batch(Vec<E>, usize),
+    Batch(Vec<E>, Meta),
 }
 
 thread_local! {
@@ -57,6 +59,19 @@ struct Bound {
     room: Room,
     queued: AtomicUsize,
     bytes: ByteRoom,
+    /// Whether senders stamp what they queue (`Central::measure_wait`).
+    measure: AtomicBool,
+    /// What stamps count from.
+    epoch: std::time::Instant,
+}
+
+/// What a bounded item carries beside its events, in the room a `usize` takes: its bytes
+/// (as the byte bound counted them) and, while waits are measured, when it was queued
+/// (microseconds since the queue's epoch, wrapping; 0: not stamped).
+#[derive(Clone, Copy)]
+struct Meta {
+    bytes: u32,
+    stamp: u32,
 }
 
 /// What a lifecycle event keeps until the central task takes it: an incoming handler's
@@ -195,6 +210,8 @@ pub fn central_with_bytes<E>(capacity: usize, max_bytes: usize) -> (CentralSende
             waiting: AtomicBool::new(false),
             freed: Notify::new(),
         },
+        measure: AtomicBool::new(false),
+        epoch: std::time::Instant::now(),
     });
     let spare = Arc::new(Spare {
         vecs: Mutex::new(Vec::new()),
@@ -210,6 +227,7 @@ pub fn central_with_bytes<E>(capacity: usize, max_bytes: usize) -> (CentralSende
             bound,
             batch: VecDeque::new(),
             spare,
+            waits: WaitStats::default(),
         },
     )
 }
@@ -361,7 +379,7 @@ impl<E> CentralSender<E> {
         if !self.reserve().await {
             return Err(PostError { event, full: false });
         }
-        self.send(Item::Bounded(event, 0), 1)
+        self.send(Item::Bounded(event, self.meta(0)), 1)
             .map_err(|item| match item {
                 Item::Bounded(event, _) => PostError { event, full: false },
                 // `send` hands back what it was given.
@@ -389,7 +407,7 @@ impl<E> CentralSender<E> {
         if !self.bound.room.try_take() {
             return Err(PostError { event, full: true });
         }
-        self.send(Item::Bounded(event, 0), 1)
+        self.send(Item::Bounded(event, self.meta(0)), 1)
             .map_err(|item| match item {
                 Item::Bounded(event, _) => PostError { event, full: false },
                 _ => unreachable!("a posted event came back as another item"),
@@ -460,9 +478,10 @@ impl<E> CentralSender<E> {
 
     /// Hands on one message whose room (and `bytes`) was taken (no batch allocated for it).
     pub(crate) fn push_one(&self, event: E, bytes: usize) -> Result<(), ()> {
-        self.send(Item::Bounded(event, bytes), 1).map_err(|_| {
+        let meta = self.meta(bytes);
+        self.send(Item::Bounded(event, meta), 1).map_err(|_| {
             self.bound.room.release(1);
-            self.bound.bytes.release(bytes);
+            self.bound.bytes.release(meta.bytes as usize);
         })
     }
 
@@ -480,10 +499,31 @@ impl<E> CentralSender<E> {
         if n == 0 {
             return Ok(());
         }
-        self.send(Item::Batch(batch, bytes), n).map_err(|_| {
+        let meta = self.meta(bytes);
+        self.send(Item::Batch(batch, meta), n).map_err(|_| {
             self.bound.room.release(n);
-            self.bound.bytes.release(bytes);
+            self.bound.bytes.release(meta.bytes as usize);
         })
+    }
+
+    /// An item's meta: its `bytes` (what does not fit a `u32` is given back at once, so the
+    /// central task gives back exactly what the item says), stamped while waits are
+    /// measured.
+    #[inline]
+    fn meta(&self, bytes: usize) -> Meta {
+        let counted = bytes.min(u32::MAX as usize);
+        if counted < bytes {
+            self.bound.bytes.release(bytes - counted);
+        }
+        let stamp = if self.bound.measure.load(Ordering::Relaxed) {
+            (self.bound.epoch.elapsed().as_micros() as u32) | 1
+        } else {
+            0
+        };
+        Meta {
+            bytes: counted as u32,
+            stamp,
+        }
     }
 
     fn send(&self, item: Item<E>, events: usize) -> Result<(), Item<E>> {
@@ -519,6 +559,54 @@ pub struct Central<E> {
     /// The rest of the batch being handed out.
     batch: VecDeque<E>,
     spare: Arc<Spare<E>>,
+    /// How long events waited, while measured.
+    waits: WaitStats,
+}
+
+/// How long events waited in the central queue, from when a connection handed them on (or
+/// the program posted them) until the central task took them: a gauge for a metrics exporter
+/// ([`Central::measure_wait`], [`Central::take_wait_stats`]). `Connected` and `Disconnected`
+/// are not counted.
+///
+/// # Examples
+///
+/// ```
+/// let (tx, mut central) = connhandler::central::<u8>(8);
+/// central.measure_wait(true);
+/// tx.try_post(1).unwrap();
+/// central.try_recv().unwrap();
+/// let waits = central.take_wait_stats();
+/// assert_eq!(waits.events, 1);
+/// assert!(waits.mean().is_some());
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WaitStats {
+    /// Events measured.
+    pub events: u64,
+    /// Their waits added up.
+    pub total: Duration,
+    /// The longest wait.
+    pub max: Duration,
+}
+
+impl WaitStats {
+    /// The mean wait, if any event was measured.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(connhandler::WaitStats::default().mean(), None);
+    /// ```
+    pub fn mean(&self) -> Option<Duration> {
+        (self.events > 0).then(|| self.total / self.events.min(u32::MAX as u64) as u32)
+    }
+
+    fn add(&mut self, wait: Duration, events: usize) {
+        self.events += events as u64;
+        self.total += wait * events.min(u32::MAX as usize) as u32;
+        self.max = self.max.max(wait);
+    }
 }
 
 impl<E> fmt::Debug for Central<E> {
@@ -646,19 +734,21 @@ impl<E> Central<E> {
                 reached();
                 return None;
             }
-            Item::Bounded(event, bytes) => {
+            Item::Bounded(event, meta) => {
                 self.taken(1);
                 self.bound.room.release(1);
-                self.bound.bytes.release(bytes);
+                self.bound.bytes.release(meta.bytes as usize);
+                self.waited(meta, 1);
                 REPLY_NOW.set(self.idle());
                 event
             }
-            Item::Batch(events, bytes) => {
+            Item::Batch(events, meta) => {
                 // The whole batch is counted off at once: the central task holds it now, and
                 // a batch is at most a few hundred messages beyond the bound.
                 self.taken(events.len());
                 self.bound.room.release(events.len());
-                self.bound.bytes.release(bytes);
+                self.bound.bytes.release(meta.bytes as usize);
+                self.waited(meta, events.len());
                 self.batch = VecDeque::from(events);
                 // Batches are never empty. Replies to a batch are queued (`next_in_batch`
                 // clears the hint), so the writer sends them in one write.
@@ -666,6 +756,43 @@ impl<E> Central<E> {
                     .unwrap_or_else(|| unreachable!("an empty batch was queued"))
             }
         })
+    }
+
+    /// Records how long a stamped item waited.
+    #[inline]
+    fn waited(&mut self, meta: Meta, events: usize) {
+        if meta.stamp != 0 {
+            let now = (self.bound.epoch.elapsed().as_micros() as u32) | 1;
+            let wait = Duration::from_micros(u64::from(now.wrapping_sub(meta.stamp)));
+            self.waits.add(wait, events);
+        }
+    }
+
+    /// Starts (or stops) measuring how long events wait in the queue, for
+    /// [`take_wait_stats`](Central::take_wait_stats). Off by default: while on, each batch
+    /// handed on and each event posted reads the clock once on each side.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (_tx, mut central) = connhandler::central::<u8>(8);
+    /// central.measure_wait(true);
+    /// ```
+    pub fn measure_wait(&mut self, on: bool) {
+        self.bound.measure.store(on, Ordering::Relaxed);
+    }
+
+    /// How long the events taken since the last call waited, and starts anew (an exporter
+    /// calls it once per scrape).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (_tx, mut central) = connhandler::central::<u8>(8);
+    /// assert_eq!(central.take_wait_stats().events, 0);
+    /// ```
+    pub fn take_wait_stats(&mut self) -> WaitStats {
+        std::mem::take(&mut self.waits)
     }
 
     /// The events queued now, without waiting: at most as many as were queued when it was

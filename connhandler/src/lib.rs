@@ -105,7 +105,7 @@ pub mod wire;
 
 pub use addr::Address;
 pub use central::{
-    central, central_with_bytes, Central, CentralSender, Drain, PostError, TryRecvError,
+    central, central_with_bytes, Central, CentralSender, Drain, PostError, TryRecvError, WaitStats,
     DEFAULT_CENTRAL_BYTES, DEFAULT_CENTRAL_CAPACITY,
 };
 pub use conn::{Event, PeerHandle, SendError};
