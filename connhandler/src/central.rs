@@ -292,19 +292,26 @@ impl fmt::Display for TryRecvError {
 
 impl std::error::Error for TryRecvError {}
 
-/// The central queue's receiving side is gone; the event is handed back.
+/// Why an event was not posted; the event is handed back. Shaped as
+/// [`SendError`](crate::SendError) is.
 ///
 /// # Examples
 ///
 /// ```
+/// use connhandler::PostError;
 /// let (tx, central) = connhandler::central::<u8>(1);
 /// drop(central);
-/// assert_eq!(tx.try_post(7).unwrap_err().into_inner(), 7);
+/// let err = tx.try_post(7).unwrap_err();
+/// assert!(matches!(err, PostError::Closed(7)));
+/// assert_eq!(format!("{err:?}"), "Closed(..): the central queue is closed");
+/// assert_eq!(err.into_inner(), 7);
 /// ```
 #[derive(PartialEq, Eq)]
-pub struct PostError<E> {
-    event: E,
-    full: bool,
+pub enum PostError<E> {
+    /// The queue is full (only from [`try_post`](CentralSender::try_post)).
+    Full(E),
+    /// The program dropped its [`Central`]: no event will be taken.
+    Closed(E),
 }
 
 impl<E> PostError<E> {
@@ -318,7 +325,9 @@ impl<E> PostError<E> {
     /// assert_eq!(tx.try_post("x").unwrap_err().into_inner(), "x");
     /// ```
     pub fn into_inner(self) -> E {
-        self.event
+        match self {
+            PostError::Full(e) | PostError::Closed(e) => e,
+        }
     }
 
     /// Whether the queue was full (only from [`try_post`](CentralSender::try_post)); otherwise
@@ -332,24 +341,26 @@ impl<E> PostError<E> {
     /// assert!(tx.try_post(2).unwrap_err().is_full());
     /// ```
     pub fn is_full(&self) -> bool {
-        self.full
+        matches!(self, PostError::Full(_))
     }
 }
 
+/// Says what happened (the event itself is left out: it need not be `Debug`).
 impl<E> fmt::Debug for PostError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PostError")
-            .field("full", &self.full)
-            .finish_non_exhaustive()
+        match self {
+            PostError::Full(_) => f.write_str("Full(..): ")?,
+            PostError::Closed(_) => f.write_str("Closed(..): ")?,
+        }
+        fmt::Display::fmt(self, f)
     }
 }
 
 impl<E> fmt::Display for PostError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.full {
-            "the central queue is full"
-        } else {
-            "the central queue is closed"
+        f.write_str(match self {
+            PostError::Full(_) => "the central queue is full",
+            PostError::Closed(_) => "the central queue is closed",
         })
     }
 }
@@ -377,11 +388,11 @@ impl<E> CentralSender<E> {
     /// ```
     pub async fn post(&self, event: E) -> Result<(), PostError<E>> {
         if !self.reserve().await {
-            return Err(PostError { event, full: false });
+            return Err(PostError::Closed(event));
         }
         self.send(Item::Bounded(event, self.meta(0)), 1)
             .map_err(|item| match item {
-                Item::Bounded(event, _) => PostError { event, full: false },
+                Item::Bounded(event, _) => PostError::Closed(event),
                 // `send` hands back what it was given.
                 _ => unreachable!("a posted event came back as another item"),
             })
@@ -402,14 +413,14 @@ impl<E> CentralSender<E> {
     /// ```
     pub fn try_post(&self, event: E) -> Result<(), PostError<E>> {
         if self.tx.is_closed() {
-            return Err(PostError { event, full: false });
+            return Err(PostError::Closed(event));
         }
         if !self.bound.room.try_take() {
-            return Err(PostError { event, full: true });
+            return Err(PostError::Full(event));
         }
         self.send(Item::Bounded(event, self.meta(0)), 1)
             .map_err(|item| match item {
-                Item::Bounded(event, _) => PostError { event, full: false },
+                Item::Bounded(event, _) => PostError::Closed(event),
                 _ => unreachable!("a posted event came back as another item"),
             })
     }
