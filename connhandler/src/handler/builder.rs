@@ -223,7 +223,8 @@ impl<K: Kind, P: Peer, F: Framing, H> HandlerBuilder<K, P, F, H> {
     }
 
     /// How many messages each connection's outgoing queue holds (at least 1, default
-    /// 256): `send` waits and `try_send` fails while it is full.
+    /// 256), beside [`queue_bytes`](Self::queue_bytes): when either is reached, `send` applies
+    /// the queue policy and `try_send` hands the message back.
     ///
     /// # Examples
     ///
