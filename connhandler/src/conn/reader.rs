@@ -86,9 +86,11 @@ pub(super) struct Reader<P: Peer, F, E> {
 
 /// Bytes of an unfinished frame a connection holds outside the handler's read budget.
 const FREE_UNFINISHED: usize = 16 * 1024;
-/// Bytes a reader waiting for room in the central queue reads ahead while it watches its
-/// socket.
-const WATCH_LIMIT: usize = 64 * 1024;
+/// Bytes a reader waiting for room in the central queue holds at most while it watches its
+/// socket (reading ahead to see a reset or a FIN): the per-connection allowance outside the
+/// read budget, so that many waiting readers hold no more than the budget's accounting
+/// allows.
+const WATCH_LIMIT: usize = FREE_UNFINISHED;
 
 /// What woke a reader that waited for input.
 enum Woke {
@@ -334,7 +336,10 @@ where
                         watching = false;
                         continue;
                     }
-                    self.buf.make_room();
+                    // A little room at a time (enough to see a reset or a FIN), not what the
+                    // sizing policy makes for a few long messages.
+                    let room = room.min(4096);
+                    self.buf.bytes().reserve(room);
                     match self.buf.read(read, Some(room)).await {
                         Ok(0) if self.settings.half_close => {
                             watching = false;
