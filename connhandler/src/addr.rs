@@ -45,6 +45,22 @@ impl Address {
     }
 }
 
+impl Address {
+    /// The host part: what TLS checks the server's certificate against by default, and
+    /// WebSocket's `Host` header.
+    pub(crate) fn host(&self) -> String {
+        match &self.0 {
+            Inner::Socket(a) => a.ip().to_string(),
+            Inner::Text(t) => {
+                let host = t.rsplit_once(':').map_or(t.as_str(), |(h, _)| h);
+                host.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned()
+            }
+        }
+    }
+}
+
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {

@@ -275,7 +275,7 @@ fn hex(bytes: &[u8]) -> String {
 
 fn unhex(line: &str) -> Result<Vec<u8>, String> {
     let digits: Vec<u8> = line.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err("an odd number of hex digits".to_owned());
     }
     let nibble = |d: u8| match d {

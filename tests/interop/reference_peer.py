@@ -12,11 +12,21 @@ Commands (results on stdout, one line each):
                                  expect a Registered reply with the same fields; `ok SIZE`
   server PORT MAX                answer each Register with Registered (same fields); prints
                                  `listening on PORT`; runs until killed
+
+TLS (Python's ssl module), before the command:
+  --tls-ca FILE        client: trust this CA; server: require client certificates it signed
+  --tls-cert FILE --tls-key FILE
+                       server: its certificate; client: a client certificate (mutual TLS)
+  --tls-name NAME      client: the name the server's certificate must carry
+A TLS server prints `peer NAME` (the client certificate's first DNS name, or `-`) per client.
 """
 import json
 import socket
+import ssl
 import struct
 import sys
+
+TLS = {}
 
 REGISTER = 0x0101
 REGISTERED = 0x0102
@@ -83,6 +93,11 @@ def register_of_size(size, n):
 
 def client(host, port, max_size, sizes):
     sock = socket.create_connection((host, port), timeout=30)
+    if TLS:
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=TLS["ca"])
+        if "cert" in TLS:
+            ctx.load_cert_chain(TLS["cert"], TLS["key"])
+        sock = ctx.wrap_socket(sock, server_hostname=TLS.get("name", host))
     for i, size in enumerate(sizes):
         body, message = register_of_size(size, i)
         write_message(sock, message, max_size)
@@ -97,6 +112,16 @@ def server(port, max_size):
     print("listening on %d" % port, flush=True)
     conn, _ = listener.accept()
     conn.settimeout(30)
+    if TLS:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(TLS["cert"], TLS["key"])
+        if "ca" in TLS:
+            ctx.load_verify_locations(cafile=TLS["ca"])
+            ctx.verify_mode = ssl.CERT_REQUIRED
+        conn = ctx.wrap_socket(conn, server_side=True)
+        cert = conn.getpeercert() or {}
+        names = [v for (k, v) in cert.get("subjectAltName", ()) if k == "DNS"]
+        print("peer %s" % (names[0] if names else "-"), flush=True)
     while True:
         try:
             msg_id, body, size = read_message(conn, max_size)
@@ -109,6 +134,9 @@ def server(port, max_size):
 
 
 def main(argv):
+    while argv and argv[0].startswith("--tls-"):
+        TLS[argv[0][len("--tls-"):]] = argv[1]
+        argv = argv[2:]
     if argv[0] == "client":
         client(argv[1], int(argv[2]), int(argv[3]), [int(s) for s in argv[4:]])
     elif argv[0] == "server":

@@ -143,6 +143,20 @@ pub trait Framing: Clone + Send + 'static {
         None
     }
 
+    /// Bytes the framing owes the peer after decoding (a WebSocket pong), taken by the
+    /// connection after each batch of frames and queued if its queue has room; the default
+    /// owes nothing.
+    fn take_reply(&mut self) -> Option<Bytes> {
+        None
+    }
+
+    /// Appends the framing's own closing words to `dst`, written after the last queued
+    /// message when the connection closes (a WebSocket close frame with `code` and
+    /// `reason`); the default appends nothing.
+    fn encode_close(&mut self, code: u16, reason: &str, dst: &mut BytesMut) {
+        let _ = (code, reason, dst);
+    }
+
     /// Gives the framing the receiving message type's [`Decode::frame_status`]: framings that
     /// cannot always tell where a message ends use it; the default ignores it.
     ///
@@ -192,6 +206,19 @@ pub enum FrameError {
     /// A length in the message does not fit the prefix it is written with (see
     /// [`Encode::encodable`]): it cannot be encoded, and nothing was written.
     LengthOverflow(crate::message::LengthOverflow),
+    /// The peer closed the stream with a closing message of the framing's own (a WebSocket
+    /// close frame): a close, not an error.
+    PeerClosed {
+        /// The close code, if the peer gave one.
+        code: Option<u16>,
+        /// The reason the peer gave (may be empty).
+        reason: String,
+    },
+    /// The peer broke the framing's protocol (a WebSocket frame with reserved bits set, an
+    /// unmasked client frame, a control frame too long...).
+    Protocol(String),
+    /// A WebSocket text message, on a connection that takes binary messages only.
+    TextMessage,
     /// An error from a custom codec.
     Other(Box<dyn std::error::Error + Send + Sync>),
 }
@@ -212,6 +239,18 @@ impl fmt::Display for FrameError {
                 "stream ended inside a message ({buffered} bytes of it had arrived)"
             ),
             FrameError::LengthOverflow(e) => write!(f, "message cannot be encoded: {e}"),
+            FrameError::PeerClosed { code, reason } => {
+                f.write_str("the peer closed the stream")?;
+                match (code, reason.is_empty()) {
+                    (None, _) => Ok(()),
+                    (Some(c), true) => write!(f, " (code {c})"),
+                    (Some(c), false) => write!(f, " (code {c}: {reason})"),
+                }
+            }
+            FrameError::Protocol(what) => write!(f, "protocol error: {what}"),
+            FrameError::TextMessage => f.write_str(
+                "a WebSocket text message, on a connection that takes binary messages only",
+            ),
             FrameError::Other(e) => write!(f, "framing error: {e}"),
         }
     }

@@ -23,8 +23,8 @@ use std::{
 
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-use super::transport::ReadHalf;
 use crate::reason::DisconnectReason;
+use crate::transport::ReadHalf;
 
 /// Whether and why one connection closes; shared by its handles and tasks.
 pub(crate) struct Closing {
@@ -92,6 +92,15 @@ impl Closing {
     /// Whether the close was ours (no reason recorded counts as ours: the handler's close).
     pub(crate) fn is_local(&self) -> bool {
         self.lock().as_ref().is_none_or(DisconnectReason::is_local)
+    }
+
+    /// The WebSocket close code and text for the recorded reason (none recorded: the
+    /// handler's close).
+    pub(crate) fn close_code(&self) -> (u16, String) {
+        match &*self.lock() {
+            Some(reason) => reason.close_code(),
+            None => DisconnectReason::Shutdown.close_code(),
+        }
     }
 
     /// Takes the recorded reason, once, for `Disconnected`.

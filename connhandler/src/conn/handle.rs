@@ -159,6 +159,37 @@ impl<P: Peer> PeerHandle<P> {
         self.s().addr()
     }
 
+    /// What the connection learned before it was served: its TLS peer, its WebSocket
+    /// request, the load balancer it came through.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f<P: connhandler::Peer>(peer: &connhandler::PeerHandle<P>) {
+    /// if let Some(balancer) = peer.transport().proxied_by() {
+    ///     println!("{} through {balancer}", peer.addr());
+    /// }
+    /// # }
+    /// ```
+    pub fn transport(&self) -> &crate::transport::TransportInfo {
+        self.s().transport()
+    }
+
+    /// The TLS session's peer, on a TLS connection (feature `tls`): with mutual TLS, who
+    /// the verified client certificate says the peer is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f<P: connhandler::Peer>(peer: &connhandler::PeerHandle<P>) {
+    /// let launcher = peer.tls().is_some_and(|t| t.peer_names().iter().any(|n| n.ends_with(".launchers.internal")));
+    /// # }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls(&self) -> Option<&crate::tls::TlsInfo> {
+        self.s().transport().tls()
+    }
+
     /// The local address of the connection.
     ///
     /// # Examples

@@ -41,7 +41,6 @@ mod reader;
 mod registry;
 mod send;
 mod shared;
-mod transport;
 mod writer;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -50,6 +49,7 @@ use tokio::{sync::OwnedSemaphorePermit, task::JoinHandle};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::Instrument;
 
+pub(crate) use crate::transport::Transport;
 pub use event::Event;
 pub(crate) use framer::Framer;
 pub use handle::PeerHandle;
@@ -57,7 +57,6 @@ pub(crate) use queue::Framed;
 pub(crate) use registry::Registry;
 pub(crate) use send::Queued;
 pub use send::SendError;
-pub(crate) use transport::Transport;
 
 use self::{
     close::Closing,
@@ -145,6 +144,14 @@ pub(crate) struct Admission {
     pub(crate) addr: Option<AddrSlot>,
 }
 
+/// What a connection brings from its door: what it learned there, and bytes read past the
+/// door's last step (a WebSocket server's first frame in the segment of its 101).
+#[derive(Default)]
+pub(crate) struct Opened {
+    pub(crate) info: crate::transport::TransportInfo,
+    pub(crate) initial: bytes::BytesMut,
+}
+
 pub(crate) struct ConnCtx<'a, P: Peer, F, E> {
     pub(crate) handler: &'a Arc<str>,
     pub(crate) settings: &'a Arc<ConnSettings>,
@@ -167,6 +174,7 @@ pub(crate) fn spawn<P, F, E, T>(
     addr: SocketAddr,
     data: P,
     admission: Admission,
+    opened: Opened,
 ) -> (PeerHandle<P>, JoinHandle<bool>)
 where
     P: Peer,
@@ -186,7 +194,7 @@ where
     let write = Arc::new(write);
     let mut encoder = framing.clone();
     // With a tap, everything goes through the writer, which reports it.
-    let direct_write = ctx.settings.tap.is_none().then(|| write.clone() as _);
+    let direct_write = (ctx.settings.tap.is_none() && T::DIRECT_WRITES).then(|| write.clone() as _);
     let direct = DirectWrite::new(
         direct_write,
         Box::new(move |msg, dst| encoder.encode_message(msg, dst)),
@@ -196,6 +204,7 @@ where
         addr,
         local_addr,
         handler: ctx.handler.clone(),
+        transport: opened.info,
     };
     let send = SendSettings {
         capacity: ctx.settings.queue_capacity,
@@ -241,7 +250,7 @@ where
         hand: HandOn::new(ctx.central.clone()),
         settings: Arc::clone(settings),
         registry: ctx.registry.clone(),
-        buf: ReadBuf::new(),
+        buf: ReadBuf::with(opened.initial),
         deadlines: Deadlines::new(Arc::clone(settings)),
         budget: Hold::new(ctx.budget.cloned()),
         decoded: false,

@@ -13,7 +13,7 @@ use std::io;
 
 use bytes::BytesMut;
 
-use super::transport::{read_now, ReadHalf};
+use crate::transport::{read_now, ReadHalf};
 
 /// Room made for a read, unless the last messages ask for more (see `MAX_READ`).
 const READ_CHUNK: usize = 8 * 1024;
@@ -37,9 +37,10 @@ pub(crate) struct ReadBuf {
 }
 
 impl ReadBuf {
-    pub(crate) fn new() -> Self {
+    /// A buffer holding `initial` (bytes read before the connection's tasks started).
+    pub(crate) fn with(initial: BytesMut) -> Self {
         ReadBuf {
-            buf: BytesMut::new(),
+            buf: initial,
             read_size: READ_CHUNK,
             paused: false,
             small: SmallBuffer::NONE,

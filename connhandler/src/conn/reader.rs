@@ -35,7 +35,6 @@ use super::{
     read_buf::ReadBuf,
     registry::Registry,
     shared::Shared,
-    transport::ReadHalf,
     ConnSettings,
 };
 use crate::{
@@ -46,6 +45,7 @@ use crate::{
     peer::Peer,
     reason::{Disconnect, DisconnectReason, Farewell},
     tap::Direction,
+    transport::ReadHalf,
 };
 
 /// Why the read loop stops: a reason, or `None` when the connection was closed from our
@@ -241,6 +241,9 @@ where
                 Err(e) => break Err(Held::Stop(Some(DisconnectReason::from_frame_error(e)))),
             }
         };
+        if let Some(reply) = self.framing.take_reply() {
+            self.shared.queue_reply(reply);
+        }
         if longest > 0 {
             self.buf.saw_longest(longest);
             self.deadlines.on_message();

@@ -42,10 +42,10 @@ use bytes::{Buf, BytesMut};
 use super::{
     queue::{Framed, NotQueued, Outgoing},
     shared::Shared,
-    transport::TryWrite,
 };
 use crate::{
     codec::FrameError, limits::QueuePolicy, message::Encode, peer::Peer, reason::DisconnectReason,
+    transport::TryWrite,
 };
 
 /// Encodes and frames one message for a connection (its framing, with the type erased).

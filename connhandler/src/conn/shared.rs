@@ -10,6 +10,7 @@ use crate::{
     limits::QueuePolicy,
     peer::{Peer, PeerId},
     tap::{Direction, Tap},
+    transport::TransportInfo,
 };
 
 /// Who a connection is: what handles print and the tap reports.
@@ -18,6 +19,8 @@ pub(crate) struct Identity {
     pub(crate) addr: SocketAddr,
     pub(crate) local_addr: SocketAddr,
     pub(crate) handler: Arc<str>,
+    /// What the connection learned at its door (TLS, WebSocket, PROXY header).
+    pub(crate) transport: TransportInfo,
 }
 
 /// The shared state of one connection.
@@ -80,6 +83,10 @@ impl<P: Peer> Shared<P> {
         &self.who.handler
     }
 
+    pub(crate) fn transport(&self) -> &TransportInfo {
+        &self.who.transport
+    }
+
     pub(crate) fn data(&self) -> &P {
         &self.data
     }
@@ -107,12 +114,12 @@ impl<P: Peer> Shared<P> {
         self.policy
     }
 
-    /// How many more messages the outgoing queue takes now.
     /// The handler's framer: connections that share it share a broadcast's bytes.
     pub(crate) fn framer(&self) -> &Arc<Framer<P::Send>> {
         &self.framer
     }
 
+    /// How many more messages the outgoing queue takes now.
     pub(crate) fn queue_room(&self) -> usize {
         self.queue.room()
     }
@@ -123,6 +130,16 @@ impl<P: Peer> Shared<P> {
 
     pub(crate) fn is_writable(&self) -> bool {
         self.queue.is_writable()
+    }
+
+    /// Queues bytes the framing owes the peer (a WebSocket pong), if the queue has room: a
+    /// peer that pings and never reads gets no more than its queue holds.
+    pub(super) fn queue_reply(&self, wire: bytes::Bytes) {
+        let len = wire.len();
+        let framed = Arc::new(super::queue::Framed { wire, body: None });
+        let _ = self
+            .queue
+            .try_push(super::queue::Outgoing::Framed(framed), len);
     }
 
     /// Reports a message body to the tap.

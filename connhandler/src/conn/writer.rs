@@ -14,15 +14,14 @@ use std::{collections::VecDeque, io, sync::Arc};
 use bytes::BytesMut;
 use tokio::time::Instant;
 
-use super::{
-    close::CloseWait,
-    queue::Outgoing,
-    shared::Shared,
-    transport::{write_some, WriteHalf},
-    ConnSettings,
-};
+use super::{close::CloseWait, queue::Outgoing, shared::Shared, ConnSettings};
 use crate::{
-    codec::Framing, message::Encode, peer::Peer, reason::DisconnectReason, tap::Direction,
+    codec::Framing,
+    message::Encode,
+    peer::Peer,
+    reason::DisconnectReason,
+    tap::Direction,
+    transport::{write_some, WriteHalf},
 };
 
 /// Gather queued messages into one write up to this many bytes.
@@ -54,6 +53,16 @@ impl<P: Peer, F: Framing, W: WriteHalf> Writer<P, F, W> {
         let mut closed = CloseWait::new(shared.closing(), token);
         let failed = loop {
             if buf.is_empty() {
+                if self.write.has_pending() {
+                    // Bytes the transport accepted and holds (TLS records): out before idling.
+                    tokio::select! {
+                        biased;
+                        flushed = self.write.flush() => if let Err(e) = flushed {
+                            break Some(DisconnectReason::Io(e));
+                        },
+                        _ = &mut closed => break None,
+                    }
+                }
                 if buf.capacity() > KEEP_WRITE_BUFFER {
                     buf = BytesMut::new();
                 }
@@ -118,10 +127,18 @@ impl<P: Peer, F: Framing, W: WriteHalf> Writer<P, F, W> {
     /// `close_timeout`.
     async fn finish(mut self, mut buf: BytesMut, mut in_buf: usize) -> usize {
         let deadline = Instant::now() + self.settings.close_timeout;
+        let mut said_goodbye = false;
         loop {
             if let Err(reason) = self.gather(&mut buf, &mut in_buf) {
                 self.shared.closing().close_with(reason);
                 return in_buf + self.discard_queue();
+            }
+            if buf.is_empty() && !said_goodbye {
+                // The framing's closing words (a WebSocket close frame), after every
+                // queued message.
+                said_goodbye = true;
+                let (code, why) = self.shared.closing().close_code();
+                self.framing.encode_close(code, &why, &mut buf);
             }
             if buf.is_empty() {
                 break;

@@ -13,6 +13,7 @@ use crate::{
     conn::{ConnSettings, Framer, Registry},
     limits::PerIp,
     peer::Peer,
+    transport::Carried,
 };
 
 /// What distinguishes the builders of the two handler kinds: the settings of one kind
@@ -44,6 +45,13 @@ pub trait Kind: fmt::Debug + Send + Sync + 'static + sealed::Sealed {
     /// Turns off this kind's protections (`HandlerBuilder::unprotected`).
     #[doc(hidden)]
     fn unprotect(&mut self) {}
+
+    /// The framing the handler's connections run: `framing`, or WebSocket's in its place.
+    #[doc(hidden)]
+    #[allow(private_interfaces)]
+    fn carried<F>(&self, framing: F) -> Carried<F> {
+        Carried::Stream(framing)
+    }
 }
 
 pub(super) mod sealed {
@@ -487,16 +495,14 @@ impl<K: Kind, P: Peer, F: Framing, H> HandlerBuilder<K, P, F, H> {
             registry: Arc::new(Registry::new()),
         };
         let budget = self.settings.read_budget.map(Budget::new);
-        let framer = Arc::new(Framer::new(
-            self.framing.clone(),
-            self.settings.tap.is_some(),
-        ));
+        let framing = self.kind.carried(self.framing);
+        let framer = Arc::new(Framer::new(framing.clone(), self.settings.tap.is_some()));
         let connections = Connections {
             name,
             budget,
             framer,
             settings: Arc::new(self.settings),
-            framing: self.framing,
+            framing: std::sync::Mutex::new(framing),
             token: core.token.clone(),
             central: central.clone(),
             tracker: core.tracker.clone(),

@@ -21,6 +21,7 @@ use tracing::Instrument;
 
 use super::{
     builder::{sealed, DefaultPeer, PeerSource, WithHook},
+    door::InDoor,
     Connections, Core, HandlerBuilder, Kind,
 };
 use crate::{
@@ -57,6 +58,8 @@ pub struct Listen {
     max_per_ip: Option<Option<usize>>,
     connect_rate: Option<(u64, Duration)>,
     per_ip: Option<RateLimit>,
+    /// What a connection passes before it is served: PROXY header, TLS, WebSocket.
+    door: InDoor,
 }
 
 /// Refused connections that may linger over their last words at once.
@@ -85,6 +88,17 @@ impl sealed::Sealed for Listen {}
 
 impl Kind for Listen {
     const BUILDER: &'static str = "IncomingBuilder";
+
+    #[allow(private_interfaces)]
+    fn carried<F>(&self, framing: F) -> crate::transport::Carried<F> {
+        #[cfg(feature = "websocket")]
+        if let Some(ws) = &self.door.ws {
+            return crate::transport::Carried::WebSocket(
+                ws.framing(crate::transport::ws::Role::Server),
+            );
+        }
+        crate::transport::Carried::Stream(framing)
+    }
 
     fn unprotect(&mut self) {
         self.max_connections = None;
@@ -156,6 +170,7 @@ impl<P: Peer> HandlerBuilder<Listen, P> {
             max_per_ip: None,
             connect_rate: Some(DEFAULT_CONNECT_RATE),
             per_ip: None,
+            door: InDoor::default(),
         };
         let mut builder = HandlerBuilder::with_kind(listen);
         // Safe for a server facing the internet (the table in the README).
@@ -254,6 +269,75 @@ impl<P: Peer, F: Framing, H> HandlerBuilder<Listen, P, F, H> {
         self
     }
 
+    /// Serves TLS: every connection's handshake is made (within
+    /// [`handshake_timeout`](Self::handshake_timeout)) before it is served; a client that
+    /// fails it (plain TCP on this port, an unknown client certificate) is closed without
+    /// an event and counted in `IncomingStats::failed_handshakes`. Feature `tls`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    #[doc = include_str!("../doc_client.rs")]
+    /// let tls = connhandler::tls::TlsServer::from_pem_files("cert.pem", "key.pem")?;
+    /// let builder = connhandler::Incoming::<Client>::builder("0.0.0.0:7443").tls(tls);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::tls::TlsServer) -> Self {
+        self.kind.door.tls = Some(tls);
+        self
+    }
+
+    /// Serves WebSocket (over TLS too, with [`tls`](Self::tls)): each binary WebSocket
+    /// message is one message, in place of the handler's framing. Feature `websocket`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("../doc_client.rs")]
+    /// use connhandler::ws::WebSocket;
+    ///
+    /// let ws = WebSocket::new().path("/game").allow_origin("https://play.example.com");
+    /// let builder = connhandler::Incoming::<Client>::builder("0.0.0.0:8080").websocket(ws);
+    /// ```
+    #[cfg(feature = "websocket")]
+    pub fn websocket(mut self, ws: crate::ws::WebSocket) -> Self {
+        self.kind.door.ws = Some(ws);
+        self
+    }
+
+    /// Expects a PROXY protocol header (v1 or v2, as HAProxy, nginx and the cloud load
+    /// balancers send it) before each connection's bytes: the client it names becomes the
+    /// connection's address, for `PeerHandle::addr` and the per-address caps and rate
+    /// limits. Every connection must then come through the balancer: one without a header
+    /// is closed. Off by default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("../doc_client.rs")]
+    /// let builder = connhandler::Incoming::<Client>::builder("0.0.0.0:7000").proxy_protocol(true);
+    /// ```
+    pub fn proxy_protocol(mut self, on: bool) -> Self {
+        self.kind.door.proxy = on;
+        self
+    }
+
+    /// How long a new connection may take over its PROXY header, TLS handshake and
+    /// WebSocket upgrade together (default 10 s); then it is closed, without an event.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("../doc_client.rs")]
+    /// let builder = connhandler::Incoming::<Client>::builder("0.0.0.0:7000")
+    ///     .handshake_timeout(std::time::Duration::from_secs(3));
+    /// ```
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.kind.door.timeout = timeout;
+        self
+    }
+
     /// Binds the listener and starts accepting; every connection's events go to `central`.
     ///
     /// # Errors
@@ -301,7 +385,8 @@ impl<P: Peer, F: Framing, H> HandlerBuilder<Listen, P, F, H> {
         let stats = Arc::new(Counters::default());
         let accept = AcceptLoop {
             listener,
-            connections,
+            connections: Arc::new(connections),
+            door: Arc::new(listen.door.clone()),
             limit: listen
                 .max_connections
                 .map(|n| Arc::new(Semaphore::new(n.min(Semaphore::MAX_PERMITS)))),
@@ -428,6 +513,7 @@ struct Counters {
     refused_rate: AtomicU64,
     refused_by_hook: AtomicU64,
     accept_errors: AtomicU64,
+    failed_handshakes: AtomicU64,
 }
 
 impl Counters {
@@ -470,6 +556,9 @@ pub struct IncomingStats {
     pub queued_bytes: usize,
     /// `accept` calls that failed (out of file descriptors, say); the listener carried on.
     pub accept_errors: u64,
+    /// Connections closed at their door: a PROXY header, TLS handshake or WebSocket upgrade
+    /// that failed or took longer than `handshake_timeout`.
+    pub failed_handshakes: u64,
     /// Connections open now.
     pub connected: usize,
 }
@@ -617,6 +706,7 @@ impl<P: Peer, F: Framing> Incoming<P, F> {
                 sum
             },
             accept_errors: self.stats.accept_errors.load(Ordering::Relaxed),
+            failed_handshakes: self.stats.failed_handshakes.load(Ordering::Relaxed),
             connected: self.core.registry().len(),
         }
     }
@@ -696,7 +786,8 @@ impl<P: Peer, F: Framing> Incoming<P, F> {
 
 struct AcceptLoop<P: Peer, F, E> {
     listener: TcpListener,
-    connections: Connections<P, F, E>,
+    connections: Arc<Connections<P, F, E>>,
+    door: Arc<InDoor>,
     limit: Option<Arc<Semaphore>>,
     /// Refused connections lingering over their last words, `MAX_LINGERING` at most.
     lingering: Arc<Semaphore>,
@@ -743,6 +834,10 @@ where
     /// until the peer closes or `close_timeout` passes, `MAX_LINGERING` at a time. Without
     /// last words, or with every lingering place taken (a flood), the socket just closes.
     fn refuse(&self, stream: tokio::net::TcpStream, by: RefusedBy) {
+        if !self.door.is_open() {
+            // Last words would go in plain TCP before a handshake the peer expects.
+            return;
+        }
         let Some(msg) = P::farewell(&Farewell::Refused(by)) else {
             return;
         };
@@ -784,8 +879,36 @@ where
                 }
             },
         };
-        let addr_slot = match self.connections.admit(addr.ip()) {
-            Ok(a) => a,
+        if !self.door.is_open() {
+            self.serve_through_door(stream, addr, slot);
+            return;
+        }
+        let Some((stream, addr_slot)) = self.admit(stream, addr) else {
+            return;
+        };
+        let Some(data) = self.connections.make_peer(addr) else {
+            stats.refused(&stats.refused_by_hook);
+            return;
+        };
+        stats.accepted.fetch_add(1, Ordering::Relaxed);
+        let admission = Admission {
+            slot,
+            addr: addr_slot,
+        };
+        self.connections
+            .start(stream, addr, data, admission, Default::default());
+    }
+
+    /// Admits a connection from `addr` by the per-address caps, or refuses it (counted, and
+    /// given its last words where the handler speaks plain TCP): `None`.
+    fn admit(
+        &self,
+        stream: tokio::net::TcpStream,
+        addr: SocketAddr,
+    ) -> Option<(tokio::net::TcpStream, Option<crate::limits::AddrSlot>)> {
+        let stats = &self.stats;
+        match self.connections.admit(addr.ip()) {
+            Ok(a) => Some((stream, a)),
             Err(refusal) => {
                 let cause = match refusal {
                     Refusal::PerIp => &stats.refused_per_ip,
@@ -798,19 +921,86 @@ where
                     Refusal::Rate => RefusedBy::ConnectRate,
                 };
                 self.refuse(stream, by);
-                return;
+                None
             }
+        }
+    }
+
+    /// A connection with a door to pass (PROXY header, TLS, WebSocket): in a task of its
+    /// own, holding its `max_connections` slot, within `handshake_timeout`. Without a PROXY
+    /// header the per-address caps apply before any handshake work; with one, to the
+    /// client it names.
+    fn serve_through_door(
+        &self,
+        stream: tokio::net::TcpStream,
+        addr: SocketAddr,
+        slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) {
+        let (mut stream, early) = if self.door.proxy {
+            (stream, None)
+        } else {
+            let Some((stream, addr_slot)) = self.admit(stream, addr) else {
+                return;
+            };
+            (stream, Some(addr_slot))
         };
-        let Some(data) = self.connections.make_peer(addr) else {
-            stats.refused(&stats.refused_by_hook);
-            return;
-        };
-        stats.accepted.fetch_add(1, Ordering::Relaxed);
-        let admission = Admission {
-            slot,
-            addr: addr_slot,
-        };
-        self.connections.start(stream, addr, data, admission);
+        let (door, connections, stats) = (
+            self.door.clone(),
+            self.connections.clone(),
+            self.stats.clone(),
+        );
+        let stop = connections.token();
+        self.connections.spawn(async move {
+            let pass = async {
+                let (client, balancer) = door.client_addr(&mut stream, addr).await?;
+                let addr_slot = match early {
+                    Some(a) => a,
+                    None => match connections.admit(client.ip()) {
+                        Ok(a) => a,
+                        Err(refusal) => {
+                            let cause = match refusal {
+                                Refusal::PerIp => &stats.refused_per_ip,
+                                Refusal::Rate => &stats.refused_rate,
+                            };
+                            stats.refused(cause);
+                            return Ok(None);
+                        }
+                    },
+                };
+                let mut opened = crate::conn::Opened::default();
+                opened.info.proxied_by = balancer;
+                let (passed, opened) = door.handshake(stream, opened).await?;
+                Ok::<_, io::Error>(Some((passed, client, opened, addr_slot)))
+            };
+            let passed = tokio::select! {
+                _ = stop.cancelled() => return,
+                passed = tokio::time::timeout(door.timeout, pass) => passed,
+            };
+            let (passed, client, opened, addr_slot) = match passed {
+                Ok(Ok(Some(passed))) => passed,
+                Ok(Ok(None)) => return,
+                Ok(Err(e)) => {
+                    stats.failed_handshakes.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(%addr, "handshake failed: {e}");
+                    return;
+                }
+                Err(_) => {
+                    stats.failed_handshakes.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(%addr, "handshake_timeout passed");
+                    return;
+                }
+            };
+            let Some(data) = connections.make_peer(client) else {
+                stats.refused(&stats.refused_by_hook);
+                return;
+            };
+            stats.accepted.fetch_add(1, Ordering::Relaxed);
+            let admission = Admission {
+                slot,
+                addr: addr_slot,
+            };
+            connections.start_passed(passed, client, data, admission, opened);
+        });
     }
 }
 

@@ -7,11 +7,13 @@
 //! | `builder.rs` | [`HandlerBuilder`]: the settings every handler has, as plain methods; a kind parameter ([`Listen`], [`Connect`]) carries the settings of one kind |
 //! | `incoming.rs` | the listen settings, [`Incoming`], its accept loop, broadcast and stats |
 //! | `outgoing.rs` | the connect settings, [`Outgoing`], its connect/retry/reconnect driver |
+//! | `door.rs` | the steps a new connection takes before it is served: PROXY header, TLS, WebSocket upgrade |
 //! | here | what both kinds share: the handle's core (name, shutdown, close on drop) and what their tasks need to start connections |
 //!
 //! Handlers depend on `conn` (one connection) and `central`; nothing below depends on them.
 
 mod builder;
+mod door;
 mod incoming;
 mod outgoing;
 
@@ -99,7 +101,9 @@ impl<P: Peer> Drop for Core<P> {
 pub(crate) struct Connections<P: Peer, F, E> {
     name: Arc<str>,
     settings: Arc<ConnSettings>,
-    framing: F,
+    /// The handler's framing, or WebSocket's in its place; cloned for each connection
+    /// (behind a lock: a framing need not be `Sync`, and door tasks share this).
+    framing: std::sync::Mutex<crate::transport::Carried<F>>,
     token: CancellationToken,
     central: CentralSender<E>,
     tracker: TaskTracker,
@@ -174,11 +178,17 @@ where
         addr: SocketAddr,
         data: P,
         admission: Admission,
+        opened: conn::Opened,
     ) -> (PeerHandle<P>, JoinHandle<bool>) {
+        let framing = self
+            .framing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let ctx = ConnCtx {
             handler: &self.name,
             settings: &self.settings,
-            framing: &self.framing,
+            framing: &framing,
             parent: &self.token,
             central: &self.central,
             tracker: &self.tracker,
@@ -186,6 +196,22 @@ where
             budget: self.budget.as_ref(),
             framer: &self.framer,
         };
-        conn::spawn(ctx, stream, addr, data, admission)
+        conn::spawn(ctx, stream, addr, data, admission, opened)
+    }
+
+    /// Starts a connection that passed its door (see `door.rs`).
+    pub(crate) fn start_passed(
+        &self,
+        passed: door::Passed,
+        addr: SocketAddr,
+        data: P,
+        admission: Admission,
+        opened: conn::Opened,
+    ) -> (PeerHandle<P>, JoinHandle<bool>) {
+        match passed {
+            door::Passed::Tcp(s) => self.start(s, addr, data, admission, opened),
+            #[cfg(feature = "tls")]
+            door::Passed::Tls(s) => self.start(s, addr, data, admission, opened),
+        }
     }
 }

@@ -15,6 +15,7 @@ use tracing::Instrument;
 
 use super::{
     builder::{sealed, DefaultPeer, PeerSource, WithHook},
+    door::{DoorError, OutDoor, Passed},
     Connections, Core, HandlerBuilder, Kind,
 };
 use crate::{
@@ -22,7 +23,7 @@ use crate::{
     central::CentralSender,
     codec::{Framing, TcpMessageCodec},
     conn::Event,
-    conn::{Admission, PeerHandle},
+    conn::{Admission, Opened, PeerHandle},
     peer::Peer,
     reason::{ConnectError, ConnectErrorKind},
 };
@@ -181,12 +182,25 @@ pub struct Connect {
     timeout: Duration,
     retry: Retry,
     reconnect: bool,
+    /// What a connection passes before it is served: TLS, WebSocket.
+    door: OutDoor,
 }
 
 impl sealed::Sealed for Connect {}
 
 impl Kind for Connect {
     const BUILDER: &'static str = "OutgoingBuilder";
+
+    #[allow(private_interfaces)]
+    fn carried<F>(&self, framing: F) -> crate::transport::Carried<F> {
+        #[cfg(feature = "websocket")]
+        if let Some(ws) = &self.door.ws {
+            return crate::transport::Carried::WebSocket(
+                ws.framing(crate::transport::ws::Role::Client),
+            );
+        }
+        crate::transport::Carried::Stream(framing)
+    }
 }
 
 /// Configures an outgoing handler; [`start`](OutgoingBuilder::start) starts connecting,
@@ -241,12 +255,83 @@ impl<P: Peer> HandlerBuilder<Connect, P> {
             timeout: Duration::from_secs(10),
             retry: Retry::default(),
             reconnect: false,
+            door: OutDoor::default(),
         };
         HandlerBuilder::with_kind(connect)
     }
 }
 
+#[cfg(feature = "websocket")]
+impl<P: Peer> HandlerBuilder<Connect, P> {
+    /// A builder that connects to a `ws://` or `wss://` URL: its host and port, WebSocket
+    /// on its path, and for `wss://` TLS trusting the platform's store with the URL's host
+    /// as the server name (replace it with [`tls`](HandlerBuilder::tls)). Features
+    /// `websocket`, and `tls` for `wss://`.
+    ///
+    /// # Errors
+    ///
+    /// A URL that is not `ws://` or `wss://`, or `wss://` without the `tls` feature.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("../doc_client.rs")]
+    /// let builder = connhandler::Outgoing::<Client>::websocket_url("ws://127.0.0.1:8080/game")?;
+    /// # Ok::<(), String>(())
+    /// ```
+    pub fn websocket_url(url: &str) -> Result<Self, String> {
+        let url = crate::ws::WsUrl::parse(url)?;
+        #[allow(unused_mut)]
+        let mut builder = Self::connecting((url.host.as_str(), url.port))
+            .websocket(crate::ws::WebSocket::new().path(url.path.clone()));
+        if url.tls {
+            #[cfg(feature = "tls")]
+            {
+                builder = builder.tls(crate::tls::TlsClient::platform_roots());
+            }
+            #[cfg(not(feature = "tls"))]
+            return Err(format!("{}: wss:// needs the tls feature", url.host));
+        }
+        Ok(builder)
+    }
+}
+
 impl<P: Peer, F: Framing, H> HandlerBuilder<Connect, P, F, H> {
+    /// Speaks TLS: the handshake is part of each attempt (within
+    /// [`connect_timeout`](Self::connect_timeout)); a certificate that is untrusted,
+    /// expired or for another name fails the attempt with a `ConnectError` that says which.
+    /// Feature `tls`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    #[doc = include_str!("../doc_client.rs")]
+    /// let tls = connhandler::tls::TlsClient::with_ca_file("ca.pem")?.server_name("login.internal");
+    /// let builder = connhandler::Outgoing::<Client>::builder("10.0.0.5:7443").tls(tls);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::tls::TlsClient) -> Self {
+        self.kind.door.tls = Some(tls);
+        self
+    }
+
+    /// Speaks WebSocket (over TLS too, with [`tls`](Self::tls)): each message goes as one
+    /// binary WebSocket message, in place of the handler's framing. Feature `websocket`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("../doc_client.rs")]
+    /// let ws = connhandler::ws::WebSocket::new().path("/game");
+    /// let builder = connhandler::Outgoing::<Client>::builder("127.0.0.1:8080").websocket(ws);
+    /// ```
+    #[cfg(feature = "websocket")]
+    pub fn websocket(mut self, ws: crate::ws::WebSocket) -> Self {
+        self.kind.door.ws = Some(ws);
+        self
+    }
+
     /// How long one attempt (name resolution and TCP connect) may take; default 10 s
     /// (`openTCPClientConnection`'s `timeout_ms`).
     ///
@@ -569,7 +654,7 @@ where
         // Connections lost in a row, each soon after it was made.
         let mut lost = 0u32;
         loop {
-            let Some((stream, addr)) =
+            let Some((stream, addr, opened)) =
                 connect_with_retry(&self.connect, &closed, &central, &report, &self.counters).await
             else {
                 return;
@@ -587,9 +672,9 @@ where
             };
             self.counters.connects.fetch_add(1, Ordering::Relaxed);
             let since = tokio::time::Instant::now();
-            let (peer, done) = self
-                .connections
-                .start(stream, addr, data, Admission::default());
+            let (peer, done) =
+                self.connections
+                    .start_passed(stream, addr, data, Admission::default(), opened);
             report(Ok(peer));
             let reconnect_worthy = done.await.unwrap_or(false);
             if !self.connect.reconnect || !reconnect_worthy || self.connections.is_closed() {
@@ -616,13 +701,13 @@ async fn connect_with_retry<P: Peer, E: From<Event<P>>>(
     central: &CentralSender<E>,
     report: &impl Fn(Result<PeerHandle<P>, ConnectError>) -> Option<ConnectError>,
     counters: &Counters,
-) -> Option<(TcpStream, SocketAddr)> {
+) -> Option<(Passed, SocketAddr, Opened)> {
     let mut attempt = 0u32;
     loop {
         attempt += 1;
         let result = tokio::select! {
             _ = closed.cancelled() => return None,
-            r = connect_once(&connect.addr, connect.timeout) => r,
+            r = connect_once(&connect.addr, &connect.door, connect.timeout) => r,
         };
         let kind = match result {
             Ok(connected) => return Some(connected),
@@ -648,20 +733,35 @@ async fn connect_with_retry<P: Peer, E: From<Event<P>>>(
 
 async fn connect_once(
     addr: &Address,
+    door: &OutDoor,
     timeout: Duration,
-) -> Result<(TcpStream, SocketAddr), ConnectErrorKind> {
+) -> Result<(Passed, SocketAddr, Opened), ConnectErrorKind> {
     let attempt = async {
         let addrs = addr.resolve().await.map_err(ConnectErrorKind::Resolve)?;
         let mut last = None;
+        let mut connected = None;
         for a in addrs {
             match TcpStream::connect(a).await {
-                Ok(stream) => return Ok((stream, a)),
+                Ok(stream) => {
+                    connected = Some((stream, a));
+                    break;
+                }
                 Err(e) => last = Some(e),
             }
         }
-        Err(ConnectErrorKind::Io(last.unwrap_or_else(|| {
-            io::Error::new(io::ErrorKind::NotFound, "no address")
-        })))
+        let Some((stream, a)) = connected else {
+            return Err(ConnectErrorKind::Io(last.unwrap_or_else(|| {
+                io::Error::new(io::ErrorKind::NotFound, "no address")
+            })));
+        };
+        let (passed, opened) = door
+            .handshake(stream, &addr.host())
+            .await
+            .map_err(|e| match e {
+                DoorError::Tls(e) => ConnectErrorKind::Tls(e),
+                DoorError::WebSocket(e) => ConnectErrorKind::WebSocket(e),
+            })?;
+        Ok((passed, a, opened))
     };
     match tokio::time::timeout(timeout, attempt).await {
         Ok(result) => result,

@@ -25,6 +25,10 @@ pub(crate) enum ConnectErrorKind {
     Resolve(io::Error),
     TimedOut(Duration),
     Io(io::Error),
+    /// The TLS handshake failed (the server's certificate, most often).
+    Tls(io::Error),
+    /// The WebSocket upgrade failed.
+    WebSocket(io::Error),
     /// The `make_peer` hook panicked; the connection was closed.
     MakePeer,
     Cancelled,
@@ -36,6 +40,8 @@ impl fmt::Display for ConnectErrorKind {
             ConnectErrorKind::Resolve(e) => write!(f, "cannot resolve the host name: {e}"),
             ConnectErrorKind::TimedOut(t) => write!(f, "timed out after {t:?}"),
             ConnectErrorKind::Io(e) => e.fmt(f),
+            ConnectErrorKind::Tls(e) => write!(f, "TLS handshake failed: {e}"),
+            ConnectErrorKind::WebSocket(e) => write!(f, "WebSocket upgrade failed: {e}"),
             ConnectErrorKind::MakePeer => {
                 f.write_str("connected, but the make_peer hook panicked (see the log)")
             }

@@ -49,6 +49,14 @@ impl fmt::Display for Disconnect {
 pub enum DisconnectReason {
     /// The peer closed the connection (end of stream between messages).
     ClosedByPeer,
+    /// The peer closed the connection with a closing message of the framing's own (a
+    /// WebSocket close frame), between messages.
+    ClosedByPeerWith {
+        /// The close code, if the peer gave one (WebSocket: 1000 for a normal close).
+        code: Option<u16>,
+        /// The reason the peer gave (may be empty).
+        reason: String,
+    },
     /// The program closed it with `disconnect` or `disconnect_with`.
     ClosedLocally {
         /// The reason given to `disconnect_with`.
@@ -131,6 +139,7 @@ impl DisconnectReason {
         !matches!(
             self,
             DisconnectReason::ClosedByPeer
+                | DisconnectReason::ClosedByPeerWith { .. }
                 | DisconnectReason::ClosedLocally { .. }
                 | DisconnectReason::Shutdown
         )
@@ -153,7 +162,32 @@ impl DisconnectReason {
     pub(crate) fn from_frame_error(e: FrameError) -> Self {
         match e {
             FrameError::Io(e) => DisconnectReason::Io(e),
+            FrameError::PeerClosed { code, reason } => {
+                DisconnectReason::ClosedByPeerWith { code, reason }
+            }
             e => DisconnectReason::Framing(e),
+        }
+    }
+
+    /// The WebSocket close code and reason text that tell the peer why (RFC 6455, 7.4.1);
+    /// the text is this reason's own for a close by the program, the display otherwise.
+    pub(crate) fn close_code(&self) -> (u16, String) {
+        use DisconnectReason as R;
+        match self {
+            R::ClosedLocally { reason } => (1000, reason.clone().unwrap_or_default()),
+            R::ClosedByPeer => (1000, String::new()),
+            R::ClosedByPeerWith { code, .. } => (code.unwrap_or(1000), String::new()),
+            R::Shutdown => (1001, self.to_string()),
+            R::Framing(FrameError::MessageTooLong { .. } | FrameError::ChunkTooLong { .. }) => {
+                (1009, self.to_string())
+            }
+            R::Framing(FrameError::TextMessage) => (1003, self.to_string()),
+            R::Framing(_) | R::Io(_) => (1002, self.to_string()),
+            R::Decode(_) => (1007, self.to_string()),
+            R::Encode(_) => (1011, self.to_string()),
+            R::TimedOut(_) | R::RateLimited { .. } | R::QueueFull | R::OverBudget { .. } => {
+                (1008, self.to_string())
+            }
         }
     }
 }
@@ -162,6 +196,14 @@ impl fmt::Display for DisconnectReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DisconnectReason::ClosedByPeer => f.write_str("closed by the peer"),
+            DisconnectReason::ClosedByPeerWith { code, reason } => {
+                f.write_str("closed by the peer")?;
+                match (code, reason.is_empty()) {
+                    (None, _) => Ok(()),
+                    (Some(c), true) => write!(f, " (code {c})"),
+                    (Some(c), false) => write!(f, " (code {c}: {reason})"),
+                }
+            }
             DisconnectReason::ClosedLocally { reason: None } => f.write_str("closed locally"),
             DisconnectReason::ClosedLocally { reason: Some(r) } => {
                 write!(f, "closed locally: {r}")

@@ -2,13 +2,13 @@
 //!
 //! The reader and the writer are generic over a [`Transport`]: a byte stream split into a
 //! read half, which the reader owns, and a write half, which the writer owns and senders
-//! borrow for a direct write (see `send.rs`). Plain TCP is the one transport today. Another
-//! byte stream (TLS, say) implements the same three traits and is framed as TCP is; its
-//! write half needs a `try_write` that does not block (a lock around the session, taken
-//! only to encrypt and write). A transport that delivers whole messages (WebSocket) has no
-//! framing of ours: it replaces the read step of the reader (`ReadBuf::read` and the
-//! framing's `decode_frame`) and the encoding of the writer, and keeps everything else
-//! (hand-on, deadlines, close, queue, send path).
+//! borrow for a direct write (see `send.rs`). Plain TCP is one; TLS is another
+//! (`transport/tls.rs`: a rustls session shared by the halves, a lock taken only to decrypt
+//! or to encrypt and write; no direct writes, since a sender's write could leave records in
+//! the session that only the writer writes out). WebSocket is not a transport but a framing
+//! over either (`transport/ws/`): each WebSocket message is one frame, control frames are
+//! answered through the connection's queue, and the close frame is the framing's last
+//! words; everything else (hand-on, deadlines, budgets, close, queue, send path) is the same.
 
 use std::{future::Future, io, net::SocketAddr, pin::Pin, task::Poll};
 
@@ -28,6 +28,10 @@ pub(crate) trait Transport: Send + 'static {
     type Read: ReadHalf;
     /// The half the writer owns and senders borrow.
     type Write: WriteHalf;
+    /// Whether senders may write to the transport directly when the writer is idle (see
+    /// `send.rs`): not when a write can leave bytes inside the transport that only the
+    /// writer would write out (TLS records).
+    const DIRECT_WRITES: bool = true;
 
     /// The local address of the connection.
     fn local_addr(&self) -> io::Result<SocketAddr>;
@@ -57,8 +61,19 @@ pub(crate) trait WriteHalf: TryWrite {
     /// Waits until a write may take something.
     fn writable(&self) -> impl Future<Output = io::Result<()>> + Send;
 
-    /// Ends the stream in this direction (TCP: sends FIN).
+    /// Ends the stream in this direction (TCP: sends FIN; TLS: close_notify, then FIN).
     fn shutdown(&mut self) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// Whether the transport holds bytes a write accepted but did not write out yet (TLS
+    /// records); the writer writes them out ([`flush`](WriteHalf::flush)) before it idles.
+    fn has_pending(&self) -> bool {
+        false
+    }
+
+    /// Writes out what the transport holds.
+    fn flush(&self) -> impl Future<Output = io::Result<()>> + Send {
+        std::future::ready(Ok(()))
+    }
 }
 
 impl Transport for TcpStream {
