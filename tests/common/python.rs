@@ -92,6 +92,65 @@ fn make_panda_venv() -> Result<PathBuf, String> {
     }
 }
 
+/// A Python with the `websockets` package importable: a venv under the target directory,
+/// made and filled from PyPI on first use.
+pub fn websockets_python() -> PathBuf {
+    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            make_venv(
+                "ws-venv",
+                "websockets>=12,<16",
+                "import websockets.sync.client",
+                "the WebSocket interop tests need Python 3 with venv and pip, and PyPI to install `websockets`",
+            )
+        })
+        .clone()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn make_venv(dir: &str, package: &str, check: &str, hint: &str) -> Result<PathBuf, String> {
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join(dir);
+    let python = venv.join("bin").join("python");
+    let has = |python: &Path| {
+        Command::new(python)
+            .args(["-c", check])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    if has(&python) {
+        return Ok(python);
+    }
+    run(
+        Command::new(python3())
+            .args(["-m", "venv", "--clear"])
+            .arg(&venv),
+        &format!(
+            "making a virtual environment at {} ({hint})",
+            venv.display()
+        ),
+    )?;
+    run(
+        Command::new(&python).args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            package,
+        ]),
+        &format!("installing {package} into {} ({hint})", venv.display()),
+    )?;
+    if has(&python) {
+        Ok(python)
+    } else {
+        Err(format!(
+            "{package} was installed but does not import ({hint})"
+        ))
+    }
+}
+
 /// The path of a script in `tests/interop/`.
 pub fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -263,23 +263,8 @@ impl<P: Peer> HandlerBuilder<Connect, P> {
 
 #[cfg(feature = "websocket")]
 impl<P: Peer> HandlerBuilder<Connect, P> {
-    /// A builder that connects to a `ws://` or `wss://` URL: its host and port, WebSocket
-    /// on its path, and for `wss://` TLS trusting the platform's store with the URL's host
-    /// as the server name (replace it with [`tls`](HandlerBuilder::tls)). Features
-    /// `websocket`, and `tls` for `wss://`.
-    ///
-    /// # Errors
-    ///
-    /// A URL that is not `ws://` or `wss://`, or `wss://` without the `tls` feature.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    #[doc = include_str!("../doc_client.rs")]
-    /// let builder = connhandler::Outgoing::<Client>::websocket_url("ws://127.0.0.1:8080/game")?;
-    /// # Ok::<(), String>(())
-    /// ```
-    pub fn websocket_url(url: &str) -> Result<Self, String> {
+    /// The builder of [`Outgoing::websocket_url`].
+    fn from_websocket_url(url: &str) -> Result<Self, String> {
         let url = crate::ws::WsUrl::parse(url)?;
         #[allow(unused_mut)]
         let mut builder = Self::connecting((url.host.as_str(), url.port))
@@ -517,6 +502,27 @@ impl<P: Peer> Outgoing<P> {
     /// ```
     pub fn builder(addr: impl Into<Address>) -> OutgoingBuilder<P> {
         OutgoingBuilder::connecting(addr)
+    }
+
+    /// A builder that connects to a `ws://` or `wss://` URL: its host and port, WebSocket
+    /// on its path, and for `wss://` TLS trusting the platform's store with the URL's host
+    /// as the server name (replace it with [`tls`](HandlerBuilder::tls)). Features
+    /// `websocket`, and `tls` for `wss://`.
+    ///
+    /// # Errors
+    ///
+    /// A URL that is not `ws://` or `wss://`, or `wss://` without the `tls` feature.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("../doc_client.rs")]
+    /// let builder = connhandler::Outgoing::<Client>::websocket_url("ws://127.0.0.1:8080/game")?;
+    /// # Ok::<(), String>(())
+    /// ```
+    #[cfg(feature = "websocket")]
+    pub fn websocket_url(url: &str) -> Result<OutgoingBuilder<P>, String> {
+        OutgoingBuilder::from_websocket_url(url)
     }
 }
 
