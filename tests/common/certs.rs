@@ -1,3 +1,4 @@
+#![allow(dead_code)] // each test binary uses a part
 //! Certificates made at test time (rcgen): a CA, server and client certificates it signs,
 //! an expired one, and another CA nobody trusts; written as PEM files for the tests and
 //! for the Python and browser peers.
