@@ -1,0 +1,190 @@
+//! A real browser: headless Chromium (Debian's `chromium`, which `.ci/run` installs) loads
+//! the chat example's page (examples/chat.html), whose JavaScript speaks the derived `Say`
+//! protocol over WebSocket with `DataView`; the test reads the page's DOM once the page says
+//! it has shown the replies and seen the server's close frame.
+
+mod common;
+
+use std::{path::PathBuf, process::Command, sync::Arc};
+
+use common::within;
+use connhandler::{central, ws::WebSocket, Encode, Event, Incoming, Message, Peer};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpListener,
+    sync::Notify,
+};
+
+/// The chat example's message.
+#[derive(Message, Debug, Clone, PartialEq)]
+#[wire(id = 1)]
+struct Say {
+    from: String,
+    text: String,
+}
+
+#[derive(Peer, Default)]
+#[peer(recv = Say, send = Say, name = "browser")]
+struct Browser;
+
+fn chromium() -> PathBuf {
+    for candidate in ["chromium", "chromium-browser", "google-chrome"] {
+        if Command::new(candidate)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            return candidate.into();
+        }
+    }
+    panic!(
+        "the browser test needs headless Chromium (Debian's `chromium` package: \
+         apt-get install chromium); .ci/run installs it"
+    );
+}
+
+/// Serves the page (with the WebSocket port filled in), and `/hold` until `/done`.
+async fn serve_page(listener: TcpListener, ws_port: u16) {
+    let page = include_str!("../examples/chat.html").replace("__WS_PORT__", &ws_port.to_string());
+    let done = Arc::new(Notify::new());
+    loop {
+        let Ok((mut s, _)) = listener.accept().await else {
+            return;
+        };
+        let (page, done) = (page.clone(), done.clone());
+        tokio::spawn(async move {
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let head = String::from_utf8_lossy(&head);
+            let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
+            let (status, body) = if path == "/hold" {
+                done.notified().await;
+                ("200 OK", String::new())
+            } else if path == "/done" {
+                done.notify_waiters();
+                done.notify_one();
+                ("200 OK", String::new())
+            } else if path.starts_with("/?") || path == "/" {
+                ("200 OK", page)
+            } else {
+                ("404 Not Found", String::new())
+            };
+            let response = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = s.write_all(response.as_bytes()).await;
+        });
+    }
+}
+
+#[test]
+fn the_layout_the_page_writes_is_the_derived_one() {
+    // What encodeSay in chat.html writes for ("ab", "c").
+    let mut wire = bytes::BytesMut::new();
+    Say {
+        from: "ab".into(),
+        text: "c".into(),
+    }
+    .encode(&mut wire);
+    assert_eq!(&wire[..], &[1, 0, 2, 0, b'a', b'b', 1, 0, b'c']);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headless_chromium_chats_over_websocket() {
+    let chromium = chromium();
+    let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http_port = http.local_addr().unwrap().port();
+    let origin = format!("http://127.0.0.1:{http_port}");
+    let (tx, mut events) = central::<Event<Browser>>(64);
+    let server = Incoming::<Browser>::builder("127.0.0.1:0")
+        .websocket(WebSocket::new().path("/chat").allow_origin(&origin))
+        .listen(&tx)
+        .await
+        .unwrap();
+    tokio::spawn(serve_page(http, server.local_addr().port()));
+
+    let url = format!("{origin}/?name=tester&say=h%C3%A9llo%20%3Cworld%3E&expect=2&close=1");
+    let browser = tokio::task::spawn_blocking(move || {
+        Command::new(chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--virtual-time-budget=10000",
+                "--dump-dom",
+            ])
+            .arg(format!(
+                "--user-data-dir={}",
+                std::env::temp_dir()
+                    .join(format!("connhandler-chromium-{}", std::process::id()))
+                    .display()
+            ))
+            .arg(url)
+            .output()
+            .expect("cannot run chromium")
+    });
+
+    // The central loop: the page's line comes back to everyone, a welcome to it, then a
+    // kick with a reason its close frame carries.
+    let connected = within("the page connects", events.recv()).await.unwrap();
+    let Event::Connected(page) = connected else {
+        panic!("{connected:?}")
+    };
+    let ws = page.transport().websocket().unwrap();
+    assert_eq!(ws.origin(), Some(origin.as_str()));
+    assert!(ws.user_agent().unwrap_or_default().contains("Chrome"));
+    let said = within("the page's message", events.recv()).await.unwrap();
+    let Event::Message(from, say) = said else {
+        panic!("{said:?}")
+    };
+    assert_eq!(
+        say,
+        Say {
+            from: "tester".into(),
+            text: "héllo <world>".into()
+        }
+    );
+    server.broadcast(&say).unwrap();
+    let _ = from.send(Say {
+        from: "server".into(),
+        text: format!("welcome, {}", say.from),
+    });
+    from.disconnect_with("the test is over");
+    let Some(Event::Disconnected(_, d)) = within("the close", events.recv()).await else {
+        panic!("no Disconnected")
+    };
+    assert_eq!(d.reason.to_string(), "closed locally: the test is over");
+
+    let out = within("chromium", browser).await.unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "chromium failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        dom.contains(r#"data-done="1""#),
+        "the page did not finish:\n{dom}"
+    );
+    assert!(
+        dom.contains(r#"<li><b>tester</b>: <span class="text">héllo &lt;world&gt;</span></li><li><b>server</b>: <span class="text">welcome, tester</span></li>"#),
+        "the replies are not on the page:\n{dom}"
+    );
+    assert!(
+        dom.contains("closed (1000: the test is over)"),
+        "the close frame's reason is not on the page:\n{dom}"
+    );
+}
