@@ -4,13 +4,24 @@
 //! framing is Panda3D's datagram with its default 2-byte header, and the message is laid out
 //! as Panda3D's `Datagram` would (`addUint16` id, `addString`).
 //!
-//! Run it with `cargo run --example chat`.
+//! Browsers join the same chat: a second listener speaks WebSocket, where each binary
+//! WebSocket message is one `Say` laid out the same way, and `examples/chat.html` is the
+//! page whose JavaScript speaks it (`DataView`, little-endian). One of the Rust clients
+//! connects over WebSocket too, so a run without a browser still goes through it.
+//!
+//! Run it with `cargo run --example chat`: it ends once every client heard every other.
+//! `cargo run --example chat -- --serve` keeps serving afterwards: open the address it
+//! prints (http://127.0.0.1:8080/) in a browser, in two tabs, and chat.
 
 use std::{collections::HashMap, time::Duration};
 
 use connhandler::{
-    blocking::Runtime, central, codec::Panda3dCodec, Event, Incoming, Message, Outgoing,
-    OutgoingBuilder, Peer, PeerId, Retry,
+    blocking::Runtime, central, codec::Panda3dCodec, ws::WebSocket, Event, Incoming, Message,
+    Outgoing, OutgoingBuilder, Peer, PeerId, Retry,
+};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpListener,
 };
 
 /// One chat line, as Panda3D would write it: `addUint16(1)`, `addString(from)`,
@@ -53,7 +64,46 @@ impl From<Event<ChatServer>> for Frame {
 
 const NAMES: [&str; 3] = ["ann", "bob", "cy"];
 
+/// Serves the browser page, with the WebSocket port filled in, to whoever asks; `/hold`
+/// and `/done` are the page's hooks for a headless browser (see chat.html).
+async fn serve_page(listener: TcpListener, ws_port: u16) {
+    let page = include_str!("chat.html").replace("__WS_PORT__", &ws_port.to_string());
+    let done = std::sync::Arc::new(tokio::sync::Notify::new());
+    while let Ok((mut s, _)) = listener.accept().await {
+        let (page, done) = (page.clone(), done.clone());
+        tokio::spawn(async move {
+            // One small request, read within a bound.
+            let mut head = [0u8; 4096];
+            let read = tokio::time::timeout(Duration::from_secs(5), s.read(&mut head)).await;
+            let n = read.ok().and_then(Result::ok).unwrap_or(0);
+            let path = String::from_utf8_lossy(&head[..n])
+                .split(' ')
+                .nth(1)
+                .unwrap_or("/")
+                .to_owned();
+            let body = match path.as_str() {
+                "/hold" => {
+                    done.notified().await;
+                    String::new()
+                }
+                "/done" => {
+                    done.notify_waiters();
+                    done.notify_one();
+                    String::new()
+                }
+                _ => page,
+            };
+            let response = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = s.write_all(response.as_bytes()).await;
+        });
+    }
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let serve = std::env::args().any(|a| a == "--serve");
     // QueuedConnectionManager: the I/O thread.
     let rt = Runtime::new()?;
     let (tx, mut central) = central::<Frame>(1024);
@@ -67,14 +117,44 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     println!("server: listening on {}", server.local_addr());
 
+    // The browsers' door: WebSocket on /chat, from pages this example serves only.
+    let (ws_port, page_port) = if serve { (8081, 8080) } else { (0, 0) };
+    let page_listener = rt.block_on(TcpListener::bind(("127.0.0.1", page_port)))?;
+    let page_addr = page_listener.local_addr()?;
+    let browsers = rt.block_on(
+        Incoming::<ChatClient>::builder(("127.0.0.1", ws_port))
+            .name("browsers")
+            .websocket(
+                WebSocket::new()
+                    .path("/chat")
+                    .allow_origin(format!("http://{page_addr}"))
+                    .allow_origin(format!("http://localhost:{}", page_addr.port())),
+            )
+            .listen(&tx),
+    )?;
+    rt.handle()
+        .spawn(serve_page(page_listener, browsers.local_addr().port()));
+    println!("server: browsers on ws://{}/chat", browsers.local_addr());
+
     // openTCPClientConnection(host, port, timeout_ms), one per client.
+    // The last client comes in through the browsers' door, as a page would.
     let clients: Vec<Outgoing<ChatServer>> = NAMES
         .iter()
         .map(|&name| {
-            let builder = OutgoingBuilder::new(server.local_addr(), move |_| ChatServer { name })
+            let over_ws = name == NAMES[NAMES.len() - 1];
+            let addr = if over_ws {
+                browsers.local_addr()
+            } else {
+                server.local_addr()
+            };
+            let mut builder = OutgoingBuilder::new(addr, move |_| ChatServer { name })
                 .framing(Panda3dCodec::new())
                 .connect_timeout(Duration::from_millis(3000))
                 .retry(Retry::never());
+            if over_ws {
+                // The framing gives way to WebSocket's: one message per WebSocket message.
+                builder = builder.websocket(WebSocket::new().path("/chat"));
+            }
             rt.start_outgoing(builder, &tx)
         })
         .collect();
@@ -92,12 +172,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Frame::Server(Event::Connected(c)) => println!("server: {c} joined"),
                 Frame::Server(Event::Message(from, say)) => {
                     println!("server: {} says {:?}; broadcasting", say.from, say.text);
-                    // One encoding for every client (ConnectionWriter.send in a loop).
-                    let report = server.broadcast(&say)?;
+                    // One encoding for every client of each door (ConnectionWriter.send in
+                    // a loop).
+                    let slow =
+                        server.broadcast(&say)?.slow.len() + browsers.broadcast(&say)?.slow.len();
                     // A client too slow to take it is skipped (and, under the default
                     // policy, cut): the others are not held up.
-                    if !report.slow.is_empty() {
-                        println!("server: {} slow clients skipped", report.slow.len());
+                    if slow > 0 {
+                        println!("server: {slow} slow clients skipped");
                     }
                     let _ = from;
                 }
@@ -118,6 +200,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     }
                 }
                 Frame::Client(Event::ConnectFailed(e)) => return Err(e.into()),
+                Frame::Server(Event::Disconnected(c, d)) => println!("server: {c} left: {d}"),
                 _ => {}
             }
         }
@@ -126,10 +209,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("everyone heard everyone after {frame} frames");
 
-    // closeConnection on each, then on the rendezvous socket.
+    // closeConnection on each.
     for c in &clients {
         rt.block_on(c.shutdown());
     }
+    if serve {
+        println!("serving: open http://{page_addr}/ in a browser (two tabs chat); Ctrl-C ends");
+        while let Some(event) = central.blocking_recv() {
+            match event {
+                Frame::Server(Event::Connected(c)) => println!("server: {c} joined"),
+                Frame::Server(Event::Message(_, say)) => {
+                    println!("server: {} says {:?}", say.from, say.text);
+                    let _ = server.broadcast(&say)?;
+                    let _ = browsers.broadcast(&say)?;
+                }
+                Frame::Server(Event::Disconnected(c, d)) => println!("server: {c} left: {d}"),
+                _ => {}
+            }
+        }
+    }
+    // Then on the rendezvous sockets.
+    rt.block_on(browsers.shutdown());
     rt.block_on(server.shutdown());
     Ok(())
 }
