@@ -1,6 +1,8 @@
 //! The `tcpmsg` tool, run as a process: echo, send, proxy, and interop with a peer that uses
 //! the reference TcpMessage framing (written here from wire-format.md).
 
+#[path = "common/certs.rs"]
+mod certs;
 mod common;
 
 use std::{
@@ -132,6 +134,17 @@ fn help_documents_the_options() {
         "--half-close",
         "--unprotected",
         "--pending-bytes",
+        "--tls-cert",
+        "--tls-key",
+        "--tls-client-ca",
+        "--websocket",
+        "--ws-origin",
+        "--proxy-protocol",
+        "--handshake-timeout-ms",
+        "--tls",
+        "--ca",
+        "--client-cert",
+        "wss://",
     ] {
         assert!(help.contains(needle), "--help does not mention {needle}");
     }
@@ -550,4 +563,73 @@ mod hostile {
         // 4000 messages print about 1 MB of lines: far more than a pipe holds.
         round_trips(addr, 4000);
     }
+}
+
+/// echo over TLS with client certificates; send over TLS, refused without its certificate
+/// and with a CA that does not know the server.
+#[test]
+fn echo_and_send_over_tls() {
+    let pki = certs::pki("tcpmsg-tls");
+    let path = |p: std::path::PathBuf| p.display().to_string();
+    let (cert, key) = pki.server();
+    let (ccert, ckey) = pki.client();
+    let (cert, key, ca, ccert, ckey) = (
+        path(cert),
+        path(key),
+        path(pki.ca()),
+        path(ccert),
+        path(ckey),
+    );
+    let (_echo, addr) = echo(&[
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+        "--tls-client-ca",
+        &ca,
+    ]);
+    let target = format!("localhost:{}", addr.port());
+    let (ok, out, err) = send(
+        &target,
+        &["--ca", &ca, "--client-cert", &ccert, "--client-key", &ckey],
+        "0102\nabcdef\n",
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out, "0102\nabcdef\n");
+    // A server certificate nobody told us to trust.
+    let (ucert, ukey) = pki.untrusted();
+    let (_other, other) = echo(&["--tls-cert", &path(ucert), "--tls-key", &path(ukey)]);
+    let (ok, _, err) = send(&other.to_string(), &["--ca", &ca], "00\n");
+    assert!(!ok);
+    assert!(err.contains("TLS handshake failed"), "{err}");
+}
+
+/// echo over WebSocket, send to its ws:// URL; and proxy bridging WebSocket clients to a
+/// plain-TCP echo, printing the traffic as it does for TCP.
+#[test]
+fn websocket_echo_and_a_proxy_that_bridges_transports() {
+    let (_ws_echo, addr) = echo(&["--websocket", "/echo"]);
+    let (ok, out, err) = send(&format!("ws://{addr}/echo"), &[], "0a0b\n");
+    assert!(ok, "{err}");
+    assert_eq!(out, "0a0b\n");
+
+    let (_plain, plain) = echo(&[]);
+    let (_proxy, proxy, mut lines) = start_listening(&[
+        "proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--websocket",
+        "/ws",
+        "--connect",
+        &plain.to_string(),
+    ]);
+    let (ok, out, err) = send(&format!("ws://{proxy}/ws"), &[], "c0ffee\n");
+    assert!(ok, "{err}");
+    assert_eq!(out, "c0ffee\n");
+    let mut line = String::new();
+    lines.read_line(&mut line).unwrap();
+    assert!(
+        line.starts_with("-> ") && line.trim_end().ends_with(" 3 c0ffee"),
+        "{line}"
+    );
 }

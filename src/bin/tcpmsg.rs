@@ -13,6 +13,9 @@ use bytes::Bytes;
 use connhandler::{
     central,
     codec::{Framing, Panda3dCodec, TcpMessageCodec},
+    handler::WithHook,
+    tls::{TlsClient, TlsServer},
+    ws::{WebSocket, WsUrl},
     ConnectError, Event, Incoming, IncomingBuilder, Outgoing, OutgoingBuilder, Peer, PeerHandle,
     PeerId, Retry,
 };
@@ -66,6 +69,25 @@ OPTIONS:
     --half-close on|off       after a peer's FIN, still write the replies (on)
     --unprotected             all of the protection above off (loopback tools, benchmarks)
     --pending-bytes N         proxy: bytes a client may send before its upstream is up (1 MiB)
+
+  Transports of the listening side (echo, proxy's clients):
+    --tls-cert FILE --tls-key FILE  serve TLS with this certificate chain and key (PEM)
+    --tls-client-ca FILE      mutual TLS: clients must show a certificate this CA signed
+    --websocket PATH          serve WebSocket on PATH (each binary message is one message;
+                              with --tls-cert, wss://)
+    --ws-origin ORIGIN        let browsers from ORIGIN in (repeatable); pages from other
+                              sites are refused, clients without an Origin let in
+    --ws-any-origin           let browsers from any site in
+    --proxy-protocol          expect a PROXY protocol v1/v2 header from a load balancer
+    --handshake-timeout-ms N  PROXY header, TLS handshake and upgrade together (10000)
+
+  Transports of the connecting side (send, proxy's upstream); ADDR may also be a ws:// or
+  wss:// URL (so proxy bridges, say, browsers on WebSocket to a plain-TCP server):
+    --tls                     connect with TLS, trusting the platform's store
+    --ca FILE                 connect with TLS, trusting the CAs in FILE (PEM) only
+    --tls-name NAME           the name the server's certificate must carry (default: the
+                              host connected to)
+    --client-cert FILE --client-key FILE  mutual TLS: our certificate and key (PEM)
     -h, --help                print this help
 ";
 
@@ -107,6 +129,103 @@ struct Options {
     chunk_wait: Duration,
     protection: Protection,
     pending_bytes: usize,
+    listen_door: ListenDoor,
+    connect_door: ConnectDoor,
+}
+
+/// The transport options of the listening side.
+#[derive(Default)]
+struct ListenDoor {
+    cert: Option<String>,
+    key: Option<String>,
+    client_ca: Option<String>,
+    websocket: Option<String>,
+    origins: Vec<String>,
+    any_origin: bool,
+    proxy_protocol: bool,
+    handshake_timeout: Option<u64>,
+}
+
+impl ListenDoor {
+    fn apply<P: Peer, F: Framing, H>(
+        &self,
+        mut b: IncomingBuilder<P, F, H>,
+    ) -> Result<IncomingBuilder<P, F, H>, String> {
+        match (&self.cert, &self.key) {
+            (Some(cert), Some(key)) => {
+                let mut tls = TlsServer::from_pem_files(cert, key).map_err(|e| e.to_string())?;
+                if let Some(ca) = &self.client_ca {
+                    tls = tls.require_client_certs(ca).map_err(|e| e.to_string())?;
+                }
+                b = b.tls(tls);
+            }
+            (None, None) if self.client_ca.is_none() => {}
+            _ => {
+                return Err(
+                    "--tls-cert and --tls-key go together (and --tls-client-ca needs them)".into(),
+                )
+            }
+        }
+        if let Some(path) = &self.websocket {
+            let mut ws = WebSocket::new().path(path.as_str());
+            for origin in &self.origins {
+                ws = ws.allow_origin(origin.as_str());
+            }
+            if self.any_origin {
+                ws = ws.allow_any_origin();
+            }
+            b = b.websocket(ws);
+        }
+        b = b.proxy_protocol(self.proxy_protocol);
+        if let Some(ms) = self.handshake_timeout {
+            b = b.handshake_timeout(Duration::from_millis(ms));
+        }
+        Ok(b)
+    }
+}
+
+/// The transport options of the connecting side.
+#[derive(Default)]
+struct ConnectDoor {
+    tls: bool,
+    ca: Option<String>,
+    name: Option<String>,
+    client_cert: Option<String>,
+    client_key: Option<String>,
+}
+
+impl ConnectDoor {
+    /// A builder for `addr` (a host:port, or a ws:// or wss:// URL) with these options.
+    fn builder<P: Peer>(
+        &self,
+        addr: &str,
+        make_peer: impl Fn(std::net::SocketAddr) -> P + Send + Sync + 'static,
+    ) -> Result<OutgoingBuilder<P, TcpMessageCodec, WithHook<P>>, String> {
+        let (mut b, tls) = if addr.starts_with("ws://") || addr.starts_with("wss://") {
+            let url = WsUrl::parse(addr)?;
+            let b = OutgoingBuilder::new((url.host.as_str(), url.port), make_peer)
+                .websocket(WebSocket::new().path(url.path.as_str()));
+            (b, url.tls)
+        } else {
+            (OutgoingBuilder::new(addr, make_peer), false)
+        };
+        if tls || self.tls || self.ca.is_some() {
+            let mut t = match &self.ca {
+                Some(ca) => TlsClient::with_ca_file(ca).map_err(|e| e.to_string())?,
+                None => TlsClient::platform_roots(),
+            };
+            if let Some(name) = &self.name {
+                t = t.server_name(name.as_str());
+            }
+            match (&self.client_cert, &self.client_key) {
+                (Some(c), Some(k)) => t = t.client_cert(c, k).map_err(|e| e.to_string())?,
+                (None, None) => {}
+                _ => return Err("--client-cert and --client-key go together".into()),
+            }
+            b = b.tls(t);
+        }
+        Ok(b)
+    }
 }
 
 /// The protection options of the listening side; `None`: the library's default, `Some(0)`:
@@ -189,6 +308,8 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         chunk_wait: Duration::from_millis(100),
         protection: Protection::default(),
         pending_bytes: 1 << 20,
+        listen_door: ListenDoor::default(),
+        connect_door: ConnectDoor::default(),
     };
     while let Some(flag) = it.next() {
         if flag == "-h" || flag == "--help" {
@@ -245,6 +366,19 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
             }
             "--unprotected" => o.protection.unprotected = true,
             "--pending-bytes" => o.pending_bytes = number(value()?)? as usize,
+            "--tls-cert" => o.listen_door.cert = Some(value()?),
+            "--tls-key" => o.listen_door.key = Some(value()?),
+            "--tls-client-ca" => o.listen_door.client_ca = Some(value()?),
+            "--websocket" => o.listen_door.websocket = Some(value()?),
+            "--ws-origin" => o.listen_door.origins.push(value()?),
+            "--ws-any-origin" => o.listen_door.any_origin = true,
+            "--proxy-protocol" => o.listen_door.proxy_protocol = true,
+            "--handshake-timeout-ms" => o.listen_door.handshake_timeout = Some(number(value()?)?),
+            "--tls" => o.connect_door.tls = true,
+            "--ca" => o.connect_door.ca = Some(value()?),
+            "--tls-name" => o.connect_door.name = Some(value()?),
+            "--client-cert" => o.connect_door.client_cert = Some(value()?),
+            "--client-key" => o.connect_door.client_key = Some(value()?),
             other => return Err(format!("unknown option `{other}`")),
         }
     }
@@ -352,8 +486,8 @@ async fn echo<F: Framing>(o: &Options, framing: F) -> Result<(), String> {
         .name("echo")
         .framing(framing);
     let server = o
-        .protection
-        .apply(builder)
+        .listen_door
+        .apply(o.protection.apply(builder))?
         .listen(&tx)
         .await
         .map_err(|e| e.to_string())?;
@@ -372,7 +506,9 @@ async fn echo<F: Framing>(o: &Options, framing: F) -> Result<(), String> {
 async fn send<F: Framing>(o: &Options, framing: F) -> Result<(), String> {
     let (tx, mut central) = central::<Event<Client>>(1024);
     let connect = o.connect.as_deref().unwrap_or_default();
-    let (out, server) = Outgoing::<Client>::builder(connect)
+    let (out, server) = o
+        .connect_door
+        .builder(connect, |_| Client)?
         .name("send")
         .framing(framing)
         .connect_timeout(o.connect_timeout)
@@ -495,13 +631,15 @@ async fn proxy<F: Framing>(o: &Options, framing: F) -> Result<(), String> {
         .name("proxy")
         .framing(framing.clone());
     let server = o
-        .protection
-        .apply(builder)
+        .listen_door
+        .apply(o.protection.apply(builder))?
         .listen(&tx)
         .await
         .map_err(|e| e.to_string())?;
     println!("listening on {}", server.local_addr());
     let _ = std::io::stdout().flush();
+    // The upstream's transport options, checked once (each client's upstream uses them).
+    o.connect_door.builder(upstream_addr.as_str(), |_| Client)?;
     let mut printer = Printer::start();
     let mut links: HashMap<PeerId, Link> = HashMap::new();
     while let Some(event) = central.recv().await {
@@ -509,12 +647,18 @@ async fn proxy<F: Framing>(o: &Options, framing: F) -> Result<(), String> {
             ProxyEvent::Client(Event::Connected(client)) => {
                 // The connect runs beside the loop; its end comes back as `Linked`.
                 let id = client.id();
-                let upstream =
-                    OutgoingBuilder::new(upstream_addr.as_str(), move |_| Upstream { client: id })
-                        .name("upstream")
-                        .framing(framing.clone())
-                        .connect_timeout(o.connect_timeout)
-                        .retry(Retry::never());
+                let upstream = match o
+                    .connect_door
+                    .builder(upstream_addr.as_str(), move |_| Upstream { client: id })
+                {
+                    Ok(b) => b,
+                    Err(e) => return Err(e),
+                };
+                let upstream = upstream
+                    .name("upstream")
+                    .framing(framing.clone())
+                    .connect_timeout(o.connect_timeout)
+                    .retry(Retry::never());
                 let tx = tx.clone();
                 tokio::spawn(async move {
                     let linked = upstream.connect(&tx).await;
