@@ -50,6 +50,12 @@ pub(crate) const FRAME_TIMEOUT_MS: &str = "frame_timeout_ms";
 pub(crate) const MAX_CONNECTIONS_PER_IP: &str = "max_connections_per_ip";
 pub(crate) const READ_BUDGET: &str = "read_budget";
 pub(crate) const QUEUE_BYTES: &str = "queue_bytes";
+// Transport keys: WebSocket on a path (both kinds), its allowed origins, the PROXY protocol
+// and the door's time-out (incoming).
+pub(crate) const WEBSOCKET: &str = "websocket";
+pub(crate) const ALLOW_ORIGIN: &str = "allow_origin";
+pub(crate) const PROXY_PROTOCOL: &str = "proxy_protocol";
+pub(crate) const HANDSHAKE_TIMEOUT_MS: &str = "handshake_timeout_ms";
 // tcp_message(...) and panda3d(...) keys.
 pub(crate) const MAX_MESSAGE_SIZE: &str = "max_message_size";
 pub(crate) const MAX_FRAME_LENGTH: &str = "max_frame_length";
@@ -70,6 +76,7 @@ pub(crate) const HANDLER_KEYS: &[&str] = &[
     NAME,
     CRATE,
     QUEUE_BYTES,
+    WEBSOCKET,
 ];
 pub(crate) const INCOMING_KEYS: &[&str] = &[
     BACKLOG,
@@ -80,6 +87,9 @@ pub(crate) const INCOMING_KEYS: &[&str] = &[
     FRAME_TIMEOUT_MS,
     READ_BUDGET,
     UNPROTECTED,
+    ALLOW_ORIGIN,
+    PROXY_PROTOCOL,
+    HANDSHAKE_TIMEOUT_MS,
 ];
 pub(crate) const OUTGOING_KEYS: &[&str] = &[
     CONNECT_TIMEOUT_MS,

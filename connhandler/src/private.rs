@@ -24,6 +24,10 @@ pub use crate::{
     },
 };
 
+/// WebSocket settings (`websocket = "/path"`), with the `websocket` feature.
+#[cfg(feature = "websocket")]
+pub use crate::ws::WebSocket;
+
 /// Names the field (and message id) a decode error happened in, keeping the innermost ones.
 pub fn context(e: DecodeError, field: &'static str, id: Option<u64>) -> DecodeError {
     let e = if e.field().is_none() {

@@ -75,6 +75,11 @@ struct Args {
     unprotected: bool,
     protection: Vec<(&'static str, LitInt)>,
     queue_bytes: Option<LitInt>,
+    /// WebSocket on this path, and the origins it lets in (incoming).
+    websocket: Option<LitStr>,
+    allow_origins: Vec<LitStr>,
+    proxy_protocol: bool,
+    handshake_timeout_ms: Option<LitInt>,
     connect_timeout_ms: Option<LitInt>,
     retry_ms: Option<LitInt>,
     backoff_max_ms: Option<LitInt>,
@@ -194,6 +199,10 @@ impl Args {
         let mut max_connections = Slot::new(cx, what, MAX_CONNECTIONS);
         let mut unprotected = Slot::new(cx, what, UNPROTECTED);
         let mut queue_bytes = Slot::new(cx, what, QUEUE_BYTES);
+        let mut websocket = Slot::new(cx, what, WEBSOCKET);
+        let mut allow_origins: Vec<LitStr> = Vec::new();
+        let mut proxy_protocol = Slot::new(cx, what, PROXY_PROTOCOL);
+        let mut handshake_timeout_ms = Slot::new(cx, what, HANDSHAKE_TIMEOUT_MS);
         let mut protection: Vec<Slot<'_, LitInt>> = PROTECTION_KEYS
             .iter()
             .map(|k| Slot::new(cx, what, k))
@@ -256,6 +265,35 @@ impl Args {
             } else if path.is_ident(QUEUE_BYTES) {
                 let lit = int_value(&meta, QUEUE_BYTES, 1..=u64::from(u32::MAX))?;
                 queue_bytes.set(path, lit);
+            } else if path.is_ident(WEBSOCKET) {
+                let lit: LitStr = meta.value()?.parse()?;
+                let v = lit.value();
+                if !v.starts_with('/') || v.contains(char::is_whitespace) || v.contains('?') {
+                    return Err(syn::Error::new_spanned(
+                        &lit,
+                        format!("websocket takes a path such as \"/game\" (a `/` first, no spaces or query), got {v:?}"),
+                    ));
+                }
+                websocket.set(path, lit);
+            } else if incoming && path.is_ident(ALLOW_ORIGIN) {
+                // Repeatable: one origin each.
+                let lit: LitStr = meta.value()?.parse()?;
+                let v = lit.value();
+                let rest = v
+                    .strip_prefix("https://")
+                    .or_else(|| v.strip_prefix("http://"));
+                if rest.is_none_or(|r| r.is_empty() || r.contains('/')) {
+                    return Err(syn::Error::new_spanned(
+                        &lit,
+                        format!("allow_origin takes an origin as browsers send it, such as \"https://play.example.com\" (scheme and host, no path), got {v:?}"),
+                    ));
+                }
+                allow_origins.push(lit);
+            } else if incoming && path.is_ident(PROXY_PROTOCOL) {
+                proxy_protocol.set(path, ());
+            } else if incoming && path.is_ident(HANDSHAKE_TIMEOUT_MS) {
+                let lit = int_value(&meta, HANDSHAKE_TIMEOUT_MS, 1..=u64::from(u32::MAX))?;
+                handshake_timeout_ms.set(path, lit);
             } else if !incoming && path.is_ident(CONNECT_TIMEOUT_MS) {
                 let lit = int_value(&meta, CONNECT_TIMEOUT_MS, 1..=u64::MAX)?;
                 connect_timeout_ms.set(path, lit);
@@ -296,6 +334,10 @@ impl Args {
                 .filter_map(|(k, slot)| slot.value().map(|v| (*k, v)))
                 .collect(),
             queue_bytes: queue_bytes.value(),
+            websocket: websocket.value(),
+            allow_origins,
+            proxy_protocol: proxy_protocol.get().is_some(),
+            handshake_timeout_ms: handshake_timeout_ms.value(),
             connect_timeout_ms: connect_timeout_ms.value(),
             retry_ms: retry_ms.value(),
             backoff_max_ms: backoff_max_ms.value(),
@@ -315,6 +357,9 @@ fn validate(cx: &Ctxt, kind: Kind, input: &DeriveInput, args: &Args) {
                 kind.attr()
             ),
         );
+    }
+    if let (Some(first), None) = (args.allow_origins.first(), &args.websocket) {
+        cx.error_spanned_by(first, "`allow_origin` goes with `websocket = \"/path\"`");
     }
     if let (Some(b), None) = (&args.backoff_max_ms, &args.retry_ms) {
         cx.error_spanned_by(b, "`backoff_max_ms` goes with `retry_ms`, the first delay");
@@ -428,6 +473,18 @@ fn expand(kind: Kind, input: &DeriveInput, args: &Args) -> TokenStream {
     }
     if let Some(n) = &args.queue_bytes {
         calls.push(quote!(.queue_bytes(#n)));
+    }
+    if let Some(ws_path) = &args.websocket {
+        let origins = &args.allow_origins;
+        calls.push(
+            quote!(.websocket(#k::WebSocket::new().path(#ws_path) #(.allow_origin(#origins))*)),
+        );
+    }
+    if args.proxy_protocol {
+        calls.push(quote!(.proxy_protocol(true)));
+    }
+    if let Some(ms) = &args.handshake_timeout_ms {
+        calls.push(quote!(.handshake_timeout(::core::time::Duration::from_millis(#ms))));
     }
     if let Some(ms) = &args.connect_timeout_ms {
         calls.push(quote!(.connect_timeout(::core::time::Duration::from_millis(#ms))));

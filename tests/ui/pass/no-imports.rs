@@ -28,6 +28,12 @@ struct Guarded;
 #[connhandler::outgoing(peer = Client, panda3d(header_size = 4), retry_ms = 10, backoff_max_ms = 100, max_attempts = 3, reconnect)]
 struct Link;
 
+#[connhandler::incoming(peer = Client, websocket = "/game", allow_origin = "https://play.example.com", allow_origin = "http://localhost:8080", proxy_protocol, handshake_timeout_ms = 3000)]
+struct BrowserDoor;
+
+#[connhandler::outgoing(peer = Client, websocket = "/game")]
+struct BrowserLink;
+
 struct NoDefault {
     from: std::net::SocketAddr,
 }
