@@ -19,7 +19,9 @@ use bytes::{Buf, Bytes, BytesMut};
 use connhandler::{
     central,
     codec::{Framing, TcpMessageCodec},
-    Decode, Encode, Event, Incoming, Message, Peer,
+    tls::{TlsClient, TlsServer},
+    ws::WebSocket,
+    Decode, Encode, Event, Incoming, Message, Outgoing, Peer,
 };
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -781,7 +783,19 @@ fn idle_memory(kind: &str, n: usize, spoke: bool) -> f64 {
         spoke.to_string(),
     ]);
     let addr = server.line();
-    let mut holder = ChildProc::start(&["hold".into(), addr, n.to_string(), spoke.to_string()]);
+    let mut holder = match kind.strip_prefix("transport-") {
+        Some(t) => {
+            let ca = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("pki-bench/ca.pem");
+            ChildProc::start(&[
+                "transport-hold".into(),
+                t.into(),
+                addr,
+                ca.display().to_string(),
+                n.to_string(),
+            ])
+        }
+        None => ChildProc::start(&["hold".into(), addr, n.to_string(), spoke.to_string()]),
+    };
     assert_eq!(holder.line(), "held");
     let per_conn: f64 = server.line().parse().unwrap();
     drop(holder);
@@ -861,6 +875,130 @@ async fn bench_broadcast() {
         per_peer(results[1].1),
         per_peer(results[1].0) / per_peer(results[0].0),
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Transports: TLS and WebSocket against plain TCP, connhandler on both ends
+
+#[path = "../tests/common/certs.rs"]
+mod certs;
+
+/// A handler of one transport: `tcp`, `tls`, `ws` or `wss`.
+fn transport_server(kind: &str, pki: &certs::Pki) -> connhandler::IncomingBuilder<Raw> {
+    let mut b = Incoming::<Raw>::builder("127.0.0.1:0")
+        .unprotected()
+        .queue_capacity(64);
+    if kind == "tls" || kind == "wss" {
+        let (cert, key) = pki.server();
+        b = b.tls(TlsServer::from_pem_files(cert, key).unwrap());
+    }
+    if kind.starts_with("ws") {
+        b = b.websocket(WebSocket::new());
+    }
+    b
+}
+
+fn transport_client(kind: &str, addr: SocketAddr, ca: &str) -> connhandler::OutgoingBuilder<Raw> {
+    let mut b = Outgoing::<Raw>::builder(addr).retry(connhandler::Retry::never());
+    if kind == "tls" || kind == "wss" {
+        b = b.tls(TlsClient::with_ca_file(ca).unwrap());
+    }
+    if kind.starts_with("ws") {
+        b = b.websocket(WebSocket::new());
+    }
+    b
+}
+
+/// Echo over a transport: the server here, the clients (connhandler's outgoing handlers
+/// over the same transport) in a child; messages per second.
+async fn echo_over(kind: &str, pki: &certs::Pki, conns: usize, inflight: usize, secs: u64) -> f64 {
+    let (tx, mut central) = central::<Event<Raw>>(8192);
+    let server = transport_server(kind, pki).listen(&tx).await.unwrap();
+    let mut client = ChildProc::start(&[
+        "transport-echo".into(),
+        kind.into(),
+        server.local_addr().to_string(),
+        pki.ca().display().to_string(),
+        conns.to_string(),
+        inflight.to_string(),
+        secs.to_string(),
+    ]);
+    let task = tokio::spawn(async move {
+        while let Some(ev) = central.recv().await {
+            if let Event::Message(p, m) = ev {
+                let _ = p.try_send(m);
+            }
+        }
+    });
+    let done: f64 = client.line().parse().unwrap();
+    server.shutdown().await;
+    drop(server);
+    drop(tx);
+    let _ = task.await;
+    done / secs as f64
+}
+
+/// New connections per second a handler completes (its door included), from 16 clients
+/// connecting, closing and connecting again in a child.
+async fn connect_rate(kind: &str, pki: &certs::Pki, secs: u64) -> f64 {
+    let (tx, mut central) = central::<Event<Raw>>(8192);
+    let server = transport_server(kind, pki).listen(&tx).await.unwrap();
+    let task = tokio::spawn(async move { while central.recv().await.is_some() {} });
+    let mut client = ChildProc::start(&[
+        "connect-loop".into(),
+        kind.into(),
+        server.local_addr().to_string(),
+        pki.ca().display().to_string(),
+        secs.to_string(),
+    ]);
+    let done: f64 = client.line().parse().unwrap();
+    server.shutdown().await;
+    drop(server);
+    drop(tx);
+    let _ = task.await;
+    done / secs as f64
+}
+
+async fn bench_transports(quick: bool) {
+    let pki = certs::pki("bench");
+    let (secs, rounds) = if quick { (1, 1) } else { (2, 3) };
+    for (conns, inflight) in [(1usize, 1usize), (100, 16)] {
+        for kind in ["tls", "ws", "wss"] {
+            let mut pairs = Vec::new();
+            for _ in 0..rounds {
+                let ours = echo_over(kind, &pki, conns, inflight, secs).await;
+                let base = echo_over("tcp", &pki, conns, inflight, secs).await;
+                pairs.push((ours, base));
+            }
+            pairs.sort_by(|a, b| (a.0 / a.1).total_cmp(&(b.0 / b.1)));
+            let (ours, base) = pairs[pairs.len() / 2];
+            report(
+                &format!("echo over {kind}, {conns} connections, {inflight} in flight each, vs plain TCP"),
+                ours,
+                base,
+                "msg/s",
+            );
+        }
+    }
+    for kind in ["tls", "ws"] {
+        let ours = connect_rate(kind, &pki, secs).await;
+        let base = connect_rate("tcp", &pki, secs).await;
+        report(
+            &format!("new connections served per second over {kind} (handshake included), vs plain TCP"),
+            ours,
+            base,
+            "conn/s",
+        );
+    }
+    let n = if quick { 300 } else { 1000 };
+    let base = idle_memory("baseline", n, false);
+    for kind in ["tcp", "tls", "ws"] {
+        let ours = idle_memory(&format!("transport-{kind}"), n, false);
+        println!(
+            "idle connections over {kind}, {n}: connhandler {ours:.0} B per connection, bare accept loop {base:.0} B; above it: {:.0} B",
+            ours - base
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -959,7 +1097,39 @@ async fn child(args: Vec<String>) {
             let n: usize = args[2].parse().unwrap();
             let spoke = args[3] == "true";
             let before;
-            if args[1] == "connhandler" {
+            if let Some(kind) = args[1].strip_prefix("transport-") {
+                let pki = certs::Pki {
+                    dir: std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("pki-bench"),
+                };
+                let (tx, mut central) = central::<Event<Raw>>(n * 2 + 16);
+                // The defaults, protection on, but for the per-address cap and connect rate
+                // (one address makes every connection here).
+                let mut b = Incoming::<Raw>::builder("127.0.0.1:0")
+                    .max_connections_per_ip(None)
+                    .connect_rate_per_ip(None);
+                if kind == "tls" {
+                    let (cert, key) = pki.server();
+                    b = b.tls(TlsServer::from_pem_files(cert, key).unwrap());
+                }
+                if kind == "ws" {
+                    b = b.websocket(WebSocket::new());
+                }
+                let server = b.listen(&tx).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                before = rss_kib();
+                println!("{}", server.local_addr());
+                std::io::stdout().flush().unwrap();
+                let mut peers = Vec::with_capacity(n);
+                while peers.len() < n {
+                    if let Some(Event::Connected(p)) = central.recv().await {
+                        peers.push(p);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let per = (rss_kib() - before) as f64 * 1024.0 / n as f64;
+                println!("{per}");
+                std::future::pending::<()>().await;
+            } else if args[1] == "connhandler" {
                 let (tx, mut central) = central::<Event<Raw>>(1024);
                 // The defaults, protection on (time-outs, read budget), except the two that
                 // a load test from one address lifts: the per-address cap and connect rate.
@@ -1033,6 +1203,78 @@ async fn child(args: Vec<String>) {
             }
             println!("done");
         }
+        "transport-echo" => {
+            let (kind, addr, ca) = (args[1].as_str(), args[2].parse().unwrap(), args[3].as_str());
+            let (conns, inflight, secs): (usize, usize, u64) = (
+                args[4].parse().unwrap(),
+                args[5].parse().unwrap(),
+                args[6].parse().unwrap(),
+            );
+            let (tx, mut central) = central::<Event<Raw>>(8192);
+            let mut links = Vec::new();
+            for _ in 0..conns {
+                links.push(transport_client(kind, addr, ca).connect(&tx).await.unwrap());
+            }
+            let msg = Bytes::from(vec![3u8; 32]);
+            for (_, peer) in &links {
+                for _ in 0..inflight {
+                    peer.send(msg.clone()).unwrap();
+                }
+            }
+            let start = Instant::now() + Duration::from_millis(200);
+            let until = start + Duration::from_secs(secs);
+            let mut counted = 0u64;
+            while Instant::now() < until {
+                if let Ok(Some(Event::Message(p, m))) =
+                    tokio::time::timeout(Duration::from_millis(100), central.recv()).await
+                {
+                    if Instant::now() >= start {
+                        counted += 1;
+                    }
+                    let _ = p.send(m);
+                }
+            }
+            println!("{counted}");
+        }
+        "connect-loop" => {
+            let (kind, addr, ca) = (args[1].clone(), args[2].parse().unwrap(), args[3].clone());
+            let secs: u64 = args[4].parse().unwrap();
+            let until = Instant::now() + Duration::from_secs(secs);
+            let mut tasks = Vec::new();
+            for _ in 0..16 {
+                let (kind, ca) = (kind.clone(), ca.clone());
+                tasks.push(tokio::spawn(async move {
+                    let (tx, _central) = central::<Event<Raw>>(64);
+                    let mut n = 0u64;
+                    while Instant::now() < until {
+                        let (out, _peer) =
+                            transport_client(&kind, addr, &ca).connect(&tx).await.unwrap();
+                        out.shutdown().await;
+                        n += 1;
+                    }
+                    n
+                }));
+            }
+            let mut total = 0;
+            for t in tasks {
+                total += t.await.unwrap();
+            }
+            println!("{total}");
+        }
+        "transport-hold" => {
+            let (kind, addr, ca) = (args[1].as_str(), args[2].parse().unwrap(), args[3].as_str());
+            let n: usize = args[4].parse().unwrap();
+            let (tx, _central) = central::<Event<Raw>>(n * 2 + 16);
+            let mut held = Vec::with_capacity(n);
+            for _ in 0..n {
+                held.push(transport_client(kind, addr, ca).connect(&tx).await.unwrap());
+            }
+            println!("held");
+            std::io::stdout().flush().unwrap();
+            let mut line = String::new();
+            let _ = std::io::stdin().read_line(&mut line);
+            drop(held);
+        }
         other => panic!("unknown child mode {other}"),
     }
     std::io::stdout().flush().unwrap();
@@ -1080,5 +1322,8 @@ fn main() {
     }
     if run("broadcast") {
         rt.block_on(bench_broadcast());
+    }
+    if run("transports") {
+        rt.block_on(bench_transports(quick));
     }
 }
