@@ -984,7 +984,9 @@ async fn bench_transports(quick: bool) {
         let ours = connect_rate(kind, &pki, secs).await;
         let base = connect_rate("tcp", &pki, secs).await;
         report(
-            &format!("new connections served per second over {kind} (handshake included), vs plain TCP"),
+            &format!(
+                "new connections served per second over {kind} (handshake included), vs plain TCP"
+            ),
             ours,
             base,
             "conn/s",
@@ -1247,8 +1249,10 @@ async fn child(args: Vec<String>) {
                     let (tx, _central) = central::<Event<Raw>>(64);
                     let mut n = 0u64;
                     while Instant::now() < until {
-                        let (out, _peer) =
-                            transport_client(&kind, addr, &ca).connect(&tx).await.unwrap();
+                        let (out, _peer) = transport_client(&kind, addr, &ca)
+                            .connect(&tx)
+                            .await
+                            .unwrap();
                         out.shutdown().await;
                         n += 1;
                     }
