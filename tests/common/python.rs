@@ -49,47 +49,12 @@ fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
 }
 
 fn make_panda_venv() -> Result<PathBuf, String> {
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-venv");
-    let python = venv.join("bin").join("python");
-    let has_panda = |python: &Path| {
-        Command::new(python)
-            .args(["-c", "import panda3d.core"])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
-    };
-    if has_panda(&python) {
-        return Ok(python);
-    }
-    let hint =
-        "the Panda3D interop tests need Python 3 with venv and pip, and PyPI to install `panda3d`";
-    run(
-        Command::new(python3())
-            .args(["-m", "venv", "--clear"])
-            .arg(&venv),
-        &format!(
-            "making a virtual environment at {} ({hint})",
-            venv.display()
-        ),
-    )?;
-    run(
-        Command::new(&python).args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "panda3d>=1.10,<1.11",
-        ]),
-        &format!("installing panda3d into {} ({hint})", venv.display()),
-    )?;
-    if has_panda(&python) {
-        Ok(python)
-    } else {
-        Err(format!(
-            "panda3d was installed but does not import ({hint})"
-        ))
-    }
+    make_venv(
+        "interop-venv",
+        "panda3d>=1.10,<1.11",
+        "import panda3d.core",
+        "the Panda3D interop tests need Python 3 with venv and pip, and PyPI to install `panda3d`",
+    )
 }
 
 /// A Python with the `websockets` package importable: a venv under the target directory,

@@ -522,6 +522,14 @@ impl Counters {
         self.refused.fetch_add(1, Ordering::Relaxed);
         cause.fetch_add(1, Ordering::Relaxed);
     }
+
+    /// Counts a refusal by the per-address caps, by its cause.
+    fn refused_per_address(&self, refusal: &Refusal) {
+        self.refused(match refusal {
+            Refusal::PerIp => &self.refused_per_ip,
+            Refusal::Rate => &self.refused_rate,
+        });
+    }
 }
 
 /// Counts of an incoming handler's listener.
@@ -910,11 +918,7 @@ where
         match self.connections.admit(addr.ip()) {
             Ok(a) => Some((stream, a)),
             Err(refusal) => {
-                let cause = match refusal {
-                    Refusal::PerIp => &stats.refused_per_ip,
-                    Refusal::Rate => &stats.refused_rate,
-                };
-                stats.refused(cause);
+                stats.refused_per_address(&refusal);
                 tracing::debug!(%addr, ?refusal, "connection refused");
                 let by = match refusal {
                     Refusal::PerIp => RefusedBy::PerIp,
@@ -958,11 +962,7 @@ where
                     None => match connections.admit(client.ip()) {
                         Ok(a) => a,
                         Err(refusal) => {
-                            let cause = match refusal {
-                                Refusal::PerIp => &stats.refused_per_ip,
-                                Refusal::Rate => &stats.refused_rate,
-                            };
-                            stats.refused(cause);
+                            stats.refused_per_address(&refusal);
                             return Ok(None);
                         }
                     },
