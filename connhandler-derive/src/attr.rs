@@ -126,6 +126,30 @@ pub(crate) struct Container {
 pub(crate) struct Variant {
     pub(crate) id: Option<Given<u64>>,
     pub(crate) catch_all: Option<Given<()>>,
+    /// `reply = Other::Variant`, repeatable: the messages that answer this request.
+    pub(crate) replies: Vec<Given<Path>>,
+    /// The conversation role this variant plays, if any (`hello`, `reject`, `ping`, `pong`).
+    pub(crate) role: Option<Given<Role>>,
+}
+
+/// What a variant is in the conversation features.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Role {
+    Hello,
+    Reject,
+    Ping,
+    Pong,
+}
+
+impl Role {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Role::Hello => HELLO,
+            Role::Reject => REJECT,
+            Role::Ping => PING,
+            Role::Pong => PONG,
+        }
+    }
 }
 
 /// `#[wire(...)]` on a field.
@@ -136,6 +160,12 @@ pub(crate) struct Field {
     pub(crate) skip: Option<Given<()>>,
     pub(crate) default: Option<Given<Path>>,
     pub(crate) with: Option<Given<Path>>,
+    /// The correlation id of a request or reply.
+    pub(crate) correlation: Option<Given<()>>,
+    /// The version a hello or rejection carries.
+    pub(crate) version: Option<Given<()>>,
+    /// The reason text a rejection carries.
+    pub(crate) reason: Option<Given<()>>,
 }
 
 fn unknown(meta: &ParseNestedMeta, valid: &[&str]) -> syn::Error {
@@ -276,12 +306,44 @@ impl Variant {
     pub(crate) fn from_attrs(cx: &Ctxt, attrs: &[Attribute]) -> Self {
         let mut id = Slot::new(cx, WIRE_ATTR, ID);
         let mut catch_all = Slot::new(cx, WIRE_ATTR, CATCH_ALL);
+        let mut replies = Vec::new();
+        let mut role: Option<Given<Role>> = None;
         each_key(cx, attrs, WIRE, |meta| {
             if meta.path.is_ident(ID) {
                 let (v, t) = parse_id(meta)?;
                 id.set(t, v);
             } else if meta.path.is_ident(CATCH_ALL) {
                 catch_all.set(&meta.path, ());
+            } else if meta.path.is_ident(REPLY) {
+                let path: Path = meta.value()?.parse()?;
+                replies.push(Given {
+                    tokens: path.to_token_stream(),
+                    value: path,
+                });
+            } else if let Some(r) = [Role::Hello, Role::Reject, Role::Ping, Role::Pong]
+                .into_iter()
+                .find(|r| meta.path.is_ident(r.name()))
+            {
+                match &role {
+                    Some(first) => cx.error_spanned_by(
+                        &meta.path,
+                        if first.value == r {
+                            format!("duplicate wire attribute `{}`", r.name())
+                        } else {
+                            format!(
+                                "a variant plays one part: it is `{}` already, so it cannot be `{}` too",
+                                first.value.name(),
+                                r.name()
+                            )
+                        },
+                    ),
+                    None => {
+                        role = Some(Given {
+                            value: r,
+                            tokens: meta.path.to_token_stream(),
+                        })
+                    }
+                }
             } else {
                 return Err(unknown(meta, VARIANT_KEYS));
             }
@@ -290,6 +352,8 @@ impl Variant {
         Variant {
             id: id.get(),
             catch_all: catch_all.get(),
+            replies,
+            role,
         }
     }
 }
@@ -302,6 +366,9 @@ impl Field {
         let mut skip = Slot::new(cx, WIRE_ATTR, SKIP);
         let mut default = Slot::new(cx, WIRE_ATTR, DEFAULT);
         let mut with = Slot::new(cx, WIRE_ATTR, WITH);
+        let mut correlation = Slot::new(cx, WIRE_ATTR, CORRELATION);
+        let mut version = Slot::new(cx, WIRE_ATTR, VERSION);
+        let mut reason = Slot::new(cx, WIRE_ATTR, REASON);
         each_key(cx, attrs, WIRE, |meta| {
             if meta.path.is_ident(ENDIAN) {
                 let (e, t) = parse_endian(meta)?;
@@ -319,6 +386,12 @@ impl Field {
             } else if meta.path.is_ident(WITH) {
                 let path: Path = meta.value()?.parse()?;
                 with.set(&path, path.clone());
+            } else if meta.path.is_ident(CORRELATION) {
+                correlation.set(&meta.path, ());
+            } else if meta.path.is_ident(VERSION) {
+                version.set(&meta.path, ());
+            } else if meta.path.is_ident(REASON) {
+                reason.set(&meta.path, ());
             } else {
                 return Err(unknown(meta, FIELD_KEYS));
             }
@@ -331,6 +404,9 @@ impl Field {
             skip: skip.get(),
             default: default.get(),
             with: with.get(),
+            correlation: correlation.get(),
+            version: version.get(),
+            reason: reason.get(),
         }
     }
 }

@@ -20,6 +20,18 @@ pub(crate) const JSON: &str = "json";
 pub(crate) const CRATE: &str = "crate";
 // Variant keys.
 pub(crate) const CATCH_ALL: &str = "catch_all";
+// Conversation keys on variants: the replies a request expects, and the part a variant
+// plays (the version handshake's hello and rejection, the heartbeat's ping and pong).
+pub(crate) const REPLY: &str = "reply";
+pub(crate) const HELLO: &str = "hello";
+pub(crate) const REJECT: &str = "reject";
+pub(crate) const PING: &str = "ping";
+pub(crate) const PONG: &str = "pong";
+// ... and on fields: a request's or reply's correlation id, a hello's version, a
+// rejection's reason.
+pub(crate) const CORRELATION: &str = "correlation";
+pub(crate) const VERSION: &str = "version";
+pub(crate) const REASON: &str = "reason";
 // Field keys.
 pub(crate) const REST: &str = "rest";
 pub(crate) const SKIP: &str = "skip";
@@ -64,8 +76,18 @@ pub(crate) const EXPLICIT_FINAL_CHUNK: &str = "explicit_final_chunk";
 pub(crate) const HEADER_SIZE: &str = "header_size";
 
 pub(crate) const CONTAINER_KEYS: &[&str] = &[ID_TYPE, ENDIAN, LEN, ID, JSON, CRATE];
-pub(crate) const VARIANT_KEYS: &[&str] = &[ID, CATCH_ALL];
-pub(crate) const FIELD_KEYS: &[&str] = &[ENDIAN, LEN, REST, SKIP, DEFAULT, WITH];
+pub(crate) const VARIANT_KEYS: &[&str] = &[ID, CATCH_ALL, REPLY, HELLO, REJECT, PING, PONG];
+pub(crate) const FIELD_KEYS: &[&str] = &[
+    ENDIAN,
+    LEN,
+    REST,
+    SKIP,
+    DEFAULT,
+    WITH,
+    CORRELATION,
+    VERSION,
+    REASON,
+];
 pub(crate) const PEER_KEYS: &[&str] = &[RECV, SEND, NAME, CRATE];
 pub(crate) const HANDLER_KEYS: &[&str] = &[
     PEER,

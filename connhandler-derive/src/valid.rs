@@ -7,11 +7,12 @@ use syn::{GenericArgument, PathArguments, Type};
 
 use crate::{
     ast::{Body, Container, Field, Style},
-    attr::IntWidth,
+    attr::{IntWidth, Role},
     ctxt::Ctxt,
 };
 
 pub(crate) fn validate(cx: &Ctxt, cont: &Container) {
+    conversation(cx, cont);
     let id_type = cont
         .attrs
         .id_type
@@ -195,6 +196,159 @@ fn check_fields(cx: &Ctxt, fields: &[Field], json: bool) {
         }
         if a.skip.is_none() && a.with.is_none() {
             check_type(cx, f.ty);
+        }
+    }
+}
+
+/// The conversation keys: `reply` paths from one enum, at most one variant per part, the
+/// field markers where their part needs them.
+fn conversation(cx: &Ctxt, cont: &Container) {
+    let variants = match &cont.data {
+        Body::Enum(variants) => variants,
+        Body::Struct(_, fields) => {
+            for f in fields {
+                for (given, name) in [
+                    (f.attrs.version.as_ref(), "version"),
+                    (f.attrs.reason.as_ref(), "reason"),
+                ] {
+                    if let Some(given) = given {
+                        cx.error_spanned_by(
+                            given,
+                            format!("`{name}` marks a field of a `hello` or `reject` variant; a struct message has no variants"),
+                        );
+                    }
+                }
+            }
+            check_correlation(cx, fields);
+            return;
+        }
+    };
+    let mut reply_enum: Option<(String, &syn::Path)> = None;
+    let mut parts: HashMap<&'static str, &syn::Ident> = HashMap::new();
+    for v in variants {
+        for reply in &v.attrs.replies {
+            let path = &reply.value;
+            if path.segments.len() < 2 {
+                cx.error_spanned_by(
+                    reply,
+                    format!(
+                        "`reply` names a variant of the reply enum, as `reply = Replies::{}`",
+                        path.to_token_stream()
+                    ),
+                );
+                continue;
+            }
+            let mut of = path.clone();
+            of.segments.pop();
+            let of_text = of.to_token_stream().to_string().replace(' ', "");
+            match &reply_enum {
+                Some((first, _)) if *first != of_text => cx.error_spanned_by(
+                    reply,
+                    format!("the replies of one message type come from one enum: `{first}` above, `{of_text}` here"),
+                ),
+                Some(_) => {}
+                None => reply_enum = Some((of_text, path)),
+            }
+        }
+        if let Some(catch_all) = &v.attrs.catch_all {
+            if let Some(role) = &v.attrs.role {
+                cx.error_spanned_by(
+                    role,
+                    format!("the catch_all variant cannot be `{}`", role.value.name()),
+                );
+            }
+            let _ = catch_all;
+        }
+        let role = v.attrs.role.as_ref();
+        if let Some(role) = role {
+            if let Some(first) = parts.insert(role.value.name(), v.ident) {
+                cx.error_spanned_by(
+                    role,
+                    format!(
+                        "only one variant can be `{}`; `{first}` is already",
+                        role.value.name()
+                    ),
+                );
+            }
+            if !v.attrs.replies.is_empty() {
+                cx.error_spanned_by(
+                    role,
+                    format!(
+                        "a `{}` variant is not a request: it cannot have `reply`",
+                        role.value.name()
+                    ),
+                );
+            }
+        }
+        let versions: Vec<_> = v
+            .fields
+            .iter()
+            .filter_map(|f| f.attrs.version.as_ref())
+            .collect();
+        let reasons: Vec<_> = v
+            .fields
+            .iter()
+            .filter_map(|f| f.attrs.reason.as_ref())
+            .collect();
+        match role.map(|r| r.value) {
+            Some(Role::Hello) => {
+                if versions.is_empty() {
+                    cx.error_spanned_by(
+                        v.original,
+                        format!("the `hello` variant `{}` carries the version: mark its field #[wire(version)]", v.ident),
+                    );
+                }
+            }
+            Some(Role::Reject) => {}
+            _ => {
+                for given in &versions {
+                    cx.error_spanned_by(
+                        given,
+                        format!("`version` marks a field of the `hello` or `reject` variant, and `{}` is neither", v.ident),
+                    );
+                }
+            }
+        }
+        if role.map(|r| r.value) != Some(Role::Reject) {
+            for given in &reasons {
+                cx.error_spanned_by(
+                    given,
+                    format!(
+                        "`reason` marks a field of the `reject` variant, and `{}` is not it",
+                        v.ident
+                    ),
+                );
+            }
+        }
+        for (list, name) in [(&versions, "version"), (&reasons, "reason")] {
+            for extra in list.iter().skip(1) {
+                cx.error_spanned_by(
+                    extra,
+                    format!("one field of `{}` can be its `{name}`", v.ident),
+                );
+            }
+        }
+        check_correlation(cx, &v.fields);
+    }
+}
+
+fn check_correlation(cx: &Ctxt, fields: &[Field]) {
+    let marked: Vec<_> = fields
+        .iter()
+        .filter(|f| f.attrs.correlation.is_some())
+        .collect();
+    for extra in marked.iter().skip(1) {
+        cx.error_spanned_by(
+            extra.attrs.correlation.as_ref(),
+            "one field carries the correlation id",
+        );
+    }
+    for f in marked {
+        if let Some(skip) = &f.attrs.skip {
+            cx.error_spanned_by(
+                skip,
+                "the correlation id travels on the wire: it cannot be `skip`",
+            );
         }
     }
 }

@@ -99,6 +99,7 @@ mod message;
 mod peer;
 mod reason;
 mod room;
+pub mod talk;
 pub mod tap;
 pub mod testing;
 pub mod transport;

@@ -18,6 +18,7 @@ pub use crate::{
     message::{Decode, DecodeError, Encode, FrameStatus},
     peer::Peer,
     reason::ConnectError,
+    talk,
     wire::{
         decode_whole, decode_whole_with_id, fingerprint_combine, fingerprint_mix, fingerprint_str,
         frame_status, frame_status_decoding, Ctx, Endian, LenWidth, LengthOverflow, Wire, WireRest,

@@ -150,6 +150,12 @@ pub trait Framing: Clone + Send + 'static {
         None
     }
 
+    /// The framing's own ping (a WebSocket ping frame), which a heartbeat sends in place of
+    /// the protocol's ping message; the default has none.
+    fn ping_frame(&mut self) -> Option<Bytes> {
+        None
+    }
+
     /// Appends the framing's own closing words to `dst`, written after the last queued
     /// message when the connection closes (a WebSocket close frame with `code` and
     /// `reason`); the default appends nothing.

@@ -7,6 +7,9 @@
 //! | first message | when set, from the start | never; disarmed by the first bytes (a frame that then trickles in is the frame time-out's) | opened + `first_message_timeout` |
 //! | idle | when set, from the start | by every read that got bytes | last read + `idle_timeout` |
 //! | frame | when a read leaves part of a frame buffered that was not there before, or begins a new frame after whole ones | when the buffer ends on a frame boundary; a frame that completes starts the next one's clock | its first byte's read + `frame_timeout` + its buffered bytes / `min_frame_rate` |
+//! | handshake | with a version handshake, from the start | never; disarmed when the peer's hello is accepted | opened + the handshake's time-out |
+//! | heartbeat: ping | with a heartbeat | by every read that got bytes, and by each ping sent | the later of the last read and the last ping + `every` (not a time-out: the reader sends a ping) |
+//! | heartbeat: silence | with a heartbeat | by every read that got bytes | last read + the allowance |
 //!
 //! The timer is armed once at the earliest deadline and is not touched per message: a
 //! deadline that moves later (the idle one, on each read) is found when the timer fires, and
@@ -34,6 +37,19 @@ pub(crate) struct TimeoutSettings {
     pub(crate) frame: Option<Duration>,
     /// Bytes per second an unfinished frame may take beyond `frame`.
     pub(crate) min_frame_rate: Option<u32>,
+    /// The version handshake's time-out.
+    pub(crate) handshake: Option<Duration>,
+    /// The heartbeat: a ping after this much quiet, a cut after that much silence.
+    pub(crate) heartbeat: Option<(Duration, Duration)>,
+}
+
+/// What the timer found due.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Due {
+    /// A time-out: the connection is cut.
+    Cut(Timeout),
+    /// The heartbeat's ping is due.
+    Ping,
 }
 
 /// When the reader gives up waiting, and why. Kept small: one per connection.
@@ -44,6 +60,12 @@ pub(crate) struct Deadlines {
     heard: bool,
     /// Whether a whole message arrived.
     spoke: bool,
+    /// Whether the peer's hello was accepted (true without a handshake).
+    greeted: bool,
+    /// When the connection opened (the handshake's deadline counts from it).
+    opened: Instant,
+    /// The last heartbeat ping sent.
+    last_ping: Option<Instant>,
     /// The last read that got bytes; until one does, when the connection opened.
     last_read: Instant,
     /// The read that brought the first byte of the unfinished frame, and the bytes of it
@@ -55,11 +77,15 @@ pub(crate) struct Deadlines {
 
 impl Deadlines {
     pub(crate) fn new(set: Arc<ConnSettings>) -> Self {
+        let now = Instant::now();
         Deadlines {
+            greeted: set.timeouts.handshake.is_none(),
             set,
             heard: false,
             spoke: false,
-            last_read: Instant::now(),
+            opened: now,
+            last_ping: None,
+            last_read: now,
             frame: None,
             sleep: None,
         }
@@ -69,9 +95,20 @@ impl Deadlines {
     #[inline]
     pub(crate) fn on_read(&mut self) {
         self.heard = true;
-        if self.set.timeouts.idle.is_some() || self.set.timeouts.frame.is_some() {
+        let set = &self.set.timeouts;
+        if set.idle.is_some() || set.frame.is_some() || set.heartbeat.is_some() {
             self.last_read = Instant::now();
         }
+    }
+
+    /// The peer's hello was accepted: the handshake's deadline is gone.
+    pub(crate) fn on_greeted(&mut self) {
+        self.greeted = true;
+    }
+
+    /// The heartbeat's ping was sent.
+    pub(crate) fn on_ping(&mut self) {
+        self.last_ping = Some(Instant::now());
     }
 
     /// A whole message arrived.
@@ -106,8 +143,13 @@ impl Deadlines {
         };
     }
 
-    /// The earliest deadline, if any is armed, with the time-out it stands for.
-    pub(crate) fn next(&self) -> Option<(Instant, Timeout)> {
+    /// The earliest deadline, if any is armed, with what is due then.
+    pub(crate) fn next(&self) -> Option<(Instant, Due)> {
+        self.deadlines().min_by_key(|(at, _)| *at)
+    }
+
+    /// Every armed deadline.
+    fn deadlines(&self) -> impl Iterator<Item = (Instant, Due)> {
         let set = &self.set.timeouts;
         // Until bytes arrive, `last_read` is when the connection opened.
         let first = (!self.heard)
@@ -121,10 +163,24 @@ impl Deadlines {
             });
             (started + t + grace, Timeout::Frame(t))
         });
-        [first, idle, frame]
+        let handshake = set
+            .handshake
+            .filter(|_| !self.greeted)
+            .map(|t| (self.opened + t, Timeout::Handshake(t)));
+        let silence = set
+            .heartbeat
+            .map(|(_, allowed)| (self.last_read + allowed, Timeout::Heartbeat(allowed)));
+        let cut = [first, idle, frame, handshake, silence]
             .into_iter()
             .flatten()
-            .min_by_key(|(at, _)| *at)
+            .map(|(at, t)| (at, Due::Cut(t)));
+        let ping = set.heartbeat.map(|(every, _)| {
+            let quiet_since = self
+                .last_ping
+                .map_or(self.last_read, |p| p.max(self.last_read));
+            (quiet_since + every, Due::Ping)
+        });
+        cut.chain(ping)
     }
 
     /// Waits for the timer, arming it first at the earliest deadline (never, when none is
@@ -145,12 +201,15 @@ impl Deadlines {
         sleep.as_mut().await
     }
 
-    /// After the timer fired: the time-out that passed, if one did (else the deadline moved
-    /// later, and the next wait re-arms the timer).
-    pub(crate) fn expired(&self) -> Option<Timeout> {
-        self.next()
-            .filter(|(at, _)| *at <= Instant::now())
-            .map(|(_, which)| which)
+    /// After the timer fired: what is due, if anything is (else the deadline moved later,
+    /// and the next wait re-arms the timer).
+    pub(crate) fn expired(&self) -> Option<Due> {
+        let now = Instant::now();
+        // A cut that is due wins over a ping that is due.
+        self.deadlines()
+            .filter(|(at, _)| *at <= now)
+            .min_by_key(|(at, due)| (matches!(due, Due::Ping), *at))
+            .map(|(_, due)| due)
     }
 }
 
@@ -219,11 +278,17 @@ mod tests {
             idle: Some(Duration::from_secs(300)),
             ..Default::default()
         });
-        assert!(matches!(d.next(), Some((_, Timeout::FirstMessage(_)))));
+        assert!(matches!(
+            d.next(),
+            Some((_, Due::Cut(Timeout::FirstMessage(_))))
+        ));
         tokio::time::advance(Duration::from_secs(31)).await;
-        assert!(matches!(d.expired(), Some(Timeout::FirstMessage(_))));
+        assert!(matches!(
+            d.expired(),
+            Some(Due::Cut(Timeout::FirstMessage(_)))
+        ));
         d.on_read();
-        assert!(matches!(d.next(), Some((_, Timeout::Idle(_)))));
+        assert!(matches!(d.next(), Some((_, Due::Cut(Timeout::Idle(_))))));
         assert!(d.expired().is_none());
     }
 
@@ -247,6 +312,48 @@ mod tests {
         // Re-armed when it fired.
         d.timer().await;
         assert_eq!(Instant::now() - started, Duration::from_secs(15));
-        assert!(matches!(d.expired(), Some(Timeout::Idle(_))));
+        assert!(matches!(d.expired(), Some(Due::Cut(Timeout::Idle(_)))));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_heartbeat_pings_when_quiet_and_cuts_after_the_allowance() {
+        let mut d = with(TimeoutSettings {
+            heartbeat: Some((Duration::from_secs(2), Duration::from_secs(5))),
+            ..Default::default()
+        });
+        let start = Instant::now();
+        d.timer().await;
+        assert_eq!(d.expired(), Some(Due::Ping));
+        assert_eq!(Instant::now() - start, Duration::from_secs(2));
+        d.on_ping();
+        d.timer().await;
+        assert_eq!(d.expired(), Some(Due::Ping), "quiet since the ping");
+        assert_eq!(Instant::now() - start, Duration::from_secs(4));
+        // The pong comes: both deadlines move.
+        d.on_read();
+        d.on_ping();
+        let (at, due) = d.next().unwrap();
+        assert_eq!((at - start, due), (Duration::from_secs(6), Due::Ping));
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert_eq!(
+            d.expired(),
+            Some(Due::Cut(Timeout::Heartbeat(Duration::from_secs(5)))),
+            "silent for the allowance: the cut wins"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_handshake_deadline_goes_with_the_hello() {
+        let mut d = with(TimeoutSettings {
+            handshake: Some(Duration::from_secs(3)),
+            ..Default::default()
+        });
+        d.on_read();
+        assert!(matches!(
+            d.next(),
+            Some((_, Due::Cut(Timeout::Handshake(_))))
+        ));
+        d.on_greeted();
+        assert!(d.next().is_none());
     }
 }

@@ -461,4 +461,96 @@ impl<P: Peer> PeerHandle<P> {
     pub fn is_writable(&self) -> bool {
         self.s().is_writable()
     }
+
+    /// The version the peer's hello said, once the handler's version handshake accepted
+    /// it; `None` without a handshake.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f<P: connhandler::Peer>(peer: connhandler::PeerHandle<P>) {
+    /// if let Some(v) = peer.peer_version() {
+    ///     println!("{peer} speaks {v}");
+    /// }
+    /// # }
+    /// ```
+    pub fn peer_version(&self) -> Option<&crate::talk::Version> {
+        self.s().peer_version()
+    }
+
+    /// How many requests wait for their replies on this connection (ones given up whose
+    /// slot is kept in the by-order mode included).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f<P: connhandler::Peer>(peer: connhandler::PeerHandle<P>) {
+    /// println!("{} requests in flight to {peer}", peer.pending_requests());
+    /// # }
+    /// ```
+    pub fn pending_requests(&self) -> usize {
+        self.s().pending().map_or(0, |p| p.len())
+    }
+}
+
+impl<P: Peer> PeerHandle<P>
+where
+    P::Send: crate::talk::Request<P::Recv>,
+    P::Recv: crate::talk::Correlated,
+{
+    /// Sends a request and returns the future of its reply.
+    ///
+    /// The request is registered and queued before this returns (atomically: requests are
+    /// registered in the order they go on the wire), through the send path of
+    /// [`send`](PeerHandle::send), so it never waits. The reply (a message its
+    /// [`Pairing`](crate::talk::Pairing) accepts, declared with `#[wire(reply = ...)]`) goes
+    /// to the returned [`Reply`](crate::talk::Reply), not to the central queue; every other
+    /// message still does, in order.
+    ///
+    /// - **By order** (no correlation field): the peer answers in the order it got the
+    ///   requests, as the reference's protocols do. A request that timed out keeps its place
+    ///   until its reply comes, which is then dropped: later replies still pair with their
+    ///   own requests.
+    /// - **By correlation** (the request has a field marked `#[wire(correlation)]`): the
+    ///   field is set to an id no other waiting request has, and the reply that carries it
+    ///   back answers it, in any order.
+    ///
+    /// At most the handler's `max_pending` requests (default 64) wait at once per
+    /// connection; the reply waits at most its `request_timeout` (default 30 s). When the
+    /// connection ends, every waiting request fails with the reason.
+    ///
+    /// Await the reply in a task of its own, or [`post`](crate::talk::Reply::post) it to
+    /// the central queue: the central task must not wait on one peer.
+    ///
+    /// # Errors
+    ///
+    /// The future resolves to a [`RequestError`](crate::talk::RequestError): the time-out,
+    /// the connection's end, or why the request was not sent (closed, queue full, too many
+    /// waiting, not a request, refused by the framing).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use connhandler::{PeerHandle, Peer, Message};
+    /// #[derive(Message, Debug)]
+    /// enum Answer {
+    ///     #[wire(id = 0x81)]
+    ///     Score(u32),
+    /// }
+    /// #[derive(Message)]
+    /// enum Ask {
+    ///     #[wire(id = 0x01, reply = Answer::Score)]
+    ///     GetScore(String),
+    /// }
+    /// # struct Server; impl Peer for Server { type Recv = Answer; type Send = Ask; const NAME: &'static str = "s"; }
+    /// # async fn f(server: PeerHandle<Server>) {
+    /// match server.request(Ask::GetScore("ann".into())).await {
+    ///     Ok(Answer::Score(points)) => println!("ann has {points}"),
+    ///     Err(e) => eprintln!("no score: {e}"),
+    /// }
+    /// # }
+    /// ```
+    pub fn request(&self, msg: P::Send) -> crate::talk::Reply<P::Recv> {
+        self.s().request(msg)
+    }
 }

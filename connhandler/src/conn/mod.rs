@@ -7,6 +7,7 @@
 //! | `shared.rs` | the state handles and tasks share, fields private |
 //! | `handle.rs` | `PeerHandle`, thin over the shared state |
 //! | `send.rs` | the send path (checks, direct write, queueing, policy) and `SendError` |
+//! | `request.rs` | a request: registered with the waiting ones and queued under one lock |
 //! | `queue.rs` | the per-peer outgoing queue and its bound |
 //! | `framer.rs` | a handler's framing, for a message framed once and queued to many connections |
 //! | `close.rs` | whether and why the connection closes; `CloseWait`, linger |
@@ -39,6 +40,7 @@ mod queue;
 mod read_buf;
 mod reader;
 mod registry;
+mod request;
 mod send;
 mod shared;
 mod writer;
@@ -91,6 +93,8 @@ pub(crate) struct ConnSettings {
     pub(crate) watermarks: Option<(usize, usize)>,
     pub(crate) close_timeout: Duration,
     pub(crate) nodelay: bool,
+    /// TCP keepalive's idle time, if on.
+    pub(crate) keepalive: Option<Duration>,
     pub(crate) tap: Option<Tap>,
     /// The reader's time-outs (first message, idle, frame, minimum frame rate).
     pub(crate) timeouts: TimeoutSettings,
@@ -124,6 +128,7 @@ impl Default for ConnSettings {
             watermarks: None,
             close_timeout: Duration::from_secs(5),
             nodelay: true,
+            keepalive: None,
             tap: None,
             timeouts: TimeoutSettings::default(),
             half_close: true,
@@ -164,6 +169,8 @@ pub(crate) struct ConnCtx<'a, P: Peer, F, E> {
     pub(crate) framer: &'a Arc<Framer<P::Send>>,
     /// The handler's budget for unfinished frames (`read_budget`).
     pub(crate) budget: Option<&'a Arc<Budget>>,
+    /// The handler's conversation settings (requests, handshake, heartbeat).
+    pub(crate) talk: &'a Arc<crate::talk::Talk<P>>,
 }
 
 /// Starts the reader and writer tasks of a new connection over `stream`. The returned task
@@ -184,6 +191,11 @@ where
 {
     if let Err(e) = stream.set_nodelay(ctx.settings.nodelay) {
         tracing::debug!(%addr, "set_nodelay failed: {e}");
+    }
+    if let Some(idle) = ctx.settings.keepalive {
+        if let Err(e) = stream.set_keepalive(idle) {
+            tracing::debug!(%addr, "setting TCP keepalive failed: {e}");
+        }
     }
     let local_addr = stream
         .local_addr()
@@ -220,7 +232,12 @@ where
         direct,
         Closing::new(ctx.parent),
         ctx.framer.clone(),
+        ctx.talk.clone(),
     ));
+    // Our hello goes first, before anything the program or a broadcast can queue.
+    if let Some(greeting) = &ctx.talk.handshake {
+        let _ = shared.queue_last((greeting.hello)(&greeting.config.version()));
+    }
     let handle = PeerHandle::new(shared.clone());
     ctx.registry.insert(handle.clone());
     if shared.closing().is_cancelled() {
@@ -255,6 +272,8 @@ where
         budget: Hold::new(ctx.budget.cloned()),
         decoded: false,
         slot: admission.slot,
+        greeted: ctx.talk.handshake.is_none(),
+        last_words: false,
     };
     let done = ctx.tracker.spawn(reader.run(read, writer).instrument(span));
     (handle, done)

@@ -28,7 +28,7 @@ use tokio::{sync::OwnedSemaphorePermit, task::JoinHandle, time::Instant};
 
 use super::{
     close::{linger, CloseWait},
-    deadline::Deadlines,
+    deadline::{Deadlines, Due},
     event::Event,
     hand_on::{HandOn, QueueClosed, Refused},
     handle::PeerHandle,
@@ -82,6 +82,12 @@ pub(super) struct Reader<P: Peer, F, E> {
     /// The handler's connection slot, held for the life of the connection and then until
     /// the central task takes its `Disconnected`.
     pub(super) slot: Option<OwnedSemaphorePermit>,
+    /// Whether `Connected` was pushed: at once, or, with a version handshake, once the
+    /// peer's hello is accepted.
+    pub(super) greeted: bool,
+    /// Whether the connection closes after last words of ours (a rejection) that a reset
+    /// must not destroy: the close lingers.
+    pub(super) last_words: bool,
 }
 
 /// Bytes of an unfinished frame a connection holds outside the handler's read budget.
@@ -110,12 +116,7 @@ where
     /// was not ours (worth reconnecting for an outgoing handler).
     pub(super) async fn run<R: ReadHalf>(mut self, mut read: R, writer: JoinHandle<usize>) -> bool {
         let handle = PeerHandle::new(self.shared.clone());
-        tracing::debug!("connected");
-        let ended = if self
-            .hand
-            .push_unbounded(Event::Connected(handle.clone()).into(), None)
-            .is_err()
-        {
+        let ended = if self.greeted && self.connected(&handle).is_err() {
             Some(DisconnectReason::Shutdown)
         } else {
             self.read_loop(&mut read, &handle).await
@@ -125,7 +126,7 @@ where
         let closing = self.shared.closing();
         // Cut for a limit: the peer kind's last words go first, and the close lingers so
         // that a reset from its unread input cannot destroy them.
-        let mut last_words = false;
+        let mut last_words = self.last_words;
         match ended {
             Some(reason) => {
                 if reason.is_limit() {
@@ -147,11 +148,23 @@ where
         drop(read);
         self.registry.remove(self.shared.id());
         let reason = closing.take_reason().unwrap_or(DisconnectReason::Shutdown);
-        let local = reason.is_local();
+        if let Some(pending) = self.shared.pending() {
+            pending.end(&reason.to_string());
+        }
+        // Reconnecting would meet the same versions again.
+        let local = reason.is_local() || matches!(reason, DisconnectReason::VersionMismatch { .. });
         tracing::debug!(%reason, unsent, "disconnected");
         let event = Event::Disconnected(handle, Disconnect { reason, unsent });
         let _ = self.hand.push_unbounded(event.into(), self.slot.take());
         !local
+    }
+
+    /// Pushes `Connected`.
+    fn connected(&mut self, handle: &PeerHandle<P>) -> Result<(), QueueClosed> {
+        tracing::debug!("connected");
+        self.greeted = true;
+        self.hand
+            .push_unbounded(Event::Connected(handle.clone()).into(), None)
     }
 
     /// Reads and hands on messages until the connection is to close (the steps in the
@@ -265,16 +278,108 @@ where
             })));
         }
         let bytes = frame.len();
-        let msg = match <P::Recv as Decode>::decode(frame) {
+        let mut msg = match <P::Recv as Decode>::decode(frame) {
             Ok(msg) => msg,
             Err(e) => return Err(Held::Stop(Some(DisconnectReason::Decode(e)))),
         };
+        if self.shared.talk().watches_messages() {
+            match self.talk_in(msg, handle)? {
+                Some(m) => msg = m,
+                None => return Ok(()),
+            }
+        }
+        if let Some(pending) = self.shared.pending() {
+            match pending.route(msg) {
+                Some(m) => msg = m,
+                None => return Ok(()),
+            }
+        }
         self.hand
             .offer(Event::Message(handle.clone(), msg).into(), bytes)
             .map_err(|refused| match refused {
                 Refused::Full(event) => Held::Full(event, bytes),
                 Refused::Closed => Held::Stop(QueueClosed.into()),
             })
+    }
+
+    /// A message seen by the conversation features before it goes on: the peer's hello
+    /// (with a version handshake), a rejection, pings and pongs (with a heartbeat). `None`
+    /// when the message was taken here.
+    #[cold]
+    fn talk_in(
+        &mut self,
+        msg: P::Recv,
+        handle: &PeerHandle<P>,
+    ) -> Result<Option<P::Recv>, Held<E>> {
+        let shared = self.shared.clone();
+        let talk = shared.talk();
+        if let Some(greeting) = &talk.handshake {
+            let ours = greeting.config.version();
+            if (greeting.is_rejection)(&msg) {
+                return Err(Held::Stop(Some(DisconnectReason::VersionMismatch {
+                    ours: ours.to_string(),
+                    theirs: shared.peer_version().map(ToString::to_string),
+                    by_peer: true,
+                })));
+            }
+            if !self.greeted {
+                let Some(said) = (greeting.version_of)(&msg) else {
+                    return Err(Held::Stop(Some(DisconnectReason::NoHello)));
+                };
+                return match said {
+                    Ok(theirs) if greeting.config.accepts(&theirs) => {
+                        shared.set_peer_version(theirs);
+                        self.deadlines.on_greeted();
+                        match self.connected(handle) {
+                            Ok(()) => Ok(None),
+                            Err(closed) => Err(Held::Stop(closed.into())),
+                        }
+                    }
+                    said => {
+                        let theirs = match said {
+                            Ok(v) => v.to_string(),
+                            Err(e) => e.text().to_owned(),
+                        };
+                        tracing::debug!(%ours, %theirs, "version not accepted");
+                        let reason = DisconnectReason::VersionMismatch {
+                            ours: ours.to_string(),
+                            theirs: Some(theirs.clone()),
+                            by_peer: false,
+                        };
+                        match (greeting.reject)(&ours, &theirs) {
+                            Some(no) => {
+                                self.last_words = shared.close_with(no, reason).is_ok();
+                            }
+                            None => shared.closing().close_with(reason),
+                        }
+                        Err(Held::Stop(None))
+                    }
+                };
+            }
+        }
+        if let Some(beating) = &talk.heartbeat {
+            let beat = (beating.beat)(&msg);
+            if beat == Some(crate::talk::Beat::Ping) {
+                if let Some(pong) = (beating.pong)() {
+                    // A peer that pings and never reads gets what its queue holds, no more.
+                    let _ = shared.try_send(pong);
+                }
+            }
+            if beat.is_some() && !beating.config.delivers() {
+                return Ok(None);
+            }
+        }
+        Ok(Some(msg))
+    }
+
+    /// The heartbeat's ping is due: the protocol's ping, or the framing's own (WebSocket).
+    fn ping(&mut self) {
+        self.deadlines.on_ping();
+        if let Some(frame) = self.framing.ping_frame() {
+            self.shared.queue_reply(frame);
+        } else if let Some(ping) = self.shared.talk().heartbeat.and_then(|b| (b.ping)()) {
+            let _ = self.shared.try_send(ping);
+        }
     }
 
     /// One frame found outside the decode step (at the end of the stream, or after a pause
@@ -451,7 +556,11 @@ where
         match woke {
             Woke::Closed => Err(None),
             Woke::Timer => match self.deadlines.expired() {
-                Some(which) => Err(Some(DisconnectReason::TimedOut(which))),
+                Some(Due::Cut(which)) => Err(Some(DisconnectReason::TimedOut(which))),
+                Some(Due::Ping) => {
+                    self.ping();
+                    Ok(())
+                }
                 None => Ok(()),
             },
             Woke::Readable(ready) => ready.map_err(|e| Some(DisconnectReason::Io(e))),

@@ -3,12 +3,17 @@
 //! private; each part is a room of its own (`queue.rs`, `send.rs`, `close.rs`) reached
 //! through the methods here.
 
-use std::{net::SocketAddr, ops::RangeInclusive, sync::Arc};
+use std::{
+    net::SocketAddr,
+    ops::RangeInclusive,
+    sync::{Arc, OnceLock},
+};
 
 use super::{close::Closing, framer::Framer, queue::OutQueue, send::DirectWrite};
 use crate::{
     limits::QueuePolicy,
     peer::{Peer, PeerId},
+    talk::{Pending, Talk, Version},
     tap::{Direction, Tap},
     transport::TransportInfo,
 };
@@ -35,6 +40,13 @@ pub(crate) struct Shared<P: Peer> {
     policy: QueuePolicy,
     /// The handler's framing, shared by its connections, for broadcasts.
     framer: Arc<Framer<P::Send>>,
+    /// The handler's conversation settings and the protocol's hooks.
+    talk: Arc<Talk<P>>,
+    /// Requests waiting for replies: made by the first request (most connections make
+    /// none, and pay one pointer).
+    pending: OnceLock<Box<Pending<P::Recv>>>,
+    /// The version the peer's hello said, once accepted.
+    version: OnceLock<Version>,
 }
 
 /// How a connection sends: its queue's bound and policy, and what the framing carries.
@@ -54,6 +66,7 @@ impl<P: Peer> Shared<P> {
         direct: DirectWrite<P::Send>,
         closing: Closing,
         framer: Arc<Framer<P::Send>>,
+        talk: Arc<Talk<P>>,
     ) -> Self {
         Shared {
             who,
@@ -64,6 +77,9 @@ impl<P: Peer> Shared<P> {
             sendable: send.sendable,
             policy: send.policy,
             framer,
+            talk,
+            pending: OnceLock::new(),
+            version: OnceLock::new(),
         }
     }
 
@@ -117,6 +133,35 @@ impl<P: Peer> Shared<P> {
     /// The handler's framer: connections that share it share a broadcast's bytes.
     pub(crate) fn framer(&self) -> &Arc<Framer<P::Send>> {
         &self.framer
+    }
+
+    /// The handler's conversation settings and hooks.
+    pub(crate) fn talk(&self) -> &Talk<P> {
+        &self.talk
+    }
+
+    /// The requests waiting for replies, if any request was made.
+    pub(crate) fn pending(&self) -> Option<&Pending<P::Recv>> {
+        self.pending.get().map(|p| &**p)
+    }
+
+    /// The requests waiting for replies, made at the first request with the peer kind's
+    /// way of reading a reply's correlation id.
+    pub(crate) fn pending_or_new(
+        &self,
+        correlation: fn(&P::Recv) -> Option<u64>,
+    ) -> &Pending<P::Recv> {
+        self.pending
+            .get_or_init(|| Box::new(Pending::new(self.talk.max_pending, correlation)))
+    }
+
+    /// The version the peer's hello said, once accepted.
+    pub(crate) fn peer_version(&self) -> Option<&Version> {
+        self.version.get()
+    }
+
+    pub(crate) fn set_peer_version(&self, version: Version) {
+        let _ = self.version.set(version);
     }
 
     /// How many more messages the outgoing queue takes now.

@@ -13,6 +13,7 @@ use crate::{
     conn::{ConnSettings, Framer, Registry},
     limits::PerIp,
     peer::Peer,
+    talk::{Beating, Beats, Greeting, Handshake, Heartbeat, Hello, Talk},
     transport::Carried,
 };
 
@@ -81,6 +82,7 @@ pub struct HandlerBuilder<K: Kind, P: Peer, F = TcpMessageCodec, H = DefaultPeer
     pub(super) settings: ConnSettings,
     pub(super) make_peer: H,
     pub(super) kind: K,
+    pub(super) talk: Talk<P>,
     pub(super) _peer: std::marker::PhantomData<fn() -> P>,
 }
 
@@ -156,6 +158,7 @@ impl<K: Kind, P: Peer> HandlerBuilder<K, P> {
             settings: ConnSettings::default(),
             make_peer: DefaultPeer,
             kind,
+            talk: Talk::default(),
             _peer: std::marker::PhantomData,
         }
     }
@@ -195,6 +198,7 @@ impl<K: Kind, P: Peer, F: Framing, H> HandlerBuilder<K, P, F, H> {
             settings: self.settings,
             make_peer: self.make_peer,
             kind: self.kind,
+            talk: self.talk,
             _peer: std::marker::PhantomData,
         }
     }
@@ -226,6 +230,7 @@ impl<K: Kind, P: Peer, F: Framing, H> HandlerBuilder<K, P, F, H> {
             framing: self.framing,
             settings: self.settings,
             kind: self.kind,
+            talk: self.talk,
             _peer: std::marker::PhantomData,
         }
     }
@@ -477,6 +482,129 @@ impl<K: Kind, P: Peer, F: Framing, H> HandlerBuilder<K, P, F, H> {
         self
     }
 
+    /// How long a request made with [`PeerHandle::request`](crate::PeerHandle::request)
+    /// waits for its reply, unless the request says otherwise (default 30 s).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("../doc_client.rs")]
+    /// let builder = connhandler::Incoming::<Client>::builder("127.0.0.1:0")
+    ///     .request_timeout(std::time::Duration::from_secs(5));
+    /// ```
+    pub fn request_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.talk.request_timeout = timeout;
+        self
+    }
+
+    /// How many requests may wait for their replies at once on each connection (at least
+    /// 1, default 64); past it, a request fails with
+    /// [`RequestError::TooMany`](crate::talk::RequestError::TooMany).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("../doc_client.rs")]
+    /// let builder = connhandler::Incoming::<Client>::builder("127.0.0.1:0").max_pending(16);
+    /// ```
+    pub fn max_pending(mut self, max: usize) -> Self {
+        self.talk.max_pending = max.max(1);
+        self
+    }
+
+    /// The version handshake (see [`Handshake`]): each side's first message is its
+    /// protocol's hello (`#[wire(hello)]`), and `Connected` reaches the central queue only
+    /// once the peer's version is accepted. The protocol's `Hello` impls come from the
+    /// derive; the compiler checks that both message types declare a hello.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use connhandler::{talk::{Agree, Handshake, Version}, Incoming, Message, Peer};
+    ///
+    /// #[derive(Message)]
+    /// enum Msg {
+    ///     #[wire(id = 1, hello)]
+    ///     Hello { #[wire(version)] version: String },
+    ///     #[wire(id = 2, reject)]
+    ///     Rejected { #[wire(reason)] reason: String },
+    ///     #[wire(id = 3)]
+    ///     Chat(String),
+    /// }
+    ///
+    /// #[derive(Peer, Default)]
+    /// #[peer(recv = Msg, send = Msg)]
+    /// struct Player;
+    ///
+    /// let builder = Incoming::<Player>::builder("127.0.0.1:0")
+    ///     .handshake(Handshake::new(Version::new(2, 1, 0)).agree(Agree::SameMajor));
+    /// ```
+    pub fn handshake(mut self, handshake: Handshake) -> Self
+    where
+        P::Send: Hello,
+        P::Recv: Hello,
+    {
+        self.settings.timeouts.handshake = Some(handshake.time_limit());
+        self.talk.handshake = Some(Greeting::new(handshake));
+        self
+    }
+
+    /// The heartbeat (see [`Heartbeat`]): a ping (`#[wire(ping)]`, or a WebSocket ping
+    /// frame) when nothing arrived for a while, a cut with
+    /// [`Timeout::Heartbeat`](crate::Timeout::Heartbeat) after the allowance, the peer's
+    /// pings answered with the protocol's pong. The allowance replaces the idle time-out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use connhandler::{talk::Heartbeat, Incoming, Message, Peer};
+    ///
+    /// #[derive(Message)]
+    /// enum Msg {
+    ///     #[wire(id = 1, ping)]
+    ///     Ping,
+    ///     #[wire(id = 2, pong)]
+    ///     Pong,
+    ///     #[wire(id = 3)]
+    ///     Chat(String),
+    /// }
+    ///
+    /// #[derive(Peer, Default)]
+    /// #[peer(recv = Msg, send = Msg)]
+    /// struct Player;
+    ///
+    /// let builder = Incoming::<Player>::builder("127.0.0.1:0")
+    ///     .heartbeat(Heartbeat::every(Duration::from_secs(5)));
+    /// ```
+    pub fn heartbeat(mut self, heartbeat: Heartbeat) -> Self
+    where
+        P::Send: Beats,
+        P::Recv: Beats,
+    {
+        self.settings.timeouts.heartbeat =
+            Some((heartbeat.interval(), heartbeat.silence_allowed()));
+        self.settings.timeouts.idle = None;
+        self.talk.heartbeat = Some(Beating::new(heartbeat));
+        self
+    }
+
+    /// TCP keepalive on each connection's socket: the system probes a connection idle for
+    /// `idle`, so that a peer whose host vanished is found even with no heartbeat in the
+    /// protocol (default off; `None` turns it off).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("../doc_client.rs")]
+    /// let builder = connhandler::Incoming::<Client>::builder("127.0.0.1:0")
+    ///     .tcp_keepalive(std::time::Duration::from_secs(60));
+    /// ```
+    pub fn tcp_keepalive(mut self, idle: impl Into<Option<std::time::Duration>>) -> Self {
+        self.settings.keepalive = idle.into();
+        self
+    }
+
     /// Splits the builder for starting: the kind's settings, the core the public handle
     /// keeps, and what the handler's task needs to start connections.
     pub(super) fn into_parts<E>(
@@ -509,6 +637,7 @@ impl<K: Kind, P: Peer, F: Framing, H> HandlerBuilder<K, P, F, H> {
             registry: core.registry.clone(),
             per_ip,
             make_peer: self.make_peer.into_hook(),
+            talk: Arc::new(self.talk),
         };
         (self.kind, core, connections)
     }

@@ -114,6 +114,8 @@ pub(crate) struct Connections<P: Peer, F, E> {
     /// The handler's framing for broadcasts, shared by its connections.
     framer: Arc<Framer<P::Send>>,
     make_peer: MakePeer<P>,
+    /// Requests, the version handshake and the heartbeat.
+    talk: Arc<crate::talk::Talk<P>>,
 }
 
 impl<P, F, E> Connections<P, F, E>
@@ -195,6 +197,7 @@ where
             registry: &self.registry,
             budget: self.budget.as_ref(),
             framer: &self.framer,
+            talk: &self.talk,
         };
         conn::spawn(ctx, stream, addr, data, admission, opened)
     }

@@ -91,6 +91,19 @@ pub enum DisconnectReason {
         /// The bytes the connection held in unfinished frames.
         held: usize,
     },
+    /// The version handshake failed: the peer's version is not accepted by the handler's
+    /// rule (we sent the protocol's rejection first, if it declares one), or the peer's
+    /// rejection message came (it did not accept ours).
+    VersionMismatch {
+        /// Our version.
+        ours: String,
+        /// The peer's version, as it sent it (`None`: its rejection came before its hello).
+        theirs: Option<String>,
+        /// Whether the peer rejected ours (its rejection came), rather than we theirs.
+        by_peer: bool,
+    },
+    /// The peer's first message was not its hello (the handler has a version handshake).
+    NoHello,
 }
 
 /// Which time-out a connection ran into.
@@ -115,6 +128,11 @@ pub enum Timeout {
     Frame(Duration),
     /// A new connection sent nothing within this long (`first_message_timeout`).
     FirstMessage(Duration),
+    /// The peer did not send an accepted hello within this long (the version handshake's
+    /// time-out).
+    Handshake(Duration),
+    /// Nothing arrived for this long although pings were sent (the heartbeat's allowance).
+    Heartbeat(Duration),
 }
 
 impl fmt::Display for Timeout {
@@ -123,6 +141,8 @@ impl fmt::Display for Timeout {
             Timeout::Idle(d) => write!(f, "nothing arrived for {d:?}"),
             Timeout::Frame(d) => write!(f, "a frame was left unfinished for {d:?}"),
             Timeout::FirstMessage(d) => write!(f, "nothing arrived within {d:?} of connecting"),
+            Timeout::Handshake(d) => write!(f, "no hello within {d:?} of connecting"),
+            Timeout::Heartbeat(d) => write!(f, "no answer to pings for {d:?}"),
         }
     }
 }
@@ -185,9 +205,12 @@ impl DisconnectReason {
             R::Framing(_) | R::Io(_) => (1002, self.to_string()),
             R::Decode(_) => (1007, self.to_string()),
             R::Encode(_) => (1011, self.to_string()),
-            R::TimedOut(_) | R::RateLimited { .. } | R::QueueFull | R::OverBudget { .. } => {
-                (1008, self.to_string())
-            }
+            R::TimedOut(_)
+            | R::RateLimited { .. }
+            | R::QueueFull
+            | R::OverBudget { .. }
+            | R::VersionMismatch { .. }
+            | R::NoHello => (1008, self.to_string()),
         }
     }
 }
@@ -224,6 +247,24 @@ impl fmt::Display for DisconnectReason {
                 f,
                 "{held} bytes of unfinished frames went over the handler's read budget"
             ),
+            DisconnectReason::VersionMismatch {
+                ours,
+                theirs,
+                by_peer,
+            } => {
+                let theirs = theirs.as_deref().unwrap_or("unknown");
+                if *by_peer {
+                    write!(
+                        f,
+                        "version mismatch: the peer ({theirs}) rejected ours ({ours})"
+                    )
+                } else {
+                    write!(f, "version mismatch: the peer's {theirs} is not accepted beside ours ({ours})")
+                }
+            }
+            DisconnectReason::NoHello => {
+                f.write_str("the peer's first message was not its hello (version handshake)")
+            }
         }
     }
 }

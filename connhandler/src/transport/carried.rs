@@ -75,6 +75,10 @@ impl<F: Framing> Framing for Carried<F> {
         each!(self, f => f.take_reply())
     }
 
+    fn ping_frame(&mut self) -> Option<Bytes> {
+        each!(self, f => f.ping_frame())
+    }
+
     fn encode_close(&mut self, code: u16, reason: &str, dst: &mut BytesMut) {
         each!(self, f => f.encode_close(code, reason, dst))
     }

@@ -39,6 +39,10 @@ pub(crate) trait Transport: Send + 'static {
     /// Sets `TCP_NODELAY` where the transport has it.
     fn set_nodelay(&self, nodelay: bool) -> io::Result<()>;
 
+    /// Turns on TCP keepalive, probing after `idle` without traffic, where the transport
+    /// has it.
+    fn set_keepalive(&self, idle: std::time::Duration) -> io::Result<()>;
+
     /// Splits the stream between the reader and the writer.
     fn into_split(self) -> (Self::Read, Self::Write);
 }
@@ -86,6 +90,10 @@ impl Transport for TcpStream {
 
     fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         TcpStream::set_nodelay(self, nodelay)
+    }
+
+    fn set_keepalive(&self, idle: std::time::Duration) -> io::Result<()> {
+        set_tcp_keepalive(self, idle)
     }
 
     fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
@@ -159,4 +167,18 @@ pub(crate) async fn write_some<W: WriteHalf>(write: &W, buf: &mut BytesMut) -> i
             Err(e) => return Err(e),
         }
     }
+}
+
+/// TCP keepalive on `stream`: probes after `idle` without traffic, then every `idle / 3`
+/// (at least 1 s) where the system lets the interval be set.
+pub(crate) fn set_tcp_keepalive(stream: &TcpStream, idle: std::time::Duration) -> io::Result<()> {
+    let keepalive = socket2::TcpKeepalive::new().with_time(idle);
+    #[cfg(any(
+        target_os = "linux",
+        target_os = "macos",
+        target_os = "windows",
+        target_os = "freebsd"
+    ))]
+    let keepalive = keepalive.with_interval((idle / 3).max(std::time::Duration::from_secs(1)));
+    socket2::SockRef::from(stream).set_tcp_keepalive(&keepalive)
 }

@@ -722,6 +722,10 @@ impl Transport for TlsStream {
         self.tcp.set_nodelay(nodelay)
     }
 
+    fn set_keepalive(&self, idle: std::time::Duration) -> io::Result<()> {
+        crate::transport::stream::set_tcp_keepalive(&self.tcp, idle)
+    }
+
     fn into_split(self) -> (TlsRead, TlsWrite) {
         let read = TlsRead {
             tcp: self.tcp.clone(),

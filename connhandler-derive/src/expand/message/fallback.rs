@@ -33,6 +33,9 @@ pub(super) fn fallback(input: &DeriveInput) -> TokenStream {
                     #p::Err(#p::DecodeError::other("invalid protocol definition"))
                 }
             }
+            impl #impl_generics #p::talk::Correlated for #ident #ty_generics #where_clause {
+                fn correlation(&self) -> #p::Option<u64> { #p::None }
+            }
         };
     }
 }

@@ -10,12 +10,14 @@
 //! | `fixed.rs` | the fast decode path of fixed-size messages |
 //! | `fingerprint.rs` | `FINGERPRINT`, `MIN_LEN`, `SELF_DELIMITING` |
 //! | `fallback.rs` | stand-in impls emitted beside the errors of an invalid protocol |
+//! | `talk.rs` | the conversation impls: `Correlated`, `Request` (`reply = ...`), `Hello`, `Beats` |
 
 mod binary;
 mod fallback;
 mod fingerprint;
 mod fixed;
 mod json;
+mod talk;
 
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{format_ident, quote, ToTokens};
@@ -199,6 +201,7 @@ fn expand(cont: &Container) -> TokenStream {
             fixed::struct_fast_decode(&g, id, fields, *style)
         }
     };
+    let talk = talk::impls(cont, &p);
     let frame_status_body = match &cont.data {
         Body::Enum(variants) => enum_frame_status(&g, variants),
         Body::Struct(..) => quote!(#p::frame_status::<Self>(__bytes, #ctx)),
@@ -269,6 +272,8 @@ fn expand(cont: &Container) -> TokenStream {
                     #frame_status_body
                 }
             }
+
+            #talk
         };
     }
 }

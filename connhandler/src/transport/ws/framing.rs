@@ -13,7 +13,7 @@
 //! | continuation | begun | its payload joins the message; final: the message is the frame |
 //! | text | | refused (`FrameError::TextMessage`) unless the peer kind opts in |
 //! | ping | any | a pong with its payload is owed (`take_reply`), the frame dropped |
-//! | pong | any | dropped |
+//! | pong | any | dropped (it counts as bytes read: a heartbeat's ping frame was answered) |
 //! | close | any | `FrameError::PeerClosed` with its code and reason: the connection ends, the writer answers with a close frame |
 //! | reserved bits, unknown opcode, unmasked from a client, masked from a server, long or fragmented control frame, a continuation with nothing begun, a new message inside one | | `FrameError::Protocol` |
 
@@ -263,6 +263,12 @@ impl Framing for WsFraming {
 
     fn take_reply(&mut self) -> Option<Bytes> {
         self.reply.take()
+    }
+
+    fn ping_frame(&mut self) -> Option<Bytes> {
+        let mut ping = BytesMut::new();
+        self.header(OpCode::Control(Control::Ping), 0, &mut ping);
+        Some(ping.freeze())
     }
 
     fn encode_close(&mut self, code: u16, reason: &str, dst: &mut BytesMut) {

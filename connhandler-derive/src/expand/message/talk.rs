@@ -1,0 +1,278 @@
+//! The conversation impls of a message type: `Correlated` (always), `Request<R>` (when a
+//! variant declares `reply = ...`), `Hello` (a `hello` variant) and `Beats` (a `ping` or
+//! `pong` variant), each from the validated representation.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use super::construct;
+use crate::{
+    ast::{Body, Container, Field, Variant},
+    attr::Role,
+};
+
+/// Every conversation impl the type declares.
+pub(super) fn impls(cont: &Container, p: &TokenStream) -> TokenStream {
+    let ident = cont.ident;
+    let (impl_generics, ty_generics, where_clause) = cont.generics.split_for_impl();
+    let head = |tr: TokenStream| quote!(#[automatically_derived] impl #impl_generics #tr for #ident #ty_generics #where_clause);
+    let correlated = head(quote!(#p::talk::Correlated));
+    let correlation = correlation_body(cont, p);
+    let mut out = quote! {
+        #correlated {
+            #[allow(unused_variables)]
+            fn correlation(&self) -> #p::Option<u64> {
+                #correlation
+            }
+        }
+    };
+    let Body::Enum(variants) = &cont.data else {
+        return out;
+    };
+    out.extend(request(variants, p, head));
+    out.extend(hello(variants, p, head));
+    out.extend(beats(variants, p, head));
+    out
+}
+
+/// The field marked `#[wire(correlation)]`, if any.
+fn correlation_field<'a>(fields: &'a [Field<'a>]) -> Option<&'a Field<'a>> {
+    fields.iter().find(|f| f.attrs.correlation.is_some())
+}
+
+fn correlation_body(cont: &Container, p: &TokenStream) -> TokenStream {
+    match &cont.data {
+        Body::Struct(_, fields) => match correlation_field(fields) {
+            Some(f) => {
+                let m = &f.member;
+                quote!(#p::Some(#p::talk::CorrelationField::id(&self.#m)))
+            }
+            None => quote!(#p::None),
+        },
+        Body::Enum(variants) => {
+            let arms = variants.iter().filter_map(|v| {
+                let f = correlation_field(&v.fields)?;
+                let (ident, m) = (v.ident, &f.member);
+                Some(quote!(Self::#ident { #m: __c, .. } => #p::Some(#p::talk::CorrelationField::id(__c)),))
+            });
+            quote! {
+                #[allow(unreachable_patterns)]
+                match self {
+                    #(#arms)*
+                    _ => #p::None,
+                }
+            }
+        }
+    }
+}
+
+fn request(
+    variants: &[Variant],
+    p: &TokenStream,
+    head: impl Fn(TokenStream) -> TokenStream,
+) -> TokenStream {
+    let requests: Vec<&Variant> = variants
+        .iter()
+        .filter(|v| !v.attrs.replies.is_empty())
+        .collect();
+    let Some(first) = requests.first() else {
+        return quote!();
+    };
+    // Validated: every reply path names a variant of one enum; that enum is the path
+    // without its last segment (keeping the user's spans).
+    let full = &first.attrs.replies[0].value;
+    let mut reply_enum = full.clone();
+    reply_enum.segments = full
+        .segments
+        .iter()
+        .take(full.segments.len() - 1)
+        .cloned()
+        .collect();
+    let pairing_arms = requests.iter().map(|v| {
+        let ident = v.ident;
+        let pats = v.attrs.replies.iter().map(|r| {
+            let path = &r.value;
+            quote_spanned!(r.tokens.span()=> #path { .. })
+        });
+        let by = if correlation_field(&v.fields).is_some() {
+            quote!(#p::talk::By::Correlation)
+        } else {
+            quote!(#p::talk::By::Order)
+        };
+        quote! {
+            Self::#ident { .. } => #p::Some(#p::talk::Pairing {
+                answers: |__r: &#reply_enum| ::core::matches!(__r, #(#pats)|*),
+                by: #by,
+            }),
+        }
+    });
+    let set_arms = requests.iter().filter_map(|v| {
+        let f = correlation_field(&v.fields)?;
+        let (ident, m, ty) = (v.ident, &f.member, f.ty);
+        Some(quote_spanned! {ty.span()=>
+            Self::#ident { #m: __c, .. } => {
+                *__c = <#ty as #p::talk::CorrelationField>::from_id(__id);
+                #p::talk::CorrelationField::id(__c)
+            }
+        })
+    });
+    let imp = head(quote!(#p::talk::Request<#reply_enum>));
+    quote! {
+        #imp {
+            fn pairing(&self) -> #p::Option<#p::talk::Pairing<#reply_enum>> {
+                #[allow(unreachable_patterns)]
+                match self {
+                    #(#pairing_arms)*
+                    _ => #p::None,
+                }
+            }
+
+            fn set_correlation(&mut self, __id: u64) -> u64 {
+                #[allow(unreachable_patterns)]
+                match self {
+                    #(#set_arms)*
+                    _ => __id,
+                }
+            }
+        }
+    }
+}
+
+/// The variant that plays `role`, if one does.
+fn playing<'a>(variants: &'a [Variant<'a>], role: Role) -> Option<&'a Variant<'a>> {
+    variants
+        .iter()
+        .find(|v| v.attrs.role.as_ref().map(|r| r.value) == Some(role))
+}
+
+/// `Self::V { .. }` with each field's value from `value` (a marked field) or its default.
+fn build(
+    v: &Variant,
+    p: &TokenStream,
+    value: impl Fn(&Field) -> Option<TokenStream>,
+) -> TokenStream {
+    let ident = v.ident;
+    let values: Vec<TokenStream> = v
+        .fields
+        .iter()
+        .map(|f| value(f).unwrap_or_else(|| quote!(#p::Default::default())))
+        .collect();
+    construct(quote!(Self::#ident), v.style, &v.fields, &values)
+}
+
+fn hello(
+    variants: &[Variant],
+    p: &TokenStream,
+    head: impl Fn(TokenStream) -> TokenStream,
+) -> TokenStream {
+    let Some(hello) = playing(variants, Role::Hello) else {
+        return quote!();
+    };
+    let make = build(hello, p, |f| {
+        let ty = f.ty;
+        f.attrs.version.as_ref().map(|_| {
+            quote_spanned!(ty.span()=> <#ty as #p::talk::VersionField>::from_version(__version))
+        })
+    });
+    let ident = hello.ident;
+    let version_of = hello.fields.iter().find(|f| f.attrs.version.is_some()).map(|f| {
+        let (m, ty) = (&f.member, f.ty);
+        quote!(Self::#ident { #m: __v, .. } => #p::Some(<#ty as #p::talk::VersionField>::to_version(__v)),)
+    });
+    let (reject, is_rejection) = match playing(variants, Role::Reject) {
+        Some(rejection) => {
+            let make = build(rejection, p, |f| {
+                let ty = f.ty;
+                if f.attrs.version.is_some() {
+                    Some(
+                        quote_spanned!(ty.span()=> <#ty as #p::talk::VersionField>::from_version(__ours)),
+                    )
+                } else {
+                    f.attrs.reason.as_ref().map(|_| {
+                        quote_spanned!(ty.span()=> <#ty as ::core::convert::From<::std::string::String>>::from(#p::talk::rejection_reason(__ours, __theirs)))
+                    })
+                }
+            });
+            let ident = rejection.ident;
+            (
+                quote!(#p::Some(#make)),
+                quote!(::core::matches!(self, Self::#ident { .. })),
+            )
+        }
+        None => (quote!(#p::None), quote!(false)),
+    };
+    let imp = head(quote!(#p::talk::Hello));
+    quote! {
+        #imp {
+            fn hello(__version: &#p::talk::Version) -> Self {
+                #make
+            }
+
+            fn hello_version(&self) -> #p::Option<#p::Result<#p::talk::Version, #p::talk::VersionError>> {
+                #[allow(unreachable_patterns)]
+                match self {
+                    #version_of
+                    _ => #p::None,
+                }
+            }
+
+            #[allow(unused_variables, clippy::useless_conversion)]
+            fn reject(__ours: &#p::talk::Version, __theirs: &str) -> #p::Option<Self> {
+                #reject
+            }
+
+            fn is_rejection(&self) -> bool {
+                #is_rejection
+            }
+        }
+    }
+}
+
+fn beats(
+    variants: &[Variant],
+    p: &TokenStream,
+    head: impl Fn(TokenStream) -> TokenStream,
+) -> TokenStream {
+    let ping = playing(variants, Role::Ping);
+    let pong = playing(variants, Role::Pong);
+    if ping.is_none() && pong.is_none() {
+        return quote!();
+    }
+    let make = |v: Option<&Variant>| match v {
+        Some(v) => {
+            let built = build(v, p, |_| None);
+            quote!(#p::Some(#built))
+        }
+        None => quote!(#p::None),
+    };
+    let (make_ping, make_pong) = (make(ping), make(pong));
+    let arm = |v: Option<&Variant>, beat: TokenStream| {
+        v.map(|v| {
+            let ident = v.ident;
+            quote!(Self::#ident { .. } => #p::Some(#p::talk::Beat::#beat),)
+        })
+    };
+    let (ping_arm, pong_arm) = (arm(ping, quote!(Ping)), arm(pong, quote!(Pong)));
+    let imp = head(quote!(#p::talk::Beats));
+    quote! {
+        #imp {
+            fn ping() -> #p::Option<Self> {
+                #make_ping
+            }
+
+            fn pong() -> #p::Option<Self> {
+                #make_pong
+            }
+
+            fn beat(&self) -> #p::Option<#p::talk::Beat> {
+                #[allow(unreachable_patterns)]
+                match self {
+                    #ping_arm
+                    #pong_arm
+                    _ => #p::None,
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! A request on one connection: registered with the connection's waiting requests and
+//! queued under the same lock (so that by-order pairing follows the order on the wire),
+//! then awaited or posted by the caller (`talk::Reply`).
+
+use tokio::sync::oneshot;
+
+use super::{send::SendError, shared::Shared};
+use crate::{
+    peer::Peer,
+    talk::{Correlated, Reply, Request, RequestError},
+};
+
+impl<P: Peer> Shared<P>
+where
+    P::Send: Request<P::Recv>,
+    P::Recv: Correlated,
+{
+    /// `PeerHandle::request`.
+    pub(crate) fn request(&self, msg: P::Send) -> Reply<P::Recv> {
+        let Some(pairing) = msg.pairing() else {
+            return Reply::failed(RequestError::NotARequest);
+        };
+        if self.closing().is_closing() {
+            return Reply::failed(RequestError::Closed);
+        }
+        let pending = self.pending_or_new(<P::Recv as Correlated>::correlation);
+        let (tx, rx) = oneshot::channel();
+        let registered = pending.register(
+            msg,
+            pairing,
+            |msg, id| msg.set_correlation(id),
+            |msg| {
+                self.send(msg).map_err(|e| match e {
+                    SendError::Full(_) => RequestError::Full,
+                    SendError::Closed(_) => RequestError::Closed,
+                    SendError::Refused(_, why) => RequestError::Refused(why.to_string()),
+                })
+            },
+            tx,
+        );
+        match registered {
+            Ok(()) => Reply::waiting(rx, self.talk().request_timeout),
+            Err(e) => Reply::failed(e),
+        }
+    }
+}

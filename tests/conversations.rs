@@ -1,0 +1,686 @@
+//! Conversations on top of messages: request/response (by order and by correlation), the
+//! version handshake and heartbeats, with real sockets between connhandler peers and raw
+//! peers that misbehave.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{within, RawClient};
+use connhandler::{
+    central,
+    talk::{Agree, Handshake, Heartbeat, RequestError, Version},
+    Central, CentralSender, Decode, DisconnectReason, Encode, Event, Incoming, Message, Outgoing,
+    Peer, PeerHandle, Retry, Timeout,
+};
+
+/// What clients send servers.
+#[derive(Message, Debug, PartialEq)]
+enum Up {
+    #[wire(id = 0x01, hello)]
+    Hello {
+        #[wire(version)]
+        version: String,
+    },
+    #[wire(id = 0x02, reject)]
+    Rejected {
+        #[wire(reason)]
+        reason: String,
+    },
+    #[wire(id = 0x03, ping)]
+    Ping,
+    #[wire(id = 0x04, pong)]
+    Pong,
+    /// Answered in order.
+    #[wire(id = 0x10, reply = Down::Sum)]
+    Add(u32, u32),
+    /// Answered in any order, by correlation.
+    #[wire(id = 0x11, reply = Down::Found, reply = Down::Missing)]
+    Find {
+        #[wire(correlation)]
+        req: u16,
+        name: String,
+    },
+    #[wire(id = 0x12)]
+    Note(u32),
+    /// The answer to the server's `WhoAreYou`.
+    #[wire(id = 0x13)]
+    IAm(String),
+}
+
+/// What servers send clients.
+#[derive(Message, Debug, PartialEq)]
+enum Down {
+    #[wire(id = 0x81, hello)]
+    Hello {
+        #[wire(version)]
+        version: String,
+    },
+    #[wire(id = 0x82, reject)]
+    Rejected {
+        #[wire(reason)]
+        reason: String,
+    },
+    #[wire(id = 0x83, ping)]
+    Ping,
+    #[wire(id = 0x84, pong)]
+    Pong,
+    #[wire(id = 0x90)]
+    Sum(u32),
+    #[wire(id = 0x91)]
+    Found {
+        #[wire(correlation)]
+        req: u16,
+        at: u32,
+    },
+    #[wire(id = 0x92)]
+    Missing {
+        #[wire(correlation)]
+        req: u16,
+    },
+    #[wire(id = 0x93)]
+    Note(u32),
+    /// A request the other way: the server asks the client.
+    #[wire(id = 0x94, reply = Up::IAm)]
+    WhoAreYou,
+}
+
+/// A client, as the server sees it.
+#[derive(connhandler::Peer, Default)]
+#[peer(recv = Up, send = Down, name = "client")]
+struct Client;
+
+/// The server, as a client sees it.
+#[derive(connhandler::Peer, Default)]
+#[peer(recv = Down, send = Up, name = "server")]
+struct Server;
+
+/// The server side's central events.
+enum ServerEv {
+    Net(Event<Client>),
+    /// The client's answer to `WhoAreYou`, posted by the request.
+    Who(Result<Up, RequestError>),
+    /// A held reply is due.
+    Release,
+}
+
+impl From<Event<Client>> for ServerEv {
+    fn from(e: Event<Client>) -> Self {
+        ServerEv::Net(e)
+    }
+}
+
+fn raw(msg: &impl Encode) -> Vec<u8> {
+    let mut out = bytes::BytesMut::new();
+    msg.encode(&mut out);
+    out.to_vec()
+}
+
+async fn connect_client(
+    addr: std::net::SocketAddr,
+) -> (
+    CentralSender<Event<Server>>,
+    Central<Event<Server>>,
+    Outgoing<Server>,
+    PeerHandle<Server>,
+) {
+    let (tx, central) = central::<Event<Server>>(256);
+    let (out, server) = Outgoing::<Server>::builder(addr)
+        .retry(Retry::never())
+        .connect(&tx)
+        .await
+        .unwrap();
+    (tx, central, out, server)
+}
+
+/// The next event that is not `Connected`.
+async fn next<P: Peer>(central: &mut Central<Event<P>>) -> Event<P> {
+    within("an event", async {
+        loop {
+            match central.recv().await.expect("central open") {
+                Event::Connected(_) => continue,
+                e => return e,
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn requests_and_messages_interleave_in_both_directions() {
+    let (stx, mut scentral) = central::<ServerEv>(256);
+    let listener = Incoming::<Client>::builder("127.0.0.1:0")
+        .listen(&stx)
+        .await
+        .unwrap();
+    // The server: answers each Add with a Note first, then the Sum (in order); asks the
+    // client who it is, with the answer posted as an event of its own.
+    let server = tokio::spawn(async move {
+        let mut notes = Vec::new();
+        let mut who = None;
+        while let Some(ev) = scentral.recv().await {
+            match ev {
+                ServerEv::Net(Event::Connected(peer)) => {
+                    peer.request(Down::WhoAreYou).post(&stx, ServerEv::Who);
+                }
+                ServerEv::Net(Event::Message(peer, Up::Add(a, b))) => {
+                    let _ = peer.send(Down::Note(a));
+                    let _ = peer.send(Down::Sum(a + b));
+                }
+                ServerEv::Net(Event::Message(_, Up::Note(n))) => notes.push(n),
+                ServerEv::Net(Event::Message(_, other)) => panic!("the server got {other:?}"),
+                ServerEv::Who(answer) => who = Some(answer),
+                ServerEv::Net(Event::Disconnected(..)) => return (notes, who),
+                _ => {}
+            }
+        }
+        unreachable!()
+    });
+
+    let (_tx, mut central, out, server_peer) = connect_client(listener.local_addr()).await;
+    // 50 requests, each behind an ordinary message, sent without waiting for any reply.
+    let mut replies = Vec::new();
+    for i in 0..50 {
+        server_peer.send(Up::Note(i)).unwrap();
+        replies.push(server_peer.request(Up::Add(i, 1000)));
+    }
+    // The client's central queue: the server's Notes in order (and its WhoAreYou, answered
+    // here), never a Sum.
+    let mut notes = Vec::new();
+    while notes.len() < 50 {
+        match next(&mut central).await {
+            Event::Message(peer, Down::WhoAreYou) => {
+                peer.send(Up::IAm("client-1".into())).unwrap();
+            }
+            Event::Message(_, Down::Note(n)) => notes.push(n),
+            Event::Message(_, other) => panic!("a reply reached the central queue: {other:?}"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(notes, (0..50).collect::<Vec<_>>());
+    for (i, reply) in replies.into_iter().enumerate() {
+        assert_eq!(within("reply", reply).await, Ok(Down::Sum(i as u32 + 1000)));
+    }
+    assert_eq!(server_peer.pending_requests(), 0);
+    server_peer.disconnect();
+    let (server_notes, who) = within("server", server).await.unwrap();
+    assert_eq!(server_notes, (0..50).collect::<Vec<_>>());
+    assert_eq!(who, Some(Ok(Up::IAm("client-1".into()))));
+    out.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_late_reply_in_order_mode_does_not_shift_the_next_pairing() {
+    let (stx, mut scentral) = central::<ServerEv>(256);
+    let listener = Incoming::<Client>::builder("127.0.0.1:0")
+        .listen(&stx)
+        .await
+        .unwrap();
+    // The server holds its replies until told, then answers both in order.
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Some(ev) = scentral.recv().await {
+            match ev {
+                ServerEv::Net(Event::Message(peer, Up::Add(a, b))) => {
+                    held.push((peer, a + b));
+                    if held.len() == 2 {
+                        let tx = stx.clone();
+                        tokio::spawn(async move {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            let _ = tx.post(ServerEv::Release).await;
+                        });
+                    }
+                }
+                ServerEv::Release => {
+                    for (peer, sum) in held.drain(..) {
+                        let _ = peer.send(Down::Sum(sum));
+                    }
+                }
+                _ => {}
+            }
+        }
+    });
+    let (_tx, mut central, out, server) = connect_client(listener.local_addr()).await;
+    let first = server
+        .request(Up::Add(1, 1))
+        .timeout(Duration::from_millis(1));
+    assert_eq!(
+        within("first", first).await,
+        Err(RequestError::TimedOut(Duration::from_millis(1)))
+    );
+    assert_eq!(
+        server.pending_requests(),
+        1,
+        "the timed-out request keeps its slot"
+    );
+    let second = server.request(Up::Add(2, 2));
+    // The first reply (Sum 2) comes late and is dropped; the second request gets its own.
+    assert_eq!(within("second", second).await, Ok(Down::Sum(4)));
+    assert_eq!(server.pending_requests(), 0);
+    // Neither reply reached the central queue.
+    server.send(Up::Note(9)).unwrap();
+    server.disconnect();
+    match next(&mut central).await {
+        Event::Disconnected(..) => {}
+        other => panic!("a reply reached the central queue: {other:?}"),
+    }
+    out.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_peer_that_never_answers_times_the_request_out() {
+    // A server that reads and never writes.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut sink = Vec::new();
+        let _ = tokio::io::AsyncReadExt::read_to_end(&mut s, &mut sink).await;
+    });
+    let (_tx, _central, out, server) = connect_client(addr).await;
+    let reply = server
+        .request(Up::Add(1, 2))
+        .timeout(Duration::from_millis(200));
+    assert_eq!(
+        within("reply", reply).await,
+        Err(RequestError::TimedOut(Duration::from_millis(200)))
+    );
+    // Not a request: refused at once, nothing queued.
+    assert_eq!(
+        server.request(Up::Note(1)).await,
+        Err(RequestError::NotARequest)
+    );
+    out.shutdown().await;
+}
+
+#[tokio::test]
+async fn correlated_replies_pair_out_of_order() {
+    let (stx, mut scentral) = central::<Event<Client>>(256);
+    let listener = Incoming::<Client>::builder("127.0.0.1:0")
+        .listen(&stx)
+        .await
+        .unwrap();
+    // The server collects three Finds and answers them last first.
+    tokio::spawn(async move {
+        let mut asked = Vec::new();
+        while let Some(ev) = scentral.recv().await {
+            if let Event::Message(peer, Up::Find { req, name }) = ev {
+                asked.push((peer, req, name));
+                if asked.len() == 3 {
+                    for (peer, req, name) in asked.drain(..).rev() {
+                        let _ = match name.as_str() {
+                            "nobody" => peer.send(Down::Missing { req }),
+                            _ => peer.send(Down::Found {
+                                req,
+                                at: name.len() as u32,
+                            }),
+                        };
+                    }
+                }
+            }
+        }
+    });
+    let (_tx, _central, out, server) = connect_client(listener.local_addr()).await;
+    let find = |name: &str| {
+        server.request(Up::Find {
+            req: 0,
+            name: name.into(),
+        })
+    };
+    let (a, b, c) = (find("ann"), find("nobody"), find("bartholomew"));
+    assert_eq!(server.pending_requests(), 3);
+    let (a, b, c) = within("replies", async { tokio::join!(a, b, c) }).await;
+    assert!(matches!(a, Ok(Down::Found { at: 3, .. })), "{a:?}");
+    assert!(matches!(b, Ok(Down::Missing { .. })), "{b:?}");
+    assert!(matches!(c, Ok(Down::Found { at: 11, .. })), "{c:?}");
+    let ids: std::collections::HashSet<_> = [a, b, c]
+        .into_iter()
+        .map(|r| match r.unwrap() {
+            Down::Found { req, .. } | Down::Missing { req } => req,
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_eq!(ids.len(), 3, "each request got an id of its own");
+    out.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_disconnect_fails_every_pending_request_and_the_pending_count_is_bounded() {
+    let (stx, mut scentral) = central::<Event<Client>>(256);
+    let listener = Incoming::<Client>::builder("127.0.0.1:0")
+        .listen(&stx)
+        .await
+        .unwrap();
+    let (tx, _central) = central::<Event<Server>>(256);
+    let (out, server) = Outgoing::<Server>::builder(listener.local_addr())
+        .retry(Retry::never())
+        .max_pending(2)
+        .connect(&tx)
+        .await
+        .unwrap();
+    let first = server.request(Up::Add(1, 1));
+    let second = server.request(Up::Add(2, 2));
+    assert_eq!(
+        server.request(Up::Add(3, 3)).await,
+        Err(RequestError::TooMany(2)),
+        "max_pending"
+    );
+    // The server takes both and hangs up without answering.
+    let mut seen = 0;
+    while seen < 2 {
+        if let Event::Message(peer, Up::Add(..)) = next(&mut scentral).await {
+            seen += 1;
+            if seen == 2 {
+                peer.disconnect_with("maintenance");
+            }
+        }
+    }
+    for reply in [first, second] {
+        match within("reply", reply).await {
+            Err(RequestError::Disconnected(why)) => {
+                assert!(why.contains("closed by the peer"), "{why}")
+            }
+            other => panic!("expected Disconnected, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        server.request(Up::Add(4, 4)).await,
+        Err(RequestError::Closed)
+    );
+    out.shutdown().await;
+}
+
+// ---- The version handshake -----------------------------------------------------------
+
+fn handshake(v: &str, agree: Agree) -> Handshake {
+    Handshake::new(v.parse::<Version>().unwrap())
+        .agree(agree)
+        .timeout(Duration::from_millis(300))
+}
+
+async fn handshake_server(hs: Handshake) -> (Incoming<Client>, Central<Event<Client>>) {
+    let (tx, central) = central::<Event<Client>>(64);
+    let listener = Incoming::<Client>::builder("127.0.0.1:0")
+        .handshake(hs)
+        .listen(&tx)
+        .await
+        .unwrap();
+    (listener, central)
+}
+
+async fn handshake_client(
+    addr: std::net::SocketAddr,
+    hs: Handshake,
+) -> (Outgoing<Server>, Central<Event<Server>>) {
+    let (tx, central) = central::<Event<Server>>(64);
+    let out = Outgoing::<Server>::builder(addr)
+        .retry(Retry::fixed(Duration::from_millis(20)))
+        .reconnect(true)
+        .handshake(hs)
+        .start(&tx);
+    (out, central)
+}
+
+#[tokio::test]
+async fn the_handshake_accepts_the_same_major_version_before_connected() {
+    let (listener, mut scentral) = handshake_server(handshake("2.1.0", Agree::SameMajor)).await;
+    let (out, mut central) =
+        handshake_client(listener.local_addr(), handshake("2.0.3", Agree::SameMajor)).await;
+    // Each side's first event is Connected, after the hellos; the hellos are not messages.
+    let server = match within("client connected", central.recv()).await.unwrap() {
+        Event::Connected(server) => server,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(server.peer_version(), Some(&Version::new(2, 1, 0)));
+    let client = match within("server connected", scentral.recv()).await.unwrap() {
+        Event::Connected(client) => client,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(client.peer_version(), Some(&Version::new(2, 0, 3)));
+    server.send(Up::Note(7)).unwrap();
+    match within("note", scentral.recv()).await.unwrap() {
+        Event::Message(_, Up::Note(7)) => {}
+        other => panic!("{other:?}"),
+    }
+    out.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_server_rejects_a_version_and_the_client_hears_why() {
+    let (listener, mut scentral) = handshake_server(handshake("2.1.0", Agree::SameMajor)).await;
+    // The client would accept anything; the server does not accept 3.0.0.
+    let (out, mut central) = handshake_client(
+        listener.local_addr(),
+        handshake("3.0.0", Agree::with(|_, _| true)),
+    )
+    .await;
+    // The server's only event: Disconnected naming both versions.
+    match within("server", scentral.recv()).await.unwrap() {
+        Event::Disconnected(_, d) => match d.reason {
+            DisconnectReason::VersionMismatch {
+                ours,
+                theirs,
+                by_peer: false,
+            } => assert_eq!((ours.as_str(), theirs.as_deref()), ("2.1.0", Some("3.0.0"))),
+            other => panic!("{other}"),
+        },
+        other => panic!("{other:?}"),
+    }
+    // The client accepted the server's hello (Connected), then got its rejection.
+    assert!(matches!(
+        within("client", central.recv()).await.unwrap(),
+        Event::Connected(_)
+    ));
+    match within("client", central.recv()).await.unwrap() {
+        Event::Disconnected(_, d) => {
+            assert!(
+                matches!(
+                    &d.reason,
+                    DisconnectReason::VersionMismatch { by_peer: true, theirs: Some(t), .. } if t == "2.1.0"
+                ),
+                "{d}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // A mismatch is not retried: the same versions would meet again.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(out.stats().reconnects, 0);
+    assert_eq!(listener.stats().accepted, 1);
+    out.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_client_rejects_the_servers_version() {
+    let (listener, mut scentral) = handshake_server(handshake("2.1.0", Agree::SameMajor)).await;
+    let (out, mut central) =
+        handshake_client(listener.local_addr(), handshake("2.0.0", Agree::Exact)).await;
+    match within("client", central.recv()).await.unwrap() {
+        Event::Disconnected(_, d) => assert!(
+            matches!(
+                &d.reason,
+                DisconnectReason::VersionMismatch { by_peer: false, .. }
+            ),
+            "{d}"
+        ),
+        other => panic!("the client's only event is Disconnected, got {other:?}"),
+    }
+    assert!(matches!(
+        within("server", scentral.recv()).await.unwrap(),
+        Event::Connected(_)
+    ));
+    match within("server", scentral.recv()).await.unwrap() {
+        Event::Disconnected(_, d) => assert!(
+            matches!(
+                &d.reason,
+                DisconnectReason::VersionMismatch { by_peer: true, .. }
+            ),
+            "{d}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    out.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_peer_that_never_says_its_version_is_cut_by_the_deadline() {
+    let (listener, mut scentral) = handshake_server(handshake("2.1.0", Agree::SameMajor)).await;
+    let mut silent = RawClient::connect(listener.local_addr()).await;
+    // The server's hello arrives first; then nothing, then the close.
+    let hello = silent.recv().await.expect("the server's hello");
+    assert_eq!(
+        Down::decode(hello).unwrap(),
+        Down::Hello {
+            version: "2.1.0".into()
+        }
+    );
+    match within("server", scentral.recv()).await.unwrap() {
+        Event::Disconnected(_, d) => assert!(
+            matches!(d.reason, DisconnectReason::TimedOut(Timeout::Handshake(_))),
+            "{d}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(silent.recv().await, None);
+
+    // One that speaks first with something else is cut at once.
+    let mut rude = RawClient::connect(listener.local_addr()).await;
+    rude.send(&raw(&Up::Note(1))).await;
+    match within("server", scentral.recv()).await.unwrap() {
+        Event::Disconnected(_, d) => assert!(matches!(d.reason, DisconnectReason::NoHello), "{d}"),
+        other => panic!("{other:?}"),
+    }
+    // A version that is not one is a mismatch naming the text.
+    let mut odd = RawClient::connect(listener.local_addr()).await;
+    odd.send(&raw(&Up::Hello {
+        version: "two".into(),
+    }))
+    .await;
+    match within("server", scentral.recv()).await.unwrap() {
+        Event::Disconnected(_, d) => assert!(
+            matches!(&d.reason, DisconnectReason::VersionMismatch { theirs: Some(t), .. } if t == "two"),
+            "{d}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    // It was told why before the close.
+    let _hello = odd.recv().await.expect("hello");
+    let rejected = Down::decode(odd.recv().await.expect("the rejection")).unwrap();
+    assert_eq!(
+        rejected,
+        Down::Rejected {
+            reason: "version two is not accepted (ours is 2.1.0)".into()
+        }
+    );
+}
+
+// ---- Heartbeats ------------------------------------------------------------------------
+
+fn beat() -> Heartbeat {
+    Heartbeat::every(Duration::from_millis(50)).allowance(Duration::from_millis(250))
+}
+
+#[tokio::test]
+async fn heartbeats_keep_a_quiet_link_and_stay_out_of_the_central_queue() {
+    let (stx, mut scentral) = central::<Event<Client>>(64);
+    let listener = Incoming::<Client>::builder("127.0.0.1:0")
+        .heartbeat(beat())
+        .listen(&stx)
+        .await
+        .unwrap();
+    let (tx, mut central) = central::<Event<Server>>(64);
+    let (out, server) = Outgoing::<Server>::builder(listener.local_addr())
+        .retry(Retry::never())
+        .heartbeat(beat())
+        .connect(&tx)
+        .await
+        .unwrap();
+    assert!(matches!(
+        within("connected", scentral.recv()).await.unwrap(),
+        Event::Connected(_)
+    ));
+    // Quiet for four times the allowance: pings and pongs flow, nobody is cut, and no
+    // ping or pong reaches either central queue.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(!server.is_closed());
+    assert!(
+        scentral.try_recv().is_err(),
+        "nothing reached the server's queue"
+    );
+    assert!(matches!(central.try_recv(), Ok(Event::Connected(_))));
+    assert!(
+        central.try_recv().is_err(),
+        "nothing else reached the client's queue"
+    );
+    out.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_heartbeat_cuts_a_dead_peer() {
+    let (stx, mut scentral) = central::<Event<Client>>(64);
+    let listener = Incoming::<Client>::builder("127.0.0.1:0")
+        .heartbeat(beat())
+        .listen(&stx)
+        .await
+        .unwrap();
+    // A peer that reads the pings and never answers.
+    let mut dead = RawClient::connect(listener.local_addr()).await;
+    let ping = dead.recv().await.expect("a ping");
+    assert_eq!(Down::decode(ping).unwrap(), Down::Ping);
+    assert!(matches!(
+        within("connected", scentral.recv()).await.unwrap(),
+        Event::Connected(_)
+    ));
+    match within("cut", scentral.recv()).await.unwrap() {
+        Event::Disconnected(_, d) => assert!(
+            matches!(d.reason, DisconnectReason::TimedOut(Timeout::Heartbeat(t)) if t == Duration::from_millis(250)),
+            "{d}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    // A peer that answers pings (by hand) is kept.
+    let mut alive = RawClient::connect(listener.local_addr()).await;
+    for _ in 0..10 {
+        let ping = alive.recv().await.expect("a ping");
+        assert_eq!(Down::decode(ping).unwrap(), Down::Ping);
+        alive.send(&raw(&Up::Pong)).await;
+    }
+    assert!(matches!(
+        within("connected", scentral.recv()).await.unwrap(),
+        Event::Connected(_)
+    ));
+    assert!(
+        scentral.try_recv().is_err(),
+        "the pongs stayed out of the queue"
+    );
+}
+
+#[tokio::test]
+async fn over_websocket_the_heartbeat_sends_ping_frames() {
+    use connhandler::ws::WebSocket;
+    let (stx, mut scentral) = central::<Event<Client>>(64);
+    let listener = Incoming::<Client>::builder("127.0.0.1:0")
+        .websocket(WebSocket::new())
+        .heartbeat(beat())
+        .listen(&stx)
+        .await
+        .unwrap();
+    // A WebSocket client without a heartbeat of its own: its framing answers the ping
+    // frames, which keeps it connected well past the allowance.
+    let (tx, _central) = central::<Event<Server>>(64);
+    let url = format!("ws://{}/", listener.local_addr());
+    let (out, server) = Outgoing::<Server>::websocket_url(&url)
+        .unwrap()
+        .retry(Retry::never())
+        .connect(&tx)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(!server.is_closed(), "answered ping frames keep the link");
+    assert!(matches!(
+        within("connected", scentral.recv()).await.unwrap(),
+        Event::Connected(_)
+    ));
+    assert!(scentral.try_recv().is_err());
+    out.shutdown().await;
+}
