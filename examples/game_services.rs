@@ -4,17 +4,23 @@
 //! - the **controller** listens for its single local launcher (an incoming handler limited to
 //!   one peer on 127.0.0.1);
 //! - the **launcher** connects to the controller with retry (it starts before the controller
-//!   listens) and registers with a protocol-version handshake;
-//! - the **login server** serves many players (an incoming handler); each says hello with its
-//!   protocol version; an outdated one is turned away, the others get a game started for them
-//!   by the launcher.
+//!   listens), agrees on the protocol version (the handlers' version handshake), registers,
+//!   and keeps the link checked with heartbeats;
+//! - the **login server** serves many players (an incoming handler); its version handshake
+//!   turns an outdated client away before the program sees it; the others log in and get a
+//!   game started for them by the launcher, which the controller asks for with a request
+//!   whose reply comes back as an event.
 //!
 //! The players are simulated in the same process with outgoing handlers. It prints what
 //! happens and exits. Run it with `cargo run --example game_services`.
 
 use std::{collections::HashMap, net::SocketAddr, time::Duration};
 
-use connhandler::{central, incoming, outgoing, Event, Message, Outgoing, Peer, PeerHandle};
+use connhandler::{
+    central, incoming, outgoing,
+    talk::{Handshake, RequestError, Version},
+    Event, Message, Outgoing, Peer, PeerHandle,
+};
 
 const PROTOCOL: u16 = 2;
 
@@ -23,37 +29,77 @@ const PROTOCOL: u16 = 2;
 /// What players send the login server.
 #[derive(Message, Debug)]
 enum ToLogin {
-    #[wire(id = 0x0100)]
-    Hello { protocol: u16, name: String },
+    /// The first message: the client's protocol version (the version handshake).
+    #[wire(id = 0x0100, hello)]
+    Hello {
+        #[wire(version)]
+        protocol: u16,
+    },
+    #[wire(id = 0x0101, reject)]
+    Rejected {
+        #[wire(reason)]
+        reason: String,
+    },
+    #[wire(id = 0x0102)]
+    Login { name: String },
 }
 
 /// What the login server sends players.
 #[derive(Message, Debug)]
 enum FromLogin {
-    #[wire(id = 0x0180)]
-    Welcome { session: u32 },
-    #[wire(id = 0x0181)]
-    Rejected { reason: String },
+    #[wire(id = 0x0180, hello)]
+    Hello {
+        #[wire(version)]
+        protocol: u16,
+    },
+    /// Sent to a client whose version is not accepted, before the close.
+    #[wire(id = 0x0181, reject)]
+    Rejected {
+        #[wire(reason)]
+        reason: String,
+    },
     #[wire(id = 0x0182)]
+    Welcome { session: u32 },
+    #[wire(id = 0x0183)]
     GameReady { port: u16 },
 }
 
 /// What the launcher sends the controller.
 #[derive(Message, Debug)]
 enum ToController {
-    #[wire(id = 0x0200)]
-    Register { protocol: u16, slots: u8 },
+    #[wire(id = 0x0200, hello)]
+    Hello {
+        #[wire(version)]
+        protocol: u16,
+    },
     #[wire(id = 0x0201)]
-    GameStarted { player: String, port: u16 },
+    Register { slots: u8 },
+    /// The reply to `StartGame`.
+    #[wire(id = 0x0202)]
+    GameStarted { port: u16 },
+    #[wire(id = 0x0203, ping)]
+    Ping,
+    #[wire(id = 0x0204, pong)]
+    Pong,
 }
 
 /// What the controller sends the launcher.
 #[derive(Message, Debug)]
 enum FromController {
-    #[wire(id = 0x0280)]
-    Registered { launcher_id: u32 },
+    #[wire(id = 0x0280, hello)]
+    Hello {
+        #[wire(version)]
+        protocol: u16,
+    },
     #[wire(id = 0x0281)]
+    Registered { launcher_id: u32 },
+    /// A request: the launcher answers each in order with `GameStarted`.
+    #[wire(id = 0x0282, reply = ToController::GameStarted)]
     StartGame { player: String },
+    #[wire(id = 0x0283, ping)]
+    Ping,
+    #[wire(id = 0x0284, pong)]
+    Pong,
 }
 
 // ---- The peer kinds ----------------------------------------------------------------------
@@ -70,7 +116,6 @@ struct Player {
 #[peer(recv = FromLogin, send = ToLogin, name = "login-link")]
 struct LoginLink {
     name: String,
-    protocol: u16,
 }
 
 /// The launcher, as the controller sees it.
@@ -85,7 +130,8 @@ struct ControllerLink;
 
 // ---- The handlers ------------------------------------------------------------------------
 
-#[incoming(peer = Player, make_peer = Self::player, name = "login", backlog = 64)]
+/// Our protocol version is 2.0.0; a client must speak the same major version.
+#[incoming(peer = Player, make_peer = Self::player, name = "login", backlog = 64, version = "2")]
 struct LoginServer;
 
 impl LoginServer {
@@ -94,10 +140,23 @@ impl LoginServer {
     }
 }
 
-#[incoming(peer = Launcher, name = "controller", max_connections = 1)]
+#[incoming(
+    peer = Launcher,
+    name = "controller",
+    max_connections = 1,
+    version = "2",
+    heartbeat_ms = 1000
+)]
 struct Controller;
 
-#[outgoing(peer = ControllerLink, name = "launcher", retry_ms = 50, max_attempts = 100)]
+#[outgoing(
+    peer = ControllerLink,
+    name = "launcher",
+    retry_ms = 50,
+    max_attempts = 100,
+    version = "2",
+    heartbeat_ms = 1000
+)]
 struct LauncherLink;
 
 /// The one event type of the program's central task.
@@ -106,6 +165,8 @@ enum Central {
     Player(Event<LoginLink>),
     Controller(Event<Launcher>),
     Launcher(Event<ControllerLink>),
+    /// The launcher's reply to the controller's `StartGame` request, for `player`.
+    GameStarted(String, Result<ToController, RequestError>),
 }
 
 impl From<Event<Player>> for Central {
@@ -156,80 +217,76 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     while let Some(event) = central.recv().await {
         match event {
-            // -- launcher side: register with the controller once connected
+            // -- launcher side: Connected comes once both sides agreed on the version
             Central::Launcher(Event::Connected(link)) => {
-                println!("launcher: connected to the controller, registering");
-                let _ = link.send(ToController::Register {
-                    protocol: PROTOCOL,
-                    slots: 8,
-                });
+                let v = link.peer_version().map(ToString::to_string);
+                println!("launcher: the controller speaks {v:?}; registering");
+                let _ = link.send(ToController::Register { slots: 8 });
             }
-            Central::Launcher(Event::Message(link, FromController::Registered { launcher_id })) => {
+            Central::Launcher(Event::Message(_, FromController::Registered { launcher_id })) => {
                 println!("launcher: registered as launcher {launcher_id}; players may come");
                 for (name, protocol) in players {
                     let out =
                         connhandler::OutgoingBuilder::new(login.local_addr(), move |_| LoginLink {
                             name: name.to_owned(),
-                            protocol,
                         })
+                        .handshake(Handshake::new(Version::new(protocol.into(), 0, 0)))
                         .start(&tx);
                     player_links.push(out);
                 }
-                let _ = link;
             }
+            // A request from the controller: answered in order, as the protocol says.
             Central::Launcher(Event::Message(link, FromController::StartGame { player })) => {
                 next_port += 1;
                 println!("launcher: starting a game server for {player} on port {next_port}");
-                let _ = link.send(ToController::GameStarted {
-                    player,
-                    port: next_port,
-                });
+                let _ = link.send(ToController::GameStarted { port: next_port });
             }
 
-            // -- controller side: the handshake checks the protocol version
+            // -- controller side
             Central::Controller(Event::Connected(peer)) => {
                 println!("controller: launcher connected from {}", peer.addr());
             }
-            Central::Controller(Event::Message(
-                peer,
-                ToController::Register { protocol, slots },
-            )) => {
-                if protocol != PROTOCOL {
-                    peer.disconnect_with(format!("protocol {protocol} is not {PROTOCOL}"));
-                    continue;
-                }
-                println!("controller: launcher speaks protocol {protocol}, {slots} slots");
+            Central::Controller(Event::Message(peer, ToController::Register { slots })) => {
+                println!("controller: launcher registered with {slots} slots");
                 let _ = peer.send(FromController::Registered { launcher_id: 1 });
                 launcher_peer = Some(peer);
             }
-            Central::Controller(Event::Message(_, ToController::GameStarted { player, port })) => {
-                if let Some(p) = waiting_for_game.remove(&player) {
-                    println!("login: game for {player} is up on port {port}");
-                    let _ = p.send(FromLogin::GameReady { port });
+            // The launcher's reply to a `StartGame`, as an event of the program's own: the
+            // central loop never waited for it.
+            Central::GameStarted(player, started) => {
+                let Some(p) = waiting_for_game.remove(&player) else {
+                    continue;
+                };
+                match started {
+                    Ok(ToController::GameStarted { port }) => {
+                        println!("login: game for {player} is up on port {port}");
+                        let _ = p.send(FromLogin::GameReady { port });
+                    }
+                    other => {
+                        println!("login: no game for {player}: {other:?}");
+                        p.disconnect_with("no game server");
+                    }
                 }
             }
 
-            // -- login server side
+            // -- login server side: only clients of an accepted version get here
             Central::Login(Event::Connected(p)) => {
-                println!("login: a player connected from {}", p.from)
+                let v = p.peer_version().map(ToString::to_string);
+                println!("login: a player connected from {} speaking {v:?}", p.from);
             }
-            Central::Login(Event::Message(p, ToLogin::Hello { protocol, name })) => {
-                if protocol != PROTOCOL {
-                    println!("login: {name} speaks protocol {protocol}; turning it away");
-                    let _ = p.send(FromLogin::Rejected {
-                        reason: format!("please update: protocol {PROTOCOL} is required"),
-                    });
-                    p.disconnect_with("outdated protocol");
-                    continue;
-                }
+            Central::Login(Event::Message(p, ToLogin::Login { name })) => {
                 next_session += 1;
                 let _ = p.send(FromLogin::Welcome {
                     session: next_session,
                 });
                 if let Some(launcher) = &launcher_peer {
-                    let _ = launcher.send(FromController::StartGame {
-                        player: name.clone(),
-                    });
+                    let who = name.clone();
+                    launcher
+                        .request(FromController::StartGame {
+                            player: name.clone(),
+                        })
+                        .timeout(Duration::from_secs(5))
+                        .post(&tx, move |started| Central::GameStarted(who, started));
                 }
                 waiting_for_game.insert(name, p);
             }
@@ -237,8 +294,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
             // -- the simulated players
             Central::Player(Event::Connected(link)) => {
-                let _ = link.send(ToLogin::Hello {
-                    protocol: link.protocol,
+                let _ = link.send(ToLogin::Login {
                     name: link.name.clone(),
                 });
             }
@@ -249,6 +305,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
             }
             Central::Player(Event::Disconnected(link, why)) => {
+                // The outdated client's Disconnected comes without a Connected: the login
+                // server's version handshake turned it away.
                 println!("{}: disconnected ({why})", link.name);
                 players_done += 1;
                 if players_done == players.len() {
@@ -257,7 +315,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             Central::Launcher(Event::ConnectFailed(e))
             | Central::Player(Event::ConnectFailed(e)) => return Err(e.into()),
-            _ => {}
+            Central::Launcher(Event::Disconnected(_, why)) => {
+                println!("launcher: link to the controller lost ({why})");
+            }
+            Central::Controller(Event::Disconnected(_, why)) => {
+                println!("controller: launcher gone ({why})");
+                launcher_peer = None;
+            }
+            Central::Login(Event::ConnectFailed(_))
+            | Central::Controller(Event::ConnectFailed(_))
+            | Central::Login(Event::Message(_, _))
+            | Central::Controller(Event::Message(_, _))
+            | Central::Launcher(Event::Message(_, _)) => {}
         }
     }
 

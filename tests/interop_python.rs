@@ -9,11 +9,12 @@ use connhandler::{
     central, codec::TcpMessageCodec, Encode, Event, Incoming, Message, Outgoing, Peer,
 };
 
-/// The reference system's internal messages, in JSON mode.
+/// The reference system's internal messages, in JSON mode. A Register is a request its
+/// Registered answers, in order (the reference's protocols carry no correlation id).
 #[derive(Message, Debug, Clone, PartialEq)]
 #[wire(json)]
 enum Internal {
-    #[wire(id = 0x0101)]
+    #[wire(id = 0x0101, reply = Internal::Registered)]
     Register {
         name: String,
         payload: String,
@@ -25,6 +26,10 @@ enum Internal {
         payload: String,
         n: u32,
     },
+    #[wire(id = 0x0103)]
+    Note { n: u32 },
+    #[wire(id = 0x0104)]
+    Notice { n: u32 },
 }
 
 #[derive(Default)]
@@ -173,4 +178,70 @@ async fn reference_server_small_max() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reference_server_default_max() {
     reference_server(0xFFFF).await;
+}
+
+/// Requests to a reference peer that answers in order, among ordinary messages both ways:
+/// each reply reaches its request, the Notices reach the central queue in order, and no
+/// reply does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_to_a_reference_peer_pair_by_order() {
+    let max = 1000;
+    let port = free_port();
+    let args = vec!["notary".to_owned(), port.to_string(), max.to_string()];
+    let peer = tokio::task::spawn_blocking(move || {
+        let mut peer = PyPeer::spawn(&python3(), "reference_peer.py", &args);
+        assert_eq!(peer.line(), format!("listening on {port}"));
+        peer
+    })
+    .await
+    .unwrap();
+    let (tx, mut central) = central::<Event<ReferencePeer>>(256);
+    let (out, server) = Outgoing::<ReferencePeer>::builder(("127.0.0.1", port))
+        .framing(codec(max))
+        .connect(&tx)
+        .await
+        .unwrap();
+    // Requests of every size around max_message_size, each between two Notes, all sent
+    // before any reply is read.
+    let sizes = sizes(max);
+    let mut replies = Vec::new();
+    let mut expected_notices = Vec::new();
+    for (i, size) in sizes.iter().enumerate() {
+        let n = i as u32;
+        server.send(Internal::Note { n: 1000 + n }).unwrap();
+        expected_notices.push(1000 + n);
+        replies.push((
+            register_of_size(*size, n),
+            server.request(register_of_size(*size, n)),
+        ));
+        expected_notices.push(n);
+    }
+    for (sent, reply) in replies {
+        let Internal::Register { name, payload, n } = sent else {
+            unreachable!()
+        };
+        assert_eq!(
+            common::within("a reply", reply).await,
+            Ok(Internal::Registered { name, payload, n })
+        );
+    }
+    let mut notices = Vec::new();
+    while notices.len() < expected_notices.len() {
+        match common::within("a notice", central.recv()).await {
+            Some(Event::Connected(_)) => {}
+            Some(Event::Message(_, Internal::Notice { n })) => notices.push(n),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(notices, expected_notices);
+    out.shutdown().await;
+    let mut peer = peer;
+    let answered = tokio::task::spawn_blocking(move || {
+        let line = peer.line();
+        peer.success();
+        line
+    })
+    .await
+    .unwrap();
+    assert_eq!(answered, format!("answered {}", 2 * sizes.len()));
 }

@@ -10,5 +10,6 @@ fn ui() {
     t.compile_fail("tests/ui/message/*.rs");
     t.compile_fail("tests/ui/peer/*.rs");
     t.compile_fail("tests/ui/handler/*.rs");
+    t.compile_fail("tests/ui/talk/*.rs");
     t.pass("tests/ui/pass/*.rs");
 }

@@ -68,6 +68,16 @@ pub(crate) const WEBSOCKET: &str = "websocket";
 pub(crate) const ALLOW_ORIGIN: &str = "allow_origin";
 pub(crate) const PROXY_PROTOCOL: &str = "proxy_protocol";
 pub(crate) const HANDSHAKE_TIMEOUT_MS: &str = "handshake_timeout_ms";
+// Conversation keys (both kinds): the version handshake (our version, the rule, its
+// time-out), the heartbeat, requests, TCP keepalive.
+pub(crate) const VERSION_KEY: &str = "version";
+pub(crate) const AGREE: &str = "agree";
+pub(crate) const VERSION_TIMEOUT_MS: &str = "version_timeout_ms";
+pub(crate) const HEARTBEAT_MS: &str = "heartbeat_ms";
+pub(crate) const HEARTBEAT_ALLOWANCE_MS: &str = "heartbeat_allowance_ms";
+pub(crate) const REQUEST_TIMEOUT_MS: &str = "request_timeout_ms";
+pub(crate) const MAX_PENDING: &str = "max_pending";
+pub(crate) const TCP_KEEPALIVE_MS: &str = "tcp_keepalive_ms";
 // tcp_message(...) and panda3d(...) keys.
 pub(crate) const MAX_MESSAGE_SIZE: &str = "max_message_size";
 pub(crate) const MAX_FRAME_LENGTH: &str = "max_frame_length";
@@ -99,6 +109,14 @@ pub(crate) const HANDLER_KEYS: &[&str] = &[
     CRATE,
     QUEUE_BYTES,
     WEBSOCKET,
+    VERSION_KEY,
+    AGREE,
+    VERSION_TIMEOUT_MS,
+    HEARTBEAT_MS,
+    HEARTBEAT_ALLOWANCE_MS,
+    REQUEST_TIMEOUT_MS,
+    MAX_PENDING,
+    TCP_KEEPALIVE_MS,
 ];
 pub(crate) const INCOMING_KEYS: &[&str] = &[
     BACKLOG,

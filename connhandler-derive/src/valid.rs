@@ -238,9 +238,13 @@ fn conversation(cx: &Ctxt, cont: &Container) {
                 );
                 continue;
             }
-            let mut of = path.clone();
-            of.segments.pop();
-            let of_text = of.to_token_stream().to_string().replace(' ', "");
+            let of: Vec<String> = path
+                .segments
+                .iter()
+                .take(path.segments.len() - 1)
+                .map(|s| s.to_token_stream().to_string().replace(' ', ""))
+                .collect();
+            let of_text = of.join("::");
             match &reply_enum {
                 Some((first, _)) if *first != of_text => cx.error_spanned_by(
                     reply,

@@ -12,6 +12,10 @@ Commands (results on stdout, one line each):
                                  expect a Registered reply with the same fields; `ok SIZE`
   server PORT MAX                answer each Register with Registered (same fields); prints
                                  `listening on PORT`; runs until killed
+  notary PORT MAX                as `server`, for requests among other messages, answering
+                                 in order: each Register gets a Notice {"n"} first, then its
+                                 Registered; each Note {"n"} gets a Notice {"n"}; prints
+                                 `answered N` per message when the client has closed
 
 TLS (Python's ssl module), before the command:
   --tls-ca FILE        client: trust this CA; server: require client certificates it signed
@@ -30,6 +34,8 @@ TLS = {}
 
 REGISTER = 0x0101
 REGISTERED = 0x0102
+NOTE = 0x0103
+NOTICE = 0x0104
 
 
 def write_message(sock, message, max_size):
@@ -133,6 +139,28 @@ def server(port, max_size):
         print("answered %d" % size, flush=True)
 
 
+def notary(port, max_size):
+    listener = socket.create_server(("127.0.0.1", port))
+    print("listening on %d" % port, flush=True)
+    conn, _ = listener.accept()
+    conn.settimeout(30)
+    answered = 0
+    while True:
+        try:
+            msg_id, body, _ = read_message(conn, max_size)
+        except EOFError:
+            print("answered %d" % answered, flush=True)
+            return
+        if msg_id == REGISTER:
+            write_message(conn, encode(NOTICE, {"n": body["n"]}), max_size)
+            write_message(conn, encode(REGISTERED, body), max_size)
+        elif msg_id == NOTE:
+            write_message(conn, encode(NOTICE, {"n": body["n"]}), max_size)
+        else:
+            sys.exit("unexpected message id %#x" % msg_id)
+        answered += 1
+
+
 def main(argv):
     while argv and argv[0].startswith("--tls-"):
         TLS[argv[0][len("--tls-"):]] = argv[1]
@@ -141,6 +169,8 @@ def main(argv):
         client(argv[1], int(argv[2]), int(argv[3]), [int(s) for s in argv[4:]])
     elif argv[0] == "server":
         server(int(argv[1]), int(argv[2]))
+    elif argv[0] == "notary":
+        notary(int(argv[1]), int(argv[2]))
     else:
         sys.exit("unknown command %r" % argv[0])
 

@@ -85,6 +85,46 @@ struct Args {
     backoff_max_ms: Option<LitInt>,
     max_attempts: Option<LitInt>,
     reconnect: bool,
+    /// The version handshake: our version (checked to parse), the rule, the time-out.
+    version: Option<(LitStr, [u32; 3])>,
+    agree: Option<(LitStr, Agree)>,
+    version_timeout_ms: Option<LitInt>,
+    heartbeat_ms: Option<LitInt>,
+    heartbeat_allowance_ms: Option<LitInt>,
+    request_timeout_ms: Option<LitInt>,
+    max_pending: Option<LitInt>,
+    tcp_keepalive_ms: Option<LitInt>,
+}
+
+/// The handshake's rule, as the attribute names it.
+#[derive(Clone, Copy)]
+enum Agree {
+    Exact,
+    SameMajor,
+}
+
+/// `major[.minor[.patch]]`, as the runtime's `Version` parses it.
+fn parse_version(lit: &LitStr) -> syn::Result<[u32; 3]> {
+    let text = lit.value();
+    let bad = || {
+        syn::Error::new_spanned(
+            lit,
+            format!("version takes \"major.minor.patch\" (such as \"2.1.0\"), got {text:?}"),
+        )
+    };
+    let digits = text.strip_prefix('v').unwrap_or(&text);
+    let parts: Vec<&str> = digits.split('.').collect();
+    if parts.len() > 3 {
+        return Err(bad());
+    }
+    let mut v = [0u32; 3];
+    for (slot, part) in v.iter_mut().zip(&parts) {
+        if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        *slot = part.parse().map_err(|_| bad())?;
+    }
+    Ok(v)
 }
 
 fn int_in(lit: &LitInt, what: &str, range: std::ops::RangeInclusive<u64>) -> syn::Result<u64> {
@@ -212,6 +252,14 @@ impl Args {
         let mut backoff_max_ms = Slot::new(cx, what, BACKOFF_MAX_MS);
         let mut max_attempts = Slot::new(cx, what, MAX_ATTEMPTS);
         let mut reconnect = Slot::new(cx, what, RECONNECT);
+        let mut version = Slot::new(cx, what, VERSION_KEY);
+        let mut agree = Slot::new(cx, what, AGREE);
+        let mut version_timeout_ms = Slot::new(cx, what, VERSION_TIMEOUT_MS);
+        let mut heartbeat_ms = Slot::new(cx, what, HEARTBEAT_MS);
+        let mut heartbeat_allowance_ms = Slot::new(cx, what, HEARTBEAT_ALLOWANCE_MS);
+        let mut request_timeout_ms = Slot::new(cx, what, REQUEST_TIMEOUT_MS);
+        let mut max_pending = Slot::new(cx, what, MAX_PENDING);
+        let mut tcp_keepalive_ms = Slot::new(cx, what, TCP_KEEPALIVE_MS);
         let incoming = kind == Kind::Incoming;
         let parser = syn::meta::parser(|meta| {
             let path = &meta.path;
@@ -306,6 +354,41 @@ impl Args {
                 max_attempts.set(path, lit);
             } else if !incoming && path.is_ident(RECONNECT) {
                 reconnect.set(path, ());
+            } else if path.is_ident(VERSION_KEY) {
+                let lit: LitStr = meta.value()?.parse()?;
+                let v = parse_version(&lit)?;
+                version.set(path, (lit, v));
+            } else if path.is_ident(AGREE) {
+                let lit: LitStr = meta.value()?.parse()?;
+                let rule = match lit.value().as_str() {
+                    "exact" => Agree::Exact,
+                    "same_major" => Agree::SameMajor,
+                    other => {
+                        return Err(syn::Error::new_spanned(
+                            &lit,
+                            format!("agree takes \"exact\" or \"same_major\" (a rule of your own goes to the builder's `handshake`), got {other:?}"),
+                        ))
+                    }
+                };
+                agree.set(path, (lit, rule));
+            } else if path.is_ident(VERSION_TIMEOUT_MS) {
+                let lit = int_value(&meta, VERSION_TIMEOUT_MS, 1..=u64::from(u32::MAX))?;
+                version_timeout_ms.set(path, lit);
+            } else if path.is_ident(HEARTBEAT_MS) {
+                let lit = int_value(&meta, HEARTBEAT_MS, 1..=u64::from(u32::MAX))?;
+                heartbeat_ms.set(path, lit);
+            } else if path.is_ident(HEARTBEAT_ALLOWANCE_MS) {
+                let lit = int_value(&meta, HEARTBEAT_ALLOWANCE_MS, 1..=u64::from(u32::MAX))?;
+                heartbeat_allowance_ms.set(path, lit);
+            } else if path.is_ident(REQUEST_TIMEOUT_MS) {
+                let lit = int_value(&meta, REQUEST_TIMEOUT_MS, 1..=u64::from(u32::MAX))?;
+                request_timeout_ms.set(path, lit);
+            } else if path.is_ident(MAX_PENDING) {
+                let lit = int_value(&meta, MAX_PENDING, 1..=u64::from(u32::MAX))?;
+                max_pending.set(path, lit);
+            } else if path.is_ident(TCP_KEEPALIVE_MS) {
+                let lit = int_value(&meta, TCP_KEEPALIVE_MS, 1000..=u64::from(u32::MAX))?;
+                tcp_keepalive_ms.set(path, lit);
             } else {
                 let key = path.to_token_stream().to_string();
                 return Err(meta.error(format!(
@@ -343,6 +426,14 @@ impl Args {
             backoff_max_ms: backoff_max_ms.value(),
             max_attempts: max_attempts.value(),
             reconnect: reconnect.get().is_some(),
+            version: version.value(),
+            agree: agree.value(),
+            version_timeout_ms: version_timeout_ms.value(),
+            heartbeat_ms: heartbeat_ms.value(),
+            heartbeat_allowance_ms: heartbeat_allowance_ms.value(),
+            request_timeout_ms: request_timeout_ms.value(),
+            max_pending: max_pending.value(),
+            tcp_keepalive_ms: tcp_keepalive_ms.value(),
         }
     }
 }
@@ -363,6 +454,35 @@ fn validate(cx: &Ctxt, kind: Kind, input: &DeriveInput, args: &Args) {
     }
     if let (Some(b), None) = (&args.backoff_max_ms, &args.retry_ms) {
         cx.error_spanned_by(b, "`backoff_max_ms` goes with `retry_ms`, the first delay");
+    }
+    if args.version.is_none() {
+        if let Some((lit, _)) = &args.agree {
+            cx.error_spanned_by(lit, "`agree` goes with `version = \"major.minor.patch\"`");
+        }
+        if let Some(ms) = &args.version_timeout_ms {
+            cx.error_spanned_by(
+                ms,
+                "`version_timeout_ms` goes with `version = \"major.minor.patch\"`",
+            );
+        }
+    }
+    match (&args.heartbeat_allowance_ms, &args.heartbeat_ms) {
+        (Some(a), None) => cx.error_spanned_by(
+            a,
+            "`heartbeat_allowance_ms` goes with `heartbeat_ms`, the quiet time before a ping",
+        ),
+        (Some(a), Some(every)) => {
+            let (a_ms, every_ms) = (a.base10_parse::<u64>(), every.base10_parse::<u64>());
+            if let (Ok(a_ms), Ok(every_ms)) = (a_ms, every_ms) {
+                if a_ms < every_ms {
+                    cx.error_spanned_by(
+                        a,
+                        format!("the allowance ({a_ms} ms) must be at least `heartbeat_ms` ({every_ms} ms): the peer needs a ping to answer"),
+                    );
+                }
+            }
+        }
+        _ => {}
     }
 }
 
@@ -488,6 +608,35 @@ fn expand(kind: Kind, input: &DeriveInput, args: &Args) -> TokenStream {
     }
     if let Some(ms) = &args.connect_timeout_ms {
         calls.push(quote!(.connect_timeout(::core::time::Duration::from_millis(#ms))));
+    }
+    if let Some((_, [major, minor, patch])) = &args.version {
+        let t = quote!(#k::talk);
+        let mut handshake = quote!(#t::Handshake::new(#t::Version::new(#major, #minor, #patch)));
+        match args.agree.as_ref().map(|(_, a)| *a) {
+            Some(Agree::Exact) => handshake.extend(quote!(.agree(#t::Agree::Exact))),
+            Some(Agree::SameMajor) | None => {}
+        }
+        if let Some(ms) = &args.version_timeout_ms {
+            handshake.extend(quote!(.timeout(::core::time::Duration::from_millis(#ms))));
+        }
+        calls.push(quote!(.handshake(#handshake)));
+    }
+    if let Some(every) = &args.heartbeat_ms {
+        let t = quote!(#k::talk);
+        let mut beat = quote!(#t::Heartbeat::every(::core::time::Duration::from_millis(#every)));
+        if let Some(a) = &args.heartbeat_allowance_ms {
+            beat.extend(quote!(.allowance(::core::time::Duration::from_millis(#a))));
+        }
+        calls.push(quote!(.heartbeat(#beat)));
+    }
+    if let Some(ms) = &args.request_timeout_ms {
+        calls.push(quote!(.request_timeout(::core::time::Duration::from_millis(#ms))));
+    }
+    if let Some(n) = &args.max_pending {
+        calls.push(quote!(.max_pending(#n)));
+    }
+    if let Some(ms) = &args.tcp_keepalive_ms {
+        calls.push(quote!(.tcp_keepalive(::core::time::Duration::from_millis(#ms))));
     }
     if args.reconnect {
         calls.push(quote!(.reconnect(true)));

@@ -45,16 +45,16 @@ fn correlation_body(cont: &Container, p: &TokenStream) -> TokenStream {
     match &cont.data {
         Body::Struct(_, fields) => match correlation_field(fields) {
             Some(f) => {
-                let m = &f.member;
-                quote!(#p::Some(#p::talk::CorrelationField::id(&self.#m)))
+                let (m, ty) = (&f.member, f.ty);
+                quote_spanned!(ty.span()=> #p::Some(<#ty as #p::talk::CorrelationField>::id(&self.#m)))
             }
             None => quote!(#p::None),
         },
         Body::Enum(variants) => {
             let arms = variants.iter().filter_map(|v| {
                 let f = correlation_field(&v.fields)?;
-                let (ident, m) = (v.ident, &f.member);
-                Some(quote!(Self::#ident { #m: __c, .. } => #p::Some(#p::talk::CorrelationField::id(__c)),))
+                let (ident, m, ty) = (v.ident, &f.member, f.ty);
+                Some(quote_spanned!(ty.span()=> Self::#ident { #m: __c, .. } => #p::Some(<#ty as #p::talk::CorrelationField>::id(__c)),))
             });
             quote! {
                 #[allow(unreachable_patterns)]
