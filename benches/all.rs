@@ -19,6 +19,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use connhandler::{
     central,
     codec::{Framing, TcpMessageCodec},
+    talk::RequestError,
     tls::{TlsClient, TlsServer},
     ws::WebSocket,
     Decode, Encode, Event, Incoming, Message, Outgoing, Peer,
@@ -1004,6 +1005,180 @@ async fn bench_transports(quick: bool) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Requests: PeerHandle::request against a hand-written send + match-the-reply
+
+#[derive(Message, Clone, Debug)]
+enum Ask {
+    #[wire(id = 7, reply = Answer::Value)]
+    Get(u32),
+}
+
+#[derive(Message, Clone, Debug)]
+enum Answer {
+    #[wire(id = 7)]
+    Value(u32),
+}
+
+#[derive(Default)]
+struct Asker;
+
+impl Peer for Asker {
+    type Recv = Answer;
+    type Send = Ask;
+    const NAME: &'static str = "asker";
+}
+
+enum AskEv {
+    Link(Event<Asker>),
+    Answered(usize, Result<Answer, RequestError>),
+}
+
+impl From<Event<Asker>> for AskEv {
+    fn from(e: Event<Asker>) -> Self {
+        AskEv::Link(e)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum AskWay {
+    /// The central loop sends, keeps what each connection was asked, and matches each answer.
+    ByHand,
+    /// The central loop calls `request(..).post(..)` and gets the answer as its own event.
+    Posted,
+    /// A task per request in flight awaits `request(..)`.
+    Awaited,
+}
+
+/// Round trips per second against an echo server in a child process (which answers in
+/// order, as by-order pairing expects), counted for `secs` after a warm-up.
+async fn ask(way: AskWay, conns: usize, inflight: usize, secs: u64) -> f64 {
+    let mut server = ChildProc::start(&["echo-server".into()]);
+    let addr: SocketAddr = server.line().parse().unwrap();
+    let (tx, mut central) = central::<AskEv>(8192);
+    let mut links = Vec::new();
+    for _ in 0..conns {
+        links.push(Outgoing::<Asker>::builder(addr).connect(&tx).await.unwrap());
+    }
+    let start = Instant::now() + Duration::from_millis(200);
+    let until = tokio::time::Instant::from_std(start + Duration::from_secs(secs));
+    let mut counted = 0u64;
+    let mut count = |v: u32, want: u32| {
+        assert_eq!(v, want, "an answer paired with the wrong request");
+        if Instant::now() >= start {
+            counted += 1;
+        }
+    };
+    match way {
+        AskWay::ByHand => {
+            // What a program writes without `request`: per connection, what it asked, oldest
+            // first, in a map by peer.
+            let mut asked: std::collections::HashMap<
+                connhandler::PeerId,
+                std::collections::VecDeque<u32>,
+            > = Default::default();
+            for (_, peer) in &links {
+                let q = asked.entry(peer.id()).or_default();
+                for i in 0..inflight as u32 {
+                    peer.send(Ask::Get(i)).unwrap();
+                    q.push_back(i);
+                }
+            }
+            while let Ok(Some(ev)) = tokio::time::timeout_at(until, central.recv()).await {
+                if let AskEv::Link(Event::Message(peer, Answer::Value(v))) = ev {
+                    let q = asked.get_mut(&peer.id()).unwrap();
+                    let want = q.pop_front().unwrap();
+                    count(v, want);
+                    peer.send(Ask::Get(want + 1)).unwrap();
+                    q.push_back(want + 1);
+                }
+            }
+        }
+        AskWay::Posted => {
+            for (i, (_, peer)) in links.iter().enumerate() {
+                for n in 0..inflight as u32 {
+                    peer.request(Ask::Get(n))
+                        .post(&tx, move |r| AskEv::Answered(i, r));
+                }
+            }
+            while let Ok(Some(ev)) = tokio::time::timeout_at(until, central.recv()).await {
+                if let AskEv::Answered(i, Ok(Answer::Value(v))) = ev {
+                    count(v, v);
+                    links[i]
+                        .1
+                        .request(Ask::Get(v + 1))
+                        .post(&tx, move |r| AskEv::Answered(i, r));
+                }
+            }
+        }
+        AskWay::Awaited => {
+            let total = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let mut tasks = Vec::new();
+            for (_, peer) in &links {
+                for n in 0..inflight as u32 {
+                    let (peer, total) = (peer.clone(), total.clone());
+                    tasks.push(tokio::spawn(async move {
+                        let mut next = n;
+                        while tokio::time::Instant::now() < until {
+                            let Ok(Answer::Value(v)) = peer.request(Ask::Get(next)).await else {
+                                return;
+                            };
+                            assert_eq!(v, next, "an answer paired with the wrong request");
+                            if Instant::now() >= start {
+                                total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            }
+                            next += 1;
+                        }
+                    }));
+                }
+            }
+            for t in tasks {
+                t.await.unwrap();
+            }
+            counted = total.load(std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    for (out, _) in links {
+        out.shutdown().await;
+    }
+    drop(server);
+    counted as f64 / secs as f64
+}
+
+/// Each case runs the hand-written loop and `request` back to back, `rounds` times, and
+/// reports the median pair's ratio (as the echo benchmark does).
+async fn bench_requests(quick: bool) {
+    let (secs, rounds) = if quick { (1, 1) } else { (2, 3) };
+    for (conns, inflight) in [(1usize, 1usize), (100, 1), (100, 16)] {
+        for (way, what) in [
+            (AskWay::Posted, "request(..).post(..) in the central loop"),
+            (
+                AskWay::Awaited,
+                "request(..).await in a task per request in flight",
+            ),
+        ] {
+            let mut pairs = Vec::new();
+            for _ in 0..rounds {
+                let ours = ask(way, conns, inflight, secs).await;
+                let base = ask(AskWay::ByHand, conns, inflight, secs).await;
+                pairs.push((ours, base));
+            }
+            pairs.sort_by(|a, b| (a.0 / a.1).total_cmp(&(b.0 / b.1)));
+            let ratios: Vec<String> = pairs.iter().map(|p| format!("{:.2}", p.0 / p.1)).collect();
+            let (ours, base) = pairs[pairs.len() / 2];
+            report(
+                &format!(
+                    "requests, {conns} connections, {inflight} in flight each: {what}, vs send + match the reply by hand"
+                ),
+                ours,
+                base,
+                "round trips/s",
+            );
+            println!("  ratio in each round: {}", ratios.join(", "));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // The child processes
 
 async fn child(args: Vec<String>) {
@@ -1279,6 +1454,34 @@ async fn child(args: Vec<String>) {
             let _ = std::io::stdin().read_line(&mut line);
             drop(held);
         }
+        "echo-server" => {
+            // A plain tokio echo server of TcpMessage frames: it answers in order.
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            println!("{}", listener.local_addr().unwrap());
+            std::io::stdout().flush().unwrap();
+            loop {
+                let (mut s, _) = listener.accept().await.unwrap();
+                s.set_nodelay(true).unwrap();
+                tokio::spawn(async move {
+                    let mut codec = TcpMessageCodec::new();
+                    let mut buf = BytesMut::with_capacity(8192);
+                    let mut out = BytesMut::with_capacity(8192);
+                    loop {
+                        match s.read_buf(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) => {}
+                        }
+                        while let Some(frame) = codec.decode_frame(&mut buf).unwrap() {
+                            codec.encode_message(&frame, &mut out).unwrap();
+                        }
+                        if s.write_all(&out).await.is_err() {
+                            return;
+                        }
+                        out.clear();
+                    }
+                });
+            }
+        }
         other => panic!("unknown child mode {other}"),
     }
     std::io::stdout().flush().unwrap();
@@ -1329,5 +1532,8 @@ fn main() {
     }
     if run("transports") {
         rt.block_on(bench_transports(quick));
+    }
+    if run("requests") {
+        rt.block_on(bench_requests(quick));
     }
 }

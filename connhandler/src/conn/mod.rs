@@ -13,22 +13,22 @@
 //! | `close.rs` | whether and why the connection closes; `CloseWait`, linger |
 //! | `reader.rs` | the reader task, as a list of steps over the next three |
 //! | `read_buf.rs` | the read buffer and its sizing policy |
-//! | `deadline.rs` | the idle and frame time-outs |
+//! | `deadline.rs` | the deadlines: first message, idle, frame, the version handshake, the heartbeat |
 //! | `hand_on.rs` | room in the central queue, batches handed on |
 //! | `writer.rs` | the writer task |
 //! | `registry.rs` | the connections of one handler |
-//! | `transport.rs` | the seam to what carries the bytes (TCP today) |
 //!
 //! Lifecycle, whoever starts the close:
 //!
 //! | step | reader (supervisor) | writer |
 //! | --- | --- | --- |
-//! | open | pushes `Connected`, then reads | writes what is queued, in batches |
+//! | greeting (with a version handshake) | reads until the peer's hello: accepted, pushes `Connected` and goes on; refused or not a hello, closes (after our rejection, if the protocol has one) and pushes only `Disconnected`; nothing within the handshake's time-out, `TimedOut(Handshake)` | writes our hello, queued before anything else |
+//! | open | pushes `Connected` (unless greeting did), then reads; hellos, pings and pongs stop at the reader, replies go to their waiters, the rest is handed on in order | writes what is queued, in batches |
 //! | close starts | the peer ends the stream or breaks the framing or a message (the reader records why), the program calls `disconnect`, the handler shuts down, or a write fails (the writer records why): the connection's token is cancelled | |
 //! | half-closed (the peer's FIN, with `half_close`) | has handed on everything before the FIN; waits until the central task has taken it (a marker in the central queue), at most `close_timeout`, then closes with `ClosedByPeer` | still writes: the replies go out |
 //! | closing | stops handing on messages, waits for the writer | stops taking new messages, writes those already queued (within `close_timeout`), sends FIN |
 //! | linger | after a local close, reads and discards until the peer closes (within `close_timeout`), so unread input cannot reset the connection before the peer has read our last messages | |
-//! | closed | leaves the handler's registry, pushes `Disconnected` with the reason and the count of queued messages not written, handing it the connection's `max_connections` slot (given back when the central task takes the event) | |
+//! | closed | leaves the handler's registry, fails the requests still waiting with the reason, pushes `Disconnected` with the reason and the count of queued messages not written, handing it the connection's `max_connections` slot (given back when the central task takes the event) | |
 
 mod close;
 mod deadline;

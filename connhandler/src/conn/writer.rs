@@ -4,7 +4,7 @@
 //!
 //! | state | buffer | direct writes (see `send.rs`) | next |
 //! | --- | --- | --- | --- |
-//! | idle | empty | allowed | an item is queued: leaves idle, encodes it and whatever else is queued, up to `MAX_BATCH` |
+//! | idle | empty | allowed | an item is queued: leaves idle, encodes it and whatever else is queued, up to `MAX_BATCH`; while requests wait for replies, a lone item yields once first, so that tasks woken with its sender (waiters of replies read together) share its write |
 //! | writing | bytes not yet written | not allowed | writes when the transport takes them; empty again: idle |
 //! | closing | what is left | stopped | `finish`: the rest of the queue, within `close_timeout`, then FIN; a failed write or a peer that does not read (`QueueFull`) discards instead |
 //! | ended | | stopped | returns how many queued messages were not written |
@@ -88,6 +88,16 @@ impl<P: Peer, F: Framing, W: WriteHalf> Writer<P, F, W> {
                 in_buf = 1;
                 if let Err(reason) = self.gather(&mut buf, &mut in_buf) {
                     break Some(reason);
+                }
+                if in_buf == 1 && self.shared.pending().is_some_and(|p| p.len() > 0) {
+                    // A lone message while requests wait for replies: the tasks woken with
+                    // its sender (waiters of replies read together) may send theirs before
+                    // this one is written, so they share one write. Connections without
+                    // requests never pay for this.
+                    tokio::task::yield_now().await;
+                    if let Err(reason) = self.gather(&mut buf, &mut in_buf) {
+                        break Some(reason);
+                    }
                 }
             }
             tokio::select! {

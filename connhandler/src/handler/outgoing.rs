@@ -386,7 +386,10 @@ impl<P: Peer, F: Framing, H> HandlerBuilder<Connect, P, F, H> {
     }
 
     /// Starts connecting and waits for the first attempt's outcome, retries included.
-    /// Further events (a reconnection, say) still go to `central`.
+    /// Further events (a reconnection, say) still go to `central`. With a version
+    /// [`handshake`](crate::handler::HandlerBuilder::handshake) set, `connect` returns once the
+    /// socket (and TLS or WebSocket) is up; `Connected`, or a `Disconnected` naming both
+    /// versions, follows in the queue when the handshake ends.
     ///
     /// # Errors
     ///
