@@ -442,6 +442,9 @@ async fn the_handshake_accepts_the_same_major_version_before_connected() {
         Event::Message(_, Up::Note(7)) => {}
         other => panic!("{other:?}"),
     }
+    // Nobody waits for a central task that has stopped reading (half-close waits for it).
+    drop((central, scentral));
+    listener.shutdown().await;
     out.shutdown().await;
 }
 
@@ -556,14 +559,8 @@ async fn a_peer_that_never_says_its_version_is_cut_by_the_deadline() {
         version: "two".into(),
     }))
     .await;
-    match within("server", scentral.recv()).await.unwrap() {
-        Event::Disconnected(_, d) => assert!(
-            matches!(&d.reason, DisconnectReason::VersionMismatch { theirs: Some(t), .. } if t == "two"),
-            "{d}"
-        ),
-        other => panic!("{other:?}"),
-    }
-    // It was told why before the close.
+    // It is told why before the close (the server lingers until it has gone, so that
+    // a reset cannot destroy the rejection).
     let _hello = odd.recv().await.expect("hello");
     let rejected = Down::decode(odd.recv().await.expect("the rejection")).unwrap();
     assert_eq!(
@@ -572,6 +569,15 @@ async fn a_peer_that_never_says_its_version_is_cut_by_the_deadline() {
             reason: "version two is not accepted (ours is 2.1.0)".into()
         }
     );
+    assert_eq!(odd.recv().await, None, "closed after the rejection");
+    drop(odd);
+    match within("server", scentral.recv()).await.unwrap() {
+        Event::Disconnected(_, d) => assert!(
+            matches!(&d.reason, DisconnectReason::VersionMismatch { theirs: Some(t), .. } if t == "two"),
+            "{d}"
+        ),
+        other => panic!("{other:?}"),
+    }
 }
 
 // ---- Heartbeats ------------------------------------------------------------------------
@@ -612,6 +618,9 @@ async fn heartbeats_keep_a_quiet_link_and_stay_out_of_the_central_queue() {
         central.try_recv().is_err(),
         "nothing else reached the client's queue"
     );
+    // Nobody waits for a central task that has stopped reading (half-close waits for it).
+    drop((central, scentral));
+    listener.shutdown().await;
     out.shutdown().await;
 }
 
