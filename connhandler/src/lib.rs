@@ -89,6 +89,8 @@
 mod addr;
 pub mod blocking;
 mod budget;
+#[cfg(feature = "nats")]
+pub mod bus;
 mod central;
 pub mod codec;
 mod conn;

@@ -8,7 +8,6 @@
 //! | full | 0, none to take (either bound) | messages of this read | `offer` hands the event back; the reader flushes and waits ([`HandOn::room`]), still watching its socket |
 //! | flushed | 0 (unused room given back) | empty (a spare vector) | after each read's messages, [`HandOn::flush`] |
 
-use super::close::Closing;
 use crate::central::{CentralSender, Ticket};
 
 /// A reader hands on at most this many messages at once.
@@ -108,13 +107,13 @@ impl<E> HandOn<E> {
     }
 
     /// The queue has no room: hands on what was collected, then waits until it has room
-    /// for one more event of `bytes` bytes (taken then). `Ok(false)` when the connection
-    /// closed meanwhile.
+    /// for one more event of `bytes` bytes (taken then). `Ok(false)` when `stop` (the
+    /// connection's close, say) came first.
     #[cold]
     pub(crate) async fn room(
         &mut self,
         bytes: usize,
-        closing: &Closing,
+        stop: impl std::future::Future<Output = ()>,
     ) -> Result<bool, QueueClosed> {
         self.flush()?;
         let central = &self.central;
@@ -131,7 +130,7 @@ impl<E> HandOn<E> {
         let room = tokio::select! {
             biased;
             room = room => room,
-            _ = closing.cancelled() => return Ok(false),
+            _ = stop => return Ok(false),
         };
         if !room {
             return Err(QueueClosed);

@@ -54,6 +54,9 @@ use tracing::Instrument;
 pub(crate) use crate::transport::Transport;
 pub use event::Event;
 pub(crate) use framer::Framer;
+pub(crate) use hand_on::HandOn;
+#[cfg(feature = "nats")]
+pub(crate) use hand_on::Refused;
 pub use handle::PeerHandle;
 pub(crate) use queue::Framed;
 pub(crate) use registry::Registry;
@@ -63,7 +66,6 @@ pub use send::SendError;
 use self::{
     close::Closing,
     deadline::Deadlines,
-    hand_on::HandOn,
     read_buf::ReadBuf,
     reader::Reader,
     send::DirectWrite,

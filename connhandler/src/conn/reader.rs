@@ -421,7 +421,7 @@ where
                 };
                 tokio::select! {
                     biased;
-                    room = self.hand.room(bytes, closing) => Some(room),
+                    room = self.hand.room(bytes, closing.cancelled()) => Some(room),
                     ready = read.readable(), if watching => match ready {
                         Ok(()) => None,
                         Err(e) => return Err(Some(DisconnectReason::Io(e))),
