@@ -1179,6 +1179,224 @@ async fn bench_requests(quick: bool) {
 }
 
 // ---------------------------------------------------------------------------------------
+// The bus: a message between two processes through nats-server, against a direct
+// connhandler TCP link between the same two processes
+
+#[path = "../tests/common/nats.rs"]
+mod nats;
+
+#[derive(Default)]
+struct BusRaw;
+
+impl Peer for BusRaw {
+    type Recv = Bytes;
+    type Send = Bytes;
+    const NAME: &'static str = "bus";
+}
+
+/// Requests over TCP need a request type; 32 bytes either way, as on the bus.
+#[derive(Message, Clone, Debug)]
+enum Ping32 {
+    #[wire(id = 7, reply = Pong32::Pong)]
+    Ping([u8; 30]),
+}
+
+#[derive(Message, Clone, Debug)]
+enum Pong32 {
+    #[wire(id = 7)]
+    Pong([u8; 30]),
+}
+
+#[derive(Default)]
+struct Pinger;
+
+impl Peer for Pinger {
+    type Recv = Pong32;
+    type Send = Ping32;
+    const NAME: &'static str = "pinger";
+}
+
+/// One way: `count` 32-byte messages from this process to the child, counted there;
+/// messages per second from the first send to the child's last receipt.
+async fn one_way(over_bus: bool, url: &str, count: u64) -> f64 {
+    let mut child = ChildProc::start(&[
+        "bus-sink".into(),
+        if over_bus { "bus" } else { "tcp" }.into(),
+        url.into(),
+        count.to_string(),
+    ]);
+    let at = child.line();
+    let payload = Bytes::from(vec![9u8; 32]);
+    if over_bus {
+        let (tx, _central) = central::<connhandler::bus::BusEvent<BusRaw>>(64);
+        let bus = connhandler::bus::Bus::<BusRaw>::builder([url])
+            .max_message_size(64 * 1024)
+            .connect(&tx)
+            .await
+            .unwrap();
+        let mut sent = 0;
+        while sent < count {
+            match bus.publish("bench.oneway", &payload) {
+                Ok(()) => sent += 1,
+                Err(_) => tokio::task::yield_now().await,
+            }
+        }
+        let rate = sink_rate(&mut child, count);
+        bus.shutdown(Duration::from_secs(1)).await;
+        rate
+    } else {
+        let (tx, _central) = central::<Event<Raw>>(64);
+        let (out, link) = Outgoing::<Raw>::builder(at.parse::<SocketAddr>().unwrap())
+            .queue_capacity(4096)
+            .connect(&tx)
+            .await
+            .unwrap();
+        let mut sent = 0;
+        while sent < count {
+            match link.try_send(payload.clone()) {
+                Ok(()) => sent += 1,
+                Err(_) => tokio::task::yield_now().await,
+            }
+        }
+        let rate = sink_rate(&mut child, count);
+        out.shutdown().await;
+        rate
+    }
+}
+
+/// The sink's rate (messages from its first to its last), saying when some were lost.
+fn sink_rate(child: &mut ChildProc, count: u64) -> f64 {
+    let done = child.line();
+    let mut parts = done.split_whitespace().skip(1);
+    let got: u64 = parts.next().unwrap().parse().unwrap();
+    let secs: f64 = parts.next().unwrap().parse().unwrap();
+    if got < count {
+        println!(
+            "  ({} of {count} messages arrived: the rest were dropped on the way)",
+            got
+        );
+    }
+    got as f64 / secs.max(1e-9)
+}
+
+/// Request/reply: `inflight` requests at a time, each awaited in a task, for `secs`;
+/// round trips per second.
+async fn ask_over(over_bus: bool, url: &str, inflight: usize, secs: u64) -> f64 {
+    let mut child = ChildProc::start(&[
+        "bus-answer".into(),
+        if over_bus { "bus" } else { "tcp" }.into(),
+        url.into(),
+    ]);
+    let at = child.line();
+    let until =
+        tokio::time::Instant::now() + Duration::from_secs(secs) + Duration::from_millis(200);
+    let start = tokio::time::Instant::now() + Duration::from_millis(200);
+    let total = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    if over_bus {
+        let (tx, _central) = central::<connhandler::bus::BusEvent<BusRaw>>(64);
+        let bus = connhandler::bus::Bus::<BusRaw>::builder([url])
+            .max_message_size(64 * 1024)
+            .connect(&tx)
+            .await
+            .unwrap();
+        for _ in 0..inflight {
+            let (bus, total) = (bus.clone(), total.clone());
+            tasks.push(tokio::spawn(async move {
+                let payload = Bytes::from(vec![9u8; 32]);
+                while tokio::time::Instant::now() < until {
+                    let answer = bus.request("bench.ask", &payload).await.unwrap();
+                    assert_eq!(answer.len(), 32);
+                    if tokio::time::Instant::now() >= start {
+                        total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        bus.shutdown(Duration::from_secs(1)).await;
+    } else {
+        let (tx, _central) = central::<Event<Pinger>>(64);
+        let (out, link) = Outgoing::<Pinger>::builder(at.parse::<SocketAddr>().unwrap())
+            .max_pending(inflight.max(1))
+            .connect(&tx)
+            .await
+            .unwrap();
+        for _ in 0..inflight {
+            let (link, total) = (link.clone(), total.clone());
+            tasks.push(tokio::spawn(async move {
+                while tokio::time::Instant::now() < until {
+                    let Pong32::Pong(b) = link.request(Ping32::Ping([9; 30])).await.unwrap();
+                    assert_eq!(b[0], 9);
+                    if tokio::time::Instant::now() >= start {
+                        total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        out.shutdown().await;
+    }
+    drop(child);
+    total.load(std::sync::atomic::Ordering::Relaxed) as f64 / secs as f64
+}
+
+async fn bench_bus(quick: bool) {
+    let server = match std::panic::catch_unwind(nats::NatsServer::start) {
+        Ok(s) => s,
+        Err(_) => {
+            println!("bus: skipped, nats-server not found (apt-get install nats-server)");
+            return;
+        }
+    };
+    let url = server.url();
+    let (count, secs, rounds) = if quick {
+        (200_000, 1, 1)
+    } else {
+        (1_000_000, 2, 3)
+    };
+    let mut pairs = Vec::new();
+    for _ in 0..rounds {
+        pairs.push((
+            one_way(true, &url, count).await,
+            one_way(false, &url, count).await,
+        ));
+    }
+    report_pairs(
+        "bus, one way, 32 B messages between two processes, through nats-server vs a direct connhandler TCP link",
+        pairs,
+        "msg/s",
+    );
+    for inflight in [1usize, 16] {
+        let mut pairs = Vec::new();
+        for _ in 0..rounds {
+            pairs.push((
+                ask_over(true, &url, inflight, secs).await,
+                ask_over(false, &url, inflight, secs).await,
+            ));
+        }
+        report_pairs(
+            &format!("bus, request/reply, {inflight} in flight, through nats-server vs a connhandler TCP request"),
+            pairs,
+            "round trips/s",
+        );
+    }
+}
+
+/// The median pair's ratio, with each round's beside it.
+fn report_pairs(name: &str, mut pairs: Vec<(f64, f64)>, unit: &str) {
+    pairs.sort_by(|a, b| (a.0 / a.1).total_cmp(&(b.0 / b.1)));
+    let ratios: Vec<String> = pairs.iter().map(|p| format!("{:.2}", p.0 / p.1)).collect();
+    let (ours, base) = pairs[pairs.len() / 2];
+    report(name, ours, base, unit);
+    println!("  ratio in each round: {}", ratios.join(", "));
+}
+
+// ---------------------------------------------------------------------------------------
 // The child processes
 
 async fn child(args: Vec<String>) {
@@ -1482,6 +1700,92 @@ async fn child(args: Vec<String>) {
                 });
             }
         }
+        "bus-sink" => {
+            // Counts until `count` came or nothing came for a second (a server that drops
+            // for a slow consumer); prints what came, and the time from first to last.
+            let (kind, url, count): (&str, &str, u64) =
+                (args[1].as_str(), args[2].as_str(), args[3].parse().unwrap());
+            let (mut got, mut first, mut last) = (0u64, None, Instant::now());
+            let mut note = |got: &mut u64| {
+                *got += 1;
+                last = Instant::now();
+                first.get_or_insert(last);
+            };
+            if kind == "bus" {
+                let (tx, mut central) = central::<connhandler::bus::BusEvent<BusRaw>>(8192);
+                // 4096 messages held in the client (64 MiB would hold only 1024 of 64 KiB,
+                // fewer than one read of 32-byte messages brings).
+                let bus = connhandler::bus::Bus::<BusRaw>::builder([url])
+                    .max_message_size(64 * 1024)
+                    .subscription_bytes(256 << 20)
+                    .connect(&tx)
+                    .await
+                    .unwrap();
+                bus.subscribe("bench.oneway").await.unwrap();
+                println!("ready");
+                std::io::stdout().flush().unwrap();
+                while got < count {
+                    match tokio::time::timeout(Duration::from_secs(1), central.recv()).await {
+                        Ok(Some(connhandler::bus::BusEvent::Message(_))) => note(&mut got),
+                        Ok(Some(_)) => {}
+                        _ => break,
+                    }
+                }
+            } else {
+                let (tx, mut central) = central::<Event<Raw>>(8192);
+                let server = Incoming::<Raw>::builder("127.0.0.1:0")
+                    .unprotected()
+                    .listen(&tx)
+                    .await
+                    .unwrap();
+                println!("{}", server.local_addr());
+                std::io::stdout().flush().unwrap();
+                while got < count {
+                    match tokio::time::timeout(Duration::from_secs(1), central.recv()).await {
+                        Ok(Some(Event::Message(..))) => note(&mut got),
+                        Ok(Some(_)) => {}
+                        _ => break,
+                    }
+                }
+            }
+            let took = first.map_or(Duration::ZERO, |f| last - f);
+            println!("done {got} {}", took.as_secs_f64());
+        }
+        "bus-answer" => {
+            let (kind, url) = (args[1].as_str(), args[2].as_str());
+            if kind == "bus" {
+                let (tx, mut central) = central::<connhandler::bus::BusEvent<BusRaw>>(8192);
+                let bus = connhandler::bus::Bus::<BusRaw>::builder([url])
+                    .max_message_size(64 * 1024)
+                    .connect(&tx)
+                    .await
+                    .unwrap();
+                bus.subscribe("bench.ask").await.unwrap();
+                println!("ready");
+                std::io::stdout().flush().unwrap();
+                while let Some(ev) = central.recv().await {
+                    if let connhandler::bus::BusEvent::Message(m) = ev {
+                        if let Some(to) = &m.reply {
+                            let _ = bus.publish(to, &m.msg);
+                        }
+                    }
+                }
+            } else {
+                let (tx, mut central) = central::<Event<Raw>>(8192);
+                let server = Incoming::<Raw>::builder("127.0.0.1:0")
+                    .unprotected()
+                    .listen(&tx)
+                    .await
+                    .unwrap();
+                println!("{}", server.local_addr());
+                std::io::stdout().flush().unwrap();
+                while let Some(ev) = central.recv().await {
+                    if let Event::Message(p, m) = ev {
+                        let _ = p.send(m);
+                    }
+                }
+            }
+        }
         other => panic!("unknown child mode {other}"),
     }
     std::io::stdout().flush().unwrap();
@@ -1535,5 +1839,8 @@ fn main() {
     }
     if run("requests") {
         rt.block_on(bench_requests(quick));
+    }
+    if run("bus") {
+        rt.block_on(bench_bus(quick));
     }
 }

@@ -475,6 +475,12 @@ pub use connhandler_derive::outgoing;
 
 /// The README's code, compiled as doctests so that its examples stay true to the code
 /// (with the features it shows: the workspace's tests build connhandler with all of them).
-#[cfg(all(doctest, feature = "json", feature = "tls", feature = "websocket"))]
+#[cfg(all(
+    doctest,
+    feature = "json",
+    feature = "tls",
+    feature = "websocket",
+    feature = "nats"
+))]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;

@@ -629,14 +629,6 @@ impl<P: Peer> BusBuilder<P> {
             });
         }
         let central = central.clone();
-        let info = client.server_info();
-        let _ = central.push_unbounded(
-            BusEvent::<P>::Connected {
-                server: format!("{}:{}", info.host, info.port),
-            }
-            .into(),
-            None,
-        );
         let inner = Arc::new(Inner {
             client,
             token: CancellationToken::new(),
