@@ -117,16 +117,120 @@ macro_rules! rates {
 // ---------------------------------------------------------------------------------------
 // 1. Derived codecs against hand-written, bincode and postcard
 
-#[derive(Message, Serialize, Deserialize, Clone, Debug, PartialEq)]
+/// Each shape derives every contender's codec: ours, serde (bincode 1.3, postcard), speedy
+/// and bincode 2's own.
+#[derive(
+    Message,
+    Serialize,
+    Deserialize,
+    speedy::Readable,
+    speedy::Writable,
+    bincode2::Encode,
+    bincode2::Decode,
+    Clone,
+    Debug,
+    PartialEq,
+)]
+#[bincode(crate = "bincode2")]
 enum Small {
     #[wire(id = 1)]
     Pos { id: u32, x: i32, y: i32, z: i32 },
 }
 
-#[derive(Message, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(
+    Message,
+    Serialize,
+    Deserialize,
+    speedy::Readable,
+    speedy::Writable,
+    bincode2::Encode,
+    bincode2::Decode,
+    Clone,
+    Debug,
+    PartialEq,
+)]
+#[bincode(crate = "bincode2")]
 enum Chat {
     #[wire(id = 2)]
     Say { from: String, text: String },
+}
+
+/// 64 positions in a `Vec`: a run of fixed-size items.
+#[derive(
+    Message,
+    Serialize,
+    Deserialize,
+    speedy::Readable,
+    speedy::Writable,
+    bincode2::Encode,
+    bincode2::Decode,
+    Clone,
+    Debug,
+    PartialEq,
+)]
+#[bincode(crate = "bincode2")]
+struct Position {
+    id: u32,
+    x: f32,
+    y: f32,
+    z: f32,
+    flags: u16,
+}
+
+#[derive(
+    Message,
+    Serialize,
+    Deserialize,
+    speedy::Readable,
+    speedy::Writable,
+    bincode2::Encode,
+    bincode2::Decode,
+    Clone,
+    Debug,
+    PartialEq,
+)]
+#[bincode(crate = "bincode2")]
+enum Batch {
+    #[wire(id = 4)]
+    Positions(Vec<Position>),
+}
+
+fn hand_encode_batch(items: &[Position], dst: &mut BytesMut) {
+    dst.reserve(4 + 18 * items.len());
+    dst.extend_from_slice(&4u16.to_le_bytes());
+    dst.extend_from_slice(&(items.len() as u16).to_le_bytes());
+    for p in items {
+        let mut b = [0u8; 18];
+        b[0..4].copy_from_slice(&p.id.to_le_bytes());
+        b[4..8].copy_from_slice(&p.x.to_le_bytes());
+        b[8..12].copy_from_slice(&p.y.to_le_bytes());
+        b[12..16].copy_from_slice(&p.z.to_le_bytes());
+        b[16..18].copy_from_slice(&p.flags.to_le_bytes());
+        dst.extend_from_slice(&b);
+    }
+}
+
+fn hand_decode_batch(src: Bytes) -> Option<Vec<Position>> {
+    let (head, rest) = src.split_first_chunk::<4>()?;
+    if u16::from_le_bytes([head[0], head[1]]) != 4 {
+        return None;
+    }
+    let n = usize::from(u16::from_le_bytes([head[2], head[3]]));
+    if rest.len() != 18 * n {
+        return None;
+    }
+    let f = |b: &[u8], i: usize| f32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    Some(
+        rest.chunks_exact(18)
+            .map(|b| Position {
+                id: u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+                x: f(b, 4),
+                y: f(b, 8),
+                z: f(b, 12),
+                flags: u16::from_le_bytes([b[16], b[17]]),
+            })
+            .collect(),
+    )
 }
 
 #[derive(Message, Clone, Debug, PartialEq)]
@@ -201,18 +305,25 @@ fn in_hand(bytes: &[u8]) -> Bytes {
     Bytes::from_static(Box::leak(bytes.to_vec().into_boxed_slice()))
 }
 
+/// bincode 2's two configurations: fixed-size integers (the layout closest to ours) and
+/// its standard varints.
+fn fixint() -> impl bincode2::config::Config {
+    bincode2::config::standard().with_fixed_int_encoding()
+}
+
 /// Encoding `value` (`label` in the report) with the derive, by hand (`hand`), with bincode
-/// and with postcard, taking turns. Each writes into a buffer of its own (all are alive at
-/// once): `BytesMut` for the derive and by hand, `Vec<u8>` for bincode, a slice for postcard.
+/// 1.3, postcard, speedy and bincode 2 (fixint and varint), taking turns. Each writes into a
+/// buffer of its own: `BytesMut` for the derive and by hand, `Vec<u8>` for bincode 1.3, a
+/// slice for the others.
 fn bench_encode<T>(budget: Duration, label: &str, value: &T, hand: impl Fn(&T, &mut BytesMut))
 where
-    T: Encode + Serialize,
+    T: Encode + Serialize + speedy::Writable<speedy::LittleEndian> + bincode2::Encode,
 {
     let buf = || BytesMut::with_capacity(1 << 17);
-    let [ours, hand, bin, post] = rates!(budget, 1;
+    let [ours, hand, bin, post, speedy, bin2f, bin2v] = rates!(budget, 1;
         ours: with(buf(), |buf| {
             buf.clear();
-            black_box(value).encode(buf);
+            Encode::encode(black_box(value), buf);
             black_box(&*buf);
         }),
         hand: with(buf(), |buf| {
@@ -228,6 +339,19 @@ where
         post: with(vec![0u8; 1 << 17], |slice| {
             black_box(postcard::to_slice(black_box(value), slice).unwrap());
         }),
+        speedy: with(vec![0u8; 1 << 17], |slice| {
+            speedy::Writable::<speedy::LittleEndian>::write_to_buffer(black_box(value), slice).unwrap();
+            black_box(&*slice);
+        }),
+        bin2f: with(vec![0u8; 1 << 17], |slice| {
+            black_box(bincode2::encode_into_slice(black_box(value), slice, fixint()).unwrap());
+        }),
+        bin2v: with(vec![0u8; 1 << 17], |slice| {
+            black_box(
+                bincode2::encode_into_slice(black_box(value), slice, bincode2::config::standard())
+                    .unwrap(),
+            );
+        }),
     );
     report(
         &format!("encode {label} vs hand-written"),
@@ -235,24 +359,64 @@ where
         hand,
         "msg/s",
     );
-    report(&format!("encode {label} vs bincode"), ours, bin, "msg/s");
+    report(
+        &format!("encode {label} vs bincode 1.3"),
+        ours,
+        bin,
+        "msg/s",
+    );
     report(&format!("encode {label} vs postcard"), ours, post, "msg/s");
+    report(&format!("encode {label} vs speedy"), ours, speedy, "msg/s");
+    report(
+        &format!("encode {label} vs bincode 2 fixint"),
+        ours,
+        bin2f,
+        "msg/s",
+    );
+    report(
+        &format!("encode {label} vs bincode 2 varint"),
+        ours,
+        bin2v,
+        "msg/s",
+    );
 }
 
-/// Decoding `value` (`label` in the report) with the derive, by hand (`hand`), with bincode
-/// and with postcard, taking turns.
+/// Decoding `value` (`label` in the report) with the derive, by hand (`hand`), and with the
+/// others, taking turns. Ours and by hand get a frame in hand; the others read a slice.
+/// A second row decodes ours the way the framing hands frames over: cut out of a shared
+/// read buffer (`Bytes::slice`: one atomic increment and decrement per frame), against
+/// speedy reading the same buffer's slice.
 fn bench_decode<T, H>(budget: Duration, label: &str, value: &T, hand: impl Fn(Bytes) -> Option<H>)
 where
-    T: Encode + Decode + Serialize + serde::de::DeserializeOwned,
+    T: Encode
+        + Decode
+        + Serialize
+        + serde::de::DeserializeOwned
+        + for<'a> speedy::Readable<'a, speedy::LittleEndian>
+        + speedy::Writable<speedy::LittleEndian>
+        + bincode2::Encode
+        + bincode2::Decode<()>,
 {
     let mut b = BytesMut::new();
-    value.encode(&mut b);
+    Encode::encode(value, &mut b);
     let frame = &in_hand(&b);
     let bin_bytes = &bincode::serialize(value).unwrap();
     let post_bytes = &postcard::to_allocvec(value).unwrap();
-    let [ours, hand, bin, post] = rates!(budget, 1;
+    let speedy_bytes = &speedy::Writable::<speedy::LittleEndian>::write_to_vec(value).unwrap();
+    let bin2f_bytes = &bincode2::encode_to_vec(value, fixint()).unwrap();
+    let bin2v_bytes = &bincode2::encode_to_vec(value, bincode2::config::standard()).unwrap();
+    println!(
+        "  encoded sizes of {label}: connhandler {} B, bincode 1.3 {}, postcard {}, speedy {}, bincode 2 fixint {}, varint {}",
+        frame.len(),
+        bin_bytes.len(),
+        post_bytes.len(),
+        speedy_bytes.len(),
+        bin2f_bytes.len(),
+        bin2v_bytes.len()
+    );
+    let [ours, hand, bin, post, speedy, bin2f, bin2v] = rates!(budget, 1;
         ours: || {
-            black_box(T::decode(black_box(frame.clone())).unwrap());
+            black_box(<T as Decode>::decode(black_box(frame.clone())).unwrap());
         },
         hand: || {
             black_box(hand(black_box(frame.clone())).unwrap());
@@ -263,15 +427,78 @@ where
         post: || {
             black_box(postcard::from_bytes::<T>(black_box(post_bytes)).unwrap());
         },
+        speedy: || {
+            black_box(
+                <T as speedy::Readable<speedy::LittleEndian>>::read_from_buffer(black_box(speedy_bytes))
+                    .unwrap(),
+            );
+        },
+        bin2f: || {
+            black_box(bincode2::decode_from_slice::<T, _>(black_box(bin2f_bytes), fixint()).unwrap());
+        },
+        bin2v: || {
+            black_box(
+                bincode2::decode_from_slice::<T, _>(black_box(bin2v_bytes), bincode2::config::standard())
+                    .unwrap(),
+            );
+        },
     );
     report(
-        &format!("decode {label} vs hand-written"),
+        &format!("decode {label} vs hand-written (frame in hand)"),
         ours,
         hand,
         "msg/s",
     );
-    report(&format!("decode {label} vs bincode"), ours, bin, "msg/s");
+    report(
+        &format!("decode {label} vs bincode 1.3"),
+        ours,
+        bin,
+        "msg/s",
+    );
     report(&format!("decode {label} vs postcard"), ours, post, "msg/s");
+    report(&format!("decode {label} vs speedy"), ours, speedy, "msg/s");
+    report(
+        &format!("decode {label} vs bincode 2 fixint"),
+        ours,
+        bin2f,
+        "msg/s",
+    );
+    report(
+        &format!("decode {label} vs bincode 2 varint"),
+        ours,
+        bin2v,
+        "msg/s",
+    );
+
+    // A read buffer holding many frames, shared as the framing shares it.
+    const FRAMES: usize = 256;
+    let n = frame.len();
+    let shared = Bytes::from(frame.repeat(FRAMES));
+    let speedy_shared = speedy_bytes.repeat(FRAMES);
+    let sn = speedy_bytes.len();
+    let [cut, speedy_cut] = rates!(budget, FRAMES as u64;
+        cut: || {
+            for i in 0..FRAMES {
+                black_box(<T as Decode>::decode(black_box(shared.slice(i * n..(i + 1) * n))).unwrap());
+            }
+        },
+        speedy_cut: || {
+            for i in 0..FRAMES {
+                black_box(
+                    <T as speedy::Readable<speedy::LittleEndian>>::read_from_buffer(
+                        black_box(&speedy_shared[i * sn..(i + 1) * sn]),
+                    )
+                    .unwrap(),
+                );
+            }
+        },
+    );
+    report(
+        &format!("decode {label}, frames cut from a shared read buffer, vs speedy from its slices"),
+        cut,
+        speedy_cut,
+        "msg/s",
+    );
 }
 
 fn bench_codecs(budget: Duration) {
@@ -309,6 +536,24 @@ fn bench_codecs(budget: Duration) {
         hand_encode_chat(from, text, buf);
     });
     bench_decode(budget, "chat (~40 B)", chat, hand_decode_chat);
+
+    // 64 positions: a run of fixed-size items.
+    let batch = &Batch::Positions(
+        (0..64u32)
+            .map(|i| Position {
+                id: i,
+                x: i as f32 * 0.5,
+                y: -(i as f32),
+                z: 1.25,
+                flags: (i % 7) as u16,
+            })
+            .collect(),
+    );
+    bench_encode(budget, "64 positions (1156 B)", batch, |m, buf| {
+        let Batch::Positions(items) = m;
+        hand_encode_batch(items, buf);
+    });
+    bench_decode(budget, "64 positions (1156 B)", batch, hand_decode_batch);
 
     // 64 KiB byte field against memcpy of the same bytes.
     let data = &Bytes::from(vec![7u8; 64 * 1024]);

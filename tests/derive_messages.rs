@@ -941,3 +941,70 @@ fn lengths_beyond_their_prefix_are_refused_not_cut() {
     // A vector of exactly the most its prefix holds still goes.
     assert_eq!(Report::Wide(vec![0; 65_535]).encodable(), Ok(()));
 }
+
+/// A fixed-size item (numbers and a bool) in a `Vec`: read as one run.
+#[derive(Message, Debug, Clone, PartialEq)]
+struct Spot {
+    id: u32,
+    x: f32,
+    up: bool,
+    kind: u16,
+}
+
+#[derive(Message, Debug, Clone, PartialEq)]
+#[wire(id = 0x51)]
+struct Spots {
+    items: Vec<Spot>,
+    after: u8,
+}
+
+#[test]
+fn a_run_of_fixed_size_items_round_trips_and_fails_as_item_by_item_would() {
+    for n in [0usize, 1, 2, 100] {
+        let msg = Spots {
+            items: (0..n)
+                .map(|i| Spot {
+                    id: i as u32,
+                    x: i as f32 * 1.5,
+                    up: i % 2 == 0,
+                    kind: (i * 3) as u16,
+                })
+                .collect(),
+            after: 9,
+        };
+        connhandler::testing::assert_roundtrip(&msg);
+    }
+    let msg = Spots {
+        items: vec![
+            Spot {
+                id: 1,
+                x: 0.5,
+                up: true,
+                kind: 2,
+            };
+            3
+        ],
+        after: 7,
+    };
+    let mut wire = bytes::BytesMut::new();
+    connhandler::Encode::encode(&msg, &mut wire);
+    // <u16 id><u16 count><11 B per item><u8>: the third item's bool is at 4 + 2*11 + 8.
+    let mut bad = wire.to_vec();
+    bad[4 + 2 * 11 + 8] = 2;
+    let e = Spots::decode(Bytes::from(bad)).unwrap_err();
+    assert_eq!(e.kind(), &DecodeErrorKind::InvalidBool(2));
+    assert_eq!(e.field(), Some("up"));
+    // Cut inside the run: the count claims more than the bytes hold, refused before any
+    // item is read.
+    let short = Bytes::copy_from_slice(&wire[..4 + 2 * 11 + 5]);
+    let e = Spots::decode(short).unwrap_err();
+    assert!(
+        matches!(e.kind(), DecodeErrorKind::LengthTooLarge { .. }),
+        "{e}"
+    );
+    assert_eq!(e.field(), Some("items"));
+    // A count that claims more items than the bytes hold is refused before allocating.
+    let mut liar = wire.to_vec();
+    liar[2..4].copy_from_slice(&u16::MAX.to_le_bytes());
+    assert!(Spots::decode(Bytes::from(liar)).is_err());
+}

@@ -2,6 +2,8 @@
 //! not a public API. The module's name carries the crate's version (see `lib.rs`).
 
 pub use bytes::{Bytes, BytesMut};
+pub use std::vec::Vec;
+
 pub use core::{
     default::Default,
     option::Option::{self, None, Some},
@@ -195,6 +197,19 @@ pub fn get_prim<T: Prim>(run: &[u8], at: usize, big_endian: bool) -> Result<T, D
     } else {
         T::from_le(bytes)
     }
+}
+
+/// Moves the cursor `n` bytes on (a run of items read in place).
+#[inline(always)]
+pub fn advance(src: &mut Bytes, n: usize) {
+    bytes::Buf::advance(src, n);
+}
+
+/// Reads a number at `at` in a run's array: for numbers reading cannot fail (only `bool`s
+/// can), so a run of numbers is read with no `Result` per item.
+#[inline(always)]
+pub fn get_num<T: Prim + Default>(run: &[u8], at: usize, big_endian: bool) -> T {
+    get_prim::<T>(run, at, big_endian).unwrap_or_default()
 }
 
 /// Takes a run of `N` bytes from the front of `src`; `None` if it is shorter.

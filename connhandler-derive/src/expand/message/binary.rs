@@ -235,7 +235,7 @@ pub(super) fn id_tokens(g: &Gen, id: Option<u64>) -> TokenStream {
         None => quote!(#p::None),
     }
 }
-fn big_endian(g: &Gen, f: &Field) -> bool {
+pub(super) fn big_endian(g: &Gen, f: &Field) -> bool {
     f.attrs.endian.as_ref().map_or(g.endian, |e| e.value) == Endian::Big
 }
 /// Writes the message id (if any) and the fields. Consecutive numbers and `bool`s (the id

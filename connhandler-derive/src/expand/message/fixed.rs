@@ -1,12 +1,15 @@
-//! The fast path of fixed-size messages: a frame of exactly a fixed-size message's length
-//! (the id and numbers and `bool`s only) is decoded straight from an array, with no cursor
-//! and no trailing-bytes check; every other frame, and every error, goes the general way.
+//! The fast paths of fixed-size layouts (the id and numbers and `bool`s only):
+//!
+//! | step | what | else |
+//! | --- | --- | --- |
+//! | a whole frame | a frame of exactly a fixed-size message's length is decoded straight from an array, with no cursor and no trailing-bytes check | the general way, errors included |
+//! | a run in a sequence | `Vec<T>` of a fixed-size struct without an id: one length check for the whole run, then a tight loop over its items' arrays, the cursor advanced once | the general way (a run cut short reports what reading item by item would) |
 
 use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::{
-    binary::{id_tokens, prim_get, prim_size},
+    binary::{big_endian, id_tokens, prim_get, prim_size},
     construct, id_literal, Gen,
 };
 use crate::{
@@ -109,4 +112,75 @@ pub(super) fn enum_fast_decode(g: &Gen, variants: &[Variant]) -> TokenStream {
             }
         }
     }
+}
+
+/// `Wire::decode_vec` for a struct of fixed size without an id: the run of `n` items is
+/// checked once and read in a tight loop over arrays. Nothing for any other struct.
+pub(super) fn struct_fast_vec(
+    g: &Gen,
+    id: Option<u64>,
+    fields: &[Field],
+    style: Style,
+) -> TokenStream {
+    if id.is_some() || fields.is_empty() {
+        return quote!();
+    }
+    let p = &g.p;
+    let Some((n, built)) = fixed_decode(g, None, fields, quote!(Self), style) else {
+        return quote!();
+    };
+    // Numbers only: reading cannot fail, so each item is built with no `Result`.
+    let numbers_only = fields.iter().all(|f| !is_bool(f));
+    let collect = if numbers_only {
+        let mut at = 0;
+        let values: Vec<TokenStream> = fields
+            .iter()
+            .map(|f| {
+                let (ty, big) = (f.ty, big_endian(g, f));
+                let v = quote!(#p::get_num::<#ty>(&__all[..], #at, #big));
+                at += prim_size(f).unwrap_or(0);
+                v
+            })
+            .collect();
+        let item = construct(quote!(Self), style, fields, &values);
+        // No `Result` per item: the collect writes in place (its length is known).
+        quote!(#p::Ok(__items.map(|__all| #item).collect::<#p::Vec<Self>>()))
+    } else {
+        quote!(__items.map(|__all| #built).collect::<#p::Result<#p::Vec<Self>, #p::DecodeError>>())
+    };
+    quote! {
+        #[inline]
+        fn decode_vec(
+            __src: &mut #p::Bytes,
+            __n: usize,
+            __ctx: #p::Ctx,
+        ) -> #p::Result<#p::Vec<Self>, #p::DecodeError> {
+            match __n.checked_mul(#n) {
+                #p::Some(__total) if __total <= __src.len() => {
+                    // chunks_exact gives whole items: the zeros are never read.
+                    let __items = __src[..__total].chunks_exact(#n).map(|__item| {
+                        __item.first_chunk::<#n>().unwrap_or(&[0u8; #n])
+                    });
+                    let __out = #collect;
+                    #p::advance(__src, __total);
+                    __out
+                }
+                // Short: item by item, so that the error is the one that reading says.
+                _ => {
+                    let mut __out = #p::Vec::with_capacity(
+                        __n.min(__src.len() / #n + 1),
+                    );
+                    for _ in 0..__n {
+                        __out.push(<Self as #p::Wire>::wire_decode(__src, __ctx)?);
+                    }
+                    #p::Ok(__out)
+                }
+            }
+        }
+    }
+}
+
+/// Whether a field is a `bool` (the one fixed-size type whose reading can fail).
+fn is_bool(f: &Field) -> bool {
+    matches!(f.ty, syn::Type::Path(tp) if tp.path.is_ident("bool"))
 }

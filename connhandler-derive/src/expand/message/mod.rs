@@ -201,6 +201,13 @@ fn expand(cont: &Container) -> TokenStream {
             fixed::struct_fast_decode(&g, id, fields, *style)
         }
     };
+    let fast_vec = match &cont.data {
+        Body::Struct(style, fields) if !g.json => {
+            let id = cont.attrs.id.as_ref().map(|i| i.value);
+            fixed::struct_fast_vec(&g, id, fields, *style)
+        }
+        _ => quote!(),
+    };
     let talk = talk::impls(cont, &p);
     let frame_status_body = match &cont.data {
         Body::Enum(variants) => enum_frame_status(&g, variants),
@@ -240,6 +247,8 @@ fn expand(cont: &Container) -> TokenStream {
                 ) -> #p::Result<Self, #p::DecodeError> {
                     #decode_body
                 }
+
+                #fast_vec
             }
 
             #[automatically_derived]
