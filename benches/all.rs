@@ -950,28 +950,11 @@ async fn echo_baseline(conns: usize, inflight: usize, secs: u64) -> (f64, Durati
     ]);
     let acceptor = tokio::spawn(async move {
         loop {
-            let Ok((mut s, _)) = listener.accept().await else {
+            let Ok((s, _)) = listener.accept().await else {
                 return;
             };
             s.set_nodelay(true).unwrap();
-            tokio::spawn(async move {
-                let mut codec = TcpMessageCodec::new();
-                let mut buf = BytesMut::with_capacity(8192);
-                let mut out = BytesMut::with_capacity(8192);
-                loop {
-                    match s.read_buf(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(_) => {}
-                    }
-                    while let Some(frame) = codec.decode_frame(&mut buf).unwrap() {
-                        codec.encode_message(&frame, &mut out).unwrap();
-                    }
-                    if s.write_all(&out).await.is_err() {
-                        return;
-                    }
-                    out.clear();
-                }
-            });
+            tokio::spawn(echo_frames(s));
         }
     });
     let cpu0 = cpu_time();
@@ -979,6 +962,27 @@ async fn echo_baseline(conns: usize, inflight: usize, secs: u64) -> (f64, Durati
     let cpu = cpu_time() - cpu0;
     acceptor.abort();
     (done / secs as f64, cpu)
+}
+
+/// The baseline echo of one connection: TcpMessage frames read and written back in
+/// order, each read's answers in one write, with no queue between.
+async fn echo_frames(mut s: tokio::net::TcpStream) {
+    let mut codec = TcpMessageCodec::new();
+    let mut buf = BytesMut::with_capacity(8192);
+    let mut out = BytesMut::with_capacity(8192);
+    loop {
+        match s.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        while let Some(frame) = codec.decode_frame(&mut buf).unwrap() {
+            codec.encode_message(&frame, &mut out).unwrap();
+        }
+        if s.write_all(&out).await.is_err() {
+            return;
+        }
+        out.clear();
+    }
 }
 
 /// Each case runs connhandler and the baseline back to back, `rounds` times (3 in the full
@@ -1923,26 +1927,9 @@ async fn child(args: Vec<String>) {
             println!("{}", listener.local_addr().unwrap());
             std::io::stdout().flush().unwrap();
             loop {
-                let (mut s, _) = listener.accept().await.unwrap();
+                let (s, _) = listener.accept().await.unwrap();
                 s.set_nodelay(true).unwrap();
-                tokio::spawn(async move {
-                    let mut codec = TcpMessageCodec::new();
-                    let mut buf = BytesMut::with_capacity(8192);
-                    let mut out = BytesMut::with_capacity(8192);
-                    loop {
-                        match s.read_buf(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(_) => {}
-                        }
-                        while let Some(frame) = codec.decode_frame(&mut buf).unwrap() {
-                            codec.encode_message(&frame, &mut out).unwrap();
-                        }
-                        if s.write_all(&out).await.is_err() {
-                            return;
-                        }
-                        out.clear();
-                    }
-                });
+                tokio::spawn(echo_frames(s));
             }
         }
         "bus-sink" => {
