@@ -59,16 +59,25 @@ fn fixed_decode(
     let p = &g.p;
     let id_toks = id_tokens(g, id);
     let mut at = if id.is_some() { g.id_type.bytes() } else { 0 };
+    let numbers_only = fields.iter().all(|f| !is_bool(f));
     let mut values = Vec::new();
     for f in fields {
         let size = prim_size(f)?;
-        values.push(prim_get(g, f, quote!(__all), at, &id_toks));
+        values.push(if numbers_only {
+            num_get(g, f, at)
+        } else {
+            prim_get(g, f, quote!(__all), at, &id_toks)
+        });
         at += size;
     }
     let built = construct(path, style, fields, &values);
-    // A closure so that `?` inside returns from it, not from `decode`.
-    let body = quote! {
-        (|| -> #p::Result<Self, #p::DecodeError> { #p::Ok(#built) })()
+    let body = if numbers_only {
+        quote!(#p::Ok::<Self, #p::DecodeError>(#built))
+    } else {
+        // A closure so that `?` inside returns from it, not from `decode`.
+        quote! {
+            (|| -> #p::Result<Self, #p::DecodeError> { #p::Ok(#built) })()
+        }
     };
     Some((at, body))
 }
@@ -136,8 +145,7 @@ pub(super) fn struct_fast_vec(
         let values: Vec<TokenStream> = fields
             .iter()
             .map(|f| {
-                let (ty, big) = (f.ty, big_endian(g, f));
-                let v = quote!(#p::get_num::<#ty>(&__all[..], #at, #big));
+                let v = num_get(g, f, at);
                 at += prim_size(f).unwrap_or(0);
                 v
             })
@@ -183,4 +191,11 @@ pub(super) fn struct_fast_vec(
 /// Whether a field is a `bool` (the one fixed-size type whose reading can fail).
 fn is_bool(f: &Field) -> bool {
     matches!(f.ty, syn::Type::Path(tp) if tp.path.is_ident("bool"))
+}
+
+/// Reads a number field at `at` in `__all`: reading a number cannot fail, so no `Result`.
+fn num_get(g: &Gen, f: &Field, at: usize) -> TokenStream {
+    let p = &g.p;
+    let (ty, big) = (f.ty, big_endian(g, f));
+    quote!(#p::get_num::<#ty>(&__all[..], #at, #big))
 }
