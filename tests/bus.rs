@@ -434,3 +434,20 @@ async fn dropping_the_last_handle_stops_the_bus() {
     .await;
     publisher.publish("gone", &Shared::Seq(1)).unwrap();
 }
+
+#[tokio::test]
+async fn an_unsubscribed_subject_delivers_nothing_more() {
+    let server = NatsServer::start();
+    let (publisher, _pc) = bus(&server).await;
+    let (sub, mut central) = bus(&server).await;
+    let gone = sub.subscribe("old.news").await.unwrap();
+    sub.subscribe("fresh.news").await.unwrap();
+    publisher.publish("old.news", &Shared::Seq(1)).unwrap();
+    assert_eq!(next_message(&mut central).await.msg, Shared::Seq(1));
+    gone.unsubscribe();
+    publisher.publish("old.news", &Shared::Seq(2)).unwrap();
+    publisher.publish("fresh.news", &Shared::Seq(3)).unwrap();
+    // Only the subscription still held delivers.
+    let m = next_message(&mut central).await;
+    assert_eq!((m.subject.as_str(), m.msg), ("fresh.news", Shared::Seq(3)));
+}

@@ -69,6 +69,10 @@ impl<P: Peer, E: From<BusEvent<P>> + Send + 'static> Sink<P> for CentralSink<E> 
     }
 }
 
+/// The subscriptions' slow-consumer accounting, by the client's ids; shared with each
+/// [`Subscription`] so that unsubscribing forgets its own.
+pub(super) type SlowStates = Arc<Mutex<HashMap<u64, Arc<SubState>>>>;
+
 /// One subscription's slow-consumer accounting.
 pub(super) struct SubState {
     subject: String,
@@ -115,10 +119,20 @@ impl Subs {
 /// chat.unsubscribe();
 /// # Ok(()) }
 /// ```
-#[derive(Debug)]
 pub struct Subscription {
     subject: String,
+    sid: u64,
     task: tokio::task::AbortHandle,
+    slow: SlowStates,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("subject", &self.subject)
+            .field("sid", &self.sid)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Subscription {
@@ -139,7 +153,8 @@ impl Subscription {
         &self.subject
     }
 
-    /// Ends the subscription: no message of it is queued after this returns.
+    /// Ends the subscription: its task stops and the client unsubscribes. A message it was
+    /// handing on at that very moment (on another thread) may still arrive.
     ///
     /// # Examples
     ///
@@ -153,6 +168,7 @@ impl Subscription {
     /// ```
     pub fn unsubscribe(self) {
         self.task.abort();
+        self.slow.lock().unwrap().remove(&self.sid);
     }
 }
 
@@ -210,7 +226,9 @@ pub(super) async fn subscribe<P: Peer>(
     subs.tasks.insert(sid, task);
     Ok(Subscription {
         subject: subject.to_owned(),
+        sid,
         task: handle,
+        slow: bus.slow.clone(),
     })
 }
 

@@ -634,7 +634,7 @@ impl<P: Peer> BusBuilder<P> {
             token: CancellationToken::new(),
             counters: Counters::default(),
             subs: tokio::sync::Mutex::new(inbound::Subs::new()),
-            slow: Mutex::new(std::collections::HashMap::new()),
+            slow: Arc::new(Mutex::new(std::collections::HashMap::new())),
             outbound: outbound::Outbound::new(self.publish_capacity, self.publish_bytes),
             max_message: self.max_message_size.min(server_max),
             request_timeout: self.request_timeout,
@@ -674,7 +674,7 @@ struct Inner<P: Peer> {
     subs: tokio::sync::Mutex<inbound::Subs>,
     /// Slow-consumer reports, by subscription id: what the supervisor reads without the
     /// async lock.
-    slow: Mutex<std::collections::HashMap<u64, Arc<inbound::SubState>>>,
+    slow: inbound::SlowStates,
     outbound: outbound::Outbound,
     /// The longest message taken (the bus's `max_message_size`, or the server's
     /// `max_payload` when smaller).
@@ -807,7 +807,10 @@ impl<P: Peer> Bus<P> {
 
     /// Subscribes to `subject` (wildcards: `*` for one token, `>` for the rest): each
     /// message on it becomes a [`BusEvent::Message`] in the central queue. The subscription
-    /// lasts until [`Subscription::unsubscribe`] or the bus's end.
+    /// lasts until [`Subscription::unsubscribe`] or the bus's end. It returns once the
+    /// server has the subscription (one round trip, 5 s at most), so that a message
+    /// published after it is delivered: subscribe when starting, or from a task, rather
+    /// than from a central loop that serves others meanwhile.
     ///
     /// # Errors
     ///
