@@ -210,7 +210,7 @@ fn hand_encode_batch(items: &[Position], dst: &mut BytesMut) {
     }
 }
 
-fn hand_decode_batch(src: Bytes) -> Option<Vec<Position>> {
+fn hand_decode_batch(src: &[u8]) -> Option<Vec<Position>> {
     let (head, rest) = src.split_first_chunk::<4>()?;
     if u16::from_le_bytes([head[0], head[1]]) != 4 {
         return None;
@@ -252,8 +252,8 @@ fn hand_encode_small(id: u32, x: i32, y: i32, z: i32, dst: &mut BytesMut) {
     dst.extend_from_slice(&b);
 }
 
-fn hand_decode_small(src: Bytes) -> Option<(u32, i32, i32, i32)> {
-    let b: &[u8; 18] = src.as_ref().try_into().ok()?;
+fn hand_decode_small(src: &[u8]) -> Option<(u32, i32, i32, i32)> {
+    let b: &[u8; 18] = src.try_into().ok()?;
     if u16::from_le_bytes([b[0], b[1]]) != 1 {
         return None;
     }
@@ -275,7 +275,7 @@ fn hand_encode_chat(from: &str, text: &str, dst: &mut BytesMut) {
     dst.extend_from_slice(text.as_bytes());
 }
 
-fn hand_decode_chat(src: Bytes) -> Option<(String, String)> {
+fn hand_decode_chat(src: &[u8]) -> Option<(String, String)> {
     fn string(src: &mut &[u8]) -> Option<String> {
         let (len, rest) = src.split_first_chunk::<2>()?;
         let n = usize::from(u16::from_le_bytes(*len));
@@ -286,7 +286,7 @@ fn hand_decode_chat(src: Bytes) -> Option<(String, String)> {
         *src = rest;
         std::str::from_utf8(text).ok().map(str::to_owned)
     }
-    let mut s: &[u8] = &src;
+    let mut s: &[u8] = src;
     let (id, rest) = s.split_first_chunk::<2>()?;
     if u16::from_le_bytes(*id) != 2 {
         return None;
@@ -382,11 +382,13 @@ where
 }
 
 /// Decoding `value` (`label` in the report) with the derive, by hand (`hand`), and with the
-/// others, taking turns. Ours and by hand get a frame in hand; the others read a slice.
-/// A second row decodes ours the way the framing hands frames over: cut out of a shared
-/// read buffer (`Bytes::slice`: one atomic increment and decrement per frame), against
-/// speedy reading the same buffer's slice.
-fn bench_decode<T, H>(budget: Duration, label: &str, value: &T, hand: impl Fn(Bytes) -> Option<H>)
+/// others, taking turns, each from a frame in hand: ours the way a connection decodes it
+/// (from a slice with `decode_slice` for a type that reads in place, from `Bytes`
+/// otherwise), the others from a slice. Then from a read buffer holding many frames: lent
+/// in place as the reader lends them, and cut out as `Bytes` (`Bytes::slice`: one atomic
+/// increment and decrement per frame, what a type with a `Bytes` field takes), against
+/// speedy reading the same buffer's slices.
+fn bench_decode<T, H>(budget: Duration, label: &str, value: &T, hand: impl Fn(&[u8]) -> Option<H>)
 where
     T: Encode
         + Decode
@@ -416,10 +418,14 @@ where
     );
     let [ours, hand, bin, post, speedy, bin2f, bin2v] = rates!(budget, 1;
         ours: || {
-            black_box(<T as Decode>::decode(black_box(frame.clone())).unwrap());
+            if T::IN_PLACE {
+                black_box(<T as Decode>::decode_slice(black_box(&frame[..])).unwrap());
+            } else {
+                black_box(<T as Decode>::decode(black_box(frame.clone())).unwrap());
+            }
         },
         hand: || {
-            black_box(hand(black_box(frame.clone())).unwrap());
+            black_box(hand(black_box(&frame[..])).unwrap());
         },
         bin: || {
             black_box(bincode::deserialize::<T>(black_box(bin_bytes)).unwrap());
@@ -476,7 +482,12 @@ where
     let shared = Bytes::from(frame.repeat(FRAMES));
     let speedy_shared = speedy_bytes.repeat(FRAMES);
     let sn = speedy_bytes.len();
-    let [cut, speedy_cut] = rates!(budget, FRAMES as u64;
+    let [lent, cut, speedy_cut] = rates!(budget, FRAMES as u64;
+        lent: || {
+            for i in 0..FRAMES {
+                black_box(<T as Decode>::decode_slice(black_box(&shared[i * n..(i + 1) * n])).unwrap());
+            }
+        },
         cut: || {
             for i in 0..FRAMES {
                 black_box(<T as Decode>::decode(black_box(shared.slice(i * n..(i + 1) * n))).unwrap());
@@ -492,6 +503,12 @@ where
                 );
             }
         },
+    );
+    report(
+        &format!("decode {label}, frames lent from a read buffer, vs speedy from its slices"),
+        lent,
+        speedy_cut,
+        "msg/s",
     );
     report(
         &format!("decode {label}, frames cut from a shared read buffer, vs speedy from its slices"),

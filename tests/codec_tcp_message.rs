@@ -318,8 +318,113 @@ fn feed_in_pieces(
     Ok(out)
 }
 
+/// As [`feed_in_pieces`], each frame lent by `read_frame` (the reader's path for messages
+/// that decode in place) and copied out: frames, then the error, as strings to compare.
+fn lend_in_pieces(
+    framing: &mut impl Framing,
+    wire: &[u8],
+    mut cuts: Vec<usize>,
+) -> (Vec<Vec<u8>>, Option<String>) {
+    cuts.retain(|&c| c < wire.len());
+    cuts.sort_unstable();
+    cuts.push(wire.len());
+    let mut buf = BytesMut::new();
+    let mut out = Vec::new();
+    let mut at = 0;
+    for cut in cuts {
+        buf.extend_from_slice(&wire[at..cut]);
+        at = cut;
+        loop {
+            match framing.read_frame(&mut buf, |frame| frame.to_vec()) {
+                Ok(Some(frame)) => out.push(frame),
+                Ok(None) => break,
+                Err(e) => return (out, Some(e.to_string())),
+            }
+        }
+    }
+    loop {
+        match framing.decode_frame_eof(&mut buf) {
+            Ok(Some(frame)) => out.push(frame.to_vec()),
+            Ok(None) => return (out, None),
+            Err(e) => return (out, Some(e.to_string())),
+        }
+    }
+}
+
+/// [`feed_in_pieces`]'s frames before any error, and the error, in [`lend_in_pieces`]'s terms.
+fn cut_in_pieces(
+    framing: &mut impl Framing,
+    wire: &[u8],
+    mut cuts: Vec<usize>,
+) -> (Vec<Vec<u8>>, Option<String>) {
+    cuts.retain(|&c| c < wire.len());
+    cuts.sort_unstable();
+    cuts.push(wire.len());
+    let mut buf = BytesMut::new();
+    let mut out = Vec::new();
+    let mut at = 0;
+    for cut in cuts {
+        buf.extend_from_slice(&wire[at..cut]);
+        at = cut;
+        loop {
+            match framing.decode_frame(&mut buf) {
+                Ok(Some(frame)) => out.push(frame.to_vec()),
+                Ok(None) => break,
+                Err(e) => return (out, Some(e.to_string())),
+            }
+        }
+    }
+    loop {
+        match framing.decode_frame_eof(&mut buf) {
+            Ok(Some(frame)) => out.push(frame.to_vec()),
+            Ok(None) => return (out, None),
+            Err(e) => return (out, Some(e.to_string())),
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Frames lent in place (`read_frame`) are the frames cut out (`decode_frame`), and the
+    /// errors the same, for well-formed streams of any chunking and for garbage, with any
+    /// limits: TcpMessage, then Panda3D with each header size.
+    #[test]
+    fn prop_lending_agrees_with_cutting(
+        msgs in arb_messages(),
+        garbage in prop::collection::vec(any::<u8>(), 0..600),
+        use_garbage in any::<bool>(),
+        max in 1usize..=300,
+        bound in 1usize..700,
+        header in prop::sample::select(vec![0usize, 2, 4]),
+        cuts in prop::collection::vec(0usize..4000, 0..20),
+    ) {
+        let wire = if use_garbage { garbage.clone() } else { encode_all(&msgs, max).to_vec() };
+        let tcp = || TcpMessageCodec::builder()
+            .max_message_size(max)
+            .max_frame_length(bound)
+            .new_codec()
+            .unwrap();
+        prop_assert_eq!(
+            lend_in_pieces(&mut tcp(), &wire, cuts.clone()),
+            cut_in_pieces(&mut tcp(), &wire, cuts.clone())
+        );
+        let mut writer = Panda3dCodec::builder().header_size(header.max(2)).new_codec().unwrap();
+        let mut datagrams = BytesMut::new();
+        for m in &msgs {
+            writer.encode_message(&m[..], &mut datagrams).unwrap();
+        }
+        let wire = if use_garbage || header == 0 { garbage } else { datagrams.to_vec() };
+        let panda = || Panda3dCodec::builder()
+            .header_size(header)
+            .max_frame_length(bound)
+            .new_codec()
+            .unwrap();
+        prop_assert_eq!(
+            lend_in_pieces(&mut panda(), &wire, cuts.clone()),
+            cut_in_pieces(&mut panda(), &wire, cuts)
+        );
+    }
 
     /// Any messages, any max_message_size, any chunking of the stream: read back the same.
     #[test]

@@ -210,7 +210,11 @@ proptest! {
     /// the same bytes.
     #[test]
     fn prop_decoding_any_bytes_is_safe(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
-        if let Ok(msg) = Everything::decode(Bytes::from(bytes.clone())) {
+        // From a borrowed slice: the same value or the same error.
+        let from_slice = Everything::decode_slice(&bytes).map_err(|e| e.to_string());
+        let from_bytes = Everything::decode(Bytes::from(bytes.clone()));
+        prop_assert_eq!(&from_slice, &from_bytes.clone().map_err(|e| e.to_string()));
+        if let Ok(msg) = from_bytes {
             let mut again = BytesMut::new();
             msg.encode(&mut again);
             // Skipped fields aside, the encoding is canonical.
@@ -424,6 +428,70 @@ fn generic_messages() {
 
 /// Fixed-size messages (numbers and bools only) are read straight from an exact-size frame;
 /// the result, and every error, is the same as reading field by field.
+#[test]
+fn in_place_says_which_types_decode_from_a_borrowed_frame() {
+    #[derive(Message, Debug, PartialEq)]
+    enum Plain {
+        #[wire(id = 1)]
+        A {
+            list: Vec<Inner>,
+            maybe: Option<(u8, String)>,
+            arr: [i32; 3],
+        },
+        #[wire(id = 2)]
+        B {
+            head: u8,
+            #[wire(rest)]
+            tail: String,
+        },
+        #[wire(id = 3)]
+        C {
+            #[wire(skip)]
+            local: Bytes,
+        },
+    }
+    #[derive(Message, Debug, PartialEq)]
+    #[wire(id = 1)]
+    struct Hex {
+        #[wire(with = as_hex)]
+        hex: u16,
+    }
+    #[derive(Message, Debug, PartialEq)]
+    #[wire(id = 1)]
+    struct Nested {
+        blobs: Vec<Option<Bytes>>,
+    }
+    #[derive(Message, Debug, PartialEq)]
+    enum Open {
+        #[wire(id = 1)]
+        A(u8),
+        #[wire(catch_all)]
+        Other(u16, Vec<u8>),
+    }
+    // Numbers, text, sequences of them, `rest` text, skipped fields: read in place.
+    const { assert!(Plain::IN_PLACE && Inner::IN_PLACE && Open::IN_PLACE) };
+    // A `Bytes` anywhere (it shares the frame), a `with` codec (it reads from `Bytes`): not.
+    const { assert!(!Everything::IN_PLACE && !Hex::IN_PLACE && !Nested::IN_PLACE) };
+    const { assert!(!<Bytes as Decode>::IN_PLACE && <String as Decode>::IN_PLACE) };
+    // Either way decode_slice reads the same, errors included.
+    assert_roundtrip(&Hex { hex: 0xbeef });
+    assert_roundtrip(&Nested {
+        blobs: vec![None, Some(Bytes::from_static(b"ab"))],
+    });
+    assert_roundtrip(&Open::Other(9, vec![1, 2]));
+    assert_roundtrip(&Plain::B {
+        head: 1,
+        tail: "tail".into(),
+    });
+    let e = Plain::decode_slice(&[2, 0, 1, 0xff]).unwrap_err();
+    assert_eq!(
+        (e.kind(), e.message_id(), e.field()),
+        (&DecodeErrorKind::InvalidUtf8, Some(2), Some("tail"))
+    );
+    let e = Hex::decode_slice(&[1, 0, b'b', b'e', b'e']).unwrap_err();
+    assert_eq!((e.is_incomplete(), e.field()), (true, Some("hex")));
+}
+
 #[test]
 fn fixed_size_messages_decode_alike_on_every_path() {
     #[derive(Message, Debug, PartialEq)]

@@ -144,6 +144,37 @@ pub trait Decode: Sized {
     /// A [`DecodeError`] saying why the bytes are not a message of this type.
     fn decode(frame: Bytes) -> Result<Self, DecodeError>;
 
+    /// Whether [`decode_slice`](Decode::decode_slice) reads the message where it lies,
+    /// allocating no more than [`decode`](Decode::decode) does. The connection's reader then
+    /// lends each frame from its read buffer instead of cutting a reference-counted
+    /// [`Bytes`] per message. Derived types say true unless a field shares the frame (a
+    /// [`Bytes`] field) or is read by a hand-written codec that does not read in place.
+    const IN_PLACE: bool = false;
+
+    /// Decodes one whole message from a frame borrowed from the read buffer, with the same
+    /// rules as [`decode`](Decode::decode). The default copies the frame into a [`Bytes`].
+    ///
+    /// # Errors
+    ///
+    /// As [`decode`](Decode::decode).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use connhandler::Decode;
+    ///
+    /// #[derive(connhandler::Message, Debug, PartialEq)]
+    /// #[wire(id = 1)]
+    /// struct Ping(u32);
+    ///
+    /// const { assert!(Ping::IN_PLACE) };
+    /// assert_eq!(Ping::decode_slice(&[1, 0, 7, 0, 0, 0]).unwrap(), Ping(7));
+    /// assert!(Ping::decode_slice(&[1, 0, 7, 0, 0, 0, 0]).is_err());
+    /// ```
+    fn decode_slice(frame: &[u8]) -> Result<Self, DecodeError> {
+        Self::decode(Bytes::copy_from_slice(frame))
+    }
+
     /// Tells whether `bytes` already form one whole message.
     ///
     /// Framings whose format cannot mark the end of every message call this to find it: the
@@ -489,8 +520,12 @@ impl Encode for Vec<u8> {
 }
 
 impl Decode for Vec<u8> {
+    const IN_PLACE: bool = true;
     fn decode(frame: Bytes) -> Result<Self, DecodeError> {
         Ok(frame.into())
+    }
+    fn decode_slice(frame: &[u8]) -> Result<Self, DecodeError> {
+        Ok(frame.to_vec())
     }
 }
 
@@ -533,8 +568,14 @@ impl Encode for str {
 
 /// A frame holding UTF-8 text; invalid UTF-8 is [`DecodeErrorKind::InvalidUtf8`].
 impl Decode for String {
+    const IN_PLACE: bool = true;
     fn decode(frame: Bytes) -> Result<Self, DecodeError> {
         String::from_utf8(frame.into()).map_err(|_| DecodeError::new(DecodeErrorKind::InvalidUtf8))
+    }
+    fn decode_slice(frame: &[u8]) -> Result<Self, DecodeError> {
+        std::str::from_utf8(frame)
+            .map(str::to_owned)
+            .map_err(|_| DecodeError::new(DecodeErrorKind::InvalidUtf8))
     }
 }
 

@@ -23,7 +23,8 @@ pub use crate::{
     talk,
     wire::{
         decode_whole, decode_whole_with_id, fingerprint_combine, fingerprint_mix, fingerprint_str,
-        frame_status, frame_status_decoding, Ctx, Endian, LenWidth, LengthOverflow, Wire, WireRest,
+        frame_status, frame_status_decoding, Ctx, Endian, LenWidth, LengthOverflow, ReadFrom,
+        Source, Wire, WireRest,
     },
 };
 
@@ -99,9 +100,12 @@ pub fn json_encode<T: serde::Serialize>(value: &T, dst: &mut BytesMut) {
 
 /// Reads the rest of `src` as a JSON value.
 #[cfg(feature = "json")]
-pub fn json_decode<T: serde::de::DeserializeOwned>(src: &mut Bytes) -> Result<T, DecodeError> {
-    let body = std::mem::take(src);
-    serde_json::from_slice(&body).map_err(|e| {
+pub fn json_decode<T: serde::de::DeserializeOwned, S: Source>(
+    src: &mut S,
+) -> Result<T, DecodeError> {
+    let parsed = serde_json::from_slice(src.rest());
+    src.skip(src.rest().len());
+    parsed.map_err(|e| {
         if e.is_eof() {
             DecodeError::incomplete(1)
         } else {
@@ -201,8 +205,8 @@ pub fn get_prim<T: Prim>(run: &[u8], at: usize, big_endian: bool) -> Result<T, D
 
 /// Moves the cursor `n` bytes on (a run of items read in place).
 #[inline(always)]
-pub fn advance(src: &mut Bytes, n: usize) {
-    bytes::Buf::advance(src, n);
+pub fn advance<S: Source>(src: &mut S, n: usize) {
+    src.skip(n);
 }
 
 /// Reads a number at `at` in a run's array: for numbers reading cannot fail (only `bool`s
@@ -214,9 +218,9 @@ pub fn get_num<T: Prim + Default>(run: &[u8], at: usize, big_endian: bool) -> T 
 
 /// Takes a run of `N` bytes from the front of `src`; `None` if it is shorter.
 #[inline(always)]
-pub fn take_run<const N: usize>(src: &mut Bytes) -> Option<[u8; N]> {
-    let run = *src.first_chunk::<N>()?;
-    bytes::Buf::advance(src, N);
+pub fn take_run<const N: usize>(src: &mut impl Source) -> Option<[u8; N]> {
+    let run = *src.rest().first_chunk::<N>()?;
+    src.skip(N);
     Some(run)
 }
 

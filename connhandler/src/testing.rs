@@ -6,7 +6,8 @@ use bytes::{Bytes, BytesMut};
 
 use crate::message::{Decode, Encode};
 
-/// Encodes `msg`, checks that `encoded_len` was exact, decodes the bytes and checks that the
+/// Encodes `msg`, checks that `encoded_len` was exact, decodes the bytes both ways (from
+/// [`Bytes`] and from a borrowed slice, see [`Decode::decode_slice`]) and checks that each
 /// result equals `msg`; returns the bytes.
 ///
 /// # Panics
@@ -45,6 +46,13 @@ where
         Ok(back) => assert_eq!(&back, msg, "decoded value differs from the original"),
         Err(e) => panic!(
             "{msg:?} encoded as {:02x?} does not decode: {e}",
+            &bytes[..]
+        ),
+    }
+    match M::decode_slice(&bytes) {
+        Ok(back) => assert_eq!(&back, msg, "decoded from a slice, the value differs"),
+        Err(e) => panic!(
+            "{msg:?} encoded as {:02x?} does not decode from a slice: {e}",
             &bytes[..]
         ),
     }

@@ -201,12 +201,50 @@ pub trait Wire: Sized {
     /// Appends the value.
     fn wire_encode(&self, ctx: Ctx, dst: &mut BytesMut);
 
+    /// Whether [`wire_decode_slice`](Wire::wire_decode_slice) reads the value where it lies,
+    /// allocating no more than `wire_decode` does: true for every built-in type but
+    /// [`Bytes`] (which shares the frame instead) and for derived types made of such. A
+    /// message type whose fields all say true is decoded straight from the connection's read
+    /// buffer, with no reference-counted frame per message. A hand-written impl that also
+    /// implements `wire_decode_slice` may say true.
+    const READS_IN_PLACE: bool = false;
+
     /// Reads one value from the front of `src`.
     ///
     /// # Errors
     ///
     /// A [`DecodeError`]: [`Incomplete`](DecodeErrorKind::Incomplete) when `src` ends early.
     fn wire_decode(src: &mut Bytes, ctx: Ctx) -> Result<Self, DecodeError>;
+
+    /// Reads one value from the front of a borrowed slice, moving it past the value. The
+    /// default copies the rest of `src` into a [`Bytes`] for
+    /// [`wire_decode`](Wire::wire_decode); implement it (and say [`READS_IN_PLACE`](Wire::READS_IN_PLACE))
+    /// to read in place.
+    ///
+    /// # Errors
+    ///
+    /// As [`wire_decode`](Wire::wire_decode).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use connhandler::wire::{Ctx, Wire};
+    ///
+    /// let mut src: &[u8] = &[7, 0, 0, 0, 9];
+    /// assert_eq!(u32::wire_decode_slice(&mut src, Ctx::DEFAULT).unwrap(), 7);
+    /// assert_eq!(src, &[9]);
+    /// ```
+    fn wire_decode_slice(src: &mut &[u8], ctx: Ctx) -> Result<Self, DecodeError> {
+        via_bytes(src, |bytes| Self::wire_decode(bytes, ctx))
+    }
+
+    /// [`Source::read`], named through the type (generated code's: a field whose type has
+    /// no `Wire` impl then gets one error, not one per use). Not for overriding.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn wire_read<S: Source>(src: &mut S, ctx: Ctx) -> Result<Self, DecodeError> {
+        src.read::<Self>(ctx)
+    }
 
     /// Checks that every length in the value fits the prefix it is written with (a `String`
     /// of 70,000 bytes does not fit a u16 prefix): [`wire_encode`](Wire::wire_encode) of a
@@ -241,12 +279,214 @@ pub trait Wire: Sized {
     ///
     /// As [`wire_decode`](Wire::wire_decode).
     fn decode_vec(src: &mut Bytes, n: usize, ctx: Ctx) -> Result<Vec<Self>, DecodeError> {
-        let mut out = Vec::with_capacity(n.min(src.len() / Self::MIN_LEN.max(1) + 1));
-        for _ in 0..n {
-            out.push(Self::wire_decode(src, ctx)?);
-        }
-        Ok(out)
+        read_each(src, n, ctx)
     }
+
+    /// As [`decode_vec`](Wire::decode_vec), from a borrowed slice.
+    ///
+    /// # Errors
+    ///
+    /// As [`wire_decode`](Wire::wire_decode).
+    fn decode_vec_slice(src: &mut &[u8], n: usize, ctx: Ctx) -> Result<Vec<Self>, DecodeError> {
+        read_each(src, n, ctx)
+    }
+}
+
+/// `n` values read one by one (the default of `decode_vec`).
+fn read_each<T: Wire, S: Source>(src: &mut S, n: usize, ctx: Ctx) -> Result<Vec<T>, DecodeError> {
+    let mut out = Vec::with_capacity(n.min(src.rest().len() / T::MIN_LEN.max(1) + 1));
+    for _ in 0..n {
+        out.push(src.read::<T>(ctx)?);
+    }
+    Ok(out)
+}
+
+/// Decodes with a `Bytes`-based reader from a slice: the rest is copied, and the slice moved
+/// past what the reader took. The fallback of types that do not read in place.
+fn via_bytes<T>(
+    src: &mut &[u8],
+    read: impl FnOnce(&mut Bytes) -> Result<T, DecodeError>,
+) -> Result<T, DecodeError> {
+    let mut bytes = Bytes::copy_from_slice(src);
+    let value = read(&mut bytes)?;
+    *src = &src[src.len() - bytes.len()..];
+    Ok(value)
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for bytes::Bytes {}
+    impl Sealed for &[u8] {}
+}
+
+/// Where a value is decoded from: a frame held as [`Bytes`] (zero-copy fields share it), or a
+/// slice borrowed from the read buffer (see [`Wire::READS_IN_PLACE`]). Generated code and the
+/// built-in types read through it, so that each has one reading body for both. Sealed.
+///
+/// # Examples
+///
+/// ```
+/// use bytes::Bytes;
+/// use connhandler::wire::{Ctx, Source};
+///
+/// fn pair<S: Source>(src: &mut S) -> (u16, u8) {
+///     (src.read(Ctx::DEFAULT).unwrap(), src.read(Ctx::DEFAULT).unwrap())
+/// }
+/// assert_eq!(pair(&mut &[1u8, 0, 2][..]), (1, 2));
+/// assert_eq!(pair(&mut Bytes::from_static(&[1, 0, 2])), (1, 2));
+/// ```
+pub trait Source: sealed::Sealed {
+    /// The bytes not read yet.
+    fn rest(&self) -> &[u8];
+    /// Moves past `n` bytes, at most [`rest`](Source::rest)'s length.
+    fn skip(&mut self, n: usize);
+    /// Reads a `T` the way this source is read: [`Wire::wire_decode`] from `Bytes`,
+    /// [`Wire::wire_decode_slice`] from a slice.
+    ///
+    /// # Errors
+    ///
+    /// As [`Wire::wire_decode`].
+    fn read<T: Wire>(&mut self, ctx: Ctx) -> Result<T, DecodeError>;
+    /// Reads `n` values of `T` ([`Wire::decode_vec`] or [`Wire::decode_vec_slice`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Wire::wire_decode`].
+    fn read_vec<T: Wire>(&mut self, n: usize, ctx: Ctx) -> Result<Vec<T>, DecodeError>;
+    /// Reads the rest as a `T` ([`WireRest::rest_decode`] or [`WireRest::rest_decode_slice`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`WireRest::rest_decode`].
+    fn read_rest<T: WireRest>(&mut self, ctx: Ctx) -> Result<T, DecodeError>;
+    /// The next `n` bytes: shared with a `Bytes` source, copied from a slice.
+    fn take_bytes(&mut self, n: usize) -> Bytes;
+    /// Runs a reader written for `Bytes` (a `with` module's `decode`): on the source itself,
+    /// or on a copy of a slice's rest.
+    ///
+    /// # Errors
+    ///
+    /// What `read` says.
+    fn with_bytes<T>(
+        &mut self,
+        read: impl FnOnce(&mut Bytes) -> Result<T, DecodeError>,
+    ) -> Result<T, DecodeError>;
+}
+
+impl Source for Bytes {
+    #[inline(always)]
+    fn rest(&self) -> &[u8] {
+        self
+    }
+    #[inline(always)]
+    fn skip(&mut self, n: usize) {
+        self.advance(n);
+    }
+    #[inline(always)]
+    fn read<T: Wire>(&mut self, ctx: Ctx) -> Result<T, DecodeError> {
+        T::wire_decode(self, ctx)
+    }
+    #[inline(always)]
+    fn read_vec<T: Wire>(&mut self, n: usize, ctx: Ctx) -> Result<Vec<T>, DecodeError> {
+        T::decode_vec(self, n, ctx)
+    }
+    #[inline(always)]
+    fn read_rest<T: WireRest>(&mut self, ctx: Ctx) -> Result<T, DecodeError> {
+        T::rest_decode(self, ctx)
+    }
+    #[inline]
+    fn take_bytes(&mut self, n: usize) -> Bytes {
+        self.split_to(n)
+    }
+    #[inline]
+    fn with_bytes<T>(
+        &mut self,
+        read: impl FnOnce(&mut Bytes) -> Result<T, DecodeError>,
+    ) -> Result<T, DecodeError> {
+        read(self)
+    }
+}
+
+impl Source for &[u8] {
+    #[inline(always)]
+    fn rest(&self) -> &[u8] {
+        self
+    }
+    #[inline(always)]
+    fn skip(&mut self, n: usize) {
+        *self = &self[n..];
+    }
+    #[inline(always)]
+    fn read<T: Wire>(&mut self, ctx: Ctx) -> Result<T, DecodeError> {
+        T::wire_decode_slice(self, ctx)
+    }
+    #[inline(always)]
+    fn read_vec<T: Wire>(&mut self, n: usize, ctx: Ctx) -> Result<Vec<T>, DecodeError> {
+        T::decode_vec_slice(self, n, ctx)
+    }
+    #[inline(always)]
+    fn read_rest<T: WireRest>(&mut self, ctx: Ctx) -> Result<T, DecodeError> {
+        T::rest_decode_slice(self, ctx)
+    }
+    #[inline]
+    fn take_bytes(&mut self, n: usize) -> Bytes {
+        let (taken, rest) = self.split_at(n);
+        *self = rest;
+        Bytes::copy_from_slice(taken)
+    }
+    #[inline]
+    fn with_bytes<T>(
+        &mut self,
+        read: impl FnOnce(&mut Bytes) -> Result<T, DecodeError>,
+    ) -> Result<T, DecodeError> {
+        via_bytes(self, read)
+    }
+}
+
+/// One reading body for both sources: the built-in types and derived ones implement it, and
+/// their `wire_decode` and `wire_decode_slice` call it. Not an API: generated code's.
+#[doc(hidden)]
+pub trait ReadFrom: Wire {
+    /// Reads one value.
+    ///
+    /// # Errors
+    ///
+    /// As [`Wire::wire_decode`].
+    fn read_from<S: Source>(src: &mut S, ctx: Ctx) -> Result<Self, DecodeError>;
+
+    /// Reads `n` values (the caller checked that `src` can hold them at `MIN_LEN` each).
+    ///
+    /// # Errors
+    ///
+    /// As [`Wire::wire_decode`].
+    #[inline]
+    fn read_vec_from<S: Source>(src: &mut S, n: usize, ctx: Ctx) -> Result<Vec<Self>, DecodeError> {
+        read_each(src, n, ctx)
+    }
+}
+
+/// `wire_decode` and `wire_decode_slice` (and the `Vec` readers, with `vec`) by way of the
+/// type's [`ReadFrom`].
+macro_rules! via_read_from {
+    () => {
+        const READS_IN_PLACE: bool = true;
+        #[inline]
+        fn wire_decode(src: &mut Bytes, ctx: Ctx) -> Result<Self, DecodeError> {
+            <Self as ReadFrom>::read_from(src, ctx)
+        }
+        #[inline]
+        fn wire_decode_slice(src: &mut &[u8], ctx: Ctx) -> Result<Self, DecodeError> {
+            <Self as ReadFrom>::read_from(src, ctx)
+        }
+    };
+    (vec) => {
+        fn decode_vec(src: &mut Bytes, n: usize, ctx: Ctx) -> Result<Vec<Self>, DecodeError> {
+            <Self as ReadFrom>::read_vec_from(src, n, ctx)
+        }
+        fn decode_vec_slice(src: &mut &[u8], n: usize, ctx: Ctx) -> Result<Vec<Self>, DecodeError> {
+            <Self as ReadFrom>::read_vec_from(src, n, ctx)
+        }
+    };
 }
 
 /// A field type that can take the rest of the message, with no length prefix (`#[wire(rest)]`
@@ -278,6 +518,26 @@ pub trait WireRest: Sized {
     ///
     /// A [`DecodeError`] when the bytes are not a valid value.
     fn rest_decode(src: &mut Bytes, ctx: Ctx) -> Result<Self, DecodeError>;
+
+    /// As [`Wire::READS_IN_PLACE`], for [`rest_decode_slice`](WireRest::rest_decode_slice).
+    const REST_READS_IN_PLACE: bool = false;
+
+    /// Takes all of a borrowed slice; the default copies it for
+    /// [`rest_decode`](WireRest::rest_decode).
+    ///
+    /// # Errors
+    ///
+    /// As [`rest_decode`](WireRest::rest_decode).
+    fn rest_decode_slice(src: &mut &[u8], ctx: Ctx) -> Result<Self, DecodeError> {
+        via_bytes(src, |bytes| Self::rest_decode(bytes, ctx))
+    }
+
+    /// [`Source::read_rest`], named through the type (see [`Wire::wire_read`]).
+    #[doc(hidden)]
+    #[inline(always)]
+    fn rest_read<S: Source>(src: &mut S, ctx: Ctx) -> Result<Self, DecodeError> {
+        src.read_rest::<Self>(ctx)
+    }
 
     /// As [`Wire::wire_check`], for the rest of the message (which has no prefix of its own).
     ///
@@ -354,9 +614,9 @@ pub const fn fingerprint_str(s: &str) -> u64 {
 // Helpers used by generated code and by impls here.
 
 #[inline]
-fn need(src: &Bytes, n: usize) -> Result<(), DecodeError> {
-    if src.len() < n {
-        Err(short(n, src.len()))
+fn need<S: Source>(src: &S, n: usize) -> Result<(), DecodeError> {
+    if src.rest().len() < n {
+        Err(short(n, src.rest().len()))
     } else {
         Ok(())
     }
@@ -372,14 +632,14 @@ fn short(n: usize, have: usize) -> DecodeError {
 /// Takes `N` bytes from the front of `src`. Fixed-size reads go through here rather than
 /// `Buf::get_*`, which the compiler does not inline across crates for `Bytes`.
 #[inline(always)]
-fn take<const N: usize>(src: &mut Bytes) -> Result<[u8; N], DecodeError> {
-    match src.first_chunk::<N>() {
+fn take<const N: usize, S: Source>(src: &mut S) -> Result<[u8; N], DecodeError> {
+    match src.rest().first_chunk::<N>() {
         Some(bytes) => {
             let bytes = *bytes;
-            src.advance(N);
+            src.skip(N);
             Ok(bytes)
         }
-        None => Err(short(N, src.len())),
+        None => Err(short(N, src.rest().len())),
     }
 }
 
@@ -437,9 +697,9 @@ pub fn put_len(len: usize, ctx: Ctx, dst: &mut BytesMut) {
 /// [`DecodeErrorKind::Incomplete`] when the prefix itself is cut off.
 #[doc(hidden)]
 #[inline]
-pub fn get_len(src: &mut Bytes, ctx: Ctx) -> Result<usize, DecodeError> {
+pub fn get_len<S: Source>(src: &mut S, ctx: Ctx) -> Result<usize, DecodeError> {
     Ok(match (ctx.len, ctx.endian) {
-        (LenWidth::U8, _) => usize::from(take::<1>(src)?[0]),
+        (LenWidth::U8, _) => usize::from(take::<1, S>(src)?[0]),
         (LenWidth::U16, Endian::Little) => usize::from(u16::from_le_bytes(take(src)?)),
         (LenWidth::U16, Endian::Big) => usize::from(u16::from_be_bytes(take(src)?)),
         (LenWidth::U32, Endian::Little) => u32::from_le_bytes(take(src)?) as usize,
@@ -450,13 +710,13 @@ pub fn get_len(src: &mut Bytes, ctx: Ctx) -> Result<usize, DecodeError> {
 /// Reads a length prefix for `n` elements of at least `min_len` bytes, refusing a claim the
 /// rest of the input cannot hold.
 #[inline]
-fn get_count(src: &mut Bytes, ctx: Ctx, min_len: usize) -> Result<usize, DecodeError> {
+fn get_count<S: Source>(src: &mut S, ctx: Ctx, min_len: usize) -> Result<usize, DecodeError> {
     let n = get_len(src, ctx)?;
     let needed = n.saturating_mul(min_len.max(1));
-    if needed > src.len() {
+    if needed > src.rest().len() {
         return Err(DecodeError::new(DecodeErrorKind::LengthTooLarge {
             claimed: n as u64,
-            available: src.len(),
+            available: src.rest().len(),
         }));
     }
     Ok(n)
@@ -481,17 +741,21 @@ macro_rules! wire_int {
                 }
             }
 
-            #[inline]
-            fn wire_decode(src: &mut Bytes, ctx: Ctx) -> Result<Self, DecodeError> {
-                let bytes = take::<$size>(src)?;
+            via_read_from!();
+
+            fn slice_len(items: &[Self], _: Ctx) -> usize {
+                items.len() * $size
+            }
+        }
+
+        impl ReadFrom for $t {
+            #[inline(always)]
+            fn read_from<S: Source>(src: &mut S, ctx: Ctx) -> Result<Self, DecodeError> {
+                let bytes = take::<$size, S>(src)?;
                 Ok(match ctx.endian {
                     Endian::Little => <$t>::from_le_bytes(bytes),
                     Endian::Big => <$t>::from_be_bytes(bytes),
                 })
-            }
-
-            fn slice_len(items: &[Self], _: Ctx) -> usize {
-                items.len() * $size
             }
         }
     )*};
@@ -522,20 +786,26 @@ impl Wire for u8 {
     fn wire_encode(&self, _: Ctx, dst: &mut BytesMut) {
         dst.extend_from_slice(&[*self])
     }
-    #[inline]
-    fn wire_decode(src: &mut Bytes, _: Ctx) -> Result<Self, DecodeError> {
-        Ok(take::<1>(src)?[0])
-    }
+    via_read_from!();
+    via_read_from!(vec);
     fn slice_len(items: &[Self], _: Ctx) -> usize {
         items.len()
     }
     fn encode_slice(items: &[Self], _: Ctx, dst: &mut BytesMut) {
         dst.extend_from_slice(items)
     }
-    fn decode_vec(src: &mut Bytes, n: usize, _: Ctx) -> Result<Vec<Self>, DecodeError> {
+}
+
+impl ReadFrom for u8 {
+    #[inline(always)]
+    fn read_from<S: Source>(src: &mut S, _: Ctx) -> Result<Self, DecodeError> {
+        Ok(take::<1, S>(src)?[0])
+    }
+    /// One copy.
+    fn read_vec_from<S: Source>(src: &mut S, n: usize, _: Ctx) -> Result<Vec<Self>, DecodeError> {
         need(src, n)?;
-        let items = src[..n].to_vec();
-        src.advance(n);
+        let items = src.rest()[..n].to_vec();
+        src.skip(n);
         Ok(items)
     }
 }
@@ -552,9 +822,13 @@ impl Wire for i8 {
     fn wire_encode(&self, _: Ctx, dst: &mut BytesMut) {
         dst.extend_from_slice(&self.to_le_bytes())
     }
-    #[inline]
-    fn wire_decode(src: &mut Bytes, _: Ctx) -> Result<Self, DecodeError> {
-        Ok(i8::from_le_bytes(take(src)?))
+    via_read_from!();
+}
+
+impl ReadFrom for i8 {
+    #[inline(always)]
+    fn read_from<S: Source>(src: &mut S, _: Ctx) -> Result<Self, DecodeError> {
+        Ok(i8::from_le_bytes(take::<1, S>(src)?))
     }
 }
 
@@ -570,9 +844,13 @@ impl Wire for bool {
     fn wire_encode(&self, _: Ctx, dst: &mut BytesMut) {
         dst.extend_from_slice(&[u8::from(*self)])
     }
-    #[inline]
-    fn wire_decode(src: &mut Bytes, _: Ctx) -> Result<Self, DecodeError> {
-        match take::<1>(src)?[0] {
+    via_read_from!();
+}
+
+impl ReadFrom for bool {
+    #[inline(always)]
+    fn read_from<S: Source>(src: &mut S, _: Ctx) -> Result<Self, DecodeError> {
+        match take::<1, S>(src)?[0] {
             0 => Ok(false),
             1 => Ok(true),
             b => Err(DecodeError::invalid_bool(b)),
@@ -597,27 +875,41 @@ impl Wire for String {
         put_len(self.len(), ctx, dst);
         dst.extend_from_slice(self.as_bytes());
     }
+    via_read_from!();
+}
+
+impl ReadFrom for String {
     #[inline]
-    fn wire_decode(src: &mut Bytes, ctx: Ctx) -> Result<Self, DecodeError> {
+    fn read_from<S: Source>(src: &mut S, ctx: Ctx) -> Result<Self, DecodeError> {
         let n = get_count(src, ctx, 1)?;
-        let text = utf8(&src[..n])?.to_owned();
-        src.advance(n);
+        let text = utf8(&src.rest()[..n])?.to_owned();
+        src.skip(n);
         Ok(text)
     }
 }
 
 impl WireRest for String {
+    const REST_READS_IN_PLACE: bool = true;
+
     fn rest_len(&self, _: Ctx) -> usize {
         self.len()
     }
     fn rest_encode(&self, _: Ctx, dst: &mut BytesMut) {
         dst.extend_from_slice(self.as_bytes());
     }
-    fn rest_decode(src: &mut Bytes, _: Ctx) -> Result<Self, DecodeError> {
-        let text = utf8(src)?.to_owned();
-        src.clear();
-        Ok(text)
+    fn rest_decode(src: &mut Bytes, ctx: Ctx) -> Result<Self, DecodeError> {
+        rest_text(src, ctx)
     }
+    fn rest_decode_slice(src: &mut &[u8], ctx: Ctx) -> Result<Self, DecodeError> {
+        rest_text(src, ctx)
+    }
+}
+
+/// The rest of `src` as text.
+fn rest_text<S: Source>(src: &mut S, _: Ctx) -> Result<String, DecodeError> {
+    let text = utf8(src.rest())?.to_owned();
+    src.skip(src.rest().len());
+    Ok(text)
 }
 
 /// A block of bytes after a length prefix, decoded without copying from the frame.
@@ -636,8 +928,18 @@ impl Wire for Bytes {
         dst.extend_from_slice(self);
     }
     fn wire_decode(src: &mut Bytes, ctx: Ctx) -> Result<Self, DecodeError> {
+        <Self as ReadFrom>::read_from(src, ctx)
+    }
+    /// Copies the bytes: a `Bytes` field shares the frame only when decoded from one.
+    fn wire_decode_slice(src: &mut &[u8], ctx: Ctx) -> Result<Self, DecodeError> {
+        <Self as ReadFrom>::read_from(src, ctx)
+    }
+}
+
+impl ReadFrom for Bytes {
+    fn read_from<S: Source>(src: &mut S, ctx: Ctx) -> Result<Self, DecodeError> {
         let n = get_count(src, ctx, 1)?;
-        Ok(src.split_to(n))
+        Ok(src.take_bytes(n))
     }
 }
 
@@ -650,6 +952,9 @@ impl WireRest for Bytes {
     }
     fn rest_decode(src: &mut Bytes, _: Ctx) -> Result<Self, DecodeError> {
         Ok(std::mem::take(src))
+    }
+    fn rest_decode_slice(src: &mut &[u8], _: Ctx) -> Result<Self, DecodeError> {
+        Ok(Bytes::copy_from_slice(std::mem::take(src)))
     }
 }
 
@@ -668,9 +973,20 @@ impl<T: Wire> Wire for Vec<T> {
         put_len(self.len(), ctx, dst);
         T::encode_slice(self, ctx, dst);
     }
+    const READS_IN_PLACE: bool = T::READS_IN_PLACE;
     fn wire_decode(src: &mut Bytes, ctx: Ctx) -> Result<Self, DecodeError> {
+        <Self as ReadFrom>::read_from(src, ctx)
+    }
+    fn wire_decode_slice(src: &mut &[u8], ctx: Ctx) -> Result<Self, DecodeError> {
+        <Self as ReadFrom>::read_from(src, ctx)
+    }
+}
+
+impl<T: Wire> ReadFrom for Vec<T> {
+    #[inline]
+    fn read_from<S: Source>(src: &mut S, ctx: Ctx) -> Result<Self, DecodeError> {
         let n = get_count(src, ctx, T::MIN_LEN)?;
-        T::decode_vec(src, n, ctx)
+        src.read_vec::<T>(n, ctx)
     }
 }
 
@@ -685,13 +1001,22 @@ impl<T: Wire> WireRest for Vec<T> {
     fn rest_encode(&self, ctx: Ctx, dst: &mut BytesMut) {
         T::encode_slice(self, ctx, dst);
     }
+    const REST_READS_IN_PLACE: bool = T::READS_IN_PLACE;
     fn rest_decode(src: &mut Bytes, ctx: Ctx) -> Result<Self, DecodeError> {
-        let mut out = Vec::new();
-        while !src.is_empty() {
-            out.push(T::wire_decode(src, ctx)?);
-        }
-        Ok(out)
+        rest_items(src, ctx)
     }
+    fn rest_decode_slice(src: &mut &[u8], ctx: Ctx) -> Result<Self, DecodeError> {
+        rest_items(src, ctx)
+    }
+}
+
+/// Items until the end of `src`.
+fn rest_items<T: Wire, S: Source>(src: &mut S, ctx: Ctx) -> Result<Vec<T>, DecodeError> {
+    let mut out = Vec::new();
+    while !src.rest().is_empty() {
+        out.push(src.read::<T>(ctx)?);
+    }
+    Ok(out)
 }
 
 /// A byte 0 (none) or 1 (some), then the value.
@@ -715,10 +1040,20 @@ impl<T: Wire> Wire for Option<T> {
             }
         }
     }
+    const READS_IN_PLACE: bool = T::READS_IN_PLACE;
     fn wire_decode(src: &mut Bytes, ctx: Ctx) -> Result<Self, DecodeError> {
-        match take::<1>(src)?[0] {
+        <Self as ReadFrom>::read_from(src, ctx)
+    }
+    fn wire_decode_slice(src: &mut &[u8], ctx: Ctx) -> Result<Self, DecodeError> {
+        <Self as ReadFrom>::read_from(src, ctx)
+    }
+}
+
+impl<T: Wire> ReadFrom for Option<T> {
+    fn read_from<S: Source>(src: &mut S, ctx: Ctx) -> Result<Self, DecodeError> {
+        match take::<1, S>(src)?[0] {
             0 => Ok(None),
-            1 => Ok(Some(T::wire_decode(src, ctx)?)),
+            1 => Ok(Some(src.read::<T>(ctx)?)),
             tag => Err(DecodeError::new(DecodeErrorKind::InvalidOptionTag(tag))),
         }
     }
@@ -742,9 +1077,19 @@ impl<T: Wire, const N: usize> Wire for [T; N] {
     fn wire_encode(&self, ctx: Ctx, dst: &mut BytesMut) {
         T::encode_slice(self, ctx, dst);
     }
+    const READS_IN_PLACE: bool = T::READS_IN_PLACE;
     fn wire_decode(src: &mut Bytes, ctx: Ctx) -> Result<Self, DecodeError> {
+        <Self as ReadFrom>::read_from(src, ctx)
+    }
+    fn wire_decode_slice(src: &mut &[u8], ctx: Ctx) -> Result<Self, DecodeError> {
+        <Self as ReadFrom>::read_from(src, ctx)
+    }
+}
+
+impl<T: Wire, const N: usize> ReadFrom for [T; N] {
+    fn read_from<S: Source>(src: &mut S, ctx: Ctx) -> Result<Self, DecodeError> {
         need(src, Self::MIN_LEN)?;
-        let items = T::decode_vec(src, N, ctx)?;
+        let items = src.read_vec::<T>(N, ctx)?;
         // `decode_vec` returned exactly N items.
         items
             .try_into()
@@ -760,7 +1105,11 @@ impl Wire for () {
         0
     }
     fn wire_encode(&self, _: Ctx, _: &mut BytesMut) {}
-    fn wire_decode(_: &mut Bytes, _: Ctx) -> Result<Self, DecodeError> {
+    via_read_from!();
+}
+
+impl ReadFrom for () {
+    fn read_from<S: Source>(_: &mut S, _: Ctx) -> Result<Self, DecodeError> {
         Ok(())
     }
 }
@@ -786,8 +1135,18 @@ macro_rules! wire_tuple {
             fn wire_encode(&self, ctx: Ctx, dst: &mut BytesMut) {
                 $(self.$idx.wire_encode(ctx, dst);)+
             }
+            const READS_IN_PLACE: bool = true $(&& $name::READS_IN_PLACE)+;
             fn wire_decode(src: &mut Bytes, ctx: Ctx) -> Result<Self, DecodeError> {
-                Ok(($($name::wire_decode(src, ctx)?,)+))
+                <Self as ReadFrom>::read_from(src, ctx)
+            }
+            fn wire_decode_slice(src: &mut &[u8], ctx: Ctx) -> Result<Self, DecodeError> {
+                <Self as ReadFrom>::read_from(src, ctx)
+            }
+        }
+
+        impl<$($name: Wire),+> ReadFrom for ($($name,)+) {
+            fn read_from<S: Source>(src: &mut S, ctx: Ctx) -> Result<Self, DecodeError> {
+                Ok(($(src.read::<$name>(ctx)?,)+))
             }
         }
     };
@@ -816,8 +1175,12 @@ impl<T: Wire> Wire for Box<T> {
     fn wire_encode(&self, ctx: Ctx, dst: &mut BytesMut) {
         (**self).wire_encode(ctx, dst)
     }
+    const READS_IN_PLACE: bool = T::READS_IN_PLACE;
     fn wire_decode(src: &mut Bytes, ctx: Ctx) -> Result<Self, DecodeError> {
         T::wire_decode(src, ctx).map(Box::new)
+    }
+    fn wire_decode_slice(src: &mut &[u8], ctx: Ctx) -> Result<Self, DecodeError> {
+        T::wire_decode_slice(src, ctx).map(Box::new)
     }
 }
 
@@ -836,18 +1199,14 @@ impl<T: Wire> Wire for Box<T> {
 /// assert!(decode_whole::<u16>(Bytes::from_static(&[1, 0, 0]), Ctx::DEFAULT).is_err());
 /// ```
 #[inline]
-pub fn decode_whole<T: Wire>(mut frame: Bytes, ctx: Ctx) -> Result<T, DecodeError> {
-    let value = T::wire_decode(&mut frame, ctx)?;
-    if frame.is_empty() {
-        Ok(value)
-    } else {
-        Err(DecodeError::trailing_bytes(frame.len()))
-    }
+pub fn decode_whole<T: Wire>(frame: Bytes, ctx: Ctx) -> Result<T, DecodeError> {
+    decode_whole_with_id(frame, ctx, |_| None)
 }
 
 /// Like [`decode_whole`], naming the message (by `id_of` the decoded value) in the
 /// trailing-bytes error, the one error found after the value decoded. Used by derived
-/// `Decode` impls; the id is looked up only on that error path.
+/// `Decode` impls; the id is looked up only on that error path. The frame is a [`Bytes`] or
+/// a borrowed slice (see [`Source`]).
 ///
 /// # Errors
 ///
@@ -858,21 +1217,23 @@ pub fn decode_whole<T: Wire>(mut frame: Bytes, ctx: Ctx) -> Result<T, DecodeErro
 /// ```
 /// use bytes::Bytes;
 /// use connhandler::wire::{decode_whole_with_id, Ctx};
-/// let err = decode_whole_with_id::<u16>(Bytes::from_static(&[1, 0, 0]), Ctx::DEFAULT, |_| Some(7))
+/// let err = decode_whole_with_id::<u16, _>(Bytes::from_static(&[1, 0, 0]), Ctx::DEFAULT, |_| Some(7))
 ///     .unwrap_err();
 /// assert_eq!(err.to_string(), "message 0x7: 1 trailing bytes after the message");
+/// let from_slice = decode_whole_with_id::<u16, &[u8]>(&[1, 0], Ctx::DEFAULT, |_| None);
+/// assert_eq!(from_slice.unwrap(), 1);
 /// ```
 #[inline]
-pub fn decode_whole_with_id<T: Wire>(
-    mut frame: Bytes,
+pub fn decode_whole_with_id<T: Wire, S: Source>(
+    mut frame: S,
     ctx: Ctx,
     id_of: impl FnOnce(&T) -> Option<u32>,
 ) -> Result<T, DecodeError> {
-    let value = T::wire_decode(&mut frame, ctx)?;
-    if frame.is_empty() {
+    let value = frame.read::<T>(ctx)?;
+    if frame.rest().is_empty() {
         return Ok(value);
     }
-    let err = DecodeError::trailing_bytes(frame.len());
+    let err = DecodeError::trailing_bytes(frame.rest().len());
     Err(match id_of(&value) {
         Some(id) => err.with_message_id(id),
         None => err,
@@ -900,7 +1261,7 @@ pub fn frame_status<T: Wire>(bytes: &[u8], ctx: Ctx) -> FrameStatus {
 /// (a derived enum's variant without `rest` fields, say) although `T` as a whole is not.
 #[doc(hidden)]
 pub fn frame_status_decoding<T: Wire>(bytes: &[u8], ctx: Ctx) -> FrameStatus {
-    match decode_whole::<T>(Bytes::copy_from_slice(bytes), ctx) {
+    match decode_whole_with_id::<T, &[u8]>(bytes, ctx, |_| None) {
         Ok(_) => FrameStatus::Complete,
         Err(e) if e.is_incomplete() => FrameStatus::Incomplete,
         Err(_) => FrameStatus::Unknown,

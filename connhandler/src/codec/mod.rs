@@ -60,6 +60,41 @@ pub trait Framing: Clone + Send + 'static {
     /// closed.
     fn decode_frame(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError>;
 
+    /// Like [`decode_frame`](Framing::decode_frame), lending the frame to `read` where it
+    /// lies in `src` instead of cutting a reference-counted [`Bytes`] out of the buffer, and
+    /// returning what `read` returns. Connections use it for message types that decode in
+    /// place ([`Decode::IN_PLACE`](crate::Decode::IN_PLACE)).
+    ///
+    /// The default cuts the frame with `decode_frame` and lends that; the built-in framings
+    /// lend a frame that arrived whole where it is, and cut only one they reassembled.
+    ///
+    /// # Errors
+    ///
+    /// As [`decode_frame`](Framing::decode_frame).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::{Bytes, BytesMut};
+    /// use connhandler::codec::{Framing, TcpMessageCodec};
+    ///
+    /// let mut framing = TcpMessageCodec::new();
+    /// let mut wire = BytesMut::from(&[2, 0, b'h', b'i', 1, 0][..]);
+    /// let first = framing.read_frame(&mut wire, |frame| frame.to_vec()).unwrap();
+    /// assert_eq!(first.as_deref(), Some(&b"hi"[..]));
+    /// // The second frame's byte has not come yet.
+    /// assert_eq!(framing.read_frame(&mut wire, |frame| frame.len()).unwrap(), None);
+    /// wire.extend_from_slice(b"!");
+    /// assert_eq!(framing.read_frame(&mut wire, |frame| frame.to_vec()).unwrap(), Some(b"!".to_vec()));
+    /// ```
+    fn read_frame<T>(
+        &mut self,
+        src: &mut BytesMut,
+        read: impl FnOnce(&[u8]) -> T,
+    ) -> Result<Option<T>, FrameError> {
+        Ok(self.decode_frame(src)?.map(|frame| read(&frame)))
+    }
+
     /// Like [`decode_frame`](Framing::decode_frame), called once the stream has ended.
     ///
     /// The default decodes what it can and reports bytes that do not form a whole message as

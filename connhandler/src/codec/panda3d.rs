@@ -210,6 +210,16 @@ impl Panda3dCodec {
     pub fn max_frame_length(&self) -> usize {
         self.max_frame_length
     }
+
+    /// The length the header at the front of `src` announces (`src` holds a whole header).
+    #[inline]
+    fn announced(&self, src: &[u8]) -> usize {
+        if self.header_size == 2 {
+            usize::from(u16::from_le_bytes([src[0], src[1]]))
+        } else {
+            u32::from_le_bytes([src[0], src[1], src[2], src[3]]) as usize
+        }
+    }
 }
 
 impl Framing for Panda3dCodec {
@@ -227,11 +237,7 @@ impl Framing for Panda3dCodec {
                 if src.len() < self.header_size {
                     return Ok(None);
                 }
-                let len = if self.header_size == 2 {
-                    usize::from(u16::from_le_bytes([src[0], src[1]]))
-                } else {
-                    u32::from_le_bytes([src[0], src[1], src[2], src[3]]) as usize
-                };
+                let len = self.announced(src);
                 src.advance(self.header_size);
                 if len > self.max_frame_length {
                     return Err(FrameError::MessageTooLong {
@@ -250,6 +256,26 @@ impl Framing for Panda3dCodec {
         }
         self.pending = None;
         Ok(Some(src.split_to(len).freeze()))
+    }
+
+    /// A whole datagram at the front of the buffer (header and body) is lent where it is;
+    /// everything else goes through `decode_frame`.
+    #[inline]
+    fn read_frame<T>(
+        &mut self,
+        src: &mut BytesMut,
+        read: impl FnOnce(&[u8]) -> T,
+    ) -> Result<Option<T>, FrameError> {
+        let head = self.header_size;
+        if head > 0 && self.pending.is_none() && src.len() >= head {
+            let len = self.announced(src);
+            if len <= self.max_frame_length && src.len() >= head + len {
+                let value = read(&src[head..head + len]);
+                src.advance(head + len);
+                return Ok(Some(value));
+            }
+        }
+        Ok(self.decode_frame(src)?.map(|frame| read(&frame)))
     }
 
     fn decode_frame_eof(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {

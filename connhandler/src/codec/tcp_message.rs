@@ -543,6 +543,29 @@ impl Framing for TcpMessageCodec {
         }
     }
 
+    /// A whole one-chunk message at the front of the buffer is lent where it is; every
+    /// other case (chunks to reassemble, an error, too few bytes) goes through `decode_frame`.
+    #[inline]
+    fn read_frame<T>(
+        &mut self,
+        src: &mut BytesMut,
+        read: impl FnOnce(&[u8]) -> T,
+    ) -> Result<Option<T>, FrameError> {
+        if matches!(self.state, State::Header) && self.assembled + self.hole == 0 {
+            if let Some(&[lo, hi]) = src.first_chunk::<2>() {
+                let len = usize::from(u16::from_le_bytes([lo, hi]));
+                // What decode_frame would cut whole: a final chunk within both limits.
+                let max = self.max_message_size.min(self.max_frame_length);
+                if len != 0 && len <= max && src.len() >= 2 + len {
+                    let value = read(&src[2..2 + len]);
+                    src.advance(2 + len);
+                    return Ok(Some(value));
+                }
+            }
+        }
+        Ok(self.decode_frame(src)?.map(|frame| read(&frame)))
+    }
+
     fn decode_frame_eof(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
         if let Some(frame) = self.decode_frame(src)? {
             return Ok(Some(frame));

@@ -44,7 +44,7 @@ use crate::{
     message::Decode,
     peer::Peer,
     reason::{Disconnect, DisconnectReason, Farewell},
-    tap::Direction,
+    tap::{Direction, Tap},
     transport::ReadHalf,
 };
 
@@ -88,6 +88,26 @@ pub(super) struct Reader<P: Peer, F, E> {
     /// Whether the connection closes after last words of ours (a rejection) that a reset
     /// must not destroy: the close lingers.
     pub(super) last_words: bool,
+}
+
+/// A frame before it is decoded: the tap sees it, and the message rate limit counts it.
+#[inline(always)]
+fn admit<P: Peer, E>(
+    tap: &Option<Tap>,
+    shared: &Shared<P>,
+    limiter: &mut Limiter,
+    frame: &[u8],
+) -> Result<(), Held<E>> {
+    if let Some(tap) = tap {
+        shared.tap(tap, Direction::In, frame);
+    }
+    match limiter.take(Limited::Messages, 1) {
+        Ok(()) => Ok(()),
+        Err(per_ip) => Err(Held::Stop(Some(DisconnectReason::RateLimited {
+            what: Limited::Messages,
+            per_ip,
+        }))),
+    }
 }
 
 /// Bytes of an unfinished frame a connection holds outside the handler's read budget.
@@ -243,15 +263,15 @@ where
     fn decode_now(&mut self, handle: &PeerHandle<P>) -> Result<(), Held<E>> {
         let mut longest = 0;
         let decoded = loop {
-            match self.framing.decode_frame(self.buf.bytes()) {
-                Ok(Some(frame)) => {
-                    longest = longest.max(frame.len());
-                    if let Err(held) = self.take_frame(frame, handle) {
+            match self.next_message() {
+                Ok(Some((msg, bytes))) => {
+                    longest = longest.max(bytes);
+                    if let Err(held) = self.take_message(msg, bytes, handle) {
                         break Err(held);
                     }
                 }
                 Ok(None) => break Ok(()),
-                Err(e) => break Err(Held::Stop(Some(DisconnectReason::from_frame_error(e)))),
+                Err(held) => break Err(held),
             }
         };
         if let Some(reply) = self.framing.take_reply() {
@@ -265,23 +285,56 @@ where
         decoded
     }
 
-    /// One frame: the tap, the message rate limit, decoding, then an offer to the hand-on.
+    /// The next whole frame's message and its length, `None` when no frame is whole. A
+    /// message type that decodes in place ([`Decode::IN_PLACE`]) is read from the frame
+    /// where it lies in the read buffer; any other gets the frame cut out as `Bytes`.
     #[inline]
+    fn next_message(&mut self) -> Result<Option<(P::Recv, usize)>, Held<E>> {
+        let (tap, shared, limiter) = (&self.settings.tap, &*self.shared, &mut self.limiter);
+        let found = if <P::Recv as Decode>::IN_PLACE {
+            self.framing.read_frame(self.buf.bytes(), |frame| {
+                admit(tap, shared, limiter, frame)?;
+                Ok((<P::Recv as Decode>::decode_slice(frame), frame.len()))
+            })
+        } else {
+            self.framing.decode_frame(self.buf.bytes()).map(|found| {
+                found.map(|frame| {
+                    admit(tap, shared, limiter, &frame)?;
+                    let bytes = frame.len();
+                    Ok((<P::Recv as Decode>::decode(frame), bytes))
+                })
+            })
+        };
+        match found {
+            Ok(Some(Ok((Ok(msg), bytes)))) => Ok(Some((msg, bytes))),
+            Ok(Some(Ok((Err(e), _)))) => Err(Held::Stop(Some(DisconnectReason::Decode(e)))),
+            Ok(Some(Err(held))) => Err(held),
+            Ok(None) => Ok(None),
+            Err(e) => Err(Held::Stop(Some(DisconnectReason::from_frame_error(e)))),
+        }
+    }
+
+    /// One frame cut out (at the end of the stream, after a pause): the tap, the message
+    /// rate limit, decoding, then an offer to the hand-on.
     fn take_frame(&mut self, frame: Bytes, handle: &PeerHandle<P>) -> Result<(), Held<E>> {
-        if let Some(tap) = &self.settings.tap {
-            self.shared.tap(tap, Direction::In, &frame);
-        }
-        if let Err(per_ip) = self.limiter.take(Limited::Messages, 1) {
-            return Err(Held::Stop(Some(DisconnectReason::RateLimited {
-                what: Limited::Messages,
-                per_ip,
-            })));
-        }
+        admit(&self.settings.tap, &self.shared, &mut self.limiter, &frame)?;
         let bytes = frame.len();
-        let mut msg = match <P::Recv as Decode>::decode(frame) {
+        let msg = match <P::Recv as Decode>::decode(frame) {
             Ok(msg) => msg,
             Err(e) => return Err(Held::Stop(Some(DisconnectReason::Decode(e)))),
         };
+        self.take_message(msg, bytes, handle)
+    }
+
+    /// One decoded message of `bytes` bytes: the conversation features, the pending
+    /// requests, then an offer to the hand-on.
+    #[inline]
+    fn take_message(
+        &mut self,
+        mut msg: P::Recv,
+        bytes: usize,
+        handle: &PeerHandle<P>,
+    ) -> Result<(), Held<E>> {
         if self.shared.talk().watches_messages() {
             match self.talk_in(msg, handle)? {
                 Some(m) => msg = m,

@@ -35,6 +35,15 @@ impl<F: Framing> Framing for Carried<F> {
         each!(self, f => f.decode_frame(src))
     }
 
+    #[inline]
+    fn read_frame<T>(
+        &mut self,
+        src: &mut BytesMut,
+        read: impl FnOnce(&[u8]) -> T,
+    ) -> Result<Option<T>, FrameError> {
+        each!(self, f => f.read_frame(src, read))
+    }
+
     fn decode_frame_eof(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
         each!(self, f => f.decode_frame_eof(src))
     }

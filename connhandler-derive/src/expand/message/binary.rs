@@ -81,7 +81,7 @@ pub(super) fn catch_all(
     });
     let values = [
         quote!(__other),
-        quote_spanned!(body_t.span()=> <#body_t as #p::WireRest>::rest_decode(__src, #ctx)?),
+        quote_spanned!(body_t.span()=> <#body_t as #p::WireRest>::rest_read(__src, #ctx)?),
     ];
     let ident = v.ident;
     let built = construct(quote!(Self::#ident), v.style, &v.fields, &values);
@@ -195,11 +195,11 @@ pub(super) fn field_decode(g: &Gen, f: &Field, id: Option<u64>) -> TokenStream {
         };
     } else if let Some(with) = &a.with {
         let with = &with.value;
-        quote_spanned!(with.span()=> #with::decode(__src, #ctx))
+        quote_spanned!(with.span()=> #p::Source::with_bytes(__src, |__b| #with::decode(__b, #ctx)))
     } else if a.rest.is_some() {
-        quote_spanned!(ty.span()=> <#ty as #p::WireRest>::rest_decode(__src, #ctx))
+        quote_spanned!(ty.span()=> <#ty as #p::WireRest>::rest_read(__src, #ctx))
     } else {
-        quote_spanned!(ty.span()=> <#ty as #p::Wire>::wire_decode(__src, #ctx))
+        quote_spanned!(ty.span()=> <#ty as #p::Wire>::wire_read(__src, #ctx))
     };
     quote!(#read.map_err(|__e| #p::context(__e, #name, #id))?)
 }
@@ -328,7 +328,9 @@ fn fields_decode(g: &Gen, fields: &[Field], id: Option<u64>) -> (TokenStream, Ve
                 let (#(#run_vars,)*) = match #p::take_run::<#at>(__src) {
                     #p::Some(__run) => (#(#gets,)*),
                     #p::None => {
-                        return #p::Err(#p::short_run(__src.len(), &[#(#ends),*], #id_toks));
+                        return #p::Err(#p::short_run(
+                            #p::Source::rest(__src).len(), &[#(#ends),*], #id_toks,
+                        ));
                     }
                 };
             });

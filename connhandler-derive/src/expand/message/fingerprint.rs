@@ -1,11 +1,56 @@
-//! The fingerprint of a protocol (`Wire::FINGERPRINT`), and the `MIN_LEN` and
-//! `SELF_DELIMITING` terms that come from the same walk over the fields.
+//! The fingerprint of a protocol (`Wire::FINGERPRINT`), and the `MIN_LEN`,
+//! `SELF_DELIMITING` and `READS_IN_PLACE` terms that come from walks over the fields.
 
 use proc_macro2::TokenStream;
 use quote::{quote, ToTokens};
 
 use super::Gen;
-use crate::ast::{Field, Style, Variant};
+use crate::ast::{Body, Container, Field, Style, Variant};
+
+/// `Wire::READS_IN_PLACE`: every field read where it lies (no `Bytes` sharing the frame, no `with`
+/// codec, which reads from `Bytes`). A JSON body is parsed from the slice either way.
+pub(super) fn in_place(g: &Gen, cont: &Container) -> TokenStream {
+    let p = &g.p;
+    let field_terms = |fields: &[Field]| -> Vec<TokenStream> {
+        fields
+            .iter()
+            .filter(|f| f.attrs.skip.is_none() && !g.json)
+            .map(|f| {
+                let ty = f.ty;
+                if f.attrs.with.is_some() {
+                    quote!(false)
+                } else if f.attrs.rest.is_some() {
+                    quote!(<#ty as #p::WireRest>::REST_READS_IN_PLACE)
+                } else {
+                    quote!(<#ty as #p::Wire>::READS_IN_PLACE)
+                }
+            })
+            .collect()
+    };
+    let terms: Vec<TokenStream> = match &cont.data {
+        Body::Struct(_, fields) => field_terms(fields),
+        Body::Enum(variants) => variants
+            .iter()
+            .flat_map(|v| {
+                if v.attrs.catch_all.is_none() {
+                    return field_terms(&v.fields);
+                }
+                // The catch-all's id and the raw body, read as the rest in both modes.
+                match (v.fields.first(), v.fields.get(1)) {
+                    (Some(id), Some(body)) => {
+                        let (id_t, body_t) = (id.ty, body.ty);
+                        vec![
+                            quote!(<#id_t as #p::Wire>::READS_IN_PLACE),
+                            quote!(<#body_t as #p::WireRest>::REST_READS_IN_PLACE),
+                        ]
+                    }
+                    _ => Vec::new(),
+                }
+            })
+            .collect(),
+    };
+    quote!(true #(&& #terms)*)
+}
 
 /// The settings of a field, for the fingerprint.
 pub(super) fn field_shape(g: &Gen, f: &Field) -> String {

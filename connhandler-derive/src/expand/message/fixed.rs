@@ -158,15 +158,16 @@ pub(super) fn struct_fast_vec(
     };
     quote! {
         #[inline]
-        fn decode_vec(
-            __src: &mut #p::Bytes,
+        fn read_vec_from<__S: #p::Source>(
+            __src: &mut __S,
             __n: usize,
             __ctx: #p::Ctx,
         ) -> #p::Result<#p::Vec<Self>, #p::DecodeError> {
             match __n.checked_mul(#n) {
-                #p::Some(__total) if __total <= __src.len() => {
+                #p::Some(__total) if __total <= #p::Source::rest(__src).len() => {
                     // chunks_exact gives whole items: the zeros are never read.
-                    let __items = __src[..__total].chunks_exact(#n).map(|__item| {
+                    let __run = &#p::Source::rest(__src)[..__total];
+                    let __items = __run.chunks_exact(#n).map(|__item| {
                         __item.first_chunk::<#n>().unwrap_or(&[0u8; #n])
                     });
                     let __out = #collect;
@@ -176,10 +177,10 @@ pub(super) fn struct_fast_vec(
                 // Short: item by item, so that the error is the one that reading says.
                 _ => {
                     let mut __out = #p::Vec::with_capacity(
-                        __n.min(__src.len() / #n + 1),
+                        __n.min(#p::Source::rest(__src).len() / #n + 1),
                     );
                     for _ in 0..__n {
-                        __out.push(<Self as #p::Wire>::wire_decode(__src, __ctx)?);
+                        __out.push(<Self as #p::ReadFrom>::read_from(__src, __ctx)?);
                     }
                     #p::Ok(__out)
                 }

@@ -208,6 +208,31 @@ fn expand(cont: &Container) -> TokenStream {
         }
         _ => quote!(),
     };
+    // A fast run reader is reached from `Vec<Self>` through the `Wire` impl's.
+    let vec_readers = if fast_vec.is_empty() {
+        quote!()
+    } else {
+        quote! {
+            #[inline]
+            fn decode_vec(
+                __src: &mut #p::Bytes,
+                __n: usize,
+                __ctx: #p::Ctx,
+            ) -> #p::Result<#p::Vec<Self>, #p::DecodeError> {
+                <Self as #p::ReadFrom>::read_vec_from(__src, __n, __ctx)
+            }
+
+            #[inline]
+            fn decode_vec_slice(
+                __src: &mut &[u8],
+                __n: usize,
+                __ctx: #p::Ctx,
+            ) -> #p::Result<#p::Vec<Self>, #p::DecodeError> {
+                <Self as #p::ReadFrom>::read_vec_from(__src, __n, __ctx)
+            }
+        }
+    };
+    let in_place = fingerprint::in_place(&g, cont);
     let talk = talk::impls(cont, &p);
     let frame_status_body = match &cont.data {
         Body::Enum(variants) => enum_frame_status(&g, variants),
@@ -223,6 +248,7 @@ fn expand(cont: &Container) -> TokenStream {
                 const FINGERPRINT: u64 = #fingerprint;
                 const MIN_LEN: usize = #min_len;
                 const SELF_DELIMITING: bool = #self_delimiting;
+                const READS_IN_PLACE: bool = #in_place;
 
                 #[inline]
                 fn wire_len(&self, _: #p::Ctx) -> usize {
@@ -243,6 +269,27 @@ fn expand(cont: &Container) -> TokenStream {
                 #[inline]
                 fn wire_decode(
                     __src: &mut #p::Bytes,
+                    __ctx: #p::Ctx,
+                ) -> #p::Result<Self, #p::DecodeError> {
+                    <Self as #p::ReadFrom>::read_from(__src, __ctx)
+                }
+
+                #[inline]
+                fn wire_decode_slice(
+                    __src: &mut &[u8],
+                    __ctx: #p::Ctx,
+                ) -> #p::Result<Self, #p::DecodeError> {
+                    <Self as #p::ReadFrom>::read_from(__src, __ctx)
+                }
+
+                #vec_readers
+            }
+
+            #[automatically_derived]
+            impl #impl_generics #p::ReadFrom for #ident #ty_generics #where_clause {
+                #[inline]
+                fn read_from<__S: #p::Source>(
+                    __src: &mut __S,
                     _: #p::Ctx,
                 ) -> #p::Result<Self, #p::DecodeError> {
                     #decode_body
@@ -271,10 +318,22 @@ fn expand(cont: &Container) -> TokenStream {
 
             #[automatically_derived]
             impl #impl_generics #p::Decode for #ident #ty_generics #where_clause {
+                const IN_PLACE: bool = <Self as #p::Wire>::READS_IN_PLACE;
+
                 #[inline]
                 fn decode(__frame: #p::Bytes) -> #p::Result<Self, #p::DecodeError> {
                     #fast_decode
-                    #p::decode_whole_with_id::<Self>(__frame, #ctx, |__value: &Self| #message_id)
+                    #p::decode_whole_with_id::<Self, #p::Bytes>(
+                        __frame, #ctx, |__value: &Self| #message_id,
+                    )
+                }
+
+                #[inline]
+                fn decode_slice(__frame: &[u8]) -> #p::Result<Self, #p::DecodeError> {
+                    #fast_decode
+                    #p::decode_whole_with_id::<Self, &[u8]>(
+                        __frame, #ctx, |__value: &Self| #message_id,
+                    )
                 }
 
                 fn frame_status(__bytes: &[u8]) -> #p::FrameStatus {
@@ -351,7 +410,7 @@ fn expand_enum(g: &Gen, variants: &[Variant]) -> Parts {
         check: quote!(match self { #(#check)* }),
         encode: quote!(match self { #(#encode)* }),
         decode: quote! {
-            let __id = <#id_ty as #p::Wire>::wire_decode(__src, #ctx)?;
+            let __id = #p::Source::read::<#id_ty>(__src, #ctx)?;
             match __id {
                 #(#decode)*
                 #unknown
@@ -377,7 +436,7 @@ fn expand_struct(g: &Gen, cont: &Container, style: Style, fields: &[Field]) -> P
         Some(id) => {
             let lit = id_literal(id);
             quote! {
-                let __id = <#id_ty as #p::Wire>::wire_decode(__src, #ctx)?;
+                let __id = #p::Source::read::<#id_ty>(__src, #ctx)?;
                 if __id != #lit {
                     return #p::Err(#p::DecodeError::unknown_id(u32::from(__id)));
                 }
@@ -427,8 +486,8 @@ fn enum_frame_status(g: &Gen, variants: &[Variant]) -> TokenStream {
         if __bytes.len() < #id_size {
             return #p::FrameStatus::Incomplete;
         }
-        let mut __head = #p::Bytes::copy_from_slice(&__bytes[..#id_size]);
-        let #p::Ok(__id) = <#id_ty as #p::Wire>::wire_decode(&mut __head, #ctx) else {
+        let mut __head: &[u8] = &__bytes[..#id_size];
+        let #p::Ok(__id) = #p::Source::read::<#id_ty>(&mut __head, #ctx) else {
             return #p::FrameStatus::Unknown;
         };
         match __id {

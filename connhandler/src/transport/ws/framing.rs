@@ -131,8 +131,10 @@ fn apply_mask(buf: &mut [u8], mask: [u8; 4]) {
     }
 }
 
-impl Framing for WsFraming {
-    fn decode_frame(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+impl WsFraming {
+    /// Reads frames until a message is whole, leaving it at the front of `src` (headers cut
+    /// out, payload unmasked): its length, or `None` when more bytes are needed.
+    fn next_message(&mut self, src: &mut BytesMut) -> Result<Option<usize>, FrameError> {
         loop {
             let at = self.begun;
             let mut cursor = Cursor::new(&src[at..]);
@@ -222,14 +224,35 @@ impl Framing for WsFraming {
                     Self::cut(src, at, head);
                     self.begun = at + len;
                     if header.is_final {
-                        let whole = std::mem::take(&mut self.begun);
                         self.begun_text = None;
-                        return Ok(Some(src.split_to(whole).freeze()));
+                        return Ok(Some(std::mem::take(&mut self.begun)));
                     }
                     self.begun_text = Some(text);
                 }
             }
         }
+    }
+}
+
+impl Framing for WsFraming {
+    fn decode_frame(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        Ok(self
+            .next_message(src)?
+            .map(|whole| src.split_to(whole).freeze()))
+    }
+
+    /// The message is lent where its frames were joined, in the read buffer.
+    fn read_frame<T>(
+        &mut self,
+        src: &mut BytesMut,
+        read: impl FnOnce(&[u8]) -> T,
+    ) -> Result<Option<T>, FrameError> {
+        let Some(whole) = self.next_message(src)? else {
+            return Ok(None);
+        };
+        let value = read(&src[..whole]);
+        src.advance(whole);
+        Ok(Some(value))
     }
 
     fn encode_message<M: Encode + ?Sized>(
