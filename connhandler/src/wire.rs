@@ -470,11 +470,11 @@ pub trait ReadFrom: Wire {
 macro_rules! via_read_from {
     () => {
         const READS_IN_PLACE: bool = true;
-        #[inline]
+        #[inline(always)]
         fn wire_decode(src: &mut Bytes, ctx: Ctx) -> Result<Self, DecodeError> {
             <Self as ReadFrom>::read_from(src, ctx)
         }
-        #[inline]
+        #[inline(always)]
         fn wire_decode_slice(src: &mut &[u8], ctx: Ctx) -> Result<Self, DecodeError> {
             <Self as ReadFrom>::read_from(src, ctx)
         }
@@ -879,7 +879,7 @@ impl Wire for String {
 }
 
 impl ReadFrom for String {
-    #[inline]
+    #[inline(always)]
     fn read_from<S: Source>(src: &mut S, ctx: Ctx) -> Result<Self, DecodeError> {
         let n = get_count(src, ctx, 1)?;
         let text = utf8(&src.rest()[..n])?.to_owned();
@@ -1086,14 +1086,23 @@ impl<T: Wire, const N: usize> Wire for [T; N] {
     }
 }
 
+/// Read in place, item by item: no `Vec` in between, so an array field allocates nothing.
 impl<T: Wire, const N: usize> ReadFrom for [T; N] {
+    #[inline]
     fn read_from<S: Source>(src: &mut S, ctx: Ctx) -> Result<Self, DecodeError> {
         need(src, Self::MIN_LEN)?;
-        let items = src.read_vec::<T>(N, ctx)?;
-        // `decode_vec` returned exactly N items.
-        items
-            .try_into()
-            .map_err(|_| DecodeError::other("array length mismatch"))
+        let mut failed = None;
+        let items: [Option<T>; N] = std::array::from_fn(|_| {
+            if failed.is_some() {
+                return None;
+            }
+            src.read::<T>(ctx).map_err(|e| failed = Some(e)).ok()
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        // No read failed, so every item is there.
+        Ok(items.map(|item| item.unwrap_or_else(|| unreachable!("every read succeeded"))))
     }
 }
 
@@ -1278,7 +1287,48 @@ mod tests {
         assert_eq!(buf.len(), v.wire_len(ctx));
         let bytes = buf.to_vec();
         assert_eq!(decode_whole::<T>(buf.freeze(), ctx).unwrap(), v);
+        let from_slice = decode_whole_with_id::<T, &[u8]>(&bytes, ctx, |_| None);
+        assert_eq!(from_slice.unwrap(), v, "decoded from a slice");
         bytes
+    }
+
+    /// Both sources, the same answer: a value, or the same error.
+    fn both_ways<T: Wire + PartialEq + std::fmt::Debug>(bytes: &[u8]) -> Result<T, DecodeError> {
+        let from_bytes = decode_whole::<T>(Bytes::copy_from_slice(bytes), Ctx::DEFAULT);
+        let from_slice = decode_whole_with_id::<T, &[u8]>(bytes, Ctx::DEFAULT, |_| None);
+        assert_eq!(
+            from_bytes.as_ref().map_err(ToString::to_string),
+            from_slice.as_ref().map_err(ToString::to_string)
+        );
+        from_bytes
+    }
+
+    #[test]
+    fn arrays_read_item_by_item_and_fail_at_the_bad_one() {
+        assert_eq!(roundtrip([1u16, 2, 3], Ctx::DEFAULT), [1, 0, 2, 0, 3, 0]);
+        assert_eq!(
+            both_ways::<[bool; 3]>(&[1, 0, 1]).unwrap(),
+            [true, false, true]
+        );
+        let e = both_ways::<[bool; 3]>(&[1, 2, 1]).unwrap_err();
+        assert_eq!(e.kind(), &DecodeErrorKind::InvalidBool(2));
+        assert!(both_ways::<[u16; 3]>(&[1, 0, 2, 0, 3])
+            .unwrap_err()
+            .is_incomplete());
+        // Items of varying size: the array's MIN_LEN is checked first, then each item.
+        let e = both_ways::<[String; 2]>(&[1, 0, b'a', 3, 0, b'b']).unwrap_err();
+        assert_eq!(
+            e.kind(),
+            &DecodeErrorKind::LengthTooLarge {
+                claimed: 3,
+                available: 1
+            }
+        );
+        assert_eq!(
+            both_ways::<[String; 2]>(&[1, 0, b'a', 1, 0, b'b']).unwrap(),
+            ["a".to_owned(), "b".to_owned()]
+        );
+        assert_eq!(both_ways::<[u8; 0]>(&[]).unwrap(), [0u8; 0]);
     }
 
     #[test]
