@@ -388,8 +388,12 @@ where
 /// in place as the reader lends them, and cut out as `Bytes` (`Bytes::slice`: one atomic
 /// increment and decrement per frame, what a type with a `Bytes` field takes), against
 /// speedy reading the same buffer's slices.
-fn bench_decode<T, H>(budget: Duration, label: &str, value: &T, hand: impl Fn(&[u8]) -> Option<H>)
-where
+fn bench_decode<T, H>(
+    budget: Duration,
+    label: &str,
+    value: &T,
+    hand_decode: impl Fn(&[u8]) -> Option<H>,
+) where
     T: Encode
         + Decode
         + Serialize
@@ -425,7 +429,7 @@ where
             }
         },
         hand: || {
-            black_box(hand(black_box(&frame[..])).unwrap());
+            black_box(hand_decode(black_box(&frame[..])).unwrap());
         },
         bin: || {
             black_box(bincode::deserialize::<T>(black_box(bin_bytes)).unwrap());
@@ -482,10 +486,15 @@ where
     let shared = Bytes::from(frame.repeat(FRAMES));
     let speedy_shared = speedy_bytes.repeat(FRAMES);
     let sn = speedy_bytes.len();
-    let [lent, cut, speedy_cut] = rates!(budget, FRAMES as u64;
+    let [lent, hand_lent, cut, speedy_cut] = rates!(budget, FRAMES as u64;
         lent: || {
             for i in 0..FRAMES {
                 black_box(<T as Decode>::decode_slice(black_box(&shared[i * n..(i + 1) * n])).unwrap());
+            }
+        },
+        hand_lent: || {
+            for i in 0..FRAMES {
+                black_box(hand_decode(black_box(&shared[i * n..(i + 1) * n])).unwrap());
             }
         },
         cut: || {
@@ -503,6 +512,12 @@ where
                 );
             }
         },
+    );
+    report(
+        &format!("decode {label}, frames lent from a read buffer, vs hand-written from them"),
+        lent,
+        hand_lent,
+        "msg/s",
     );
     report(
         &format!("decode {label}, frames lent from a read buffer, vs speedy from its slices"),

@@ -32,6 +32,18 @@ pub use crate::{
 #[cfg(feature = "websocket")]
 pub use crate::ws::WebSocket;
 
+/// [`decode_whole_with_id`] out of line, for types whose fast path takes every valid frame:
+/// only failing frames come here, and the fast path's caller stays small.
+#[cold]
+#[inline(never)]
+pub fn decode_whole_cold<T: Wire, S: Source>(
+    frame: S,
+    ctx: Ctx,
+    id_of: impl FnOnce(&T) -> Option<u32>,
+) -> Result<T, DecodeError> {
+    decode_whole_with_id(frame, ctx, id_of)
+}
+
 /// Names the field (and message id) a decode error happened in, keeping the innermost ones.
 pub fn context(e: DecodeError, field: &'static str, id: Option<u64>) -> DecodeError {
     let e = if e.field().is_none() {

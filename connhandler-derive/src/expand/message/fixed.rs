@@ -13,7 +13,7 @@ use super::{
     construct, id_literal, Gen,
 };
 use crate::{
-    ast::{Field, Style, Variant},
+    ast::{Body, Container, Field, Style, Variant},
     attr::Endian,
 };
 
@@ -43,6 +43,24 @@ pub(super) fn struct_fast_decode(
                 return #built;
             }
         }
+    }
+}
+
+/// Whether the whole-frame fast path takes every valid frame of the type: a struct of fixed
+/// size, or an enum whose variants all are (no catch-all). The general path is then only
+/// for frames that fail, and is kept out of line.
+pub(super) fn covers_every_frame(g: &Gen, cont: &Container) -> bool {
+    match &cont.data {
+        Body::Struct(style, fields) => {
+            let id = cont.attrs.id.as_ref().map(|i| i.value);
+            fixed_decode(g, id, fields, quote!(Self), *style).is_some()
+        }
+        Body::Enum(variants) => variants.iter().all(|v| {
+            v.attrs.catch_all.is_none()
+                && v.attrs.id.as_ref().is_some_and(|id| {
+                    fixed_decode(g, Some(id.value), &v.fields, quote!(Self), v.style).is_some()
+                })
+        }),
     }
 }
 

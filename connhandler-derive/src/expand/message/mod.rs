@@ -201,6 +201,12 @@ fn expand(cont: &Container) -> TokenStream {
             fixed::struct_fast_decode(&g, id, fields, *style)
         }
     };
+    // Every valid frame taken by the fast path: the general one is for errors, out of line.
+    let whole = if !g.json && fixed::covers_every_frame(&g, cont) {
+        quote!(decode_whole_cold)
+    } else {
+        quote!(decode_whole_with_id)
+    };
     let fast_vec = match &cont.data {
         Body::Struct(style, fields) if !g.json => {
             let id = cont.attrs.id.as_ref().map(|i| i.value);
@@ -323,7 +329,7 @@ fn expand(cont: &Container) -> TokenStream {
                 #[inline]
                 fn decode(__frame: #p::Bytes) -> #p::Result<Self, #p::DecodeError> {
                     #fast_decode
-                    #p::decode_whole_with_id::<Self, #p::Bytes>(
+                    #p::#whole::<Self, #p::Bytes>(
                         __frame, #ctx, |__value: &Self| #message_id,
                     )
                 }
@@ -331,7 +337,7 @@ fn expand(cont: &Container) -> TokenStream {
                 #[inline]
                 fn decode_slice(__frame: &[u8]) -> #p::Result<Self, #p::DecodeError> {
                     #fast_decode
-                    #p::decode_whole_with_id::<Self, &[u8]>(
+                    #p::#whole::<Self, &[u8]>(
                         __frame, #ctx, |__value: &Self| #message_id,
                     )
                 }
