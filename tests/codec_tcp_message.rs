@@ -318,12 +318,13 @@ fn feed_in_pieces(
     Ok(out)
 }
 
-/// As [`feed_in_pieces`], each frame lent by `read_frame` (the reader's path for messages
-/// that decode in place) and copied out: frames, then the error, as strings to compare.
-fn lend_in_pieces(
-    framing: &mut impl Framing,
+/// `wire` fed to `framing` in pieces cut at `cuts`, each whole frame taken by `next` (lent
+/// or cut out) and copied: the frames, then the error if one came, as a string to compare.
+fn frames_in_pieces<F: Framing>(
+    framing: &mut F,
     wire: &[u8],
     mut cuts: Vec<usize>,
+    next: impl Fn(&mut F, &mut BytesMut) -> Result<Option<Vec<u8>>, FrameError>,
 ) -> (Vec<Vec<u8>>, Option<String>) {
     cuts.retain(|&c| c < wire.len());
     cuts.sort_unstable();
@@ -335,7 +336,7 @@ fn lend_in_pieces(
         buf.extend_from_slice(&wire[at..cut]);
         at = cut;
         loop {
-            match framing.read_frame(&mut buf, |frame| frame.to_vec()) {
+            match next(framing, &mut buf) {
                 Ok(Some(frame)) => out.push(frame),
                 Ok(None) => break,
                 Err(e) => return (out, Some(e.to_string())),
@@ -351,36 +352,26 @@ fn lend_in_pieces(
     }
 }
 
-/// [`feed_in_pieces`]'s frames before any error, and the error, in [`lend_in_pieces`]'s terms.
+/// Each frame lent by `read_frame` (the reader's path for types that decode in place).
+fn lend_in_pieces(
+    framing: &mut impl Framing,
+    wire: &[u8],
+    cuts: Vec<usize>,
+) -> (Vec<Vec<u8>>, Option<String>) {
+    frames_in_pieces(framing, wire, cuts, |f, buf| {
+        f.read_frame(buf, |frame| frame.to_vec())
+    })
+}
+
+/// Each frame cut out by `decode_frame`.
 fn cut_in_pieces(
     framing: &mut impl Framing,
     wire: &[u8],
-    mut cuts: Vec<usize>,
+    cuts: Vec<usize>,
 ) -> (Vec<Vec<u8>>, Option<String>) {
-    cuts.retain(|&c| c < wire.len());
-    cuts.sort_unstable();
-    cuts.push(wire.len());
-    let mut buf = BytesMut::new();
-    let mut out = Vec::new();
-    let mut at = 0;
-    for cut in cuts {
-        buf.extend_from_slice(&wire[at..cut]);
-        at = cut;
-        loop {
-            match framing.decode_frame(&mut buf) {
-                Ok(Some(frame)) => out.push(frame.to_vec()),
-                Ok(None) => break,
-                Err(e) => return (out, Some(e.to_string())),
-            }
-        }
-    }
-    loop {
-        match framing.decode_frame_eof(&mut buf) {
-            Ok(Some(frame)) => out.push(frame.to_vec()),
-            Ok(None) => return (out, None),
-            Err(e) => return (out, Some(e.to_string())),
-        }
-    }
+    frames_in_pieces(framing, wire, cuts, |f, buf| {
+        Ok(f.decode_frame(buf)?.map(|frame| frame.to_vec()))
+    })
 }
 
 proptest! {
