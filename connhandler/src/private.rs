@@ -32,16 +32,23 @@ pub use crate::{
 #[cfg(feature = "websocket")]
 pub use crate::ws::WebSocket;
 
-/// [`decode_whole_with_id`] out of line, for types whose fast path takes every valid frame:
-/// only failing frames come here, and the fast path's caller stays small.
+/// Why a frame failed, for types whose fast path takes every valid frame (so the general
+/// path, [`decode_whole_with_id`], only sees frames that fail): out of line, and returning
+/// the error alone, so that the fast path's value is not merged with this call's result in
+/// memory.
 #[cold]
 #[inline(never)]
-pub fn decode_whole_cold<T: Wire, S: Source>(
+pub fn decode_whole_error<T: Wire, S: Source>(
     frame: S,
     ctx: Ctx,
     id_of: impl FnOnce(&T) -> Option<u32>,
-) -> Result<T, DecodeError> {
-    decode_whole_with_id(frame, ctx, id_of)
+) -> DecodeError {
+    match decode_whole_with_id(frame, ctx, id_of) {
+        Err(e) => e,
+        // The fast path refused a frame the general path reads: they disagree on a layout,
+        // which the derive's tests rule out. Refused here too rather than let through.
+        Ok(_) => DecodeError::other("the fixed-size fast path refused a frame"),
+    }
 }
 
 /// Names the field (and message id) a decode error happened in, keeping the innermost ones.

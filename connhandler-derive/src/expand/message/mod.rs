@@ -201,12 +201,24 @@ fn expand(cont: &Container) -> TokenStream {
             fixed::struct_fast_decode(&g, id, fields, *style)
         }
     };
-    // Every valid frame taken by the fast path: the general one is for errors, out of line.
-    let whole = if !g.json && fixed::covers_every_frame(&g, cont) {
-        quote!(decode_whole_cold)
-    } else {
-        quote!(decode_whole_with_id)
+    // Every valid frame taken by the fast path: the general one only says why a frame
+    // failed, out of line.
+    let general = |source: TokenStream| {
+        if !g.json && fixed::covers_every_frame(&g, cont) {
+            quote! {
+                #p::Err(#p::decode_whole_error::<Self, #source>(
+                    __frame, #ctx, |__value: &Self| #message_id,
+                ))
+            }
+        } else {
+            quote! {
+                #p::decode_whole_with_id::<Self, #source>(
+                    __frame, #ctx, |__value: &Self| #message_id,
+                )
+            }
+        }
     };
+    let (general_bytes, general_slice) = (general(quote!(#p::Bytes)), general(quote!(&[u8])));
     let fast_vec = match &cont.data {
         Body::Struct(style, fields) if !g.json => {
             let id = cont.attrs.id.as_ref().map(|i| i.value);
@@ -329,17 +341,13 @@ fn expand(cont: &Container) -> TokenStream {
                 #[inline]
                 fn decode(__frame: #p::Bytes) -> #p::Result<Self, #p::DecodeError> {
                     #fast_decode
-                    #p::#whole::<Self, #p::Bytes>(
-                        __frame, #ctx, |__value: &Self| #message_id,
-                    )
+                    #general_bytes
                 }
 
                 #[inline]
                 fn decode_slice(__frame: &[u8]) -> #p::Result<Self, #p::DecodeError> {
                     #fast_decode
-                    #p::#whole::<Self, &[u8]>(
-                        __frame, #ctx, |__value: &Self| #message_id,
-                    )
+                    #general_slice
                 }
 
                 fn frame_status(__bytes: &[u8]) -> #p::FrameStatus {
