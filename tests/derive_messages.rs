@@ -224,6 +224,30 @@ proptest! {
         }
     }
 
+    /// A protocol of fixed-size variants, whose fast path takes every valid frame (its general
+    /// path only says why a frame failed): any bytes get the same answer from `Bytes` and
+    /// from a slice, and a failure is one the general path found.
+    #[test]
+    fn prop_fixed_size_protocols_fail_as_the_general_path_says(
+        bytes in prop::collection::vec(any::<u8>(), 0..12),
+    ) {
+        #[derive(Message, Debug, PartialEq)]
+        enum Fixed {
+            #[wire(id = 1)]
+            A { x: u32, on: bool },
+            #[wire(id = 2)]
+            B(i16),
+            #[wire(id = 3)]
+            C,
+        }
+        let from_bytes = Fixed::decode(Bytes::from(bytes.clone())).map_err(|e| e.to_string());
+        let from_slice = Fixed::decode_slice(&bytes).map_err(|e| e.to_string());
+        prop_assert_eq!(&from_bytes, &from_slice);
+        if let Err(e) = from_bytes {
+            prop_assert!(!e.contains("fast path"), "{}", e);
+        }
+    }
+
     /// Derived messages from a reference writer (no explicit final chunk), any lengths
     /// including exact multiples of max_message_size, are read back one by one.
     #[test]
