@@ -1100,3 +1100,46 @@ fn a_run_of_fixed_size_items_round_trips_and_fails_as_item_by_item_would() {
     liar[2..4].copy_from_slice(&u16::MAX.to_le_bytes());
     assert!(Spots::decode(Bytes::from(liar)).is_err());
 }
+
+#[test]
+fn an_array_of_fixed_size_items_reads_as_one_run() {
+    /// Numbers only: an array of them is read after one length check.
+    #[derive(Message, Debug, Clone, Copy, PartialEq)]
+    #[wire(endian = "big")]
+    struct Corner {
+        x: i32,
+        #[wire(endian = "little")]
+        y: u16,
+    }
+    #[derive(Message, Debug, PartialEq)]
+    #[wire(id = 0x21)]
+    struct Quad {
+        corners: [Corner; 4],
+        tag: u8,
+    }
+    let quad = Quad {
+        corners: [
+            Corner { x: -1, y: 2 },
+            Corner { x: 3, y: 400 },
+            Corner { x: 5, y: 6 },
+            Corner {
+                x: i32::MIN,
+                y: u16::MAX,
+            },
+        ],
+        tag: 9,
+    };
+    let bytes = assert_roundtrip(&quad);
+    // <u16 id><4 x (i32 BE, u16 LE)><u8>
+    assert_eq!(&bytes[..8], &[0x21, 0, 0xff, 0xff, 0xff, 0xff, 2, 0]);
+    assert_eq!(bytes.len(), 2 + 4 * 6 + 1);
+    // Cut inside the array: incomplete, from Bytes and from a slice alike.
+    for cut in [3, 10, 26] {
+        let e = Quad::decode(bytes.slice(..cut)).unwrap_err();
+        assert!(e.is_incomplete(), "{cut}: {e}");
+        assert_eq!(
+            e.to_string(),
+            Quad::decode_slice(&bytes[..cut]).unwrap_err().to_string()
+        );
+    }
+}

@@ -2,6 +2,7 @@
 //! not a public API. The module's name carries the crate's version (see `lib.rs`).
 
 pub use bytes::{Bytes, BytesMut};
+pub use core::array::from_fn as array_from_fn;
 pub use std::vec::Vec;
 
 pub use core::{
@@ -23,8 +24,8 @@ pub use crate::{
     talk,
     wire::{
         decode_whole, decode_whole_with_id, fingerprint_combine, fingerprint_mix, fingerprint_str,
-        frame_status, frame_status_decoding, Ctx, Endian, LenWidth, LengthOverflow, ReadFrom,
-        Source, Wire, WireRest,
+        frame_status, frame_status_decoding, read_items, Ctx, Endian, LenWidth, LengthOverflow,
+        ReadFrom, Source, Wire, WireRest,
     },
 };
 

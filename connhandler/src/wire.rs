@@ -246,6 +246,17 @@ pub trait Wire: Sized {
         src.read::<Self>(ctx)
     }
 
+    /// Reads `[Self; N]`: item by item, with no `Vec` in between; numbers override it with one
+    /// length check and a loop over the bytes. Generated code's and the array impl's.
+    #[doc(hidden)]
+    #[inline]
+    fn wire_read_array<S: Source, const N: usize>(
+        src: &mut S,
+        ctx: Ctx,
+    ) -> Result<[Self; N], DecodeError> {
+        read_items(src, ctx)
+    }
+
     /// Checks that every length in the value fits the prefix it is written with (a `String`
     /// of 70,000 bytes does not fit a u16 prefix): [`wire_encode`](Wire::wire_encode) of a
     /// value that does not would write a wrong prefix. Types with no length prefix inside
@@ -746,6 +757,25 @@ macro_rules! wire_int {
             fn slice_len(items: &[Self], _: Ctx) -> usize {
                 items.len() * $size
             }
+
+            /// One length check, then a loop over the bytes.
+            #[inline]
+            fn wire_read_array<S: Source, const N: usize>(
+                src: &mut S,
+                ctx: Ctx,
+            ) -> Result<[Self; N], DecodeError> {
+                need(src, N * $size)?;
+                let bytes = &src.rest()[..N * $size];
+                let items = std::array::from_fn(|i| {
+                    let b = bytes[i * $size..(i + 1) * $size].try_into().unwrap_or([0; $size]);
+                    match ctx.endian {
+                        Endian::Little => <$t>::from_le_bytes(b),
+                        Endian::Big => <$t>::from_be_bytes(b),
+                    }
+                });
+                src.skip(N * $size);
+                Ok(items)
+            }
         }
 
         impl ReadFrom for $t {
@@ -790,6 +820,14 @@ impl Wire for u8 {
     via_read_from!(vec);
     fn slice_len(items: &[Self], _: Ctx) -> usize {
         items.len()
+    }
+    /// One copy.
+    #[inline]
+    fn wire_read_array<S: Source, const N: usize>(
+        src: &mut S,
+        _: Ctx,
+    ) -> Result<[Self; N], DecodeError> {
+        take::<N, S>(src)
     }
     fn encode_slice(items: &[Self], _: Ctx, dst: &mut BytesMut) {
         dst.extend_from_slice(items)
@@ -1091,19 +1129,30 @@ impl<T: Wire, const N: usize> ReadFrom for [T; N] {
     #[inline]
     fn read_from<S: Source>(src: &mut S, ctx: Ctx) -> Result<Self, DecodeError> {
         need(src, Self::MIN_LEN)?;
-        let mut failed = None;
-        let items: [Option<T>; N] = std::array::from_fn(|_| {
-            if failed.is_some() {
-                return None;
-            }
-            src.read::<T>(ctx).map_err(|e| failed = Some(e)).ok()
-        });
-        if let Some(e) = failed {
-            return Err(e);
-        }
-        // No read failed, so every item is there.
-        Ok(items.map(|item| item.unwrap_or_else(|| unreachable!("every read succeeded"))))
+        T::wire_read_array(src, ctx)
     }
+}
+
+/// `N` items read one by one into an array, with no `Vec` in between (the default of
+/// `wire_read_array`). Generated code's.
+#[doc(hidden)]
+#[inline]
+pub fn read_items<T: Wire, S: Source, const N: usize>(
+    src: &mut S,
+    ctx: Ctx,
+) -> Result<[T; N], DecodeError> {
+    let mut failed = None;
+    let items: [Option<T>; N] = std::array::from_fn(|_| {
+        if failed.is_some() {
+            return None;
+        }
+        src.read::<T>(ctx).map_err(|e| failed = Some(e)).ok()
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    // No read failed, so every item is there.
+    Ok(items.map(|item| item.unwrap_or_else(|| unreachable!("every read succeeded"))))
 }
 
 impl Wire for () {
@@ -1306,6 +1355,19 @@ mod tests {
     #[test]
     fn arrays_read_item_by_item_and_fail_at_the_bad_one() {
         assert_eq!(roundtrip([1u16, 2, 3], Ctx::DEFAULT), [1, 0, 2, 0, 3, 0]);
+        // Numbers in one run, in either byte order; bytes in one copy.
+        let big = Ctx {
+            endian: Endian::Big,
+            ..Ctx::DEFAULT
+        };
+        assert_eq!(roundtrip([1u32, 2], big), [0, 0, 0, 1, 0, 0, 0, 2]);
+        assert_eq!(roundtrip([-1.5f32, 2.0], Ctx::DEFAULT).len(), 8);
+        assert_eq!(roundtrip([7u8, 8, 9], Ctx::DEFAULT), [7, 8, 9]);
+        assert_eq!(roundtrip([[1i16, -1], [2, -2]], Ctx::DEFAULT).len(), 8);
+        let e = both_ways::<[u8; 4]>(&[1, 2, 3]).unwrap_err();
+        assert_eq!(e.kind(), &DecodeErrorKind::Incomplete { needed: 1 });
+        let e = both_ways::<[u32; 2]>(&[1, 2, 3, 4, 5]).unwrap_err();
+        assert_eq!(e.kind(), &DecodeErrorKind::Incomplete { needed: 3 });
         assert_eq!(
             both_ways::<[bool; 3]>(&[1, 0, 1]).unwrap(),
             [true, false, true]

@@ -4,6 +4,7 @@
 //! | --- | --- | --- |
 //! | a whole frame | a frame of exactly a fixed-size message's length is decoded straight from an array, with no cursor and no trailing-bytes check | the general way, errors included |
 //! | a run in a sequence | `Vec<T>` of a fixed-size struct without an id: one length check for the whole run, then a tight loop over its items' arrays, the cursor advanced once | the general way (a run cut short reports what reading item by item would) |
+//! | a run in an array | `[T; N]` of such a struct of numbers only: the same, into the array | item by item |
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -203,6 +204,58 @@ pub(super) fn struct_fast_vec(
                     #p::Ok(__out)
                 }
             }
+        }
+    }
+}
+
+/// `Wire::wire_read_array` for a struct of fixed size without an id, of numbers only: one
+/// length check for the whole array, then each item built from its bytes, with no `Result`
+/// per item. Nothing for any other struct (they read item by item).
+pub(super) fn struct_fast_array(
+    g: &Gen,
+    id: Option<u64>,
+    fields: &[Field],
+    style: Style,
+) -> TokenStream {
+    if id.is_some() || fields.is_empty() || fields.iter().any(is_bool) {
+        return quote!();
+    }
+    let p = &g.p;
+    if fixed_decode(g, None, fields, quote!(Self), style).is_none() {
+        return quote!();
+    }
+    let mut at = 0;
+    let values: Vec<TokenStream> = fields
+        .iter()
+        .map(|f| {
+            let v = num_get(g, f, at);
+            at += prim_size(f).unwrap_or(0);
+            v
+        })
+        .collect();
+    let n = at;
+    let item = construct(quote!(Self), style, fields, &values);
+    quote! {
+        #[inline]
+        fn wire_read_array<__S: #p::Source, const __N: usize>(
+            __src: &mut __S,
+            __ctx: #p::Ctx,
+        ) -> #p::Result<[Self; __N], #p::DecodeError> {
+            let __total = __N * #n;
+            if #p::Source::rest(__src).len() < __total {
+                // Short: item by item, so that the error is the one that reading says.
+                return #p::read_items(__src, __ctx);
+            }
+            let __run = &#p::Source::rest(__src)[..__total];
+            let __items = #p::array_from_fn(|__i| {
+                // Whole items: the zeros are never read.
+                let __all = __run[__i * #n..(__i + 1) * #n]
+                    .first_chunk::<#n>()
+                    .unwrap_or(&[0u8; #n]);
+                #item
+            });
+            #p::advance(__src, __total);
+            #p::Ok(__items)
         }
     }
 }

@@ -226,6 +226,13 @@ fn expand(cont: &Container) -> TokenStream {
         }
         _ => quote!(),
     };
+    let fast_array = match &cont.data {
+        Body::Struct(style, fields) if !g.json => {
+            let id = cont.attrs.id.as_ref().map(|i| i.value);
+            fixed::struct_fast_array(&g, id, fields, *style)
+        }
+        _ => quote!(),
+    };
     // A fast run reader is reached from `Vec<Self>` through the `Wire` impl's.
     let vec_readers = if fast_vec.is_empty() {
         quote!()
@@ -301,6 +308,7 @@ fn expand(cont: &Container) -> TokenStream {
                 }
 
                 #vec_readers
+                #fast_array
             }
 
             #[automatically_derived]
