@@ -139,6 +139,12 @@ impl Default for Ctx {
 /// front of `src`, failing with [`DecodeErrorKind::Incomplete`] when `src` ends too early,
 /// and never allocating more than `src` can fill.
 ///
+/// Values are also read from a slice borrowed from the connection's read buffer
+/// ([`wire_decode_slice`](Wire::wire_decode_slice)): a message whose fields all say
+/// [`READS_IN_PLACE`](Wire::READS_IN_PLACE) is decoded there, with no reference-counted frame.
+/// A hand-written impl that only writes `wire_decode` still works everywhere (the slice is
+/// copied for it), and makes the messages holding it take the `Bytes` path.
+///
 /// # Examples
 ///
 /// A hand-written impl for a type of your own, usable as a field of derived messages:
