@@ -158,18 +158,7 @@ pub(super) fn struct_fast_vec(
         return quote!();
     };
     // Numbers only: reading cannot fail, so each item is built with no `Result`.
-    let numbers_only = fields.iter().all(|f| !is_bool(f));
-    let collect = if numbers_only {
-        let mut at = 0;
-        let values: Vec<TokenStream> = fields
-            .iter()
-            .map(|f| {
-                let v = num_get(g, f, at);
-                at += prim_size(f).unwrap_or(0);
-                v
-            })
-            .collect();
-        let item = construct(quote!(Self), style, fields, &values);
+    let collect = if let Some((_, item)) = numbers_item(g, fields, style) {
         // No `Result` per item: the collect writes in place (its length is known).
         quote!(#p::Ok(__items.map(|__all| #item).collect::<#p::Vec<Self>>()))
     } else {
@@ -217,24 +206,13 @@ pub(super) fn struct_fast_array(
     fields: &[Field],
     style: Style,
 ) -> TokenStream {
-    if id.is_some() || fields.is_empty() || fields.iter().any(is_bool) {
+    if id.is_some() || fields.is_empty() {
         return quote!();
     }
     let p = &g.p;
-    if fixed_decode(g, None, fields, quote!(Self), style).is_none() {
+    let Some((n, item)) = numbers_item(g, fields, style) else {
         return quote!();
-    }
-    let mut at = 0;
-    let values: Vec<TokenStream> = fields
-        .iter()
-        .map(|f| {
-            let v = num_get(g, f, at);
-            at += prim_size(f).unwrap_or(0);
-            v
-        })
-        .collect();
-    let n = at;
-    let item = construct(quote!(Self), style, fields, &values);
+    };
     quote! {
         #[inline]
         fn wire_read_array<__S: #p::Source, const __N: usize>(
@@ -258,6 +236,23 @@ pub(super) fn struct_fast_array(
             #p::Ok(__items)
         }
     }
+}
+
+/// A struct of numbers only, without an id: its size, and the expression building one value
+/// from `__all`, an array of that many bytes (reading numbers cannot fail: no `Result`).
+/// `None` for any other layout.
+fn numbers_item(g: &Gen, fields: &[Field], style: Style) -> Option<(usize, TokenStream)> {
+    if fields.iter().any(is_bool) {
+        return None;
+    }
+    let mut at = 0;
+    let mut values = Vec::new();
+    for f in fields {
+        let size = prim_size(f)?;
+        values.push(num_get(g, f, at));
+        at += size;
+    }
+    Some((at, construct(quote!(Self), style, fields, &values)))
 }
 
 /// Whether a field is a `bool` (the one fixed-size type whose reading can fail).
