@@ -12,7 +12,7 @@
 
 use std::{fmt, io, ops::RangeInclusive, time::Duration};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::message::{Encode, FrameStatusFn};
 
@@ -26,6 +26,30 @@ pub use tcp_message::{TcpMessageCodec, TcpMessageCodecBuilder};
 
 #[doc(no_inline)]
 pub use tokio_util::codec::{Decoder, Encoder};
+
+/// Where a whole message lies at the front of the read buffer: its body, and how many bytes
+/// it takes there (its header or the hole left by reassembly included).
+pub(crate) struct Found {
+    pub(crate) body: std::ops::Range<usize>,
+    pub(crate) end: usize,
+}
+
+impl Found {
+    /// The message cut out of `src` as shared `Bytes`.
+    pub(crate) fn cut(self, src: &mut BytesMut) -> Bytes {
+        let mut frame = src.split_to(self.end).freeze();
+        frame.truncate(self.body.end);
+        frame.advance(self.body.start);
+        frame
+    }
+
+    /// The message lent to `read` where it lies, then passed over.
+    pub(crate) fn lend<T>(self, src: &mut BytesMut, read: impl FnOnce(&[u8]) -> T) -> T {
+        let value = read(&src[self.body]);
+        src.advance(self.end);
+        value
+    }
+}
 
 /// A framing that handlers can run a connection over.
 ///
@@ -66,7 +90,9 @@ pub trait Framing: Clone + Send + 'static {
     /// place ([`Decode::IN_PLACE`](crate::Decode::IN_PLACE)).
     ///
     /// The default cuts the frame with `decode_frame` and lends that; the built-in framings
-    /// lend a frame that arrived whole where it is, and cut only one they reassembled.
+    /// lend every frame where it lies (a message of several TcpMessage chunks or WebSocket
+    /// fragments where they were joined). Frames found at the end of the stream or after a
+    /// pause are cut (`decode_frame_eof`, `end_pending`).
     ///
     /// # Errors
     ///

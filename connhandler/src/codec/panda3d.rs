@@ -5,7 +5,7 @@ use std::ops::RangeInclusive;
 use bytes::{Buf, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder, Framed};
 
-use super::{encode_checked, ConfigError, FrameError, Framing, DEFAULT_MAX_FRAME_LENGTH};
+use super::{encode_checked, ConfigError, Found, FrameError, Framing, DEFAULT_MAX_FRAME_LENGTH};
 use crate::message::Encode;
 
 /// Panda3D's datagram framing (`ConnectionWriter` / `QueuedConnectionReader` on a TCP
@@ -222,14 +222,19 @@ impl Panda3dCodec {
     }
 }
 
-impl Framing for Panda3dCodec {
-    fn decode_frame(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+impl Panda3dCodec {
+    /// Reads the header (once) and waits for the body: where the datagram lies at the front
+    /// of `src`, or `None` when more bytes are needed.
+    fn next_datagram(&mut self, src: &mut BytesMut) -> Result<Option<Found>, FrameError> {
         if self.header_size == 0 {
             if src.is_empty() {
                 return Ok(None);
             }
             let take = src.len().min(self.max_frame_length);
-            return Ok(Some(src.split_to(take).freeze()));
+            return Ok(Some(Found {
+                body: 0..take,
+                end: take,
+            }));
         }
         let len = match self.pending {
             Some(len) => len,
@@ -255,27 +260,26 @@ impl Framing for Panda3dCodec {
             return Ok(None);
         }
         self.pending = None;
-        Ok(Some(src.split_to(len).freeze()))
+        Ok(Some(Found {
+            body: 0..len,
+            end: len,
+        }))
+    }
+}
+
+impl Framing for Panda3dCodec {
+    fn decode_frame(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        Ok(self.next_datagram(src)?.map(|found| found.cut(src)))
     }
 
-    /// A whole datagram at the front of the buffer (header and body) is lent where it is;
-    /// everything else goes through `decode_frame`.
+    /// The datagram is lent where it is, after its header.
     #[inline]
     fn read_frame<T>(
         &mut self,
         src: &mut BytesMut,
         read: impl FnOnce(&[u8]) -> T,
     ) -> Result<Option<T>, FrameError> {
-        let head = self.header_size;
-        if head > 0 && self.pending.is_none() && src.len() >= head {
-            let len = self.announced(src);
-            if len <= self.max_frame_length && src.len() >= head + len {
-                let value = read(&src[head..head + len]);
-                src.advance(head + len);
-                return Ok(Some(value));
-            }
-        }
-        Ok(self.decode_frame(src)?.map(|frame| read(&frame)))
+        Ok(self.next_datagram(src)?.map(|found| found.lend(src, read)))
     }
 
     fn decode_frame_eof(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {

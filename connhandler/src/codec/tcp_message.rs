@@ -5,7 +5,7 @@ use std::{ops::RangeInclusive, time::Duration};
 use bytes::{Buf, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder, Framed};
 
-use super::{encode_checked, ConfigError, FrameError, Framing, DEFAULT_MAX_FRAME_LENGTH};
+use super::{encode_checked, ConfigError, Found, FrameError, Framing, DEFAULT_MAX_FRAME_LENGTH};
 use crate::message::{Encode, FrameStatus, FrameStatusFn};
 
 /// The largest `max_message_size`: a chunk length must fit the u16 header.
@@ -434,20 +434,24 @@ impl TcpMessageCodec {
         Ok(())
     }
 
-    /// Cuts the message reassembled so far out of `src`, and the hole after it.
-    fn take_assembled(&mut self, src: &mut BytesMut) -> Bytes {
+    /// The message reassembled so far, at the front of `src` with the hole after it; the
+    /// codec is ready for the next one.
+    fn assembled_found(&mut self) -> Found {
         let len = std::mem::take(&mut self.assembled);
         if len > self.max_message_size {
             self.last_long = len;
         }
-        let frame = src.split_to(len).freeze();
-        src.advance(std::mem::take(&mut self.hole));
-        frame
+        Found {
+            body: 0..len,
+            end: len + std::mem::take(&mut self.hole),
+        }
     }
 }
 
-impl Framing for TcpMessageCodec {
-    fn decode_frame(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+impl TcpMessageCodec {
+    /// Reads headers and chunks until a message is whole at the front of `src`: where it is,
+    /// or `None` when more bytes are needed.
+    fn next_message(&mut self, src: &mut BytesMut) -> Result<Option<Found>, FrameError> {
         loop {
             match self.state {
                 State::Header => {
@@ -476,12 +480,11 @@ impl Framing for TcpMessageCodec {
                     }
                     if at == 0 {
                         if !continues && src.len() >= 2 + len {
-                            // A whole one-chunk message is here: cut it out with its header
-                            // and drop the header from the frozen view (cheaper than advancing
-                            // the read buffer twice).
-                            let mut frame = src.split_to(2 + len).freeze();
-                            frame.advance(2);
-                            return Ok(Some(frame));
+                            // A whole one-chunk message is here, after its header.
+                            return Ok(Some(Found {
+                                body: 2..2 + len,
+                                end: 2 + len,
+                            }));
                         }
                         src.advance(2);
                         if continues && self.last_long > len {
@@ -531,39 +534,33 @@ impl Framing for TcpMessageCodec {
                     }
                     self.state = State::Header;
                     if !continues {
-                        return Ok(Some(self.take_assembled(src)));
+                        return Ok(Some(self.assembled_found()));
                     }
                     if let Some(status) = self.frame_status {
                         if status(&src[..self.assembled]) == FrameStatus::Complete {
-                            return Ok(Some(self.take_assembled(src)));
+                            return Ok(Some(self.assembled_found()));
                         }
                     }
                 }
             }
         }
     }
+}
 
-    /// A whole one-chunk message at the front of the buffer is lent where it is; every
-    /// other case (chunks to reassemble, an error, too few bytes) goes through `decode_frame`.
+impl Framing for TcpMessageCodec {
+    fn decode_frame(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        Ok(self.next_message(src)?.map(|found| found.cut(src)))
+    }
+
+    /// Every message is lent where it is: a one-chunk message after its header, a
+    /// reassembled one where its chunks were joined.
     #[inline]
     fn read_frame<T>(
         &mut self,
         src: &mut BytesMut,
         read: impl FnOnce(&[u8]) -> T,
     ) -> Result<Option<T>, FrameError> {
-        if matches!(self.state, State::Header) && self.assembled + self.hole == 0 {
-            if let Some(&[lo, hi]) = src.first_chunk::<2>() {
-                let len = usize::from(u16::from_le_bytes([lo, hi]));
-                // What decode_frame would cut whole: a final chunk within both limits.
-                let max = self.max_message_size.min(self.max_frame_length);
-                if len != 0 && len <= max && src.len() >= 2 + len {
-                    let value = read(&src[2..2 + len]);
-                    src.advance(2 + len);
-                    return Ok(Some(value));
-                }
-            }
-        }
-        Ok(self.decode_frame(src)?.map(|frame| read(&frame)))
+        Ok(self.next_message(src)?.map(|found| found.lend(src, read)))
     }
 
     fn decode_frame_eof(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
@@ -633,7 +630,7 @@ impl Framing for TcpMessageCodec {
     fn end_pending(&mut self, src: &mut BytesMut) -> Option<Bytes> {
         match self.state {
             State::Header if self.assembled > 0 && self.idle_end.is_some() => {
-                Some(self.take_assembled(src))
+                Some(self.assembled_found().cut(src))
             }
             _ => None,
         }

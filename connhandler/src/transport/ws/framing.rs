@@ -26,7 +26,7 @@ use tungstenite::protocol::frame::{
 };
 
 use crate::{
-    codec::{FrameError, Framing},
+    codec::{Found, FrameError, Framing},
     message::Encode,
 };
 
@@ -133,8 +133,8 @@ fn apply_mask(buf: &mut [u8], mask: [u8; 4]) {
 
 impl WsFraming {
     /// Reads frames until a message is whole, leaving it at the front of `src` (headers cut
-    /// out, payload unmasked): its length, or `None` when more bytes are needed.
-    fn next_message(&mut self, src: &mut BytesMut) -> Result<Option<usize>, FrameError> {
+    /// out, payload unmasked): where it is, or `None` when more bytes are needed.
+    fn next_message(&mut self, src: &mut BytesMut) -> Result<Option<Found>, FrameError> {
         loop {
             let at = self.begun;
             let mut cursor = Cursor::new(&src[at..]);
@@ -225,7 +225,11 @@ impl WsFraming {
                     self.begun = at + len;
                     if header.is_final {
                         self.begun_text = None;
-                        return Ok(Some(std::mem::take(&mut self.begun)));
+                        let whole = std::mem::take(&mut self.begun);
+                        return Ok(Some(Found {
+                            body: 0..whole,
+                            end: whole,
+                        }));
                     }
                     self.begun_text = Some(text);
                 }
@@ -236,9 +240,7 @@ impl WsFraming {
 
 impl Framing for WsFraming {
     fn decode_frame(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
-        Ok(self
-            .next_message(src)?
-            .map(|whole| src.split_to(whole).freeze()))
+        Ok(self.next_message(src)?.map(|found| found.cut(src)))
     }
 
     /// The message is lent where its frames were joined, in the read buffer.
@@ -247,12 +249,7 @@ impl Framing for WsFraming {
         src: &mut BytesMut,
         read: impl FnOnce(&[u8]) -> T,
     ) -> Result<Option<T>, FrameError> {
-        let Some(whole) = self.next_message(src)? else {
-            return Ok(None);
-        };
-        let value = read(&src[..whole]);
-        src.advance(whole);
-        Ok(Some(value))
+        Ok(self.next_message(src)?.map(|found| found.lend(src, read)))
     }
 
     fn encode_message<M: Encode + ?Sized>(
