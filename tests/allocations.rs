@@ -19,6 +19,9 @@ use tokio::{
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
+/// The counts are process-wide: one measurement at a time.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Round trips of `in_flight` 32-byte messages written at once, each round sent after the
 /// replies to the last one came back.
 async fn round_trips(client: &mut TcpStream, in_flight: usize, rounds: usize) {
@@ -60,8 +63,6 @@ fn allocations_per_round<P>(in_flight: usize, rounds: usize) -> usize
 where
     P: Peer<Send = <P as Peer>::Recv> + Default,
 {
-    // The counts are process-wide: one measurement at a time.
-    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -130,4 +131,60 @@ fn derived_messages_are_decoded_in_place_and_sent_without_allocating() {
             "{ROUNDS} rounds of {in_flight} ticks allocated {n} times"
         );
     }
+}
+
+/// A field codec of the program's own, which reads from `Bytes`: a u16 as two bytes, high
+/// first.
+mod be16 {
+    use bytes::{Buf, Bytes, BytesMut};
+    use connhandler::{wire::Ctx, DecodeError};
+
+    pub fn encoded_len(_: &u16, _: Ctx) -> usize {
+        2
+    }
+    pub fn encode(v: &u16, _: Ctx, dst: &mut BytesMut) {
+        dst.extend_from_slice(&v.to_be_bytes());
+    }
+    pub fn decode(src: &mut Bytes, _: Ctx) -> Result<u16, DecodeError> {
+        if src.len() < 2 {
+            return Err(DecodeError::incomplete(2 - src.len()));
+        }
+        Ok(src.get_u16())
+    }
+}
+
+#[derive(Message, Debug, PartialEq)]
+struct Marked {
+    #[wire(with = be16)]
+    mark: u16,
+}
+
+#[derive(Message, Debug, PartialEq)]
+#[wire(id = 9)]
+struct Marks {
+    #[wire(len = u32)]
+    marks: Vec<Marked>,
+}
+
+#[test]
+fn a_frame_read_from_bytes_only_is_copied_once_not_once_per_field() {
+    // Each item's field is read by a codec that wants `Bytes`: decoding from a slice copies
+    // the frame once, not the rest of it for each item (quadratic in the frame's length).
+    const ITEMS: usize = 5000;
+    let msg = Marks {
+        marks: (0..ITEMS as u16).map(|mark| Marked { mark }).collect(),
+    };
+    let mut frame = bytes::BytesMut::new();
+    connhandler::Encode::encode(&msg, &mut frame);
+    const { assert!(!<Marks as connhandler::Decode>::IN_PLACE) };
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let region = Region::new(GLOBAL);
+    let back = <Marks as connhandler::Decode>::decode_slice(&frame).unwrap();
+    let stats = region.change();
+    assert_eq!(back, msg);
+    assert!(
+        stats.allocations + stats.reallocations < 10,
+        "{ITEMS} items allocated {} times",
+        stats.allocations + stats.reallocations
+    );
 }

@@ -225,7 +225,10 @@ pub trait Wire: Sized {
     /// Reads one value from the front of a borrowed slice, moving it past the value. The
     /// default copies the rest of `src` into a [`Bytes`] for
     /// [`wire_decode`](Wire::wire_decode); implement it (and say [`READS_IN_PLACE`](Wire::READS_IN_PLACE))
-    /// to read in place.
+    /// to read in place. A copy of the rest for each value adds up over many values: a
+    /// whole frame of a type that does not read in place is better copied once and read
+    /// with `wire_decode`, as [`Decode::decode_slice`](crate::Decode::decode_slice) of a
+    /// derived type does.
     ///
     /// # Errors
     ///
@@ -1325,7 +1328,13 @@ pub fn frame_status<T: Wire>(bytes: &[u8], ctx: Ctx) -> FrameStatus {
 /// (a derived enum's variant without `rest` fields, say) although `T` as a whole is not.
 #[doc(hidden)]
 pub fn frame_status_decoding<T: Wire>(bytes: &[u8], ctx: Ctx) -> FrameStatus {
-    match decode_whole_with_id::<T, &[u8]>(bytes, ctx, |_| None) {
+    // A type that reads fields from `Bytes` only gets one copy of the whole frame.
+    let decoded = if T::READS_IN_PLACE {
+        decode_whole_with_id::<T, &[u8]>(bytes, ctx, |_| None)
+    } else {
+        decode_whole::<T>(Bytes::copy_from_slice(bytes), ctx)
+    };
+    match decoded {
         Ok(_) => FrameStatus::Complete,
         Err(e) if e.is_incomplete() => FrameStatus::Incomplete,
         Err(_) => FrameStatus::Unknown,

@@ -354,6 +354,11 @@ fn expand(cont: &Container) -> TokenStream {
 
                 #[inline]
                 fn decode_slice(__frame: &[u8]) -> #p::Result<Self, #p::DecodeError> {
+                    if !<Self as #p::Wire>::READS_IN_PLACE {
+                        // A field read from `Bytes` only: one copy of the frame, not one of
+                        // the rest for each such field.
+                        return <Self as #p::Decode>::decode(#p::Bytes::copy_from_slice(__frame));
+                    }
                     #fast_decode
                     #general_slice
                 }
