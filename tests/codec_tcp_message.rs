@@ -283,7 +283,6 @@ fn arb_messages() -> impl Strategy<Value = Vec<Vec<u8>>> {
     prop::collection::vec(prop::collection::vec(any::<u8>(), 1..300), 1..8)
 }
 
-/// Cuts `wire` at the given points and feeds the pieces one by one.
 /// `msgs` as one stream, each framed by a codec with `max_message_size` `max`.
 fn encode_all(msgs: &[Vec<u8>], max: usize) -> BytesMut {
     let mut writer = codec(max);
@@ -294,38 +293,29 @@ fn encode_all(msgs: &[Vec<u8>], max: usize) -> BytesMut {
     wire
 }
 
+/// Cuts `wire` at the given points and feeds the pieces one by one: the frames cut out, or
+/// the first error.
 fn feed_in_pieces(
     framing: &mut impl Framing,
     wire: &[u8],
-    mut cuts: Vec<usize>,
+    cuts: Vec<usize>,
 ) -> Result<Vec<Bytes>, FrameError> {
-    cuts.retain(|&c| c < wire.len());
-    cuts.sort_unstable();
-    cuts.push(wire.len());
-    let mut buf = BytesMut::new();
-    let mut out = Vec::new();
-    let mut at = 0;
-    for cut in cuts {
-        buf.extend_from_slice(&wire[at..cut]);
-        at = cut;
-        while let Some(frame) = framing.decode_frame(&mut buf)? {
-            out.push(frame);
-        }
+    match frames_in_pieces(framing, wire, cuts, |f, buf| f.decode_frame(buf), |b| b) {
+        (frames, None) => Ok(frames),
+        (_, Some(e)) => Err(e),
     }
-    while let Some(frame) = framing.decode_frame_eof(&mut buf)? {
-        out.push(frame);
-    }
-    Ok(out)
 }
 
 /// `wire` fed to `framing` in pieces cut at `cuts`, each whole frame taken by `next` (lent
-/// or cut out) and copied: the frames, then the error if one came, as a string to compare.
-fn frames_in_pieces<F: Framing>(
+/// or cut out), then the frames found at the end (`eof` makes them `T`): the frames, and the
+/// error that stopped them if one did.
+fn frames_in_pieces<F: Framing, T>(
     framing: &mut F,
     wire: &[u8],
     mut cuts: Vec<usize>,
-    next: impl Fn(&mut F, &mut BytesMut) -> Result<Option<Vec<u8>>, FrameError>,
-) -> (Vec<Vec<u8>>, Option<String>) {
+    next: impl Fn(&mut F, &mut BytesMut) -> Result<Option<T>, FrameError>,
+    eof: impl Fn(Bytes) -> T,
+) -> (Vec<T>, Option<FrameError>) {
     cuts.retain(|&c| c < wire.len());
     cuts.sort_unstable();
     cuts.push(wire.len());
@@ -339,39 +329,50 @@ fn frames_in_pieces<F: Framing>(
             match next(framing, &mut buf) {
                 Ok(Some(frame)) => out.push(frame),
                 Ok(None) => break,
-                Err(e) => return (out, Some(e.to_string())),
+                Err(e) => return (out, Some(e)),
             }
         }
     }
     loop {
         match framing.decode_frame_eof(&mut buf) {
-            Ok(Some(frame)) => out.push(frame.to_vec()),
+            Ok(Some(frame)) => out.push(eof(frame)),
             Ok(None) => return (out, None),
-            Err(e) => return (out, Some(e.to_string())),
+            Err(e) => return (out, Some(e)),
         }
     }
 }
 
-/// Each frame lent by `read_frame` (the reader's path for types that decode in place).
+/// Each frame lent by `read_frame` (the reader's path for types that decode in place),
+/// copied; the error as text, to compare.
 fn lend_in_pieces(
     framing: &mut impl Framing,
     wire: &[u8],
     cuts: Vec<usize>,
 ) -> (Vec<Vec<u8>>, Option<String>) {
-    frames_in_pieces(framing, wire, cuts, |f, buf| {
-        f.read_frame(buf, |frame| frame.to_vec())
-    })
+    let (frames, e) = frames_in_pieces(
+        framing,
+        wire,
+        cuts,
+        |f, buf| f.read_frame(buf, |frame| frame.to_vec()),
+        |b| b.to_vec(),
+    );
+    (frames, e.map(|e| e.to_string()))
 }
 
-/// Each frame cut out by `decode_frame`.
+/// Each frame cut out by `decode_frame`, copied; the error as text.
 fn cut_in_pieces(
     framing: &mut impl Framing,
     wire: &[u8],
     cuts: Vec<usize>,
 ) -> (Vec<Vec<u8>>, Option<String>) {
-    frames_in_pieces(framing, wire, cuts, |f, buf| {
-        Ok(f.decode_frame(buf)?.map(|frame| frame.to_vec()))
-    })
+    let (frames, e) = frames_in_pieces(
+        framing,
+        wire,
+        cuts,
+        |f, buf| Ok(f.decode_frame(buf)?.map(|frame| frame.to_vec())),
+        |b| b.to_vec(),
+    );
+    (frames, e.map(|e| e.to_string()))
 }
 
 proptest! {

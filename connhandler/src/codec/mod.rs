@@ -27,6 +27,30 @@ pub use tcp_message::{TcpMessageCodec, TcpMessageCodecBuilder};
 #[doc(no_inline)]
 pub use tokio_util::codec::{Decoder, Encoder};
 
+/// `Framing::decode_frame` and `Framing::read_frame` of a framing that finds each message
+/// with `$find` (`fn(&mut self, &mut BytesMut) -> Result<Option<Found>, FrameError>`): the
+/// message found once, then cut out or lent.
+macro_rules! cut_or_lend {
+    ($find:ident) => {
+        fn decode_frame(
+            &mut self,
+            src: &mut bytes::BytesMut,
+        ) -> Result<Option<bytes::Bytes>, $crate::codec::FrameError> {
+            Ok(self.$find(src)?.map(|found| found.cut(src)))
+        }
+
+        #[inline]
+        fn read_frame<T>(
+            &mut self,
+            src: &mut bytes::BytesMut,
+            read: impl FnOnce(&[u8]) -> T,
+        ) -> Result<Option<T>, $crate::codec::FrameError> {
+            Ok(self.$find(src)?.map(|found| found.lend(src, read)))
+        }
+    };
+}
+pub(crate) use cut_or_lend;
+
 /// Where a whole message lies at the front of the read buffer: its body, and how many bytes
 /// it takes there (its header or the hole left by reassembly included).
 pub(crate) struct Found {

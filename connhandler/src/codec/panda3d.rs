@@ -268,19 +268,8 @@ impl Panda3dCodec {
 }
 
 impl Framing for Panda3dCodec {
-    fn decode_frame(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
-        Ok(self.next_datagram(src)?.map(|found| found.cut(src)))
-    }
-
-    /// The datagram is lent where it is, after its header.
-    #[inline]
-    fn read_frame<T>(
-        &mut self,
-        src: &mut BytesMut,
-        read: impl FnOnce(&[u8]) -> T,
-    ) -> Result<Option<T>, FrameError> {
-        Ok(self.next_datagram(src)?.map(|found| found.lend(src, read)))
-    }
+    // Each message found once, then cut out or lent where it lies.
+    super::cut_or_lend!(next_datagram);
 
     fn decode_frame_eof(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
         if let Some(frame) = self.decode_frame(src)? {

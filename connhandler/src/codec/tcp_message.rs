@@ -548,20 +548,8 @@ impl TcpMessageCodec {
 }
 
 impl Framing for TcpMessageCodec {
-    fn decode_frame(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
-        Ok(self.next_message(src)?.map(|found| found.cut(src)))
-    }
-
-    /// Every message is lent where it is: a one-chunk message after its header, a
-    /// reassembled one where its chunks were joined.
-    #[inline]
-    fn read_frame<T>(
-        &mut self,
-        src: &mut BytesMut,
-        read: impl FnOnce(&[u8]) -> T,
-    ) -> Result<Option<T>, FrameError> {
-        Ok(self.next_message(src)?.map(|found| found.lend(src, read)))
-    }
+    // Each message found once, then cut out or lent where it lies.
+    super::cut_or_lend!(next_message);
 
     fn decode_frame_eof(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
         if let Some(frame) = self.decode_frame(src)? {

@@ -239,18 +239,8 @@ impl WsFraming {
 }
 
 impl Framing for WsFraming {
-    fn decode_frame(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
-        Ok(self.next_message(src)?.map(|found| found.cut(src)))
-    }
-
-    /// The message is lent where its frames were joined, in the read buffer.
-    fn read_frame<T>(
-        &mut self,
-        src: &mut BytesMut,
-        read: impl FnOnce(&[u8]) -> T,
-    ) -> Result<Option<T>, FrameError> {
-        Ok(self.next_message(src)?.map(|found| found.lend(src, read)))
-    }
+    // Each message found once, then cut out or lent where it lies.
+    crate::codec::cut_or_lend!(next_message);
 
     fn encode_message<M: Encode + ?Sized>(
         &mut self,
