@@ -599,11 +599,13 @@ async fn a_group_spans_handlers_and_members_leave_when_they_disconnect() {
     let tcp = Incoming::<Raw>::builder("127.0.0.1:0")
         .queue_policy(QueuePolicy::Fail)
         .queue_capacity(2)
+        .queue_hard_cap(256 * 1024)
         .listen(&tx)
         .await
         .unwrap();
     let panda = Incoming::<Raw>::builder("127.0.0.1:0")
         .framing(Panda3dCodec::new())
+        .queue_policy(QueuePolicy::Fail)
         .listen(&tx)
         .await
         .unwrap();
@@ -635,8 +637,8 @@ async fn a_group_spans_handlers_and_members_leave_when_they_disconnect() {
     assert_eq!(group.len(), 2);
     assert!(!group.contains(&gone));
 
-    // A member that does not read fills its queue (count 2 under Fail): reported as slow,
-    // still a member; a closing one is reported as closing.
+    // A member that does not read fills its queue (to its hard cap of 256 KiB, under
+    // Fail): reported as slow, still a member; a closing one is reported as closing.
     let big = Bytes::from(vec![1u8; 60_000]);
     let mut slow_seen = false;
     for _ in 0..500 {

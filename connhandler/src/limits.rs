@@ -130,11 +130,15 @@ pub enum QueuePolicy {
 /// assert_eq!(Limited::Bytes.to_string(), "bytes");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Limited {
     /// The message rate.
     Messages,
     /// The byte rate.
     Bytes,
+    /// The rate of control frames: WebSocket pings and pongs, and the protocol's heartbeat
+    /// pings and pongs.
+    ControlFrames,
 }
 
 impl fmt::Display for Limited {
@@ -142,6 +146,7 @@ impl fmt::Display for Limited {
         f.write_str(match self {
             Limited::Messages => "messages",
             Limited::Bytes => "bytes",
+            Limited::ControlFrames => "control frames",
         })
     }
 }
@@ -206,6 +211,7 @@ impl Buckets {
         let bucket = match what {
             Limited::Messages => &mut self.messages,
             Limited::Bytes => &mut self.bytes,
+            Limited::ControlFrames => return true,
         };
         bucket.as_mut().is_none_or(|b| b.take(n, now))
     }
@@ -354,15 +360,40 @@ pub(crate) struct Limiter {
     /// connection) stays small.
     own: Option<Box<Buckets>>,
     ip: Option<AddrSlot>,
+    /// Control frames per period (`control_rate_limit`): asked only when one arrives, so
+    /// messages pay nothing for it.
+    control: Option<Box<Bucket>>,
 }
 
 impl Limiter {
-    pub(crate) fn new(own: Option<&RateLimit>, addr: Option<AddrSlot>) -> Self {
+    pub(crate) fn new(
+        own: Option<&RateLimit>,
+        addr: Option<AddrSlot>,
+        control: Option<(u64, Duration)>,
+    ) -> Self {
         let now = Instant::now();
         Limiter {
             own: own.map(|l| Box::new(Buckets::new(l, now))),
             ip: addr,
+            control: control.map(|c| Box::new(Bucket::new(c, now))),
         }
+    }
+
+    /// Takes `n` control frames from the control bucket and, unless they were counted as
+    /// messages already (`counted`: the protocol's pings and pongs, which are messages),
+    /// from the message rate limits; `Err((what, per_ip))` when a limit is exceeded.
+    #[cold]
+    pub(crate) fn take_controls(&mut self, n: u64, counted: bool) -> Result<(), (Limited, bool)> {
+        if let Some(control) = &mut self.control {
+            if !control.take(n, Instant::now()) {
+                return Err((Limited::ControlFrames, false));
+            }
+        }
+        if counted {
+            return Ok(());
+        }
+        self.take(Limited::Messages, n)
+            .map_err(|per_ip| (Limited::Messages, per_ip))
     }
 
     fn is_active(&self) -> bool {
@@ -420,12 +451,12 @@ mod tests {
             None,
         );
         let ip: IpAddr = [10, 0, 0, 1].into();
-        let mut a = Limiter::new(None, per_ip.admit(ip).ok());
-        let mut b = Limiter::new(None, per_ip.admit(ip).ok());
+        let mut a = Limiter::new(None, per_ip.admit(ip).ok(), None);
+        let mut b = Limiter::new(None, per_ip.admit(ip).ok(), None);
         assert!(a.take(Limited::Messages, 2).is_ok());
         assert_eq!(b.take(Limited::Messages, 2), Err(true));
         drop((a, b));
-        let mut again = Limiter::new(None, per_ip.admit(ip).ok());
+        let mut again = Limiter::new(None, per_ip.admit(ip).ok(), None);
         assert!(again.take(Limited::Messages, 1).is_ok());
         assert_eq!(again.take(Limited::Messages, 1), Err(true));
     }
@@ -450,5 +481,23 @@ mod tests {
         );
         let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
         assert_eq!(ip_key(mapped), IpAddr::from([10, 0, 0, 1]));
+    }
+
+    #[test]
+    fn control_frames_have_their_own_bucket_and_count_as_messages() {
+        let mut limiter = Limiter::new(
+            Some(&RateLimit::messages(10, Duration::from_secs(3600))),
+            None,
+            Some((4, Duration::from_secs(3600))),
+        );
+        assert!(limiter.take_controls(3, false).is_ok());
+        assert!(limiter.take_controls(1, true).is_ok());
+        assert_eq!(
+            limiter.take_controls(1, false),
+            Err((Limited::ControlFrames, false))
+        );
+        // The three not counted before counted as messages too: seven more fit, not eight.
+        assert!(limiter.take(Limited::Messages, 7).is_ok());
+        assert!(limiter.take(Limited::Messages, 1).is_err());
     }
 }

@@ -93,6 +93,12 @@ impl Room {
         }
     }
 
+    /// A wake-up at the next release of room (or [`wake_all`](Self::wake_all)); enable it
+    /// before checking, so that one between the check and the wait is not missed.
+    pub(crate) fn freed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.freed.notified()
+    }
+
     /// Wakes every waiting sender (the queue closed).
     pub(crate) fn wake_all(&self) {
         self.freed.notify_waiters();

@@ -235,6 +235,12 @@ pub trait Framing: Clone + Send + 'static {
         None
     }
 
+    /// How many control frames of the framing's own (WebSocket pings and pongs) it read
+    /// since last asked, for the connection's rate limits; the default reads none.
+    fn take_controls(&mut self) -> u32 {
+        0
+    }
+
     /// The framing's own ping (a WebSocket ping frame), which a heartbeat sends in place of
     /// the protocol's ping message; the default has none.
     fn ping_frame(&mut self) -> Option<Bytes> {
@@ -310,6 +316,11 @@ pub enum FrameError {
     Protocol(String),
     /// A WebSocket text message, on a connection that takes binary messages only.
     TextMessage,
+    /// A WebSocket message came in more fragments than the bound allows.
+    TooManyFragments {
+        /// The bound.
+        max: usize,
+    },
     /// An error from a custom codec.
     Other(Box<dyn std::error::Error + Send + Sync>),
 }
@@ -342,6 +353,9 @@ impl fmt::Display for FrameError {
             FrameError::TextMessage => f.write_str(
                 "a WebSocket text message, on a connection that takes binary messages only",
             ),
+            FrameError::TooManyFragments { max } => {
+                write!(f, "a WebSocket message of more than {max} fragments")
+            }
             FrameError::Other(e) => write!(f, "framing error: {e}"),
         }
     }

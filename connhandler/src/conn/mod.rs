@@ -8,7 +8,8 @@
 //! | `handle.rs` | `PeerHandle`, thin over the shared state |
 //! | `send.rs` | the send path (checks, direct write, queueing, policy) and `SendError` |
 //! | `request.rs` | a request: registered with the waiting ones and queued under one lock |
-//! | `queue.rs` | the per-peer outgoing queue and its bound |
+//! | `queue.rs` | the per-peer outgoing queue and its bounds (soft, hard, the write time-out) |
+//! | `pressure.rs` | backpressure: the reader holds a peer's messages while the peer has enough to answer |
 //! | `framer.rs` | a handler's framing, for a message framed once and queued to many connections |
 //! | `close.rs` | whether and why the connection closes; `CloseWait`, linger |
 //! | `reader.rs` | the reader task, as a list of steps over the next three |
@@ -36,6 +37,7 @@ mod event;
 mod framer;
 mod hand_on;
 mod handle;
+mod pressure;
 mod queue;
 mod read_buf;
 mod reader;
@@ -66,6 +68,7 @@ pub use send::SendError;
 use self::{
     close::Closing,
     deadline::Deadlines,
+    pressure::Flight,
     read_buf::ReadBuf,
     reader::Reader,
     send::DirectWrite,
@@ -93,6 +96,15 @@ pub(crate) struct ConnSettings {
     /// Writability's low and high watermarks, in queued bytes; `None`: a quarter and a half
     /// of `queue_bytes`.
     pub(crate) watermarks: Option<(usize, usize)>,
+    /// The outgoing queue's hard cap, in bytes of memory; `None`: `HARD_CAP_FACTOR` x
+    /// `queue_bytes`.
+    pub(crate) queue_hard_cap: Option<usize>,
+    /// How long the writer may be blocked on the socket, with the queue beyond its soft
+    /// bound, before the queue policy applies.
+    pub(crate) write_timeout: Option<Duration>,
+    /// Whether the reader holds the peer's messages while the peer has enough to answer
+    /// (`pressure.rs`).
+    pub(crate) backpressure: bool,
     pub(crate) close_timeout: Duration,
     pub(crate) nodelay: bool,
     /// TCP keepalive's idle time, if on.
@@ -104,6 +116,8 @@ pub(crate) struct ConnSettings {
     pub(crate) half_close: bool,
     pub(crate) queue_policy: QueuePolicy,
     pub(crate) rate_limit: Option<RateLimit>,
+    /// Control frames (WebSocket pings and pongs, the heartbeat's) per period.
+    pub(crate) control_rate: Option<(u64, Duration)>,
     /// The bytes of unfinished frames all the handler's connections may hold together,
     /// beyond `FREE_UNFINISHED` each.
     pub(crate) read_budget: Option<usize>,
@@ -115,7 +129,30 @@ impl ConnSettings {
         self.watermarks
             .unwrap_or((self.queue_bytes / 4, self.queue_bytes / 2))
     }
+
+    /// The outgoing queue's bounds.
+    pub(crate) fn queue_bounds(&self) -> queue::Bounds {
+        queue::Bounds {
+            capacity: self.queue_capacity,
+            bytes: self.queue_bytes,
+            hard: self
+                .queue_hard_cap
+                .unwrap_or(self.queue_bytes.saturating_mul(HARD_CAP_FACTOR)),
+            watermarks: self.watermarks(),
+            write_timeout: self.write_timeout,
+        }
+    }
 }
+
+/// The default hard cap of a connection's outgoing queue, in multiples of `queue_bytes`.
+pub(crate) const HARD_CAP_FACTOR: usize = 8;
+
+/// The default `control_rate_limit` of an incoming handler: no conforming peer pings or
+/// pongs this often.
+pub(crate) const DEFAULT_CONTROL_RATE: (u64, Duration) = (64, Duration::from_secs(1));
+
+/// The default `write_timeout` of an incoming handler.
+pub(crate) const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The default byte bound of a connection's outgoing queue.
 pub(crate) const DEFAULT_QUEUE_BYTES: usize = 1 << 20;
@@ -128,6 +165,9 @@ impl Default for ConnSettings {
             queue_capacity: 256,
             queue_bytes: DEFAULT_QUEUE_BYTES,
             watermarks: None,
+            queue_hard_cap: None,
+            write_timeout: None,
+            backpressure: false,
             close_timeout: Duration::from_secs(5),
             nodelay: true,
             keepalive: None,
@@ -136,6 +176,7 @@ impl Default for ConnSettings {
             half_close: true,
             queue_policy: QueuePolicy::Disconnect,
             rate_limit: None,
+            control_rate: None,
             read_budget: None,
         }
     }
@@ -221,9 +262,7 @@ where
         transport: opened.info,
     };
     let send = SendSettings {
-        capacity: ctx.settings.queue_capacity,
-        bytes: ctx.settings.queue_bytes,
-        watermarks: ctx.settings.watermarks(),
+        bounds: ctx.settings.queue_bounds(),
         policy: ctx.settings.queue_policy,
         sendable: framing.sendable_lengths(),
     };
@@ -265,14 +304,23 @@ where
     let reader = Reader {
         shared,
         framing,
-        limiter: Limiter::new(settings.rate_limit.as_ref(), admission.addr),
+        limiter: Limiter::new(
+            settings.rate_limit.as_ref(),
+            admission.addr,
+            settings.control_rate,
+        ),
         hand: HandOn::new(ctx.central.clone()),
         settings: Arc::clone(settings),
         registry: ctx.registry.clone(),
         buf: ReadBuf::with(opened.initial),
         deadlines: Deadlines::new(Arc::clone(settings)),
         budget: Hold::new(ctx.budget.cloned()),
+        flight: Flight::new(
+            settings.backpressure.then(|| settings.watermarks()),
+            queue::OutQueue::<P::Send>::SLOT,
+        ),
         decoded: false,
+        work: 0,
         slot: admission.slot,
         greeted: ctx.talk.handshake.is_none(),
         last_words: false,

@@ -1,16 +1,29 @@
 //! A connection's outgoing queue: what senders put in and the writer takes out.
+//!
+//! Its bounds, as one rule (the reader's side of it, backpressure, is in `pressure.rs`):
+//!
+//! | queue | writer | an item |
+//! | --- | --- | --- |
+//! | within the soft bound (`queue_capacity` items, `queue_bytes` bytes; one item always when empty) | any | queued |
+//! | beyond the soft bound, its memory (bytes plus a slot per item) within `queue_bytes` or, with the item, within the hard cap (`queue_hard_cap`) | draining: not blocked on the socket for `write_timeout` | queued |
+//! | beyond the soft bound | blocked on the socket for `write_timeout` or more | refused (`Full`): the sender applies the queue policy |
+//! | at the hard cap | any | refused (`Full`) |
+//! | closed | | refused (`Closed`) |
 
 use std::{
     collections::VecDeque,
     sync::{
-        atomic::{AtomicBool, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
         Arc, Mutex,
     },
     task::{Context, Poll, Waker},
+    time::Duration,
 };
 
 use bytes::Bytes;
+use tokio::time::Instant;
 
+use super::pressure::Pressure;
 use crate::room::Room;
 
 /// What a connection's writer task takes from its queue.
@@ -22,8 +35,37 @@ pub(crate) enum Outgoing<S> {
     Framed(Arc<Framed>),
 }
 
+/// A queue's bounds (see the table at the top).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Bounds {
+    /// The soft bound: items, and bytes (encoded lengths).
+    pub(crate) capacity: usize,
+    pub(crate) bytes: usize,
+    /// The hard cap, in bytes of memory (encoded lengths plus a slot per item).
+    pub(crate) hard: usize,
+    /// Writability's low and high watermarks, in queued bytes.
+    pub(crate) watermarks: (usize, usize),
+    /// How long the writer may be blocked on the socket before a queue beyond its soft
+    /// bound refuses more; `None`: never (the hard cap only).
+    pub(crate) write_timeout: Option<Duration>,
+}
+
+impl Bounds {
+    /// Soft bound only, no hard cap beyond it, no write time-out (tests).
+    #[cfg(test)]
+    pub(crate) fn soft(capacity: usize, bytes: usize) -> Self {
+        Bounds {
+            capacity,
+            bytes,
+            hard: bytes,
+            watermarks: (bytes / 4, bytes / 2),
+            write_timeout: Some(Duration::ZERO),
+        }
+    }
+}
+
 /// A connection's outgoing queue: items in order behind a lock held only to push or to
-/// take them all, and its bound (see [`Room`]), which senders check without the lock.
+/// take them all, and its bounds (see [`Room`]), which senders check without the lock.
 /// Nothing is allocated until the first item.
 pub(crate) struct OutQueue<S> {
     state: Mutex<QueueState<S>>,
@@ -34,9 +76,18 @@ pub(crate) struct OutQueue<S> {
     /// when nothing is queued, so a message longer than the bound can still go out.
     bytes: AtomicUsize,
     max_bytes: usize,
+    /// The hard cap, in bytes of memory.
+    hard: usize,
     /// Below the low watermark again after crossing the high one (see `is_writable`).
     writable: AtomicBool,
     watermarks: (usize, usize),
+    write_timeout: Option<Duration>,
+    /// Since when the writer has been blocked on the socket (milliseconds since `epoch`,
+    /// plus one); 0 while it is not.
+    blocked_since: AtomicU64,
+    epoch: Instant,
+    /// The reader's backpressure: what the central task confirmed, and its wake-up.
+    pressure: Pressure,
 }
 
 struct QueueState<S> {
@@ -52,35 +103,47 @@ pub(crate) enum NotQueued<S> {
 }
 
 impl<S> OutQueue<S> {
-    /// A queue of `capacity` items and `max_bytes` bytes; writability flips off above
-    /// `watermarks.1` bytes and on again at or below `watermarks.0`.
-    pub(crate) fn new(capacity: usize, max_bytes: usize, watermarks: (usize, usize)) -> Self {
+    /// The memory a queued item takes beside its encoded bytes.
+    pub(crate) const SLOT: usize = size_of::<Outgoing<S>>();
+
+    /// A queue with `bounds`; writability flips off above `watermarks.1` bytes and on again
+    /// at or below `watermarks.0`.
+    pub(crate) fn new(bounds: Bounds) -> Self {
         OutQueue {
             state: Mutex::new(QueueState {
                 items: VecDeque::new(),
                 waiter: None,
             }),
             closed: AtomicBool::new(false),
-            room: Room::new(capacity),
+            room: Room::new(bounds.capacity),
             bytes: AtomicUsize::new(0),
-            max_bytes: max_bytes.max(1),
+            max_bytes: bounds.bytes.max(1),
+            hard: bounds.hard.max(bounds.bytes),
             writable: AtomicBool::new(true),
-            watermarks,
+            watermarks: bounds.watermarks,
+            write_timeout: bounds.write_timeout,
+            blocked_since: AtomicU64::new(0),
+            epoch: Instant::now(),
+            pressure: Pressure::default(),
         }
     }
 
-    /// Takes `n` bytes of the byte bound; false (nothing taken) when they do not fit and
-    /// something is queued already.
+    /// Takes `n` bytes of the soft byte bound; false (nothing taken) when they do not fit
+    /// and something is queued already.
     fn take_bytes(&self, n: usize) -> bool {
         let before = self.bytes.fetch_add(n, Ordering::AcqRel);
         if before > 0 && before + n > self.max_bytes {
             self.bytes.fetch_sub(n, Ordering::AcqRel);
             return false;
         }
-        if before + n > self.watermarks.1 {
+        self.check_watermark(before + n);
+        true
+    }
+
+    fn check_watermark(&self, now: usize) {
+        if now > self.watermarks.1 {
             self.writable.store(false, Ordering::Release);
         }
-        true
     }
 
     /// Gives back `n` bytes taken by items the writer has taken.
@@ -93,9 +156,10 @@ impl<S> OutQueue<S> {
             self.writable.store(true, Ordering::Release);
         }
         if before > self.max_bytes / 2 {
-            // A sender waiting for room (`push`) may fit now.
+            // A sender waiting for room (`push_until`) may fit now.
             self.room.wake_all();
         }
+        self.pressure.ease();
     }
 
     /// Bytes queued and not yet taken by the writer.
@@ -103,10 +167,32 @@ impl<S> OutQueue<S> {
         self.bytes.load(Ordering::Acquire)
     }
 
+    /// The memory the queue holds: its bytes and a slot per item.
+    pub(crate) fn memory(&self) -> usize {
+        self.bytes() + self.len() * Self::SLOT
+    }
+
+    /// Items queued and the memory they hold (as [`memory`](Self::memory)).
+    #[inline]
+    pub(crate) fn load(&self) -> (usize, usize) {
+        let len = self.len();
+        (len, self.bytes() + len * Self::SLOT)
+    }
+
+    /// The write time-out.
+    pub(crate) fn write_timeout(&self) -> Option<Duration> {
+        self.write_timeout
+    }
+
     /// Whether the queued bytes are below the high watermark (with hysteresis: once above
     /// it, not until they fall to the low one).
     pub(crate) fn is_writable(&self) -> bool {
         self.writable.load(Ordering::Acquire)
+    }
+
+    /// The reader's backpressure state, shared with the markers.
+    pub(crate) fn pressure(&self) -> &Pressure {
+        &self.pressure
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, QueueState<S>> {
@@ -135,19 +221,66 @@ impl<S> OutQueue<S> {
         Ok(())
     }
 
-    /// Queues `item` of `bytes` bytes if both bounds have room.
+    /// Queues `item` of `bytes` bytes by the rule in the table at the top.
     pub(crate) fn try_push(&self, item: Outgoing<S>, bytes: usize) -> Result<(), NotQueued<S>> {
         if self.is_closed() {
             return Err(NotQueued::Closed(item));
         }
-        if !self.room.try_take() {
-            return Err(NotQueued::Full(item));
-        }
-        if !self.take_bytes(bytes) {
+        if self.room.try_take() {
+            if self.take_bytes(bytes) {
+                return self.send(item, bytes).map_err(NotQueued::Closed);
+            }
             self.room.release(1);
+        }
+        if !self.takes_beyond(bytes) {
             return Err(NotQueued::Full(item));
         }
+        self.room.force_take();
+        let before = self.bytes.fetch_add(bytes, Ordering::AcqRel);
+        self.check_watermark(before + bytes);
         self.send(item, bytes).map_err(NotQueued::Closed)
+    }
+
+    /// Whether a queue beyond its soft bound takes `bytes` more: while the writer drains,
+    /// up to the hard cap.
+    #[cold]
+    fn takes_beyond(&self, bytes: usize) -> bool {
+        if self.is_stalled() {
+            return false;
+        }
+        let mem = self.memory();
+        mem <= self.max_bytes || mem + bytes + Self::SLOT <= self.hard
+    }
+
+    /// Whether the writer has been blocked on the socket for `write_timeout` or longer.
+    pub(crate) fn is_stalled(&self) -> bool {
+        self.stalled_until().is_some_and(|at| at <= Instant::now())
+    }
+
+    /// When the writer, blocked now, will have been blocked for `write_timeout`; `None`
+    /// when it is not blocked or there is no write time-out.
+    pub(crate) fn stalled_until(&self) -> Option<Instant> {
+        let timeout = self.write_timeout?;
+        match self.blocked_since.load(Ordering::Acquire) {
+            0 => None,
+            since => Some(self.epoch + Duration::from_millis(since - 1) + timeout),
+        }
+    }
+
+    /// The writer's side: the socket takes nothing now.
+    pub(crate) fn writer_blocked(&self) {
+        if self.blocked_since.load(Ordering::Relaxed) == 0 {
+            let ms = self.epoch.elapsed().as_millis() as u64;
+            self.blocked_since.store(ms + 1, Ordering::Release);
+        }
+    }
+
+    /// The writer's side: the socket took bytes (or the writer stopped waiting for it).
+    #[inline]
+    pub(crate) fn writer_unblocked(&self) {
+        if self.blocked_since.load(Ordering::Relaxed) != 0 {
+            self.blocked_since.store(0, Ordering::Release);
+        }
     }
 
     /// Queues `item`, waiting for room until `deadline`; hands it back as `Full` when the
@@ -159,16 +292,20 @@ impl<S> OutQueue<S> {
         deadline: tokio::time::Instant,
     ) -> Result<(), NotQueued<S>> {
         loop {
+            // Listening before trying: room made between the two is not missed.
+            let freed = self.room.freed();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
             match self.try_push(item, bytes) {
                 Err(NotQueued::Full(back)) => item = back,
                 done => return done,
             }
-            let wait = self.room.take(|| self.is_closed());
-            match tokio::time::timeout_at(deadline, wait).await {
-                // A slot came free: give it back and try both bounds again.
-                Ok(true) => self.room.release(1),
-                Ok(false) => return Err(NotQueued::Closed(item)),
-                Err(_) => return Err(NotQueued::Full(item)),
+            let until = self
+                .stalled_until()
+                .filter(|at| *at > Instant::now() && *at < deadline)
+                .unwrap_or(deadline);
+            if tokio::time::timeout_at(until, freed).await.is_err() && until == deadline {
+                return Err(NotQueued::Full(item));
             }
         }
     }
@@ -191,6 +328,9 @@ impl<S> OutQueue<S> {
     pub(crate) fn release(&self, n: usize, bytes: usize) {
         self.room.release(n);
         self.release_bytes(bytes);
+        if bytes == 0 {
+            self.pressure.ease();
+        }
     }
 
     /// The writer's side: the next item, from `taken` (the items it took last time) or, when
@@ -237,6 +377,7 @@ impl<S> OutQueue<S> {
         state.waiter = None;
         drop(state);
         self.room.wake_all();
+        self.pressure.ease();
     }
 
     /// The writer's side: drops every item not written, `taken` included; returns how many.
@@ -248,7 +389,7 @@ impl<S> OutQueue<S> {
         n
     }
 
-    /// How many more items it takes now.
+    /// How many more items it takes now within its soft bound.
     pub(crate) fn room(&self) -> usize {
         self.room.free()
     }
@@ -269,7 +410,14 @@ mod tests {
         task::{Context, Poll, Wake, Waker},
     };
 
-    use super::{NotQueued, OutQueue, Outgoing};
+    use super::{Bounds, NotQueued, OutQueue, Outgoing};
+
+    /// A queue with only its soft bound: its writer is blocked, with a write time-out of 0.
+    fn blocked(capacity: usize, bytes: usize) -> OutQueue<u32> {
+        let queue = OutQueue::new(Bounds::soft(capacity, bytes));
+        queue.writer_blocked();
+        queue
+    }
 
     struct Count(AtomicUsize);
 
@@ -288,7 +436,7 @@ mod tests {
 
     #[test]
     fn items_come_out_in_order_and_the_bound_holds() {
-        let queue = OutQueue::new(3, 1 << 20, (1 << 19, 1 << 20));
+        let queue = blocked(3, 1 << 20);
         let mut taken = VecDeque::new();
         for v in 0..3 {
             assert!(queue.try_push(Outgoing::Message(v), 1).is_ok());
@@ -309,7 +457,7 @@ mod tests {
 
     #[test]
     fn a_waiting_writer_is_woken_and_a_closed_queue_refuses() {
-        let queue = OutQueue::new(8, 1 << 20, (1 << 19, 1 << 20));
+        let queue = blocked(8, 1 << 20);
         let mut taken = VecDeque::new();
         let count = Arc::new(Count(AtomicUsize::new(0)));
         let waker = Waker::from(count.clone());
@@ -340,7 +488,11 @@ mod tests {
     #[test]
     fn bytes_are_bounded_and_writability_has_hysteresis() {
         // 100 bytes at most; not writable above 60, writable again at 20 or less.
-        let queue = OutQueue::new(100, 100, (20, 60));
+        let queue = OutQueue::new(Bounds {
+            watermarks: (20, 60),
+            ..Bounds::soft(100, 100)
+        });
+        queue.writer_blocked();
         let mut taken = VecDeque::new();
         assert!(queue.try_push(Outgoing::Message(1), 50).is_ok());
         assert!(queue.is_writable());
@@ -363,5 +515,64 @@ mod tests {
             queue.try_push(Outgoing::Message(5), 1),
             Err(NotQueued::Full(_))
         ));
+    }
+
+    #[test]
+    fn a_draining_queue_takes_more_than_its_soft_bound_up_to_the_hard_cap() {
+        let slot = OutQueue::<u32>::SLOT;
+        let queue = OutQueue::new(Bounds {
+            capacity: 2,
+            bytes: 100,
+            hard: 1000,
+            watermarks: (25, 50),
+            write_timeout: Some(std::time::Duration::from_secs(3600)),
+        });
+        // Beyond two items and 100 bytes, while the writer is not blocked: queued.
+        for v in 0..3 {
+            assert!(queue.try_push(Outgoing::Message(v), 40).is_ok());
+        }
+        assert_eq!(queue.len(), 3);
+        assert!(!queue.is_writable());
+        // Up to the hard cap in memory (bytes and a slot each), no further.
+        let mut n = 3;
+        while queue.try_push(Outgoing::Message(n), 40).is_ok() {
+            n += 1;
+        }
+        assert!(queue.memory() <= 1000 && queue.memory() + 40 + slot > 1000);
+        assert_eq!(queue.bytes(), 40 * n as usize);
+        // Blocked, but not for the write time-out yet: the cap is still the rule.
+        queue.writer_blocked();
+        assert!(!queue.is_stalled());
+        assert!(matches!(
+            queue.try_push(Outgoing::Message(99), 40),
+            Err(NotQueued::Full(_))
+        ));
+        let mut taken = VecDeque::new();
+        assert_eq!(value(queue.try_pop(&mut taken)), Some(0));
+        queue.release(n as usize, 40 * n as usize);
+        assert!(queue.try_push(Outgoing::Message(100), 40).is_ok());
+    }
+
+    #[test]
+    fn a_queue_whose_writer_is_blocked_for_the_write_timeout_refuses_beyond_its_soft_bound() {
+        let queue = OutQueue::new(Bounds {
+            capacity: 2,
+            bytes: 100,
+            hard: 1 << 20,
+            watermarks: (25, 50),
+            write_timeout: Some(std::time::Duration::ZERO),
+        });
+        queue.writer_blocked();
+        assert!(queue.is_stalled());
+        assert!(queue.try_push(Outgoing::Message(1), 10).is_ok());
+        assert!(queue.try_push(Outgoing::Message(2), 10).is_ok());
+        assert!(matches!(
+            queue.try_push(Outgoing::Message(3), 10),
+            Err(NotQueued::Full(_))
+        ));
+        // The socket took bytes: draining again.
+        queue.writer_unblocked();
+        assert!(!queue.is_stalled());
+        assert!(queue.try_push(Outgoing::Message(3), 10).is_ok());
     }
 }

@@ -5,9 +5,9 @@
 //!
 //! | step | what | parts |
 //! | --- | --- | --- |
-//! | 1. closing? | an atomic flag, checked once per turn | `Closing` |
-//! | 2. decode | every whole frame buffered: tap, rate limit, decode, offer to the hand-on; a full queue waits for room, still watching the socket | `Framing`, `HandOn` |
-//! | 3. hand on | the messages of this read go to the central queue together | `HandOn::flush` |
+//! | 1. closing? | an atomic flag, checked once per turn; after `WORK_PER_WAKE` bytes read since the last, a yield to other tasks | `Closing` |
+//! | 2. decode | every whole frame buffered: tap, rate limit, decode, offer to the hand-on; a full central queue waits for room, and a peer with enough to answer already waits for its queue to drain (backpressure, `pressure.rs`), both still watching the socket | `Framing`, `HandOn`, `Flight` |
+//! | 3. hand on | the messages of this read go to the central queue together, then a marker if much is in flight | `HandOn::flush` |
 //! | 4. deadlines, budget | the frame time-out follows the unfinished frame; its bytes are held in the handler's read budget | `Deadlines`, `Hold` |
 //! | 5. read | room made by the sizing policy, then what is there now | `ReadBuf` |
 //! | 6. wait | nothing there: wait for input, a deadline, a pending end of frame, or the close | `Reader::wait` |
@@ -32,6 +32,7 @@ use super::{
     event::Event,
     hand_on::{HandOn, QueueClosed, Refused},
     handle::PeerHandle,
+    pressure::Flight,
     read_buf::ReadBuf,
     registry::Registry,
     shared::Shared,
@@ -40,7 +41,7 @@ use super::{
 use crate::{
     budget::Hold,
     codec::Framing,
-    limits::{Limited, Limiter},
+    limits::{Limited, Limiter, QueuePolicy},
     message::Decode,
     peer::Peer,
     reason::{Disconnect, DisconnectReason, Farewell},
@@ -58,12 +59,14 @@ impl From<QueueClosed> for Stop {
     }
 }
 
-/// What holds up decoding: the connection is to stop, or the central queue has no room for
-/// a decoded message yet.
+/// What holds up decoding: the connection is to stop, the central queue has no room for a
+/// decoded message yet, or the peer has enough to answer already.
 enum Held<E> {
     Stop(Stop),
     /// The event, and the bytes of its frame.
     Full(E, usize),
+    /// The event, and the bytes of its frame: held until the peer's load eases.
+    Busy(E, usize),
 }
 
 pub(super) struct Reader<P: Peer, F, E> {
@@ -77,8 +80,12 @@ pub(super) struct Reader<P: Peer, F, E> {
     pub(super) deadlines: Deadlines,
     /// This connection's part of the handler's budget for unfinished frames.
     pub(super) budget: Hold,
+    /// What it handed on, for backpressure.
+    pub(super) flight: Flight,
     /// Whether a frame was decoded since the last deadline step.
     pub(super) decoded: bool,
+    /// Bytes read (and so decoded) since the reader last let other tasks run.
+    pub(super) work: usize,
     /// The handler's connection slot, held for the life of the connection and then until
     /// the central task takes its `Disconnected`.
     pub(super) slot: Option<OwnedSemaphorePermit>,
@@ -110,6 +117,11 @@ fn admit<P: Peer, E>(
     }
 }
 
+/// Bytes a reader reads and decodes before it lets other tasks run: a connection that
+/// always has input holds a runtime worker for this much work at a time (and one read more),
+/// not for as long as its peer keeps sending.
+const WORK_PER_WAKE: usize = 128 * 1024;
+
 /// Bytes of an unfinished frame a connection holds outside the handler's read budget.
 const FREE_UNFINISHED: usize = 16 * 1024;
 /// Bytes a reader waiting for room in the central queue holds at most while it watches its
@@ -117,6 +129,40 @@ const FREE_UNFINISHED: usize = 16 * 1024;
 /// read budget, so that many waiting readers hold no more than the budget's accounting
 /// allows.
 const WATCH_LIMIT: usize = FREE_UNFINISHED;
+
+/// A reader held up (by the central queue or by backpressure) watches its socket: a reset
+/// ends the connection at once, and so does a FIN unless `half_close` allows
+/// `close_timeout` from it.
+struct Watch {
+    /// Whether it still watches (it stops once `WATCH_LIMIT` bytes are read ahead, or after
+    /// a FIN).
+    watching: bool,
+    /// When a FIN's grace ends.
+    fin_deadline: Option<Instant>,
+}
+
+impl Watch {
+    fn new() -> Self {
+        Watch {
+            watching: true,
+            fin_deadline: None,
+        }
+    }
+
+    /// Waits until the socket is readable (`Ok`: read ahead) or the connection is to end.
+    async fn woke<R: ReadHalf>(&self, read: &mut R) -> Result<(), Stop> {
+        let fin = async {
+            match self.fin_deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            ready = read.readable(), if self.watching => ready.map_err(|e| Some(DisconnectReason::Io(e))),
+            _ = fin => Err(Some(DisconnectReason::ClosedByPeer)),
+        }
+    }
+}
 
 /// What woke a reader that waited for input.
 enum Woke {
@@ -199,6 +245,11 @@ where
             if shared.closing().is_closing() {
                 return None;
             }
+            // A bounded amount of work per wake-up: past it, other tasks run first.
+            if self.work >= WORK_PER_WAKE {
+                self.work = 0;
+                tokio::task::yield_now().await;
+            }
             // 2. Decode.
             if let Err(stop) = self.decode_buffered(handle, read).await {
                 return stop;
@@ -207,6 +258,7 @@ where
             if let Err(closed) = self.hand.flush() {
                 return closed.into();
             }
+            self.mark(false);
             // 4. Deadlines and the read budget.
             if let Err(stop) = self.after_decode() {
                 return stop;
@@ -219,6 +271,7 @@ where
                 // connection) stays the size of its hot path.
                 Ok(0) => return Box::pin(self.at_end(handle, read)).await,
                 Ok(n) => {
+                    self.work += n;
                     self.deadlines.on_read();
                     if let Err(per_ip) = self.limiter.take(Limited::Bytes, n as u64) {
                         return Some(DisconnectReason::RateLimited {
@@ -254,6 +307,9 @@ where
                 Err(Held::Full(event, bytes)) => {
                     Box::pin(self.wait_for_room(event, bytes, read)).await?
                 }
+                Err(Held::Busy(event, bytes)) => {
+                    Box::pin(self.wait_for_peer(event, bytes, read)).await?
+                }
             }
         }
     }
@@ -276,6 +332,10 @@ where
         };
         if let Some(reply) = self.framing.take_reply() {
             self.shared.queue_reply(reply);
+        }
+        let controls = self.framing.take_controls();
+        if controls > 0 {
+            self.controls(controls, false)?;
         }
         if longest > 0 {
             self.buf.saw_longest(longest);
@@ -347,12 +407,42 @@ where
                 None => return Ok(()),
             }
         }
-        self.hand
-            .offer(Event::Message(handle.clone(), msg).into(), bytes)
-            .map_err(|refused| match refused {
-                Refused::Full(event) => Held::Full(event, bytes),
-                Refused::Closed => Held::Stop(QueueClosed.into()),
-            })
+        let event = Event::Message(handle.clone(), msg).into();
+        let queue = self.shared.queue();
+        let (queued, queued_mem) = queue.load();
+        let load = self.flight.load(queue.pressure(), queued, queued_mem);
+        if self.flight.is_busy(&load, bytes) {
+            return Err(Held::Busy(event, bytes));
+        }
+        self.offer(event, bytes)
+    }
+
+    /// Offers a message's event to the hand-on, counting it in flight if taken.
+    #[inline]
+    fn offer(&mut self, event: E, bytes: usize) -> Result<(), Held<E>> {
+        match self.hand.offer(event, bytes) {
+            Ok(()) => {
+                self.flight.handed(bytes);
+                Ok(())
+            }
+            Err(Refused::Full(event)) => Err(Held::Full(event, bytes)),
+            Err(Refused::Closed) => Err(Held::Stop(QueueClosed.into())),
+        }
+    }
+
+    /// Sends a marker through the central queue if one is due (see `pressure.rs`): when
+    /// `busy`, or once much is in flight unconfirmed. Call it after a flush, so that the
+    /// marker follows the messages it covers.
+    #[inline]
+    fn mark(&mut self, busy: bool) {
+        let queue = self.shared.queue();
+        let (queued, queued_mem) = queue.load();
+        let load = self.flight.load(queue.pressure(), queued, queued_mem);
+        if let Some((count, mem)) = self.flight.marker_due(&load, busy) {
+            let shared = self.shared.clone();
+            self.hand
+                .push_marker(move || shared.queue().pressure().confirm(count, mem));
+        }
     }
 
     /// A message seen by the conversation features before it goes on: the peer's hello
@@ -413,6 +503,10 @@ where
         }
         if let Some(beating) = &talk.heartbeat {
             let beat = (beating.beat)(&msg);
+            if beat.is_some() {
+                // Counted as a message already, on its way in.
+                self.controls(1, true)?;
+            }
             if beat == Some(crate::talk::Beat::Ping) {
                 if let Some(pong) = (beating.pong)() {
                     // A peer that pings and never reads gets what its queue holds, no more.
@@ -424,6 +518,17 @@ where
             }
         }
         Ok(Some(msg))
+    }
+
+    /// `n` control frames arrived (see `Limiter::take_controls`): over a limit, the
+    /// connection is cut.
+    #[cold]
+    fn controls(&mut self, n: u32, counted: bool) -> Result<(), Held<E>> {
+        self.limiter
+            .take_controls(u64::from(n), counted)
+            .map_err(|(what, per_ip)| {
+                Held::Stop(Some(DisconnectReason::RateLimited { what, per_ip }))
+            })
     }
 
     /// The heartbeat's ping is due: the protocol's ping, or the framing's own (WebSocket).
@@ -448,6 +553,7 @@ where
         match self.take_frame(frame, handle) {
             Ok(()) => Ok(()),
             Err(Held::Full(event, bytes)) => Box::pin(self.wait_for_room(event, bytes, read)).await,
+            Err(Held::Busy(event, bytes)) => Box::pin(self.wait_for_peer(event, bytes, read)).await,
             Err(Held::Stop(stop)) => Err(stop),
         }
     }
@@ -462,63 +568,125 @@ where
         bytes: usize,
         read: &mut R,
     ) -> Result<(), Stop> {
-        let mut watching = true;
-        let mut fin_deadline: Option<Instant> = None;
+        let mut watch = Watch::new();
         loop {
             let woke = {
                 let closing = self.shared.closing();
-                let fin = async {
-                    match fin_deadline {
-                        Some(at) => tokio::time::sleep_until(at).await,
-                        None => std::future::pending().await,
-                    }
-                };
                 tokio::select! {
                     biased;
                     room = self.hand.room(bytes, closing.cancelled()) => Some(room),
-                    ready = read.readable(), if watching => match ready {
-                        Ok(()) => None,
-                        Err(e) => return Err(Some(DisconnectReason::Io(e))),
-                    },
-                    _ = fin => return Err(Some(DisconnectReason::ClosedByPeer)),
+                    woke = watch.woke(read) => { woke?; None }
                 }
             };
             match woke {
-                Some(Ok(true)) => match self.hand.offer(event, bytes) {
+                Some(Ok(true)) => match self.offer(event, bytes) {
                     Ok(()) => return Ok(()),
-                    Err(Refused::Full(back)) => event = back,
-                    Err(Refused::Closed) => return Err(QueueClosed.into()),
+                    Err(Held::Full(back, _)) => event = back,
+                    Err(_) => return Err(QueueClosed.into()),
                 },
                 Some(Ok(false)) => return Err(None),
                 Some(Err(closed)) => return Err(closed.into()),
-                // Readable: read ahead, within a bound, to see a reset or a FIN.
-                None => {
-                    let room = WATCH_LIMIT.saturating_sub(self.buf.bytes().len());
-                    if room == 0 {
-                        watching = false;
-                        continue;
-                    }
-                    // A little room at a time (enough to see a reset or a FIN), not what the
-                    // sizing policy makes for a few long messages.
-                    let room = room.min(4096);
-                    self.buf.bytes().reserve(room);
-                    match self.buf.read(read, Some(room)).await {
-                        Ok(0) if self.settings.half_close => {
-                            watching = false;
-                            fin_deadline = Some(Instant::now() + self.settings.close_timeout);
-                        }
-                        Ok(0) => return Err(Some(DisconnectReason::ClosedByPeer)),
-                        Ok(_) => self.deadlines.on_read(),
-                        Err(e)
-                            if matches!(
-                                e.kind(),
-                                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                            ) => {}
-                        Err(e) => return Err(Some(DisconnectReason::Io(e))),
-                    }
-                }
+                None => self.read_ahead(&mut watch, read).await?,
             }
         }
+    }
+
+    /// The peer has enough to answer already (see `pressure.rs`): flushes, sends a marker
+    /// for what is in flight, then holds `event` until the peer's queue drains and the
+    /// central task catches up, reading nothing but watching the socket as
+    /// [`wait_for_room`](Self::wait_for_room) does. A writer blocked on the socket for the
+    /// write time-out meanwhile gets the queue policy: under `Disconnect`, the peer is cut
+    /// with `QueueFull`.
+    #[cold]
+    async fn wait_for_peer<R: ReadHalf>(
+        &mut self,
+        event: E,
+        bytes: usize,
+        read: &mut R,
+    ) -> Result<(), Stop> {
+        self.hand.flush()?;
+        let shared = self.shared.clone();
+        let (queue, closing) = (shared.queue(), shared.closing());
+        let cut_when_stalled = shared.policy() == QueuePolicy::Disconnect;
+        let mut watch = Watch::new();
+        queue.pressure().watch(true);
+        let held = loop {
+            self.mark(true);
+            let (queued, queued_mem) = queue.load();
+            let load = self.flight.load(queue.pressure(), queued, queued_mem);
+            if self.flight.is_free(&load) {
+                break Ok(());
+            }
+            if cut_when_stalled && queue.is_stalled() {
+                break Err(Some(DisconnectReason::QueueFull));
+            }
+            // Looked at again when the writer may have been blocked for the time-out.
+            let check = queue
+                .stalled_until()
+                .or_else(|| queue.write_timeout().map(|t| Instant::now() + t))
+                .filter(|_| cut_when_stalled);
+            let stall = async {
+                match check {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let read_ahead = tokio::select! {
+                biased;
+                _ = closing.cancelled() => break Err(None),
+                _ = queue.pressure().eased() => false,
+                _ = stall => false,
+                woke = watch.woke(read) => match woke {
+                    Ok(()) => true,
+                    Err(stop) => break Err(stop),
+                },
+            };
+            if read_ahead {
+                if let Err(stop) = self.read_ahead(&mut watch, read).await {
+                    break Err(stop);
+                }
+            }
+        };
+        queue.pressure().watch(false);
+        held?;
+        match self.offer(event, bytes) {
+            Ok(()) => Ok(()),
+            Err(Held::Full(event, bytes)) => Box::pin(self.wait_for_room(event, bytes, read)).await,
+            Err(_) => Err(QueueClosed.into()),
+        }
+    }
+
+    /// Reading is held up and the socket is readable: reads ahead, within a bound, to see a
+    /// reset or a FIN.
+    async fn read_ahead<R: ReadHalf>(
+        &mut self,
+        watch: &mut Watch,
+        read: &mut R,
+    ) -> Result<(), Stop> {
+        let room = WATCH_LIMIT.saturating_sub(self.buf.bytes().len());
+        if room == 0 {
+            watch.watching = false;
+            return Ok(());
+        }
+        // A little room at a time (enough to see a reset or a FIN), not what the sizing
+        // policy makes for a few long messages.
+        let room = room.min(4096);
+        self.buf.bytes().reserve(room);
+        match self.buf.read(read, Some(room)).await {
+            Ok(0) if self.settings.half_close => {
+                watch.watching = false;
+                watch.fin_deadline = Some(Instant::now() + self.settings.close_timeout);
+            }
+            Ok(0) => return Err(Some(DisconnectReason::ClosedByPeer)),
+            Ok(_) => self.deadlines.on_read(),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => return Err(Some(DisconnectReason::Io(e))),
+        }
+        Ok(())
     }
 
     /// Step 4: the frame time-out follows the unfinished frame, whose bytes beyond

@@ -9,7 +9,12 @@ use std::{
     sync::{Arc, OnceLock},
 };
 
-use super::{close::Closing, framer::Framer, queue::OutQueue, send::DirectWrite};
+use super::{
+    close::Closing,
+    framer::Framer,
+    queue::{Bounds, OutQueue},
+    send::DirectWrite,
+};
 use crate::{
     limits::QueuePolicy,
     peer::{Peer, PeerId},
@@ -49,11 +54,9 @@ pub(crate) struct Shared<P: Peer> {
     version: OnceLock<Version>,
 }
 
-/// How a connection sends: its queue's bound and policy, and what the framing carries.
+/// How a connection sends: its queue's bounds and policy, and what the framing carries.
 pub(crate) struct SendSettings {
-    pub(crate) capacity: usize,
-    pub(crate) bytes: usize,
-    pub(crate) watermarks: (usize, usize),
+    pub(crate) bounds: Bounds,
     pub(crate) policy: QueuePolicy,
     pub(crate) sendable: RangeInclusive<usize>,
 }
@@ -71,7 +74,7 @@ impl<P: Peer> Shared<P> {
         Shared {
             who,
             data,
-            queue: OutQueue::new(send.capacity, send.bytes, send.watermarks),
+            queue: OutQueue::new(send.bounds),
             direct,
             closing,
             sendable: send.sendable,

@@ -14,7 +14,12 @@ use std::{collections::VecDeque, io, sync::Arc};
 use bytes::BytesMut;
 use tokio::time::Instant;
 
-use super::{close::CloseWait, queue::Outgoing, shared::Shared, ConnSettings};
+use super::{
+    close::CloseWait,
+    queue::{OutQueue, Outgoing},
+    shared::Shared,
+    ConnSettings,
+};
 use crate::{
     codec::Framing,
     message::Encode,
@@ -55,6 +60,8 @@ impl<P: Peer, F: Framing, W: WriteHalf> Writer<P, F, W> {
             if buf.is_empty() {
                 if self.write.has_pending() {
                     // Bytes the transport accepted and holds (TLS records): out before idling.
+                    // Blocked meanwhile, as far as the write time-out is concerned.
+                    self.shared.queue().writer_blocked();
                     tokio::select! {
                         biased;
                         flushed = self.write.flush() => if let Err(e) = flushed {
@@ -62,6 +69,7 @@ impl<P: Peer, F: Framing, W: WriteHalf> Writer<P, F, W> {
                         },
                         _ = &mut closed => break None,
                     }
+                    self.shared.queue().writer_unblocked();
                 }
                 if buf.capacity() > KEEP_WRITE_BUFFER {
                     buf = BytesMut::new();
@@ -102,7 +110,7 @@ impl<P: Peer, F: Framing, W: WriteHalf> Writer<P, F, W> {
             }
             tokio::select! {
                 biased;
-                written = write_some(&*self.write, &mut buf) => match written {
+                written = write_tracked(&*self.write, self.shared.queue(), &mut buf) => match written {
                     Ok(_) => {
                         if buf.is_empty() {
                             in_buf = 0;
@@ -232,6 +240,31 @@ impl<P: Peer, F: Framing, W: WriteHalf> Writer<P, F, W> {
     /// Drops what is still queued, counting it.
     fn discard_queue(&mut self) -> usize {
         self.shared.queue().discard(&mut self.taken)
+    }
+}
+
+/// Writes some of `buf` when the transport takes it (as `write_some`), telling the queue
+/// while the transport takes nothing (for its write time-out).
+async fn write_tracked<W: WriteHalf, S>(
+    write: &W,
+    queue: &OutQueue<S>,
+    buf: &mut BytesMut,
+) -> io::Result<usize> {
+    use bytes::Buf;
+    loop {
+        match write.try_write(buf) {
+            Ok(0) if !buf.is_empty() => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                buf.advance(n);
+                queue.writer_unblocked();
+                return Ok(n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                queue.writer_blocked();
+                write.writable().await?;
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 

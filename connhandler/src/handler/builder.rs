@@ -235,9 +235,13 @@ impl<K: Kind, P: Peer, F: Framing, H> HandlerBuilder<K, P, F, H> {
         }
     }
 
-    /// How many messages each connection's outgoing queue holds (at least 1, default
-    /// 256), beside [`queue_bytes`](Self::queue_bytes): when either is reached, `send` applies
-    /// the queue policy and `try_send` hands the message back.
+    /// How many messages each connection's outgoing queue holds within its soft bound (at
+    /// least 1, default 256), beside [`queue_bytes`](Self::queue_bytes). Beyond it, a queue
+    /// that is draining takes more, up to [`queue_hard_cap`](Self::queue_hard_cap); one whose
+    /// writer has been blocked for [`write_timeout`](Self::write_timeout) does not, and then
+    /// `send` applies the queue policy and `try_send` hands the message back. The rule, with
+    /// the reader's side of it (backpressure), is the table in the README's "Limits and
+    /// protection".
     ///
     /// # Examples
     ///
@@ -368,9 +372,12 @@ impl<K: Kind, P: Peer, F: Framing, H> HandlerBuilder<K, P, F, H> {
         self
     }
 
-    /// The bound, in bytes (encoded message lengths), of each connection's outgoing queue,
-    /// beside [`queue_capacity`](Self::queue_capacity)'s count (default 1 MiB). One
-    /// message longer than the bound is still queued when nothing else is.
+    /// The soft bound, in bytes (encoded message lengths), of each connection's outgoing
+    /// queue, beside [`queue_capacity`](Self::queue_capacity)'s count (default 1 MiB). One
+    /// message longer than the bound is still queued when nothing else is. The write
+    /// watermarks derive from it, and with them the point where the connection's reader
+    /// stops handing on the peer's messages (backpressure): see
+    /// [`write_watermarks`](Self::write_watermarks).
     ///
     /// # Examples
     ///
@@ -386,7 +393,12 @@ impl<K: Kind, P: Peer, F: Framing, H> HandlerBuilder<K, P, F, H> {
     /// The low and high watermarks, in queued bytes, of
     /// [`PeerHandle::is_writable`](crate::PeerHandle::is_writable): false above `high`,
     /// true again at or below `low` (default: a quarter and a half of
-    /// [`queue_bytes`](Self::queue_bytes)).
+    /// [`queue_bytes`](Self::queue_bytes)). They are also the marks of backpressure: the
+    /// connection's reader stops handing on the peer's messages once its queue and the
+    /// messages it handed on that the central task has not finished reach `high` (in bytes,
+    /// plus a slot per message), and goes on at `low`; reading stops meanwhile, so TCP slows
+    /// the peer. A client that pipelines requests and reads its replies is served in order,
+    /// never cut.
     ///
     /// # Examples
     ///
@@ -396,6 +408,62 @@ impl<K: Kind, P: Peer, F: Framing, H> HandlerBuilder<K, P, F, H> {
     /// ```
     pub fn write_watermarks(mut self, low: usize, high: usize) -> Self {
         self.settings.watermarks = Some((low.min(high), high));
+        self
+    }
+
+    /// The hard cap, in bytes of memory (encoded lengths plus a slot per message), of each
+    /// connection's outgoing queue: beyond its soft bound
+    /// ([`queue_bytes`](Self::queue_bytes), [`queue_capacity`](Self::queue_capacity)), a
+    /// queue that is draining takes more messages up to this; past it, `send` applies the
+    /// queue policy. Default: 8 x `queue_bytes` (8 MiB).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("../doc_client.rs")]
+    /// let builder = connhandler::Incoming::<Client>::builder("127.0.0.1:0").queue_hard_cap(32 << 20);
+    /// ```
+    pub fn queue_hard_cap(mut self, bytes: usize) -> Self {
+        self.settings.queue_hard_cap = Some(bytes.max(1));
+        self
+    }
+
+    /// How long a connection's writer may be blocked on the socket (the peer reads nothing)
+    /// while its queue is beyond its soft bound, before the queue policy applies: under
+    /// [`QueuePolicy::Disconnect`](crate::QueuePolicy::Disconnect), the peer is cut with
+    /// [`QueueFull`](crate::DisconnectReason::QueueFull), whether the program sends to it
+    /// or its reader holds its messages (backpressure). `None`: only the hard cap applies.
+    /// Default: 15 s for an incoming handler, off for an outgoing one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("../doc_client.rs")]
+    /// use std::time::Duration;
+    /// let builder = connhandler::Incoming::<Client>::builder("127.0.0.1:0").write_timeout(Duration::from_secs(5));
+    /// ```
+    pub fn write_timeout(mut self, timeout: impl Into<Option<std::time::Duration>>) -> Self {
+        self.settings.write_timeout = timeout.into();
+        self
+    }
+
+    /// Whether each connection's reader holds the peer's messages while the peer has enough
+    /// to answer already: its outgoing queue and the messages handed on that the central
+    /// task has not finished reach the high write watermark (see
+    /// [`write_watermarks`](Self::write_watermarks)). Reading stops meanwhile, so TCP slows
+    /// the peer, and a client that pipelines requests while it reads its replies is served
+    /// in order, never cut. Default: on for an incoming handler, off for an outgoing one.
+    /// Only one side of a connection should hold reading this way: two programs that each
+    /// queued more for the other than the other's marks would each wait for the other.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("../doc_client.rs")]
+    /// let builder = connhandler::Outgoing::<Client>::builder("127.0.0.1:7000").backpressure(true);
+    /// ```
+    pub fn backpressure(mut self, on: bool) -> Self {
+        self.settings.backpressure = on;
         self
     }
 
@@ -416,10 +484,12 @@ impl<K: Kind, P: Peer, F: Framing, H> HandlerBuilder<K, P, F, H> {
     }
 
     /// Turns off every protection against hostile peers that is on by default: the
-    /// first-message, frame and idle time-outs, the read budget and, for an incoming
+    /// first-message, frame, idle and write time-outs, the read budget, the control-frame
+    /// rate limit and, for an incoming
     /// handler, the connection caps and the connect rate limit. For tools on loopback
     /// and benchmarks; a server facing the internet keeps them. The byte bounds of the
-    /// queues stay (set them with `queue_bytes` and `central_with_bytes`).
+    /// queues stay (set them with `queue_bytes`, `queue_hard_cap` and
+    /// `central_with_bytes`), and so does backpressure.
     ///
     /// # Examples
     ///
@@ -433,12 +503,16 @@ impl<K: Kind, P: Peer, F: Framing, H> HandlerBuilder<K, P, F, H> {
         self.settings.timeouts.frame = None;
         self.settings.timeouts.min_frame_rate = None;
         self.settings.read_budget = None;
+        self.settings.write_timeout = None;
+        self.settings.control_rate = None;
         self.kind.unprotect();
         self
     }
 
-    /// What `send` does when a peer's outgoing queue is full: disconnect the peer (the
-    /// default) or hand the message back; `send` never waits either way.
+    /// What `send` does when a peer's outgoing queue is full (at its hard cap, or beyond its
+    /// soft bound with the writer blocked for [`write_timeout`](Self::write_timeout)):
+    /// disconnect the peer (the default) or hand the message back; `send` never waits
+    /// either way.
     ///
     /// # Examples
     ///
@@ -464,6 +538,27 @@ impl<K: Kind, P: Peer, F: Framing, H> HandlerBuilder<K, P, F, H> {
     /// ```
     pub fn rate_limit(mut self, limit: crate::RateLimit) -> Self {
         self.settings.rate_limit = Some(limit);
+        self
+    }
+
+    /// A rate limit on control frames for each connection: WebSocket pings and pongs, and
+    /// the protocol's heartbeat pings and pongs, at most `n` per `period` (a bucket of `n`,
+    /// refilled continuously); a peer over it is disconnected with
+    /// [`RateLimited { what: ControlFrames, .. }`](crate::DisconnectReason::RateLimited).
+    /// They count as messages for [`rate_limit`](Self::rate_limit) too. `None` turns it off.
+    /// Default: 64 per second for an incoming handler (no conforming peer comes near),
+    /// off for an outgoing one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("../doc_client.rs")]
+    /// use std::time::Duration;
+    /// let builder = connhandler::Incoming::<Client>::builder("127.0.0.1:0")
+    ///     .control_rate_limit(Some((16, Duration::from_secs(1))));
+    /// ```
+    pub fn control_rate_limit(mut self, limit: Option<(u64, std::time::Duration)>) -> Self {
+        self.settings.control_rate = limit;
         self
     }
 

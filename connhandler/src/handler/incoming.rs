@@ -180,6 +180,9 @@ impl<P: Peer> HandlerBuilder<Listen, P> {
         settings.timeouts.min_frame_rate = Some(4096);
         settings.timeouts.idle = Some(Duration::from_secs(300));
         settings.read_budget = Some(64 << 20);
+        settings.write_timeout = Some(crate::conn::DEFAULT_WRITE_TIMEOUT);
+        settings.backpressure = true;
+        settings.control_rate = Some(crate::conn::DEFAULT_CONTROL_RATE);
         builder
     }
 }

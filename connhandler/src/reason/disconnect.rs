@@ -202,6 +202,7 @@ impl DisconnectReason {
                 (1009, self.to_string())
             }
             R::Framing(FrameError::TextMessage) => (1003, self.to_string()),
+            R::Framing(FrameError::TooManyFragments { .. }) => (1008, self.to_string()),
             R::Framing(_) | R::Io(_) => (1002, self.to_string()),
             R::Decode(_) => (1007, self.to_string()),
             R::Encode(_) => (1011, self.to_string()),

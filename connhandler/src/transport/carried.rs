@@ -84,6 +84,11 @@ impl<F: Framing> Framing for Carried<F> {
         each!(self, f => f.take_reply())
     }
 
+    #[inline]
+    fn take_controls(&mut self) -> u32 {
+        each!(self, f => f.take_controls())
+    }
+
     fn ping_frame(&mut self) -> Option<Bytes> {
         each!(self, f => f.ping_frame())
     }

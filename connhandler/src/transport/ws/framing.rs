@@ -1,19 +1,23 @@
 //! The WebSocket framing: each binary WebSocket message is one connhandler message.
 //!
 //! Frames are decoded where they were read: a fragmented message is put together in the
-//! read buffer by moving each fragment's payload down over the header before it (one pass,
-//! which unmasking makes anyway), so that the bytes of an unfinished message are the read
-//! buffer's, counted in the handler's read budget, and a header's length is checked against
-//! `max_message_size` before any of its payload is buffered.
+//! read buffer, each fragment's payload moved once, down to where the message's payload so
+//! far ends (over the headers and control frames between), and never the bytes after it:
+//! the work is linear in the bytes received however the message is cut. The bytes of an
+//! unfinished message are the read buffer's, counted in the handler's read budget, and a
+//! header's length is checked against `max_message_size` before any of its payload is
+//! buffered. A message of more fragments than `max_fragments` is refused: one-byte
+//! fragments cost a header each.
 //!
 //! | frame | state | what happens |
 //! | --- | --- | --- |
-//! | binary, final | no message begun | the payload is the frame |
-//! | binary or text, not final | no message begun | begun: its payload stays at the buffer's front |
-//! | continuation | begun | its payload joins the message; final: the message is the frame |
+//! | binary, final | no message begun | the payload is the frame, where it lies |
+//! | binary or text, not final | no message begun | begun: its payload stays where it lies, the message's start |
+//! | continuation | begun | its payload is moved down to join the message; final: the message is the frame |
+//! | data, beyond `max_fragments` | begun | refused (`FrameError::TooManyFragments`) |
 //! | text | | refused (`FrameError::TextMessage`) unless the peer kind opts in |
-//! | ping | any | a pong with its payload is owed (`take_reply`), the frame dropped |
-//! | pong | any | dropped (it counts as bytes read: a heartbeat's ping frame was answered) |
+//! | ping | any | a pong with its payload is owed (`take_reply`), the frame passed over; counted (`take_controls`) |
+//! | pong | any | passed over (it counts as bytes read: a heartbeat's ping frame was answered); counted |
 //! | close | any | `FrameError::PeerClosed` with its code and reason: the connection ends, the writer answers with a close frame |
 //! | reserved bits, unknown opcode, unmasked from a client, masked from a server, long or fragmented control frame, a continuation with nothing begun, a new message inside one | | `FrameError::Protocol` |
 
@@ -44,13 +48,24 @@ pub(crate) enum Role {
 pub(crate) struct WsFraming {
     role: Role,
     max_message: usize,
+    max_fragments: usize,
     text: bool,
-    /// Bytes of a fragmented message put together at the front of the read buffer.
-    begun: usize,
     /// A fragmented message is begun, of this kind (text or not).
     begun_text: Option<bool>,
+    /// Where the begun message's payload starts in the read buffer, and its bytes so far.
+    body_start: usize,
+    body_len: usize,
+    /// Where the next frame starts (past the begun message's frames).
+    scan: usize,
+    /// Fragments of the begun message.
+    fragments: usize,
     /// The pong owed for the last ping.
     reply: Option<Bytes>,
+    /// Control frames (pings, pongs) read since last asked.
+    controls: u32,
+    /// Bytes moved to put fragments together, in all (what keeps reassembly linear shows
+    /// here).
+    moved: u64,
     /// The state of the masks of a client's frames.
     mask: u64,
 }
@@ -58,7 +73,7 @@ pub(crate) struct WsFraming {
 impl Clone for WsFraming {
     /// A fresh framing for a new connection (nothing begun), with masks of its own.
     fn clone(&self) -> Self {
-        WsFraming::new(self.role, self.max_message, self.text)
+        WsFraming::new(self.role, self.max_message, self.text).max_fragments(self.max_fragments)
     }
 }
 
@@ -67,12 +82,30 @@ impl WsFraming {
         WsFraming {
             role,
             max_message,
+            max_fragments: DEFAULT_MAX_FRAGMENTS,
             text,
-            begun: 0,
             begun_text: None,
+            body_start: 0,
+            body_len: 0,
+            scan: 0,
+            fragments: 0,
             reply: None,
+            controls: 0,
+            moved: 0,
             mask: std::collections::hash_map::RandomState::new().hash_one(0u8) | 1,
         }
+    }
+
+    /// At most `max` fragments per message (at least 1).
+    pub(crate) fn max_fragments(mut self, max: usize) -> Self {
+        self.max_fragments = max.max(1);
+        self
+    }
+
+    /// Bytes moved to put fragments together so far.
+    #[cfg(test)]
+    pub(crate) fn moved(&self) -> u64 {
+        self.moved
     }
 
     /// The next mask of a client's frame (xorshift over a random seed: masks are to be
@@ -103,13 +136,14 @@ impl WsFraming {
         mask
     }
 
-    /// Removes `len` bytes at `at` from `src`, moving what follows down.
-    fn cut(src: &mut BytesMut, at: usize, len: usize) {
-        if at == 0 {
+    /// Passes over a frame of `len` bytes at `at` that is not part of a message (a control
+    /// frame): dropped from the front when no message is begun, else left in the gap the
+    /// message's end skips.
+    fn pass_over(&mut self, src: &mut BytesMut, at: usize, len: usize) {
+        if self.begun_text.is_none() && at == 0 {
             src.advance(len);
         } else {
-            src.copy_within(at + len.., at);
-            src.truncate(src.len() - len);
+            self.scan = at + len;
         }
     }
 
@@ -132,11 +166,11 @@ fn apply_mask(buf: &mut [u8], mask: [u8; 4]) {
 }
 
 impl WsFraming {
-    /// Reads frames until a message is whole, leaving it at the front of `src` (headers cut
-    /// out, payload unmasked): where it is, or `None` when more bytes are needed.
+    /// Reads frames until a message is whole: where it lies at the front of `src` (headers
+    /// skipped, payload unmasked), or `None` when more bytes are needed.
     fn next_message(&mut self, src: &mut BytesMut) -> Result<Option<Found>, FrameError> {
         loop {
-            let at = self.begun;
+            let at = self.scan;
             let mut cursor = Cursor::new(&src[at..]);
             let (header, len) = match FrameHeader::parse(&mut cursor) {
                 Ok(Some(parsed)) => parsed,
@@ -160,10 +194,11 @@ impl WsFraming {
                     "a control frame longer than 125 bytes or fragmented",
                 ));
             }
-            if !control && (at as u64).saturating_add(len) > self.max_message as u64 {
+            let so_far = self.body_len as u64;
+            if !control && so_far.saturating_add(len) > self.max_message as u64 {
                 // Refused on the header: none of the payload is buffered.
                 return Err(FrameError::MessageTooLong {
-                    len: usize::try_from(at as u64 + len).unwrap_or(usize::MAX),
+                    len: usize::try_from(so_far + len).unwrap_or(usize::MAX),
                     max: self.max_message,
                 });
             }
@@ -177,6 +212,7 @@ impl WsFraming {
             }
             match header.opcode {
                 OpCode::Control(Control::Ping) => {
+                    self.controls = self.controls.saturating_add(1);
                     let mut pong = BytesMut::new();
                     let mask = self.header(OpCode::Control(Control::Pong), len, &mut pong);
                     let start = pong.len();
@@ -185,9 +221,12 @@ impl WsFraming {
                         apply_mask(&mut pong[start..], mask);
                     }
                     self.reply = Some(pong.freeze());
-                    Self::cut(src, at, head + len);
+                    self.pass_over(src, at, head + len);
                 }
-                OpCode::Control(Control::Pong) => Self::cut(src, at, head + len),
+                OpCode::Control(Control::Pong) => {
+                    self.controls = self.controls.saturating_add(1);
+                    self.pass_over(src, at, head + len);
+                }
                 OpCode::Control(Control::Close) => {
                     let body = &src[payload];
                     let (code, reason) = match body {
@@ -220,23 +259,60 @@ impl WsFraming {
                     if text && !self.text {
                         return Err(FrameError::TextMessage);
                     }
-                    // The payload joins what is begun, over its own header.
-                    Self::cut(src, at, head);
-                    self.begun = at + len;
-                    if header.is_final {
-                        self.begun_text = None;
-                        let whole = std::mem::take(&mut self.begun);
-                        return Ok(Some(Found {
-                            body: 0..whole,
-                            end: whole,
-                        }));
+                    if let Some(found) = self.join(src, payload, header.is_final, text)? {
+                        return Ok(Some(found));
                     }
-                    self.begun_text = Some(text);
                 }
             }
         }
     }
+
+    /// A data frame's payload joins the message: the first stays where it lies, each later
+    /// one is moved down to where the message's payload ends (its own bytes only). The
+    /// message once its final fragment is in.
+    fn join(
+        &mut self,
+        src: &mut BytesMut,
+        payload: std::ops::Range<usize>,
+        last: bool,
+        text: bool,
+    ) -> Result<Option<Found>, FrameError> {
+        self.fragments += 1;
+        if self.fragments > self.max_fragments {
+            return Err(FrameError::TooManyFragments {
+                max: self.max_fragments,
+            });
+        }
+        if self.begun_text.is_none() {
+            self.body_start = payload.start;
+        } else {
+            let to = self.body_start + self.body_len;
+            if payload.start != to {
+                src.copy_within(payload.clone(), to);
+                self.moved += payload.len() as u64;
+            }
+        }
+        self.body_len += payload.len();
+        self.scan = payload.end;
+        if !last {
+            self.begun_text = Some(text);
+            return Ok(None);
+        }
+        let found = Found {
+            body: self.body_start..self.body_start + self.body_len,
+            end: self.scan,
+        };
+        self.begun_text = None;
+        self.body_start = 0;
+        self.body_len = 0;
+        self.scan = 0;
+        self.fragments = 0;
+        Ok(Some(found))
+    }
 }
+
+/// The default bound of fragments in one WebSocket message.
+pub(crate) const DEFAULT_MAX_FRAGMENTS: usize = 1024;
 
 impl Framing for WsFraming {
     // Each message found once, then cut out or lent where it lies.
@@ -268,11 +344,15 @@ impl Framing for WsFraming {
     }
 
     fn is_mid_frame(&self) -> bool {
-        self.begun > 0
+        self.begun_text.is_some()
     }
 
     fn take_reply(&mut self) -> Option<Bytes> {
         self.reply.take()
+    }
+
+    fn take_controls(&mut self) -> u32 {
+        std::mem::take(&mut self.controls)
     }
 
     fn ping_frame(&mut self) -> Option<Bytes> {
@@ -356,7 +436,6 @@ mod tests {
         src.extend_from_slice(&cont[..3]);
         assert_eq!(f.decode_frame(&mut src).unwrap(), None);
         assert!(f.is_mid_frame());
-        assert_eq!(&src[..3], b"abc");
         src.extend_from_slice(&cont[3..]);
         assert_eq!(f.decode_frame(&mut src).unwrap().unwrap(), &b"abcdef"[..]);
         assert!(!f.is_mid_frame() && src.is_empty());
@@ -409,5 +488,70 @@ mod tests {
             err.to_string(),
             "the peer closed the stream (code 1000: done)"
         );
+    }
+
+    /// `n` one-byte fragments of a message, a ping after every 100th, as one buffer.
+    fn one_byte_fragments(n: usize) -> Vec<u8> {
+        let mut wire = Vec::new();
+        for i in 0..n {
+            let opcode = if i == 0 {
+                OpCode::Data(Data::Binary)
+            } else {
+                OpCode::Data(Data::Continue)
+            };
+            wire.extend_from_slice(&client_frame(opcode, i == n - 1, &[i as u8]));
+            if i % 100 == 50 {
+                wire.extend_from_slice(&client_frame(OpCode::Control(Control::Ping), true, b""));
+            }
+        }
+        wire
+    }
+
+    #[test]
+    fn one_byte_fragments_are_put_together_moving_each_byte_once() {
+        // Bytes moved per byte of message, for messages ever longer, all read at once and
+        // in pieces: constant (each payload byte moves once), not growing with the message.
+        for pieces in [1, 7] {
+            let mut per_byte = Vec::new();
+            for n in [1_000usize, 4_000, 16_000] {
+                let mut f = WsFraming::new(Role::Server, 1 << 20, false).max_fragments(n);
+                let wire = one_byte_fragments(n);
+                let mut src = BytesMut::new();
+                let mut got = None;
+                for chunk in wire.chunks(wire.len() / pieces + 1) {
+                    src.extend_from_slice(chunk);
+                    if let Some(frame) = f.decode_frame(&mut src).unwrap() {
+                        got = Some(frame);
+                    }
+                }
+                let want: Vec<u8> = (0..n).map(|i| i as u8).collect();
+                assert_eq!(got.as_deref(), Some(&want[..]), "{n} fragments");
+                assert!(src.is_empty());
+                assert_eq!(
+                    f.take_controls(),
+                    (n / 100 + usize::from(n % 100 > 50)) as u32
+                );
+                per_byte.push(f.moved() as f64 / n as f64);
+            }
+            assert!(
+                per_byte.iter().all(|&m| m <= 1.0),
+                "{pieces} pieces: bytes moved per byte {per_byte:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_message_of_more_fragments_than_allowed_is_refused() {
+        let mut f = WsFraming::new(Role::Server, 1 << 20, false).max_fragments(10);
+        let mut src = BytesMut::from(&one_byte_fragments(11)[..]);
+        let err = f.decode_frame(&mut src).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "a WebSocket message of more than 10 fragments"
+        );
+        // Ten are fine, and a clone keeps the bound.
+        let mut f = f.clone();
+        let mut src = BytesMut::from(&one_byte_fragments(10)[..]);
+        assert_eq!(f.decode_frame(&mut src).unwrap().unwrap().len(), 10);
     }
 }

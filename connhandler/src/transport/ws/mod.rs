@@ -43,6 +43,7 @@ pub struct WebSocket {
     pub(crate) subprotocols: Vec<Arc<str>>,
     pub(crate) origins: Origins,
     pub(crate) max_message: usize,
+    pub(crate) max_fragments: usize,
     pub(crate) text: bool,
     pub(crate) host: Option<Arc<str>>,
 }
@@ -60,6 +61,7 @@ impl fmt::Debug for WebSocket {
             .field("subprotocols", &self.subprotocols)
             .field("origins", &self.origins)
             .field("max_message_size", &self.max_message)
+            .field("max_fragments", &self.max_fragments)
             .field("accept_text", &self.text)
             .finish()
     }
@@ -89,6 +91,7 @@ impl WebSocket {
             subprotocols: Vec::new(),
             origins: Origins::Listed(Vec::new()),
             max_message: DEFAULT_MAX_MESSAGE_SIZE,
+            max_fragments: framing::DEFAULT_MAX_FRAGMENTS,
             text: false,
             host: None,
         }
@@ -174,6 +177,22 @@ impl WebSocket {
         self
     }
 
+    /// The most fragments (WebSocket frames) one message may come in, read (default 1024;
+    /// at least 1): a message of more is refused and the connection closes with code 1008.
+    /// Browsers and the common libraries send a message in one frame, or in a few large
+    /// ones; a peer that cuts its messages into one-byte fragments makes the server read a
+    /// header per byte.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ws = connhandler::ws::WebSocket::new().max_fragments(64);
+    /// ```
+    pub fn max_fragments(mut self, max: usize) -> Self {
+        self.max_fragments = max.max(1);
+        self
+    }
+
     /// Takes text messages as well, their UTF-8 bytes being the message's bytes (for peer
     /// kinds whose `Decode` reads text); off by default: a text message closes the
     /// connection with code 1003.
@@ -201,7 +220,7 @@ impl WebSocket {
     }
 
     pub(crate) fn framing(&self, role: Role) -> WsFraming {
-        WsFraming::new(role, self.max_message, self.text)
+        WsFraming::new(role, self.max_message, self.text).max_fragments(self.max_fragments)
     }
 }
 
