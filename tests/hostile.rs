@@ -383,36 +383,119 @@ async fn one_address_cannot_hold_every_slot() {
     assert_eq!(&back, &[2, 0, b'i', b'n']);
 }
 
+/// Writes `held` bytes of one long TcpMessage message (full chunks with header 0, the last
+/// cut short), then nothing: a peer stalling partway into a message.
+async fn stall_partway(s: &mut TcpStream, held: usize) {
+    let mut wire = Vec::new();
+    let mut left = held;
+    while left > 0 {
+        let part = left.min(65535);
+        wire.extend_from_slice(&[0, 0]);
+        wire.extend_from_slice(&vec![1u8; part]);
+        left -= part;
+    }
+    s.write_all(&wire).await.unwrap();
+}
+
 /// Peers that each stall partway into a long message share one read budget: together they
-/// cannot hold more than it, those over it are cut with `OverBudget`, and the good peer is
-/// served.
+/// never hold more than it; one that finds it short waits, and when the wait runs out the
+/// one that holds the most goes (the waiting one, when none holds more), cut with
+/// `OverBudget`; the good peer is served throughout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unfinished_frames_share_one_budget() {
     const BUDGET: usize = 256 * 1024;
-    let (server, seen, _task) = echo_server(|b| b.read_budget(BUDGET)).await;
+    let (server, seen, _task) =
+        echo_server(|b| b.read_budget(BUDGET).read_budget_per_ip(None)).await;
     let addr = server.local_addr();
     let mut stalled = Vec::new();
     for _ in 0..6 {
         let mut s = TcpStream::connect(addr).await.unwrap();
-        // Three full 65535-byte chunks of a longer message (header 0), then nothing.
-        let mut wire = Vec::new();
-        for _ in 0..3 {
-            wire.extend_from_slice(&[0, 0]);
-            wire.extend_from_slice(&vec![1u8; 65535]);
-        }
-        s.write_all(&wire).await.unwrap();
+        stall_partway(&mut s, 3 * 65535).await;
         stalled.push(s);
     }
-    until("some are over the budget", || {
-        seen.reasons().iter().any(|r| r.contains("read budget"))
+    round_trips(addr, 10).await;
+    // One holds its 180 KiB; the others, as large, wait and go when their wait runs out.
+    until("all but one are over the budget", || {
+        seen.reasons()
+            .iter()
+            .filter(|r| r.contains("read budget"))
+            .count()
+            == 5
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
     let stats = server.stats();
     assert!(stats.unfinished_bytes <= BUDGET, "{stats:?}");
-    let cut = seen.reasons().len();
-    assert!((2..=5).contains(&cut), "{:?}", seen.reasons());
+    assert_eq!(stats.connected, 1, "{stats:?}");
     round_trips(addr, 10).await;
+}
+
+/// Connections from one address hold at most its share of the read budget (an eighth by
+/// default): a crowd from one address stalling partway into long messages, enough to take
+/// the whole budget, cannot make a good peer's long message from another address fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_take_the_read_budget() {
+    const BUDGET: usize = 1 << 20;
+    let (server, seen, _task) = echo_server(|b| b.read_budget(BUDGET)).await;
+    let addr = server.local_addr();
+    let mut crowd = Vec::new();
+    for _ in 0..20 {
+        let mut s = connect_from([127, 0, 0, 1], addr).await;
+        stall_partway(&mut s, 100 * 1024).await;
+        crowd.push(s);
+    }
+    // A good peer from another address, with a 64 KiB message the server reads in several
+    // reads (more than the 16 KiB each connection holds outside the budget).
+    for round in 0..3u8 {
+        let mut good = RawClient::over(connect_from([127, 0, 0, 2], addr).await);
+        let msg = common::pattern(65534, round);
+        good.send(&msg).await;
+        let echo = good.recv().await.expect("the good peer was cut");
+        assert!(echo[..] == msg[..], "round {round}");
+    }
+    let stats = server.stats();
+    assert!(stats.unfinished_bytes <= BUDGET / 8 + 65536, "{stats:?}");
+    // The crowd waits or is cut for the budget; the good peers went when they were done.
+    assert!(
+        seen.reasons()
+            .iter()
+            .all(|r| r.contains("read budget") || r == "closed by the peer"),
+        "{:?}",
+        seen.reasons()
+    );
+}
+
+/// A newcomer that finds the budget short is not cut: it waits, and when the wait runs out
+/// the connection holding the most goes, so its message gets through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_budget_cuts_the_largest_holder_not_the_newcomer() {
+    const BUDGET: usize = 512 * 1024;
+    let (server, seen, _task) =
+        echo_server(|b| b.read_budget(BUDGET).read_budget_per_ip(None)).await;
+    let addr = server.local_addr();
+    let mut hogs = Vec::new();
+    for _ in 0..2 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        stall_partway(&mut s, 200 * 1024).await;
+        hogs.push(s);
+    }
+    until("the hogs hold most of the budget", || {
+        server.stats().unfinished_bytes >= 2 * (200 - 16) * 1024
+    })
+    .await;
+    // More than is left, and more than either hog holds.
+    let mut good = RawClient::connect(addr).await;
+    let msg = common::pattern(300 * 1024, 9);
+    good.send(&msg).await;
+    let echo = good.recv().await.expect("the newcomer was cut");
+    assert!(echo[..] == msg[..]);
+    until("the largest holder's Disconnected", || {
+        !seen.reasons().is_empty()
+    })
+    .await;
+    assert_eq!(
+        seen.reasons(),
+        [DisconnectReason::OverBudget { held: 200 * 1024 }.to_string()]
+    );
 }
 
 /// With the central task frozen, long messages stop being read once the central queue's
@@ -634,4 +717,94 @@ async fn the_central_queue_measures_how_long_events_wait() {
         "{waits:?}"
     );
     assert_eq!(central.take_wait_stats().events, 0, "taking starts anew");
+}
+
+/// Connects from `from` through a load balancer's PROXY v1 header naming `client`.
+async fn through_balancer(from: [u8; 4], client: [u8; 4], to: SocketAddr) -> RawClient {
+    let mut s = connect_from(from, to).await;
+    let client = std::net::Ipv4Addr::from(client);
+    let header = format!("PROXY TCP4 {client} 127.0.0.1 40000 {}\r\n", to.port());
+    s.write_all(header.as_bytes()).await.unwrap();
+    RawClient::over(s)
+}
+
+/// Whether the server closed `c` without a word.
+async fn is_closed(c: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 16];
+    matches!(
+        within("the connection is closed", c.read(&mut buf)).await,
+        Ok(0) | Err(_)
+    )
+}
+
+/// A listener that expects PROXY headers takes them from its trusted balancers only: a
+/// direct connection from elsewhere is closed at once (it names no address and holds no
+/// slot while a header would trickle in), a balancer is not capped as an address, and the
+/// cap counts the client each header names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_headers_are_taken_from_trusted_balancers_only() {
+    let (server, _seen, _task) = echo_server(|b| {
+        b.proxy_protocol(true)
+            .proxy_trusted(["127.0.0.2".parse().unwrap()])
+            .max_connections_per_ip(2)
+            // Far longer than any test: a direct connection must be closed, not timed out.
+            .handshake_timeout(Duration::from_secs(3600))
+    })
+    .await;
+    let addr = server.local_addr();
+    let mut direct = connect_from([127, 0, 0, 1], addr).await;
+    assert!(is_closed(&mut direct).await);
+    assert_eq!(server.stats().refused_untrusted, 1);
+
+    // Five clients through the balancer, more than the cap of 2 from its one address.
+    let mut clients = Vec::new();
+    for i in 1..=5u8 {
+        let mut c = through_balancer([127, 0, 0, 2], [203, 0, 113, i], addr).await;
+        c.send(&[i]).await;
+        assert_eq!(c.recv().await.as_deref(), Some(&[i][..]));
+        clients.push(c);
+    }
+    let mut named: Vec<_> = server.peers().iter().map(|p| p.addr().ip()).collect();
+    named.sort();
+    let want: Vec<std::net::IpAddr> = (1..=5u8).map(|i| [203, 0, 113, i].into()).collect();
+    assert_eq!(named, want);
+
+    // The cap counts the named client: a third connection of one client is refused.
+    for _ in 0..2 {
+        let mut c = through_balancer([127, 0, 0, 2], [198, 51, 100, 7], addr).await;
+        c.send(b"in").await;
+        assert_eq!(c.recv().await.as_deref(), Some(&b"in"[..]));
+        clients.push(c);
+    }
+    let mut third = through_balancer([127, 0, 0, 2], [198, 51, 100, 7], addr).await;
+    assert!(is_closed(&mut third.stream).await);
+    assert_eq!(server.stats().refused_per_ip, 1);
+}
+
+/// With `proxy_serve_direct`, a direct connection from an address that is not a balancer
+/// is served as it came, under its own address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_direct_connection_can_be_served_without_a_header() {
+    let (server, _seen, _task) = echo_server(|b| {
+        b.proxy_protocol(true)
+            .proxy_trusted(["127.0.0.2".parse().unwrap()])
+            .proxy_serve_direct(true)
+    })
+    .await;
+    let addr = server.local_addr();
+    let mut direct = RawClient::over(connect_from([127, 0, 0, 3], addr).await);
+    direct.send(b"plain").await;
+    assert_eq!(direct.recv().await.as_deref(), Some(&b"plain"[..]));
+    let mut balanced = through_balancer([127, 0, 0, 2], [203, 0, 113, 1], addr).await;
+    balanced.send(b"via").await;
+    assert_eq!(balanced.recv().await.as_deref(), Some(&b"via"[..]));
+    let mut addrs: Vec<_> = server.peers().iter().map(|p| p.addr().ip()).collect();
+    addrs.sort();
+    assert_eq!(
+        addrs,
+        [
+            std::net::IpAddr::from([127, 0, 0, 3]),
+            [203, 0, 113, 1].into()
+        ]
+    );
 }

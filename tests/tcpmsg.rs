@@ -131,6 +131,10 @@ fn help_documents_the_options() {
         "--connect-rate-per-ip",
         "--read-budget",
         "--queue-bytes",
+        "--queue-hard-cap",
+        "--write-timeout-ms",
+        "--read-budget-per-ip",
+        "--control-rate",
         "--half-close",
         "--unprotected",
         "--pending-bytes",
@@ -140,6 +144,9 @@ fn help_documents_the_options() {
         "--websocket",
         "--ws-origin",
         "--proxy-protocol",
+        "--proxy-trusted",
+        "--proxy-serve-direct",
+        "--ws-max-fragments",
         "--handshake-timeout-ms",
         "--tls",
         "--ca",
@@ -367,7 +374,14 @@ mod hostile {
     /// (a loop that waited on the attacker would serve nobody: it never leaves by itself).
     #[test]
     fn echo_keeps_serving_while_a_peer_never_reads() {
-        let (_p, addr, _out) = start_listening(&["echo", "--listen", "127.0.0.1:0"]);
+        // Cut once the server has been unable to write to it for 500 ms (15 s by default).
+        let (_p, addr, _out) = start_listening(&[
+            "echo",
+            "--listen",
+            "127.0.0.1:0",
+            "--write-timeout-ms",
+            "500",
+        ]);
         let attacker = thread::spawn(move || {
             let mut a = connect(addr);
             // A write that hangs turns into an error here, told apart below.
@@ -390,6 +404,110 @@ mod hostile {
             ),
             "the attacker was not cut: {ended}"
         );
+    }
+
+    /// Sizes from 1 to 65534 bytes, most of them small (as requests are), a tenth up to the
+    /// largest one chunk holds.
+    fn size(i: usize) -> usize {
+        let x = (i.wrapping_mul(2654435761) >> 7) % 1000;
+        if x < 900 {
+            1 + x * 2
+        } else {
+            1 + (x - 900) * 65533 / 99
+        }
+    }
+
+    /// 51 clients, each writing 400 messages at once while it reads its echoes, every echo
+    /// compared byte for byte: a client that pipelines is served, never cut.
+    fn pipelined_bursts(extra: &[&str]) {
+        let mut args = vec!["echo", "--listen", "127.0.0.1:0"];
+        args.extend(extra);
+        let (_p, addr, _out) = start_listening(&args);
+        let clients: Vec<_> = (0..51usize)
+            .map(|c| {
+                thread::spawn(move || {
+                    let s = connect(addr);
+                    let messages: Vec<Vec<u8>> = (0..400)
+                        .map(|i| pattern(size(c * 400 + i), i as u8))
+                        .collect();
+                    let wire: Vec<u8> = messages.iter().flat_map(|m| frame(m)).collect();
+                    let mut w = s.try_clone().unwrap();
+                    let writer = thread::spawn(move || w.write_all(&wire));
+                    let mut r = s;
+                    for (i, m) in messages.iter().enumerate() {
+                        let mut header = [0u8; 2];
+                        r.read_exact(&mut header).unwrap_or_else(|e| {
+                            panic!("client {c}: cut before echo {i} of 400: {e}")
+                        });
+                        assert_eq!(usize::from(u16::from_le_bytes(header)), m.len());
+                        let mut back = vec![0u8; m.len()];
+                        r.read_exact(&mut back).unwrap();
+                        assert!(back == *m, "client {c}: echo {i} differs");
+                    }
+                    writer.join().unwrap().unwrap();
+                })
+            })
+            .collect();
+        for c in clients {
+            c.join().unwrap();
+        }
+        round_trips(addr, 10);
+    }
+
+    #[test]
+    fn echo_serves_pipelined_bursts_with_its_defaults() {
+        pipelined_bursts(&[]);
+    }
+
+    #[test]
+    fn echo_serves_pipelined_bursts_unprotected() {
+        pipelined_bursts(&["--unprotected"]);
+    }
+
+    /// One-byte WebSocket fragments: the message is refused with a close frame (1008), and a
+    /// well-behaved WebSocket client is served meanwhile.
+    #[test]
+    fn echo_refuses_a_websocket_fragment_flood() {
+        let (_p, addr, _out) =
+            start_listening(&["echo", "--listen", "127.0.0.1:0", "--websocket", "/"]);
+        let mut s = connect(addr);
+        s.write_all(
+            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            s.read_exact(&mut byte).unwrap();
+            head.push(byte[0]);
+        }
+        assert!(head.starts_with(b"HTTP/1.1 101"));
+        // A 64 KiB message as one-byte fragments, masked with a zero key.
+        let mut flood = Vec::new();
+        for i in 0..65535u32 {
+            let opcode = if i == 0 { 0x2 } else { 0x0 };
+            let fin = if i == 65534 { 0x80 } else { 0 };
+            flood.extend_from_slice(&[opcode | fin, 0x81, 0, 0, 0, 0, i as u8]);
+        }
+        let writer = {
+            let mut w = s.try_clone().unwrap();
+            thread::spawn(move || {
+                let _ = w.write_all(&flood);
+            })
+        };
+        let (ok, out, err) = send(&format!("ws://{addr}/"), &[], "0a0b\n");
+        assert!(ok, "{err}");
+        assert_eq!(out, "0a0b\n");
+        let mut back = Vec::new();
+        let _ = s.read_to_end(&mut back);
+        // The close frame: opcode 8, code 1008.
+        assert!(
+            back.windows(4)
+                .any(|w| w[0] == 0x88 && w[2..4] == 1008u16.to_be_bytes()),
+            "no close frame with code 1008 in {back:?}"
+        );
+        writer.join().unwrap();
     }
 
     /// A crowd that trickles bytes and one that says nothing are cut by the time-outs given on

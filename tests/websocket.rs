@@ -350,3 +350,122 @@ async fn not_an_upgrade_is_answered_at_the_door() {
     assert_eq!(line(&mut seen).await, "connected / None");
     assert_eq!(server.stats().failed_handshakes, 3);
 }
+
+/// A WebSocket client written by hand, to send what no library would: upgraded, then raw
+/// frames (masked, as a client's must be).
+async fn raw_ws(addr: std::net::SocketAddr) -> tokio::net::TcpStream {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        within("the 101", s.read_exact(&mut byte)).await.unwrap();
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"));
+    s
+}
+
+/// A client frame: `opcode`, final or not, masked with a fixed key.
+fn raw_frame(opcode: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
+    assert!(payload.len() < 126);
+    let key = [0x11, 0x22, 0x33, 0x44];
+    let mut f = vec![
+        opcode | if fin { 0x80 } else { 0 },
+        0x80 | payload.len() as u8,
+    ];
+    f.extend_from_slice(&key);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    f
+}
+
+/// Reads what the server sends until it closes; the close frame's code.
+async fn close_code(s: &mut tokio::net::TcpStream) -> Option<u16> {
+    let mut all = Vec::new();
+    let _ = within("the close", s.read_to_end(&mut all)).await;
+    // Server frames are unmasked: find the close frame (opcode 8) among the last frames.
+    let mut at = 0;
+    while at + 2 <= all.len() {
+        let (op, len) = (all[at] & 0x0f, usize::from(all[at + 1] & 0x7f));
+        let (head, len) = match len {
+            126 => (
+                4,
+                usize::from(u16::from_be_bytes([all[at + 2], all[at + 3]])),
+            ),
+            127 => return None,
+            n => (2, n),
+        };
+        if op == 8 && len >= 2 {
+            return Some(u16::from_be_bytes([all[at + head], all[at + head + 1]]));
+        }
+        at += head + len;
+    }
+    None
+}
+
+/// One-byte fragments: the message is refused past `max_fragments` (code 1008), and a good
+/// client is served meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_byte_fragments_are_refused_and_a_good_client_is_served() {
+    let (server, mut seen) = echo(|b| b.websocket(WebSocket::new())).await;
+    let addr = server.local_addr();
+    let mut bad = raw_ws(addr).await;
+    let flood = tokio::spawn(async move {
+        let mut wire = raw_frame(0x2, false, &[0]);
+        for i in 1..5000u32 {
+            wire.extend_from_slice(&raw_frame(0x0, false, &[i as u8]));
+        }
+        let _ = bad.write_all(&wire).await;
+        close_code(&mut bad).await
+    });
+    let url = format!("ws://{addr}/");
+    rust_client_round_trips(&server, Outgoing::<Raw>::websocket_url(&url).unwrap()).await;
+    assert_eq!(within("the flood", flood).await.unwrap(), Some(1008));
+    let mut lines = Vec::new();
+    for _ in 0..4 {
+        lines.push(line(&mut seen).await);
+    }
+    assert!(
+        lines.contains(
+            &"disconnected: framing error: a WebSocket message of more than 1024 fragments"
+                .to_owned()
+        ),
+        "{lines:?}"
+    );
+}
+
+/// A connection that only pings is cut by the control-frame rate limit (code 1008); a good
+/// client is served meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ping_only_connection_is_cut() {
+    let (server, mut seen) = echo(|b| b.websocket(WebSocket::new())).await;
+    let addr = server.local_addr();
+    let mut bad = raw_ws(addr).await;
+    let flood = tokio::spawn(async move {
+        let ping = raw_frame(0x9, true, b"are you there");
+        let wire: Vec<u8> = std::iter::repeat_n(ping, 1000).flatten().collect();
+        let (mut rd, mut wr) = bad.split();
+        let write = async { while wr.write_all(&wire).await.is_ok() {} };
+        let mut sink = Vec::new();
+        tokio::select! {
+            _ = write => {}
+            _ = within("the close", rd.read_to_end(&mut sink)) => {}
+        }
+    });
+    let url = format!("ws://{addr}/");
+    rust_client_round_trips(&server, Outgoing::<Raw>::websocket_url(&url).unwrap()).await;
+    within("the ping flood ends", flood).await.unwrap();
+    let mut lines = Vec::new();
+    for _ in 0..4 {
+        lines.push(line(&mut seen).await);
+    }
+    assert!(
+        lines.contains(&"disconnected: rate limited: too many control frames".to_owned()),
+        "{lines:?}"
+    );
+}

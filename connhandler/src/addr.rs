@@ -120,3 +120,18 @@ impl From<([u8; 4], u16)> for Address {
         SocketAddr::from(a).into()
     }
 }
+
+/// The key an address is counted under: IPv4 addresses (and IPv4-mapped IPv6 ones) as they
+/// are, IPv6 addresses by their /64 prefix (one host commonly holds a whole /64).
+pub(crate) fn ip_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let bits = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(bits.into())
+            }
+        },
+    }
+}

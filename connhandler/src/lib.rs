@@ -118,7 +118,7 @@ pub use handler::{
     BindError, Incoming, IncomingBuilder, IncomingStats, Outgoing, OutgoingBuilder, OutgoingStats,
     Retry,
 };
-pub use limits::{Limited, QueuePolicy, RateLimit};
+pub use limits::{IpNet, Limited, QueuePolicy, RateLimit};
 pub use message::{Decode, DecodeError, DecodeErrorKind, Encode, FrameStatus, FrameStatusFn};
 pub use peer::{Peer, PeerId};
 pub use reason::{ConnectError, Disconnect, DisconnectReason, Farewell, RefusedBy, Timeout};

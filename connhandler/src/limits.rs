@@ -1,6 +1,7 @@
 //! Limits that protect a server from its peers: rate limits (token buckets), what to do
 //! when a peer's outgoing queue is full, and the per-IP accounting behind them.
 
+use crate::addr::ip_key;
 use std::{
     collections::HashMap,
     fmt,
@@ -249,18 +250,136 @@ pub(crate) enum Refusal {
     Rate,
 }
 
-/// The key an address is counted under: IPv4 addresses (and IPv4-mapped IPv6 ones) as they
-/// are, IPv6 addresses by their /64 prefix (one host commonly holds a whole /64).
-pub(crate) fn ip_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let bits = u128::from(v6) & !((1u128 << 64) - 1);
-                IpAddr::V6(bits.into())
+/// A network of addresses: an address and a prefix length (`10.0.0.0/8`, `2001:db8::/32`;
+/// an address alone is a network of one). IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`)
+/// belong to the IPv4 networks that hold them.
+///
+/// # Examples
+///
+/// ```
+/// use connhandler::IpNet;
+///
+/// let lan: IpNet = "10.0.0.0/8".parse()?;
+/// assert!(lan.contains("10.1.2.3".parse()?));
+/// assert!(lan.contains("::ffff:10.1.2.3".parse()?));
+/// assert!(!lan.contains("11.0.0.1".parse()?));
+/// let one: IpNet = "2001:db8::1".parse()?;
+/// assert_eq!(one.to_string(), "2001:db8::1/128");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    /// The network of `addr`'s first `prefix` bits.
+    ///
+    /// # Errors
+    ///
+    /// A prefix longer than the address (32 bits for IPv4, 128 for IPv6).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let net = connhandler::IpNet::new([192, 168, 0, 0].into(), 16).unwrap();
+    /// assert!(net.contains([192, 168, 7, 1].into()));
+    /// ```
+    pub fn new(addr: IpAddr, prefix: u8) -> Result<IpNet, String> {
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        if prefix > max {
+            return Err(format!(
+                "a prefix of {prefix} bits for {addr} (at most {max})"
+            ));
+        }
+        Ok(IpNet { addr, prefix })
+    }
+
+    /// Whether `ip` is in this network.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let net: connhandler::IpNet = "fc00::/7".parse().unwrap();
+    /// assert!(net.contains("fd12::1".parse().unwrap()));
+    /// ```
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
             }
-        },
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+
+    /// Loopback and the private networks (RFC 1918, IPv6 unique local addresses): where a
+    /// load balancer in front of a server usually is, and what
+    /// [`proxy_protocol`](crate::IncomingBuilder::proxy_protocol) trusts unless told
+    /// otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let nets = connhandler::IpNet::private();
+    /// assert!(nets.iter().any(|n| n.contains([172, 20, 0, 1].into())));
+    /// assert!(!nets.iter().any(|n| n.contains([8, 8, 8, 8].into())));
+    /// ```
+    pub fn private() -> Vec<IpNet> {
+        [
+            "127.0.0.0/8",
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "::1/128",
+            "fc00::/7",
+        ]
+        .iter()
+        .filter_map(|n| n.parse().ok())
+        .collect()
+    }
+}
+
+impl std::str::FromStr for IpNet {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<IpNet, String> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{s}` is not an address or a network (ADDR/BITS)"))?;
+        let prefix = match prefix {
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .map_err(|_| format!("`{s}`: the prefix is not a number of bits"))?,
+            None if addr.is_ipv4() => 32,
+            None => 128,
+        };
+        IpNet::new(addr, prefix)
+    }
+}
+
+impl fmt::Display for IpNet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
     }
 }
 

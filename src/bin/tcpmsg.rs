@@ -64,8 +64,17 @@ OPTIONS:
     --max-connections N       connections served at once (16384)
     --max-connections-per-ip N  from one address, IPv6 by /64 (a quarter of the above, <= 4096)
     --connect-rate-per-ip N   new connections per second from one address (2048)
-    --read-budget N           bytes of unfinished frames all connections hold together (64 MiB)
-    --queue-bytes N           bytes queued for one peer; a peer that does not read is cut (1 MiB)
+    --read-budget N           bytes of unfinished frames all connections hold together (64 MiB);
+                              one short of it waits, and the largest holder is cut
+    --read-budget-per-ip N    of which one address may hold (an eighth of the read budget)
+    --queue-bytes N           bytes queued for one peer, its soft bound (1 MiB): past half of it
+                              (with what its requests in flight will bring), its messages
+                              wait to be read, so a client that pipelines and reads is
+                              served; one that does not read is cut (--write-timeout-ms)
+    --queue-hard-cap N        bytes queued for one peer at most, draining or not (8 x the above)
+    --write-timeout-ms N      cut a peer whose queue is past its soft bound when it has read
+                              nothing for N ms (15000)
+    --control-rate N          WebSocket pings and pongs a peer may send per second (64)
     --half-close on|off       after a peer's FIN, still write the replies (on)
     --unprotected             all of the protection above off (loopback tools, benchmarks)
     --pending-bytes N         proxy: bytes a client may send before its upstream is up (1 MiB)
@@ -78,7 +87,13 @@ OPTIONS:
     --ws-origin ORIGIN        let browsers from ORIGIN in (repeatable); pages from other
                               sites are refused, clients without an Origin let in
     --ws-any-origin           let browsers from any site in
-    --proxy-protocol          expect a PROXY protocol v1/v2 header from a load balancer
+    --proxy-protocol          expect a PROXY protocol v1/v2 header from a load balancer;
+                              direct connections from other addresses are refused
+    --proxy-trusted NETS      the load balancers, as addresses or networks (10.0.0.0/8),
+                              comma-separated or repeated (default: loopback and the
+                              private networks)
+    --proxy-serve-direct      serve direct connections from other addresses, without a header
+    --ws-max-fragments N      fragments one WebSocket message may come in (1024)
     --handshake-timeout-ms N  PROXY header, TLS handshake and upgrade together (10000)
 
   Transports of the connecting side (send, proxy's upstream); ADDR may also be a ws:// or
@@ -143,6 +158,9 @@ struct ListenDoor {
     origins: Vec<String>,
     any_origin: bool,
     proxy_protocol: bool,
+    proxy_trusted: Vec<connhandler::IpNet>,
+    proxy_serve_direct: bool,
+    ws_max_fragments: Option<usize>,
     handshake_timeout: Option<u64>,
 }
 
@@ -174,9 +192,16 @@ impl ListenDoor {
             if self.any_origin {
                 ws = ws.allow_any_origin();
             }
+            if let Some(max) = self.ws_max_fragments {
+                ws = ws.max_fragments(max);
+            }
             b = b.websocket(ws);
         }
         b = b.proxy_protocol(self.proxy_protocol);
+        if !self.proxy_trusted.is_empty() {
+            b = b.proxy_trusted(self.proxy_trusted.iter().copied());
+        }
+        b = b.proxy_serve_direct(self.proxy_serve_direct);
         if let Some(ms) = self.handshake_timeout {
             b = b.handshake_timeout(Duration::from_millis(ms));
         }
@@ -241,6 +266,10 @@ struct Protection {
     connect_rate_per_ip: Option<u64>,
     read_budget: Option<u64>,
     queue_bytes: Option<u64>,
+    queue_hard_cap: Option<u64>,
+    write_timeout: Option<u64>,
+    read_budget_per_ip: Option<u64>,
+    control_rate: Option<u64>,
     half_close: Option<bool>,
     unprotected: bool,
 }
@@ -282,6 +311,18 @@ impl Protection {
         }
         if let Some(v) = self.queue_bytes {
             b = b.queue_bytes(v.max(1) as usize);
+        }
+        if let Some(v) = self.queue_hard_cap {
+            b = b.queue_hard_cap(v.max(1) as usize);
+        }
+        if let Some(v) = self.write_timeout {
+            b = b.write_timeout(ms(v));
+        }
+        if let Some(v) = self.read_budget_per_ip {
+            b = b.read_budget_per_ip(count(v));
+        }
+        if let Some(v) = self.control_rate {
+            b = b.control_rate_limit((v > 0).then_some((v, Duration::from_secs(1))));
         }
         if let Some(on) = self.half_close {
             b = b.half_close(on);
@@ -357,6 +398,10 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
             "--connect-rate-per-ip" => o.protection.connect_rate_per_ip = Some(number(value()?)?),
             "--read-budget" => o.protection.read_budget = Some(number(value()?)?),
             "--queue-bytes" => o.protection.queue_bytes = Some(number(value()?)?),
+            "--queue-hard-cap" => o.protection.queue_hard_cap = Some(number(value()?)?),
+            "--write-timeout-ms" => o.protection.write_timeout = Some(number(value()?)?),
+            "--read-budget-per-ip" => o.protection.read_budget_per_ip = Some(number(value()?)?),
+            "--control-rate" => o.protection.control_rate = Some(number(value()?)?),
             "--half-close" => {
                 o.protection.half_close = Some(match value()?.as_str() {
                     "on" => true,
@@ -373,6 +418,18 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
             "--ws-origin" => o.listen_door.origins.push(value()?),
             "--ws-any-origin" => o.listen_door.any_origin = true,
             "--proxy-protocol" => o.listen_door.proxy_protocol = true,
+            "--proxy-trusted" => {
+                for net in value()?.split(',').filter(|n| !n.trim().is_empty()) {
+                    let net = net
+                        .parse::<connhandler::IpNet>()
+                        .map_err(|e| format!("`--proxy-trusted`: {e}"))?;
+                    o.listen_door.proxy_trusted.push(net);
+                }
+            }
+            "--proxy-serve-direct" => o.listen_door.proxy_serve_direct = true,
+            "--ws-max-fragments" => {
+                o.listen_door.ws_max_fragments = Some(number(value()?)? as usize)
+            }
             "--handshake-timeout-ms" => o.listen_door.handshake_timeout = Some(number(value()?)?),
             "--tls" => o.connect_door.tls = true,
             "--ca" => o.connect_door.ca = Some(value()?),

@@ -126,6 +126,16 @@ impl RawClient {
     pub async fn connect(addr: std::net::SocketAddr) -> Self {
         Self::connect_with(addr, TcpMessageCodec::new()).await
     }
+
+    /// A client over a stream connected already (from a chosen address, say).
+    pub fn over(stream: TcpStream) -> Self {
+        stream.set_nodelay(true).unwrap();
+        RawClient {
+            stream,
+            framing: TcpMessageCodec::new(),
+            buf: BytesMut::new(),
+        }
+    }
 }
 
 impl<F: Framing> RawClient<F> {

@@ -6,7 +6,7 @@
 //! | --- | --- | --- | --- |
 //! | first message | when set, from the start | never; disarmed by the first bytes (a frame that then trickles in is the frame time-out's) | opened + `first_message_timeout` |
 //! | idle | when set, from the start | by every read that got bytes | last read + `idle_timeout` |
-//! | frame | when a read leaves part of a frame buffered that was not there before, or begins a new frame after whole ones | when the buffer ends on a frame boundary; a frame that completes starts the next one's clock | its first byte's read + `frame_timeout` + its buffered bytes / `min_frame_rate` |
+//! | frame | when a read leaves part of a frame buffered that was not there before, or begins a new frame after whole ones | when the buffer ends on a frame boundary; a frame that completes starts the next one's clock | its first byte's read + `frame_timeout`, moved later by `1 / min_frame_rate` s for each byte that arrives, never past the last read + `frame_timeout`: a frame that keeps arriving at the minimum rate is never cut, one that slows below it is cut within `frame_timeout` however much came before; moved later too by the time the reader itself held reading (backpressure, a full central queue, a short read budget) |
 //! | handshake | with a version handshake, from the start | never; disarmed when the peer's hello is accepted | opened + the handshake's time-out |
 //! | heartbeat: ping | with a heartbeat | by every read that got bytes, and by each ping sent | the later of the last read and the last ping + `every` (not a time-out: the reader sends a ping) |
 //! | heartbeat: silence | with a heartbeat | by every read that got bytes | last read + the allowance |
@@ -68,8 +68,7 @@ pub(crate) struct Deadlines {
     last_ping: Option<Instant>,
     /// The last read that got bytes; until one does, when the connection opened.
     last_read: Instant,
-    /// The read that brought the first byte of the unfinished frame, and the bytes of it
-    /// buffered.
+    /// When the unfinished frame is due (see the table), and the bytes of it buffered.
     frame: Option<(Instant, usize)>,
     /// The timer, armed at its `deadline()`.
     sleep: Option<Pin<Box<Sleep>>>,
@@ -131,16 +130,35 @@ impl Deadlines {
         completed: bool,
         unfinished: impl FnOnce() -> Option<usize>,
     ) {
-        if self.set.timeouts.frame.is_none() {
+        let Some(timeout) = self.set.timeouts.frame else {
             return;
-        }
+        };
         self.frame = match (unfinished(), self.frame) {
             (None, _) => None,
-            // Still the same frame: its clock runs from its own first byte.
-            (Some(held), Some((started, _))) if !completed => Some((started, held)),
+            // Still the same frame: its clock runs from its own first byte, moved later by
+            // the bytes that arrived since, within `timeout` of the last read.
+            (Some(held), Some((due, before))) if !completed => {
+                let grown = held.saturating_sub(before);
+                let due = match self.set.timeouts.min_frame_rate {
+                    Some(rate) if grown > 0 => {
+                        let credit = Duration::from_secs_f64(grown as f64 / f64::from(rate.max(1)));
+                        (due + credit).min(self.last_read + timeout)
+                    }
+                    _ => due,
+                };
+                Some((due, held.max(before)))
+            }
             // A new frame: it began in the last read.
-            (Some(held), _) => Some((self.last_read, held)),
+            (Some(held), _) => Some((self.last_read + timeout, held)),
         };
+    }
+
+    /// The reader held reading for `held` (backpressure, a full central queue, a short read
+    /// budget): the unfinished frame is not blamed for it.
+    pub(crate) fn held_up(&mut self, held: Duration) {
+        if let Some((due, _)) = &mut self.frame {
+            *due += held;
+        }
     }
 
     /// The earliest deadline, if any is armed, with what is due then.
@@ -157,12 +175,10 @@ impl Deadlines {
             .flatten()
             .map(|t| (self.last_read + t, Timeout::FirstMessage(t)));
         let idle = set.idle.map(|t| (self.last_read + t, Timeout::Idle(t)));
-        let frame = set.frame.zip(self.frame).map(|(t, (started, held))| {
-            let grace = set.min_frame_rate.map_or(Duration::ZERO, |rate| {
-                Duration::from_secs_f64(held as f64 / f64::from(rate.max(1)))
-            });
-            (started + t + grace, Timeout::Frame(t))
-        });
+        let frame = set
+            .frame
+            .zip(self.frame)
+            .map(|(t, (due, _))| (due, Timeout::Frame(t)));
         let handshake = set
             .handshake
             .filter(|_| !self.greeted)
@@ -259,7 +275,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_minimum_rate_extends_a_long_frame() {
+    async fn a_frame_must_keep_arriving_at_the_minimum_rate() {
         let mut d = with(TimeoutSettings {
             frame: Some(Duration::from_secs(2)),
             min_frame_rate: Some(1000),
@@ -268,6 +284,44 @@ mod tests {
         d.on_read();
         let start = Instant::now();
         d.after_decode(false, || Some(5000));
+        // However much came at once, the frame is due `frame_timeout` after the last read.
+        assert_eq!(d.next().unwrap().0 - start, Duration::from_secs(2));
+        // Arriving at the rate (1000 bytes a second): never due.
+        let mut held = 5000;
+        for _ in 0..10 {
+            tokio::time::advance(Duration::from_secs(1)).await;
+            d.on_read();
+            held += 1000;
+            d.after_decode(false, || Some(held));
+            assert!(d.expired().is_none(), "cut while arriving at the rate");
+        }
+        // Trickling below it (a byte a second) after 15 kB: cut within the time-out, not
+        // after the 15 s that 15 kB at the minimum rate would take.
+        let slowed = Instant::now();
+        let cut = loop {
+            tokio::time::advance(Duration::from_secs(1)).await;
+            d.on_read();
+            held += 1;
+            d.after_decode(false, || Some(held));
+            if let Some(due) = d.expired() {
+                assert_eq!(due, Due::Cut(Timeout::Frame(Duration::from_secs(2))));
+                break Instant::now() - slowed;
+            }
+            assert!(
+                Instant::now() - slowed < Duration::from_secs(60),
+                "never cut"
+            );
+        };
+        assert!(cut <= Duration::from_secs(3), "cut after {cut:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn time_the_reader_held_reading_is_not_the_frames() {
+        let mut d = frame_only(2);
+        d.on_read();
+        let start = Instant::now();
+        d.after_decode(false, || Some(10));
+        d.held_up(Duration::from_secs(5));
         assert_eq!(d.next().unwrap().0 - start, Duration::from_secs(7));
     }
 

@@ -76,7 +76,7 @@ use self::{
     writer::Writer,
 };
 use crate::{
-    budget::{Budget, Hold},
+    budget::{Hold, ReadBudget},
     central::CentralSender,
     codec::Framing,
     limits::{AddrSlot, Limiter, QueuePolicy, RateLimit},
@@ -121,6 +121,8 @@ pub(crate) struct ConnSettings {
     /// The bytes of unfinished frames all the handler's connections may hold together,
     /// beyond `FREE_UNFINISHED` each.
     pub(crate) read_budget: Option<usize>,
+    /// The most of it one address may hold; `None`: an eighth of it.
+    pub(crate) read_budget_per_ip: Option<Option<usize>>,
 }
 
 impl ConnSettings {
@@ -128,6 +130,11 @@ impl ConnSettings {
     pub(crate) fn watermarks(&self) -> (usize, usize) {
         self.watermarks
             .unwrap_or((self.queue_bytes / 4, self.queue_bytes / 2))
+    }
+
+    /// The share of a read budget of `total` bytes that one address may hold.
+    pub(crate) fn read_budget_per_ip(&self, total: usize) -> Option<usize> {
+        self.read_budget_per_ip.unwrap_or(Some(total / 8))
     }
 
     /// The outgoing queue's bounds.
@@ -178,6 +185,7 @@ impl Default for ConnSettings {
             rate_limit: None,
             control_rate: None,
             read_budget: None,
+            read_budget_per_ip: None,
         }
     }
 }
@@ -211,7 +219,7 @@ pub(crate) struct ConnCtx<'a, P: Peer, F, E> {
     /// The handler's framing for broadcasts.
     pub(crate) framer: &'a Arc<Framer<P::Send>>,
     /// The handler's budget for unfinished frames (`read_budget`).
-    pub(crate) budget: Option<&'a Arc<Budget>>,
+    pub(crate) budget: Option<&'a Arc<ReadBudget>>,
     /// The handler's conversation settings (requests, handshake, heartbeat).
     pub(crate) talk: &'a Arc<crate::talk::Talk<P>>,
 }
@@ -314,7 +322,7 @@ where
         registry: ctx.registry.clone(),
         buf: ReadBuf::with(opened.initial),
         deadlines: Deadlines::new(Arc::clone(settings)),
-        budget: Hold::new(ctx.budget.cloned()),
+        budget: Hold::new(ctx.budget.cloned(), addr.ip()),
         flight: Flight::new(
             settings.backpressure.then(|| settings.watermarks()),
             queue::OutQueue::<P::Send>::SLOT,

@@ -8,7 +8,7 @@
 //! | 1. closing? | an atomic flag, checked once per turn; after `WORK_PER_WAKE` bytes read since the last, a yield to other tasks | `Closing` |
 //! | 2. decode | every whole frame buffered: tap, rate limit, decode, offer to the hand-on; a full central queue waits for room, and a peer with enough to answer already waits for its queue to drain (backpressure, `pressure.rs`), both still watching the socket | `Framing`, `HandOn`, `Flight` |
 //! | 3. hand on | the messages of this read go to the central queue together, then a marker if much is in flight | `HandOn::flush` |
-//! | 4. deadlines, budget | the frame time-out follows the unfinished frame; its bytes are held in the handler's read budget | `Deadlines`, `Hold` |
+//! | 4. deadlines, budget | the frame time-out follows the unfinished frame; its bytes are held in the handler's read budget, and when that (or the address's share) is short, reading waits for room, the largest holder cut when the wait runs out | `Deadlines`, `Hold` |
 //! | 5. read | room made by the sizing policy, then what is there now | `ReadBuf` |
 //! | 6. wait | nothing there: wait for input, a deadline, a pending end of frame, or the close | `Reader::wait` |
 //!
@@ -39,7 +39,8 @@ use super::{
     ConnSettings,
 };
 use crate::{
-    budget::Hold,
+    addr::ip_key,
+    budget::{Hold, Short},
     codec::Framing,
     limits::{Limited, Limiter, QueuePolicy},
     message::Decode,
@@ -121,6 +122,10 @@ fn admit<P: Peer, E>(
 /// always has input holds a runtime worker for this much work at a time (and one read more),
 /// not for as long as its peer keeps sending.
 const WORK_PER_WAKE: usize = 128 * 1024;
+
+/// How long a connection waits for room in the read budget before the largest holder is
+/// closed.
+const BUDGET_WAIT: Duration = Duration::from_secs(2);
 
 /// Bytes of an unfinished frame a connection holds outside the handler's read budget.
 const FREE_UNFINISHED: usize = 16 * 1024;
@@ -260,8 +265,10 @@ where
             }
             self.mark(false);
             // 4. Deadlines and the read budget.
-            if let Err(stop) = self.after_decode() {
-                return stop;
+            if let Err(need) = self.after_decode() {
+                if let Err(stop) = Box::pin(self.wait_for_budget(need)).await {
+                    return stop;
+                }
             }
             // 5. Read.
             self.buf.make_room();
@@ -690,9 +697,10 @@ where
     }
 
     /// Step 4: the frame time-out follows the unfinished frame, whose bytes beyond
-    /// `FREE_UNFINISHED` are held in the handler's read budget.
+    /// `FREE_UNFINISHED` are held in the handler's read budget; when the budget (or the
+    /// address's share) is short, what it needs.
     #[inline]
-    fn after_decode(&mut self) -> Result<(), Stop> {
+    fn after_decode(&mut self) -> Result<(), usize> {
         let unfinished = if self.buf.is_empty() && !self.framing.is_mid_frame() {
             None
         } else {
@@ -700,11 +708,88 @@ where
         };
         let completed = std::mem::take(&mut self.decoded);
         self.deadlines.after_decode(completed, || unfinished);
-        let held = unfinished.unwrap_or(0);
-        if !self.budget.set(held.saturating_sub(FREE_UNFINISHED)) {
-            return Err(Some(DisconnectReason::OverBudget { held }));
+        let need = unfinished.unwrap_or(0).saturating_sub(FREE_UNFINISHED);
+        if need != self.budget.held() {
+            self.budget.set(need).map_err(|_| need)?;
+            self.shared.set_unfinished(need);
         }
         Ok(())
+    }
+
+    /// The read budget is short of `need` bytes for this connection's unfinished frame:
+    /// it stops reading and waits for room. When the wait runs out, the connection holding
+    /// the most (of all the handler's, or of this address's when its share is what is
+    /// short) is closed with `OverBudget`, and the wait starts again; this one is closed
+    /// instead when none holds more than it does.
+    #[cold]
+    async fn wait_for_budget(&mut self, need: usize) -> Result<(), Stop> {
+        let Some(budget) = self.budget.budget().cloned() else {
+            return Ok(());
+        };
+        let shared = self.shared.clone();
+        let began = Instant::now();
+        let mut deadline = began + BUDGET_WAIT;
+        let waited = loop {
+            let freed = budget.freed();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            budget.wait();
+            let short = match self.budget.set(need) {
+                Ok(()) => break Ok(()),
+                Err(short) => short,
+            };
+            tokio::select! {
+                biased;
+                _ = shared.closing().cancelled() => break Err(None),
+                _ = freed => continue,
+                _ = tokio::time::sleep_until(deadline) => {}
+            }
+            match self.largest_holder(short) {
+                Some((victim, held)) if held > self.budget.held() => {
+                    tracing::debug!(
+                        victim = %victim.id(),
+                        held,
+                        need,
+                        "read budget short: the largest holder is closed"
+                    );
+                    victim
+                        .s()
+                        .closing()
+                        .close_with(DisconnectReason::OverBudget {
+                            held: held + FREE_UNFINISHED,
+                        });
+                    deadline = Instant::now() + BUDGET_WAIT;
+                }
+                _ => {
+                    break Err(Some(DisconnectReason::OverBudget {
+                        held: need + FREE_UNFINISHED,
+                    }))
+                }
+            }
+        };
+        self.deadlines.held_up(began.elapsed());
+        self.shared.set_unfinished(self.budget.held());
+        waited
+    }
+
+    /// The other open connection of the handler holding the most of the read budget (of
+    /// this connection's address, when `short` says its share is what is short).
+    fn largest_holder(&self, short: Short) -> Option<(PeerHandle<P>, usize)> {
+        let (me, key) = (self.shared.id(), self.budget.key());
+        let mut largest: Option<(PeerHandle<P>, usize)> = None;
+        self.registry.for_each(|peer| {
+            let s = peer.s();
+            let held = s.unfinished();
+            if peer.id() == me
+                || s.closing().is_closing()
+                || (short == Short::Address && ip_key(peer.addr().ip()) != key)
+                || largest.as_ref().is_some_and(|(_, most)| *most >= held)
+            {
+                return;
+            }
+            largest = Some((peer.clone(), held));
+        });
+        largest
     }
 
     /// The end of the stream: what the framing still holds is decoded and handed on. With

@@ -6,7 +6,10 @@
 use std::{
     net::SocketAddr,
     ops::RangeInclusive,
-    sync::{Arc, OnceLock},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, OnceLock,
+    },
 };
 
 use super::{
@@ -52,6 +55,9 @@ pub(crate) struct Shared<P: Peer> {
     pending: OnceLock<Box<Pending<P::Recv>>>,
     /// The version the peer's hello said, once accepted.
     version: OnceLock<Version>,
+    /// Bytes of the read budget the connection's unfinished frame holds (its reader sets
+    /// it; other readers short of budget look for the largest holder).
+    unfinished: AtomicUsize,
 }
 
 /// How a connection sends: its queue's bounds and policy, and what the framing carries.
@@ -83,6 +89,7 @@ impl<P: Peer> Shared<P> {
             talk,
             pending: OnceLock::new(),
             version: OnceLock::new(),
+            unfinished: AtomicUsize::new(0),
         }
     }
 
@@ -165,6 +172,15 @@ impl<P: Peer> Shared<P> {
 
     pub(crate) fn set_peer_version(&self, version: Version) {
         let _ = self.version.set(version);
+    }
+
+    /// Bytes of the read budget the connection's unfinished frame holds.
+    pub(crate) fn unfinished(&self) -> usize {
+        self.unfinished.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_unfinished(&self, bytes: usize) {
+        self.unfinished.store(bytes, Ordering::Relaxed);
     }
 
     /// How many more messages the outgoing queue takes now.

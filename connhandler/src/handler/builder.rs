@@ -7,7 +7,7 @@ use std::{fmt, sync::Arc};
 
 use super::{Connections, Core, MakePeer};
 use crate::{
-    budget::Budget,
+    budget::ReadBudget,
     central::CentralSender,
     codec::{Framing, TcpMessageCodec},
     conn::{ConnSettings, Framer, Registry},
@@ -355,11 +355,14 @@ impl<K: Kind, P: Peer, F: Framing, H> HandlerBuilder<K, P, F, H> {
     }
 
     /// The bytes of unfinished frames that all the handler's connections may hold
-    /// together, beyond 16 KiB each: a connection that needs more than is left is closed
-    /// with [`DisconnectReason::OverBudget`](crate::DisconnectReason::OverBudget), so that
-    /// many peers stalling just under the longest message cannot pin that much memory
-    /// each. `None` turns it off. Default: 64 MiB for an incoming handler, off for an
-    /// outgoing one.
+    /// together, beyond 16 KiB each, so that many peers stalling just under the longest
+    /// message cannot pin that much memory each. A connection that needs more than is left
+    /// (or than its address's share, [`read_budget_per_ip`](Self::read_budget_per_ip))
+    /// stops reading and waits for room; when the wait runs out (2 s), the connection
+    /// holding the most unfinished bytes (of all, or of that address) is closed with
+    /// [`DisconnectReason::OverBudget`](crate::DisconnectReason::OverBudget), the waiting
+    /// one itself if none holds more. `None` turns it off. Default: 64 MiB for an incoming
+    /// handler, off for an outgoing one.
     ///
     /// # Examples
     ///
@@ -369,6 +372,22 @@ impl<K: Kind, P: Peer, F: Framing, H> HandlerBuilder<K, P, F, H> {
     /// ```
     pub fn read_budget(mut self, bytes: impl Into<Option<usize>>) -> Self {
         self.settings.read_budget = bytes.into();
+        self
+    }
+
+    /// The most of the [`read_budget`](Self::read_budget) that the connections from one
+    /// address (IPv6 by /64 prefix) may hold together: beyond it they wait as for a full
+    /// budget, so that one address cannot take the whole budget from the others. `None`
+    /// turns it off. Default: an eighth of the read budget.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("../doc_client.rs")]
+    /// let builder = connhandler::Incoming::<Client>::builder("127.0.0.1:0").read_budget_per_ip(4 << 20);
+    /// ```
+    pub fn read_budget_per_ip(mut self, bytes: impl Into<Option<usize>>) -> Self {
+        self.settings.read_budget_per_ip = Some(bytes.into());
         self
     }
 
@@ -717,7 +736,10 @@ impl<K: Kind, P: Peer, F: Framing, H> HandlerBuilder<K, P, F, H> {
             tracker: tokio_util::task::TaskTracker::new(),
             registry: Arc::new(Registry::new()),
         };
-        let budget = self.settings.read_budget.map(Budget::new);
+        let budget = self
+            .settings
+            .read_budget
+            .map(|total| ReadBudget::new(total, self.settings.read_budget_per_ip(total)));
         let framing = self.kind.carried(self.framing);
         let framer = Arc::new(Framer::new(framing.clone(), self.settings.tap.is_some()));
         let connections = Connections {

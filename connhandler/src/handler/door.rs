@@ -3,7 +3,7 @@
 //!
 //! | step | listening | connecting |
 //! | --- | --- | --- |
-//! | 1. PROXY header (opt-in) | read exactly; the client's address replaces the socket's, then the per-address caps apply | |
+//! | 1. PROXY header (opt-in) | from a trusted balancer: read exactly, the client's address replaces the socket's, then the per-address caps apply to it (the balancer is not capped); from elsewhere: refused at once, or (`proxy_serve_direct`) served without a header, capped at the door | |
 //! | 2. TLS (`tls`) | the server handshake | the client handshake; a bad certificate is a `ConnectError` that says which |
 //! | 3. WebSocket (`websocket`) | the upgrade request, answered 101 or refused (400/403/404/426) | the upgrade request; its 101 checked |
 //! | 4. served | `Connected`, the connection's tasks start | the same |
@@ -31,6 +31,11 @@ pub(crate) enum Passed {
 #[derive(Clone, Debug)]
 pub(crate) struct InDoor {
     pub(crate) proxy: bool,
+    /// The balancers whose PROXY headers are believed; `None`: loopback and the private
+    /// networks.
+    pub(crate) trusted: Option<Vec<crate::IpNet>>,
+    /// Whether a connection from elsewhere is served without a header (else refused).
+    pub(crate) serve_direct: bool,
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<crate::tls::TlsServer>,
     #[cfg(feature = "websocket")]
@@ -42,6 +47,8 @@ impl Default for InDoor {
     fn default() -> Self {
         InDoor {
             proxy: false,
+            trusted: None,
+            serve_direct: false,
             #[cfg(feature = "tls")]
             tls: None,
             #[cfg(feature = "websocket")]
@@ -67,14 +74,27 @@ impl InDoor {
         open
     }
 
-    /// Step 1: the client's address (from the PROXY header, when the handler expects one)
-    /// and the balancer's.
+    /// Whether `ip` is a trusted load balancer's.
+    pub(crate) fn trusts(&self, ip: std::net::IpAddr) -> bool {
+        match &self.trusted {
+            Some(nets) => nets.iter().any(|n| n.contains(ip)),
+            None => {
+                static PRIVATE: std::sync::OnceLock<Vec<crate::IpNet>> = std::sync::OnceLock::new();
+                let private = PRIVATE.get_or_init(crate::IpNet::private);
+                private.iter().any(|n| n.contains(ip))
+            }
+        }
+    }
+
+    /// Step 1: the client's address (from the PROXY header, when the connection comes
+    /// from a trusted balancer: `proxied`) and the balancer's.
     pub(crate) async fn client_addr(
         &self,
         tcp: &mut TcpStream,
         addr: SocketAddr,
+        proxied: bool,
     ) -> io::Result<(SocketAddr, Option<SocketAddr>)> {
-        if !self.proxy {
+        if !proxied {
             return Ok((addr, None));
         }
         Ok(match proxy::read_header(tcp).await? {

@@ -26,7 +26,7 @@ use super::{
 };
 use crate::{
     addr::Address,
-    budget::Budget,
+    budget::ReadBudget,
     central::CentralSender,
     codec::{FrameError, Framing, TcpMessageCodec},
     conn::Admission,
@@ -310,10 +310,16 @@ impl<P: Peer, F: Framing, H> HandlerBuilder<Listen, P, F, H> {
     }
 
     /// Expects a PROXY protocol header (v1 or v2, as HAProxy, nginx and the cloud load
-    /// balancers send it) before each connection's bytes: the client it names becomes the
+    /// balancers send it) before each connection's bytes from a trusted load balancer
+    /// ([`proxy_trusted`](Self::proxy_trusted); by default loopback and the private
+    /// networks, [`IpNet::private`](crate::IpNet::private)): the client it names becomes the
     /// connection's address, for `PeerHandle::addr` and the per-address caps and rate
-    /// limits. Every connection must then come through the balancer: one without a header
-    /// is closed. Off by default.
+    /// limits, and the balancer itself is not capped. A connection from a balancer without a
+    /// header is closed. A connection from any other address is refused at once, before it
+    /// holds anything (counted in [`IncomingStats::refused_untrusted`]), or served as a
+    /// plain listener would serve it with
+    /// [`proxy_serve_direct`](Self::proxy_serve_direct): without a header, anyone could
+    /// name any address. Off by default.
     ///
     /// # Examples
     ///
@@ -323,6 +329,43 @@ impl<P: Peer, F: Framing, H> HandlerBuilder<Listen, P, F, H> {
     /// ```
     pub fn proxy_protocol(mut self, on: bool) -> Self {
         self.kind.door.proxy = on;
+        self
+    }
+
+    /// The load balancers whose PROXY headers are believed (with
+    /// [`proxy_protocol`](Self::proxy_protocol)), as networks; replaces the default, loopback
+    /// and the private networks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("../doc_client.rs")]
+    /// let lb: connhandler::IpNet = "10.0.3.0/24".parse()?;
+    /// let builder = connhandler::Incoming::<Client>::builder("0.0.0.0:7000")
+    ///     .proxy_protocol(true)
+    ///     .proxy_trusted([lb]);
+    /// # Ok::<(), String>(())
+    /// ```
+    pub fn proxy_trusted(mut self, balancers: impl IntoIterator<Item = crate::IpNet>) -> Self {
+        self.kind.door.trusted = Some(balancers.into_iter().collect());
+        self
+    }
+
+    /// With [`proxy_protocol`](Self::proxy_protocol): serves a connection from an address
+    /// that is not a trusted balancer as it came, without reading a header (its own
+    /// address counts, for the per-address caps at the door), instead of refusing it.
+    /// Default `false`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("../doc_client.rs")]
+    /// let builder = connhandler::Incoming::<Client>::builder("0.0.0.0:7000")
+    ///     .proxy_protocol(true)
+    ///     .proxy_serve_direct(true);
+    /// ```
+    pub fn proxy_serve_direct(mut self, on: bool) -> Self {
+        self.kind.door.serve_direct = on;
         self
     }
 
@@ -515,6 +558,7 @@ struct Counters {
     refused_per_ip: AtomicU64,
     refused_rate: AtomicU64,
     refused_by_hook: AtomicU64,
+    refused_untrusted: AtomicU64,
     accept_errors: AtomicU64,
     failed_handshakes: AtomicU64,
 }
@@ -560,6 +604,10 @@ pub struct IncomingStats {
     pub refused_rate: u64,
     /// Refused because the `make_peer` hook panicked.
     pub refused_by_hook: u64,
+    /// Refused because the handler expects a PROXY protocol header and the connection came
+    /// from an address that is not a trusted load balancer
+    /// ([`proxy_trusted`](crate::IncomingBuilder::proxy_trusted)).
+    pub refused_untrusted: u64,
     /// Bytes of unfinished frames held in the handler's read budget now.
     pub unfinished_bytes: usize,
     /// Bytes queued for the connections open now and not yet taken by their writers (the
@@ -610,7 +658,7 @@ pub struct Incoming<P: Peer, F: Framing = TcpMessageCodec> {
     listener_token: CancellationToken,
     stats: Arc<Counters>,
     /// The read budget its connections share, if any.
-    budget: Option<Arc<Budget>>,
+    budget: Option<Arc<ReadBudget>>,
 }
 
 impl<P: Peer, F: Framing> fmt::Debug for Incoming<P, F> {
@@ -710,6 +758,7 @@ impl<P: Peer, F: Framing> Incoming<P, F> {
             refused_per_ip: self.stats.refused_per_ip.load(Ordering::Relaxed),
             refused_rate: self.stats.refused_rate.load(Ordering::Relaxed),
             refused_by_hook: self.stats.refused_by_hook.load(Ordering::Relaxed),
+            refused_untrusted: self.stats.refused_untrusted.load(Ordering::Relaxed),
             unfinished_bytes: self.budget.as_ref().map_or(0, |b| b.used()),
             queued_bytes: {
                 let mut sum = 0;
@@ -943,7 +992,13 @@ where
         addr: SocketAddr,
         slot: Option<tokio::sync::OwnedSemaphorePermit>,
     ) {
-        let (mut stream, early) = if self.door.proxy {
+        let proxied = self.door.proxy && self.door.trusts(addr.ip());
+        if self.door.proxy && !proxied && !self.door.serve_direct {
+            self.stats.refused(&self.stats.refused_untrusted);
+            tracing::debug!(%addr, "not a trusted load balancer: refused (a PROXY header is expected)");
+            return;
+        }
+        let (mut stream, early) = if proxied {
             (stream, None)
         } else {
             let Some((stream, addr_slot)) = self.admit(stream, addr) else {
@@ -959,7 +1014,7 @@ where
         let stop = connections.token();
         self.connections.spawn(async move {
             let pass = async {
-                let (client, balancer) = door.client_addr(&mut stream, addr).await?;
+                let (client, balancer) = door.client_addr(&mut stream, addr, proxied).await?;
                 let addr_slot = match early {
                     Some(a) => a,
                     None => match connections.admit(client.ip()) {

@@ -27,7 +27,7 @@ pub use incoming::{BindError, Incoming, IncomingBuilder, IncomingStats, Listen};
 pub use outgoing::{Connect, Outgoing, OutgoingBuilder, OutgoingStats, Retry};
 
 use crate::{
-    budget::Budget,
+    budget::ReadBudget,
     central::CentralSender,
     conn::Event,
     conn::{self, Admission, ConnCtx, ConnSettings, Framer, PeerHandle, Registry, Transport},
@@ -110,7 +110,7 @@ pub(crate) struct Connections<P: Peer, F, E> {
     registry: Arc<Registry<P>>,
     per_ip: Option<PerIp>,
     /// The budget for unfinished frames that all the connections share.
-    budget: Option<Arc<Budget>>,
+    budget: Option<Arc<ReadBudget>>,
     /// The handler's framing for broadcasts, shared by its connections.
     framer: Arc<Framer<P::Send>>,
     make_peer: MakePeer<P>,
@@ -154,7 +154,7 @@ where
     }
 
     /// The read budget the connections share, if any.
-    pub(crate) fn budget(&self) -> Option<Arc<Budget>> {
+    pub(crate) fn budget(&self) -> Option<Arc<ReadBudget>> {
         self.budget.clone()
     }
 
