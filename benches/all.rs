@@ -1374,6 +1374,89 @@ async fn connect_rate(kind: &str, pki: &certs::Pki, secs: u64) -> f64 {
     done / secs as f64
 }
 
+/// A WebSocket client's frames, masked (with a zero key, which leaves the payload as it
+/// is): `payload` as one frame, or as one-byte fragments.
+fn ws_frames(payload: &[u8], fragmented: bool, dst: &mut Vec<u8>) {
+    let pieces: Vec<&[u8]> = if fragmented {
+        payload.chunks(1).collect()
+    } else {
+        vec![payload]
+    };
+    for (i, piece) in pieces.iter().enumerate() {
+        let opcode = if i == 0 { 0x2 } else { 0x0 };
+        let fin = if i == pieces.len() - 1 { 0x80 } else { 0 };
+        dst.push(opcode | fin);
+        match piece.len() {
+            n if n < 126 => dst.push(0x80 | n as u8),
+            n if n <= 0xffff => {
+                dst.push(0x80 | 126);
+                dst.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                dst.push(0x80 | 127);
+                dst.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        dst.extend_from_slice(&[0, 0, 0, 0]);
+        dst.extend_from_slice(piece);
+    }
+}
+
+/// Server CPU time per MiB of payload received over WebSocket: `count` messages of `size`
+/// bytes sent by a child, as one frame each or as one-byte fragments.
+async fn ws_fragments_cpu(count: u64, size: usize, fragmented: bool) -> f64 {
+    let (tx, mut central) = central::<Event<Raw>>(8192);
+    let server = Incoming::<Raw>::builder("127.0.0.1:0")
+        .unprotected()
+        .websocket(WebSocket::new().max_fragments(size))
+        .listen(&tx)
+        .await
+        .unwrap();
+    let mut client = ChildProc::start(&[
+        "ws-frames".into(),
+        server.local_addr().to_string(),
+        count.to_string(),
+        size.to_string(),
+        fragmented.to_string(),
+    ]);
+    let mut got = 0;
+    let mut cpu = Duration::ZERO;
+    while got < count {
+        match central.recv().await {
+            Some(Event::Connected(_)) => cpu = cpu_time(),
+            Some(Event::Message(_, m)) => {
+                assert_eq!(m.len(), size);
+                got += 1;
+            }
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+    }
+    let cpu = cpu_time() - cpu;
+    drop(client.child.stdin.take());
+    server.shutdown().await;
+    cpu.as_secs_f64() * 1e3 / ((count * size as u64) as f64 / f64::from(1 << 20))
+}
+
+/// One-byte WebSocket fragments against whole messages: server CPU per MiB, put together
+/// in linear time (the ratio stays put as messages grow).
+async fn bench_fragments(quick: bool) {
+    // Enough bytes for the CPU clock's 10 ms ticks: 32 MiB of payload in fragments (7 bytes
+    // on the wire each), 1 GiB in whole messages (a quarter in a quick run).
+    let (fragments, whole): (u64, u64) = if quick {
+        (8 << 20, 256 << 20)
+    } else {
+        (32 << 20, 1 << 30)
+    };
+    for size in [1024usize, 65535] {
+        let fragmented = ws_fragments_cpu(fragments / size as u64, size, true).await;
+        let whole = ws_fragments_cpu(whole / size as u64, size, false).await;
+        println!(
+            "websocket, {size} B messages as one-byte fragments: server cpu {fragmented:.2} ms per MiB, as one frame {whole:.3} ms per MiB; ratio {:.0}",
+            fragmented / whole.max(1e-3)
+        );
+    }
+}
+
 async fn bench_transports(quick: bool) {
     let pki = certs::pki("bench");
     let (secs, rounds) = if quick { (1, 1) } else { (2, 3) };
@@ -2012,6 +2095,30 @@ async fn child(args: Vec<String>) {
             }
             println!("done");
         }
+        "ws-frames" => {
+            let addr: SocketAddr = args[1].parse().unwrap();
+            let (count, size): (u64, usize) = (args[2].parse().unwrap(), args[3].parse().unwrap());
+            let fragmented = args[4] == "true";
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.write_all(
+                b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                  Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            )
+            .await
+            .unwrap();
+            let mut head = Vec::new();
+            while !head.ends_with(b"\r\n\r\n") {
+                head.push(s.read_u8().await.unwrap());
+            }
+            let mut wire = Vec::new();
+            ws_frames(&vec![5u8; size], fragmented, &mut wire);
+            for _ in 0..count {
+                s.write_all(&wire).await.unwrap();
+            }
+            // Until the parent is done (it closes our stdin).
+            let mut sink = [0u8; 64];
+            let _ = tokio::io::stdin().read(&mut sink).await;
+        }
         "transport-echo" => {
             let (kind, addr, ca) = (args[1].as_str(), args[2].parse().unwrap(), args[3].as_str());
             let (conns, inflight, secs): (usize, usize, u64) = (
@@ -2233,6 +2340,9 @@ fn main() {
     }
     if run("transports") {
         rt.block_on(bench_transports(quick));
+    }
+    if run("fragments") {
+        rt.block_on(bench_fragments(quick));
     }
     if run("requests") {
         rt.block_on(bench_requests(quick));

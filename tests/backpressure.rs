@@ -167,9 +167,10 @@ async fn pipeline(server: &Server, messages: &[Bytes]) {
                 assert!(got == want, "echo {i} of {} differs", messages.len())
             }
             other => panic!(
-                "{:?}: echo {i} of {}: {other:?}",
+                "{:?}: echo {i} of {}: {other:?}; the server saw {:?}",
                 server.via,
-                messages.len()
+                messages.len(),
+                server.seen.reasons()
             ),
         }
     }
@@ -318,4 +319,44 @@ async fn a_raw_client_writing_a_burst_in_one_write_gets_every_echo() {
         assert!(got == want, "echo {i} differs");
     }
     assert_eq!(server.seen.refused.load(Ordering::Relaxed), 0);
+}
+
+/// A client that floods but reads its echoes meets the message rate limit, not a full
+/// queue: backpressure holds it within its marks, so the limit it set is what cuts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_that_reads_its_echoes_meets_the_rate_limit_not_a_full_queue() {
+    let server = Server::start(Via::Tcp, "rate", |b| {
+        b.rate_limit(connhandler::RateLimit::messages(
+            200,
+            Duration::from_secs(3600),
+        ))
+    })
+    .await;
+    let (tx, mut events) = central::<Ev>(1024);
+    let (_out, peer) = server.client().connect(&tx).await.unwrap();
+    for msg in burst(1000, |i| 1 + i % 64) {
+        peer.send(msg).unwrap();
+    }
+    let mut echoes = 0;
+    loop {
+        match within("the flood's echoes, then its end", events.recv()).await {
+            Some(Event::Message(..)) => echoes += 1,
+            Some(Event::Disconnected(..)) => break,
+            Some(_) => {}
+            None => panic!("the client's queue closed"),
+        }
+    }
+    assert!(echoes <= 200, "{echoes} echoes");
+    // (The echoes of what was handed on before the cut find the connection closed.)
+    let reasons = within("the server's Disconnected", async {
+        loop {
+            let reasons = server.seen.reasons();
+            if !reasons.is_empty() {
+                return reasons;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert_eq!(reasons, ["rate limited: too many messages"]);
 }

@@ -100,6 +100,10 @@ pub(crate) struct Flight {
     low: u64,
     /// The memory a queued item takes beside its encoded bytes.
     slot: u64,
+    /// Memory that messages may still take before the load is looked at again: set from a
+    /// full look once per read ([`refresh`](Self::refresh)), so that a message costs no atomic
+    /// load. What the program pushes meanwhile is seen at the next look.
+    room: u64,
 }
 
 impl Flight {
@@ -116,6 +120,7 @@ impl Flight {
             high,
             low,
             slot: slot as u64,
+            room: 0,
         }
     }
 
@@ -137,6 +142,28 @@ impl Flight {
     #[inline]
     pub(crate) fn is_busy(&self, load: &Load, bytes: usize) -> bool {
         !load.is_empty() && (load.mem() + bytes as u64).saturating_add(self.slot) > self.high
+    }
+
+    /// Takes room for a message of `bytes` from what the last look left; false when there
+    /// is not enough (then look again: [`load`](Self::load), [`is_busy`](Self::is_busy)).
+    #[inline]
+    pub(crate) fn take_room(&mut self, bytes: usize) -> bool {
+        let cost = bytes as u64 + self.slot;
+        if cost > self.room {
+            return false;
+        }
+        self.room -= cost;
+        true
+    }
+
+    /// Sets the room from a full look at the load (and takes `bytes` of it, for the message
+    /// that looked, if any).
+    #[inline]
+    pub(crate) fn refresh(&mut self, load: &Load, bytes: Option<usize>) {
+        self.room = self.high.saturating_sub(load.mem());
+        if let Some(bytes) = bytes {
+            self.room = self.room.saturating_sub(bytes as u64 + self.slot);
+        }
     }
 
     /// Whether a busy reader may go on: down to the low mark, or nothing left at all.
@@ -210,5 +237,26 @@ mod tests {
         flight.handed(60);
         let load = flight.load(&pressure, 0, 0);
         assert_eq!(flight.marker_due(&load, false), Some((2, 210)));
+    }
+
+    #[test]
+    fn room_from_one_look_is_spent_without_looking_again() {
+        let pressure = Pressure::default();
+        let mut flight = Flight::new(Some((100, 400)), 10);
+        assert!(!flight.take_room(1), "no look yet");
+        let load = flight.load(&pressure, 1, 100);
+        flight.refresh(&load, None);
+        assert!(flight.take_room(90));
+        assert!(flight.take_room(190));
+        assert!(
+            !flight.take_room(1),
+            "100 + 100 + 200 reach the mark of 400"
+        );
+        // Off: never busy, any room.
+        let mut off = Flight::new(None, 10);
+        let load = off.load(&pressure, 1000, 1 << 30);
+        assert!(!off.is_busy(&load, 1 << 20));
+        off.refresh(&load, Some(1 << 20));
+        assert!(off.take_room(1 << 20));
     }
 }

@@ -300,11 +300,7 @@ impl<S> OutQueue<S> {
                 Err(NotQueued::Full(back)) => item = back,
                 done => return done,
             }
-            let until = self
-                .stalled_until()
-                .filter(|at| *at > Instant::now() && *at < deadline)
-                .unwrap_or(deadline);
-            if tokio::time::timeout_at(until, freed).await.is_err() && until == deadline {
+            if tokio::time::timeout_at(deadline, freed).await.is_err() {
                 return Err(NotQueued::Full(item));
             }
         }

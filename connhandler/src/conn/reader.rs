@@ -121,7 +121,7 @@ fn admit<P: Peer, E>(
 /// Bytes a reader reads and decodes before it lets other tasks run: a connection that
 /// always has input holds a runtime worker for this much work at a time (and one read more),
 /// not for as long as its peer keeps sending.
-const WORK_PER_WAKE: usize = 128 * 1024;
+const WORK_PER_WAKE: usize = 256 * 1024;
 
 /// How long a connection waits for room in the read budget before the largest holder is
 /// closed.
@@ -415,11 +415,14 @@ where
             }
         }
         let event = Event::Message(handle.clone(), msg).into();
-        let queue = self.shared.queue();
-        let (queued, queued_mem) = queue.load();
-        let load = self.flight.load(queue.pressure(), queued, queued_mem);
-        if self.flight.is_busy(&load, bytes) {
-            return Err(Held::Busy(event, bytes));
+        if !self.flight.take_room(bytes) {
+            let queue = self.shared.queue();
+            let (queued, queued_mem) = queue.load();
+            let load = self.flight.load(queue.pressure(), queued, queued_mem);
+            if self.flight.is_busy(&load, bytes) {
+                return Err(Held::Busy(event, bytes));
+            }
+            self.flight.refresh(&load, Some(bytes));
         }
         self.offer(event, bytes)
     }
@@ -450,6 +453,8 @@ where
             self.hand
                 .push_marker(move || shared.queue().pressure().confirm(count, mem));
         }
+        // The next read's messages spend what this look leaves.
+        self.flight.refresh(&load, None);
     }
 
     /// A message seen by the conversation features before it goes on: the peer's hello
@@ -622,6 +627,8 @@ where
             let (queued, queued_mem) = queue.load();
             let load = self.flight.load(queue.pressure(), queued, queued_mem);
             if self.flight.is_free(&load) {
+                // The held message takes its room from this look.
+                self.flight.refresh(&load, Some(bytes));
                 break Ok(());
             }
             if cut_when_stalled && queue.is_stalled() {
