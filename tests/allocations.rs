@@ -3,6 +3,10 @@
 //! no allocation, so a busy server does not lean on the allocator (whose locks its threads
 //! would contend for). Counted with a counting wrapper of the system allocator, on a
 //! current-thread runtime so that nothing else runs meanwhile.
+//!
+//! The counts are process-wide, so this binary has no test harness (`harness = false` in
+//! Cargo.toml): its `main` runs the checks one after another on its one thread, and no
+//! harness thread (output capture, the other tests) allocates while one counts.
 
 mod common;
 
@@ -18,9 +22,6 @@ use tokio::{
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
-
-/// The counts are process-wide: one measurement at a time.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Round trips of `in_flight` 32-byte messages written at once, each round sent after the
 /// replies to the last one came back.
@@ -63,7 +64,6 @@ fn allocations_per_round<P>(in_flight: usize, rounds: usize) -> usize
 where
     P: Peer<Send = <P as Peer>::Recv> + Default,
 {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -98,7 +98,6 @@ where
     })
 }
 
-#[test]
 fn a_warm_connection_answers_without_allocating() {
     const ROUNDS: usize = 2000;
     // A request and its reply: not one allocation per message, nor one per ten; a few at
@@ -118,7 +117,6 @@ fn a_warm_connection_answers_without_allocating() {
     );
 }
 
-#[test]
 fn derived_messages_are_decoded_in_place_and_sent_without_allocating() {
     const ROUNDS: usize = 2000;
     // Numbers and arrays: decoded from the read buffer (no frame cut out, no `Vec` behind
@@ -166,7 +164,6 @@ struct Marks {
     marks: Vec<Marked>,
 }
 
-#[test]
 fn a_frame_read_from_bytes_only_is_copied_once_not_once_per_field() {
     // Each item's field is read by a codec that wants `Bytes`: decoding from a slice copies
     // the frame once, not the rest of it for each item (quadratic in the frame's length).
@@ -177,7 +174,6 @@ fn a_frame_read_from_bytes_only_is_copied_once_not_once_per_field() {
     let mut frame = bytes::BytesMut::new();
     connhandler::Encode::encode(&msg, &mut frame);
     const { assert!(!<Marks as connhandler::Decode>::IN_PLACE) };
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let region = Region::new(GLOBAL);
     let back = <Marks as connhandler::Decode>::decode_slice(&frame).unwrap();
     let stats = region.change();
@@ -187,4 +183,33 @@ fn a_frame_read_from_bytes_only_is_copied_once_not_once_per_field() {
         "{ITEMS} items allocated {} times",
         stats.allocations + stats.reallocations
     );
+}
+
+/// The checks, one after another on this thread (no harness: see the top).
+fn main() {
+    let checks: [(&str, fn()); 3] = [
+        (
+            "a_warm_connection_answers_without_allocating",
+            a_warm_connection_answers_without_allocating,
+        ),
+        (
+            "derived_messages_are_decoded_in_place_and_sent_without_allocating",
+            derived_messages_are_decoded_in_place_and_sent_without_allocating,
+        ),
+        (
+            "a_frame_read_from_bytes_only_is_copied_once_not_once_per_field",
+            a_frame_read_from_bytes_only_is_copied_once_not_once_per_field,
+        ),
+    ];
+    // `cargo test -- NAME` runs the checks whose names contain NAME.
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    for (name, check) in checks {
+        if filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())) {
+            check();
+            println!("test {name} ... ok");
+        }
+    }
 }

@@ -1,11 +1,12 @@
-//! A real browser: headless Chromium (Debian's `chromium`, which `.ci/run` installs) loads
+//! A real browser: headless Chromium (the system's, installed on first use when the tests
+//! run as root: `common/tools.rs`) loads
 //! the chat example's page (examples/chat.html), whose JavaScript speaks the derived `Say`
 //! protocol over WebSocket with `DataView`; the test reads the page's DOM once the page says
 //! it has shown the replies and seen the server's close frame.
 
 mod common;
 
-use std::{path::PathBuf, process::Command, sync::Arc};
+use std::{process::Command, sync::Arc};
 
 use common::within;
 use connhandler::{central, ws::WebSocket, Encode, Event, Incoming, Message, Peer};
@@ -26,22 +27,6 @@ struct Say {
 #[derive(Peer, Default)]
 #[peer(recv = Say, send = Say, name = "browser")]
 struct Browser;
-
-fn chromium() -> PathBuf {
-    for candidate in ["chromium", "chromium-browser", "google-chrome"] {
-        if Command::new(candidate)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-        {
-            return candidate.into();
-        }
-    }
-    panic!(
-        "the browser test needs headless Chromium (Debian's `chromium` package: \
-         apt-get install chromium); .ci/run installs it"
-    );
-}
 
 /// Serves the page (with the WebSocket port filled in), and `/hold` until `/done`.
 async fn serve_page(listener: TcpListener, ws_port: u16) {
@@ -98,7 +83,7 @@ fn the_layout_the_page_writes_is_the_derived_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headless_chromium_chats_over_websocket() {
-    let chromium = chromium();
+    let chromium = common::tools::chromium();
     let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http_port = http.local_addr().unwrap().port();
     let origin = format!("http://127.0.0.1:{http_port}");

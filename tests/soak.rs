@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{Raw, RawClient};
+use common::{within, Raw, RawClient};
 use connhandler::{central, Event, Incoming, PeerHandle};
 
 /// xorshift64*: reproducible randomness without a dependency.
@@ -112,36 +112,20 @@ async fn soak() {
     tokio::pin!(all_done);
     let mut finished = false;
     loop {
+        // Either the clients are all done (then the exit check below runs at once: the last
+        // Disconnected may have come before), or an event, within 30 s.
         let event = tokio::select! {
             _ = &mut all_done, if !finished => {
                 finished = true;
-                continue;
+                None
             }
-            e = central.recv() => e.unwrap(),
+            e = within("the next event of the central queue", central.recv()) => {
+                Some(e.expect("the central queue closed"))
+            }
         };
         match event {
-            Event::Connected(p) => {
-                assert!(seen.insert(p, Seen::default()).is_none(), "Connected twice");
-            }
-            Event::Message(p, m) => {
-                let s = seen.get_mut(&p).expect("message before Connected");
-                assert!(!s.disconnected, "message after Disconnected");
-                assert_eq!(seq_of(&m), s.next, "messages out of order");
-                s.next += 1;
-                messages += 1;
-                if rng.below(200) == 0 {
-                    kicked += 1;
-                    p.disconnect_with("soak: random kick");
-                } else {
-                    let _ = p.send(m);
-                }
-            }
-            Event::Disconnected(p, _) => {
-                let s = seen.get_mut(&p).expect("Disconnected before Connected");
-                assert!(!s.disconnected, "Disconnected twice");
-                s.disconnected = true;
-            }
-            _ => {}
+            None => {}
+            Some(event) => seen_event(event, &mut seen, &mut rng, &mut messages, &mut kicked),
         }
         if finished && seen.values().all(|s| s.disconnected) && server.stats().connected == 0 {
             break;
@@ -154,4 +138,38 @@ async fn soak() {
     assert!(seen.len() >= PEERS);
     assert!(messages > 0);
     server.shutdown().await;
+}
+
+/// The central task's part: echo, disconnect some peers at random, check the invariants.
+fn seen_event(
+    event: Event<Raw>,
+    seen: &mut HashMap<PeerHandle<Raw>, Seen>,
+    rng: &mut Rng,
+    messages: &mut u64,
+    kicked: &mut u64,
+) {
+    match event {
+        Event::Connected(p) => {
+            assert!(seen.insert(p, Seen::default()).is_none(), "Connected twice");
+        }
+        Event::Message(p, m) => {
+            let s = seen.get_mut(&p).expect("message before Connected");
+            assert!(!s.disconnected, "message after Disconnected");
+            assert_eq!(seq_of(&m), s.next, "messages out of order");
+            s.next += 1;
+            *messages += 1;
+            if rng.below(200) == 0 {
+                *kicked += 1;
+                p.disconnect_with("soak: random kick");
+            } else {
+                let _ = p.send(m);
+            }
+        }
+        Event::Disconnected(p, _) => {
+            let s = seen.get_mut(&p).expect("Disconnected before Connected");
+            assert!(!s.disconnected, "Disconnected twice");
+            s.disconnected = true;
+        }
+        _ => {}
+    }
 }

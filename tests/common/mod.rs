@@ -3,6 +3,7 @@
 
 pub mod nats;
 pub mod python;
+pub mod tools;
 
 use std::{future::Future, time::Duration};
 

