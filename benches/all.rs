@@ -1681,6 +1681,12 @@ async fn bench_requests(quick: bool) {
 
 #[path = "../tests/common/nats.rs"]
 mod nats;
+#[path = "../tests/common/python.rs"]
+#[allow(dead_code)]
+mod python;
+#[path = "../tests/common/tools.rs"]
+#[allow(dead_code)]
+mod tools;
 
 #[derive(Default)]
 struct BusRaw;
