@@ -407,3 +407,77 @@ async fn python_ssl_server_with_our_client_certificate() {
     .await
     .unwrap();
 }
+
+/// The README's development certificate: its `openssl req` line, run as written, makes a
+/// certificate and key that a server serves and a client trusting the certificate itself
+/// accepts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readmes_development_certificate_works() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let line = readme
+        .lines()
+        .find(|l| l.starts_with("openssl req -x509"))
+        .expect("the README's development certificate recipe");
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("devcert");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let args: Vec<&str> = line.split_whitespace().skip(1).collect();
+    let out = std::process::Command::new("openssl")
+        .args(&args)
+        .current_dir(&dir)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("this test runs the README's recipe with `openssl`, which is missing: {e}")
+        });
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (server, _task) =
+        echo(TlsServer::from_pem_files(dir.join("cert.pem"), dir.join("key.pem")).unwrap()).await;
+    let (tx, mut events) = central::<Ev>(64);
+    let tls = TlsClient::with_ca_file(dir.join("cert.pem")).unwrap();
+    let (_out, peer) = Outgoing::<Raw>::builder(("localhost", server.local_addr().port()))
+        .tls(tls)
+        .retry(Retry::never())
+        .connect(&tx)
+        .await
+        .unwrap();
+    assert!(matches!(next(&mut events).await, Event::Connected(_)));
+    peer.send(Bytes::from_static(b"dev")).unwrap();
+    match next(&mut events).await {
+        Event::Message(_, got) => assert_eq!(&got[..], b"dev"),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A CA certificate as the server's own (what `openssl req -x509` makes by default): the
+/// client refuses it, and its error says what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ca_certificate_as_the_servers_own_is_refused_saying_what_to_do() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ca-as-server");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let key = KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+    let (server, _task) =
+        echo(TlsServer::from_pem_files(dir.join("cert.pem"), dir.join("key.pem")).unwrap()).await;
+    let (tx, _events) = central::<Ev>(64);
+    let tls = TlsClient::with_ca_file(dir.join("cert.pem")).unwrap();
+    let err = Outgoing::<Raw>::builder(("localhost", server.local_addr().port()))
+        .tls(tls)
+        .retry(Retry::never())
+        .connect(&tx)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("CaUsedAsEndEntity"), "{err}");
+    assert!(err.contains("is a CA certificate"), "{err}");
+    assert!(err.contains("development certificate recipe"), "{err}");
+}

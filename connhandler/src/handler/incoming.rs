@@ -1039,6 +1039,11 @@ where
                 Ok(Ok(None)) => return,
                 Ok(Err(e)) => {
                     stats.failed_handshakes.fetch_add(1, Ordering::Relaxed);
+                    #[cfg(feature = "tls")]
+                    if let Some(hint) = crate::transport::tls::hint(&e) {
+                        tracing::warn!(%addr, "TLS handshake failed: {e}; {hint}");
+                        return;
+                    }
                     tracing::debug!(%addr, "handshake failed: {e}");
                     return;
                 }

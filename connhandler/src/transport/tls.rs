@@ -624,7 +624,8 @@ pub(crate) async fn accept(
         .await
 }
 
-/// The client side of a handshake over `tcp`, to `host` (the default server name).
+/// The client side of a handshake over `tcp`, to `host` (the default server name). A
+/// failure caused by the server's certificate says what to do about it.
 pub(crate) async fn connect(
     tcp: TcpStream,
     tls: &TlsClient,
@@ -634,6 +635,48 @@ pub(crate) async fn connect(
     tokio_rustls::TlsConnector::from(config)
         .connect(name, tcp)
         .await
+        .map_err(|e| match hint(&e) {
+            Some(hint) => io::Error::new(e.kind(), format!("{e}; {hint}")),
+            None => e,
+        })
+}
+
+/// What to do about a handshake that failed for a certificate's kind, name, issuer or
+/// dates (on a client: the server's; on a server: the client refused ours); `None` for
+/// other failures.
+pub(crate) fn hint(e: &io::Error) -> Option<&'static str> {
+    use rustls::{AlertDescription as A, CertificateError as C, Error as E};
+    let e = e.get_ref()?.downcast_ref::<E>()?;
+    Some(match e {
+        E::InvalidCertificate(C::Other(other))
+            if format!("{other:?}").contains("CaUsedAsEndEntity") =>
+        {
+            "the server's certificate is a CA certificate (what `openssl req -x509` makes by \
+             default), which TLS clients refuse as a server's own: make an end-entity one \
+             (basicConstraints CA:FALSE; the README's development certificate recipe does)"
+        }
+        E::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
+            "the server's certificate does not name the host connected to: make it with that \
+             name in subjectAltName, or give the name it has with TlsClient::server_name"
+        }
+        E::InvalidCertificate(C::UnknownIssuer) => {
+            "the server's certificate is not signed by a CA this client trusts: trust its CA \
+             (or, for a self-signed development certificate, the certificate itself) with \
+             TlsClient::with_ca_file"
+        }
+        E::InvalidCertificate(
+            C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. },
+        ) => "the server's certificate is outside its dates: renew it (or check the clock)",
+        E::AlertReceived(
+            A::BadCertificate | A::UnknownCA | A::CertificateUnknown | A::UnsupportedCertificate,
+        ) => {
+            "the client refused this server's certificate: it must be an end-entity \
+             certificate (not a CA's) naming the host the client connects to, signed by a CA \
+             the client trusts (for a self-signed one, the client trusts the certificate \
+             itself)"
+        }
+        _ => return None,
+    })
 }
 
 /// A TLS connection after its handshake: the socket and the session its halves share.
