@@ -321,13 +321,19 @@ async fn correlated_replies_pair_out_of_order() {
         }
     });
     let (_tx, _central, out, server) = connect_client(listener.local_addr()).await;
+    // Built around the id `request_with` gives (one of them through `request`, whose
+    // placeholder it overwrites).
     let find = |name: &str| {
-        server.request(Up::Find {
-            req: 0,
+        server.request_with(|req| Up::Find {
+            req,
             name: name.into(),
         })
     };
-    let (a, b, c) = (find("ann"), find("nobody"), find("bartholomew"));
+    let overwritten = server.request(Up::Find {
+        req: 0,
+        name: "nobody".into(),
+    });
+    let (a, b, c) = (find("ann"), overwritten, find("bartholomew"));
     assert_eq!(server.pending_requests(), 3);
     let (a, b, c) = within("replies", async { tokio::join!(a, b, c) }).await;
     assert!(matches!(a, Ok(Down::Found { at: 3, .. })), "{a:?}");

@@ -1226,3 +1226,43 @@ async fn close_with_sends_the_last_words_before_the_close() {
     }
     assert_eq!(d.unsent, 0);
 }
+
+/// Two handlers of one peer kind feed one central queue; each connection's handler is told
+/// by a typed id, and a group reads through a shared reference.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_know_their_handler_by_id() {
+    let (tx, mut central) = central::<Ev>(64);
+    let plain = Incoming::<Raw>::builder("127.0.0.1:0")
+        .name("door")
+        .listen(&tx)
+        .await
+        .unwrap();
+    let panda = Incoming::<Raw>::builder("127.0.0.1:0")
+        .name("door")
+        .framing(connhandler::codec::Panda3dCodec::new())
+        .listen(&tx)
+        .await
+        .unwrap();
+    assert_ne!(plain.id(), panda.id(), "same name, two handlers");
+    let _a = RawClient::connect(plain.local_addr()).await;
+    let a = expect_connected(&mut central).await;
+    let _b =
+        RawClient::connect_with(panda.local_addr(), connhandler::codec::Panda3dCodec::new()).await;
+    let b = expect_connected(&mut central).await;
+    assert_eq!(a.handler_id(), plain.id());
+    assert_eq!(b.handler_id(), panda.id());
+    assert_eq!(a.handler_name(), b.handler_name());
+    let mut group = connhandler::Group::new();
+    group.insert(a);
+    group.insert(b);
+    let shared: &connhandler::Group<Raw> = &group;
+    assert_eq!(shared.len(), 2);
+    assert!(!shared.is_empty());
+    assert_eq!(
+        shared
+            .iter()
+            .filter(|p| p.handler_id() == panda.id())
+            .count(),
+        1
+    );
+}

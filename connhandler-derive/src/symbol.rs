@@ -155,3 +155,44 @@ pub(crate) fn list(keys: &[&str]) -> String {
         Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// The keys in the first column of the key table in the docs of `pub use ..::NAME;` in
+    /// the runtime crate's `lib.rs`.
+    fn documented(name: &str) -> BTreeSet<String> {
+        let lib = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../connhandler/src/lib.rs"
+        ))
+        .expect("the runtime crate's lib.rs, beside this crate");
+        let end = lib
+            .find(&format!("pub use connhandler_derive::{name};"))
+            .expect("the macro's re-export");
+        let start = lib[..end].rfind("/// Declares an").expect("its docs");
+        lib[start..end]
+            .lines()
+            .filter_map(|l| l.strip_prefix("/// | `"))
+            .filter_map(|l| l.split('`').next())
+            .map(|k| k.trim_end_matches("(..)").to_owned())
+            .collect()
+    }
+
+    fn accepted(kind: &[&str]) -> BTreeSet<String> {
+        HANDLER_KEYS
+            .iter()
+            .chain(kind)
+            .map(|k| (*k).to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_attribute_macros_document_every_key_they_take_and_no_other() {
+        assert_eq!(documented("incoming"), accepted(INCOMING_KEYS));
+        assert_eq!(documented("outgoing"), accepted(OUTGOING_KEYS));
+    }
+}

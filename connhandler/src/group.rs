@@ -3,11 +3,7 @@
 //! Also the report of a broadcast, which [`Incoming::broadcast`](crate::Incoming::broadcast)
 //! shares.
 
-use std::{
-    collections::{hash_set, HashSet},
-    fmt,
-    sync::Arc,
-};
+use std::{collections::HashSet, fmt, sync::Arc};
 
 use crate::{
     codec::FrameError,
@@ -168,18 +164,18 @@ impl<P: Peer> Group<P> {
         self.members.contains(peer) && !peer.is_closed()
     }
 
-    /// The members still connected, after dropping those that disconnected.
+    /// How many members are still connected (those that disconnected are dropped at the
+    /// group's next change or broadcast).
     ///
     /// # Examples
     ///
     /// ```
-    /// # fn f<P: connhandler::Peer>(lobby: &mut connhandler::Group<P>) {
+    /// # fn f<P: connhandler::Peer>(lobby: &connhandler::Group<P>) {
     /// println!("{} in the lobby", lobby.len());
     /// # }
     /// ```
-    pub fn len(&mut self) -> usize {
-        self.prune();
-        self.members.len()
+    pub fn len(&self) -> usize {
+        self.iter().count()
     }
 
     /// Whether no member is still connected.
@@ -187,12 +183,12 @@ impl<P: Peer> Group<P> {
     /// # Examples
     ///
     /// ```
-    /// # fn f<P: connhandler::Peer>(lobby: &mut connhandler::Group<P>) {
+    /// # fn f<P: connhandler::Peer>(lobby: &connhandler::Group<P>) {
     /// if lobby.is_empty() { /* close the room */ }
     /// # }
     /// ```
-    pub fn is_empty(&mut self) -> bool {
-        self.len() == 0
+    pub fn is_empty(&self) -> bool {
+        self.iter().next().is_none()
     }
 
     /// The members still connected, in no order.
@@ -200,15 +196,14 @@ impl<P: Peer> Group<P> {
     /// # Examples
     ///
     /// ```
-    /// # fn f<P: connhandler::Peer>(lobby: &mut connhandler::Group<P>) {
+    /// # fn f<P: connhandler::Peer>(lobby: &connhandler::Group<P>) {
     /// for player in lobby.iter() {
     ///     println!("{player}");
     /// }
     /// # }
     /// ```
-    pub fn iter(&mut self) -> hash_set::Iter<'_, PeerHandle<P>> {
-        self.prune();
-        self.members.iter()
+    pub fn iter(&self) -> impl Iterator<Item = &PeerHandle<P>> + '_ {
+        self.members.iter().filter(|p| !p.is_closed())
     }
 
     /// Queues `msg` for every member, framing it once per handler among them (the bytes

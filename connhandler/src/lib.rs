@@ -120,7 +120,7 @@ pub use handler::{
 };
 pub use limits::{IpNet, Limited, QueuePolicy, RateLimit};
 pub use message::{Decode, DecodeError, DecodeErrorKind, Encode, FrameStatus, FrameStatusFn};
-pub use peer::{Peer, PeerId};
+pub use peer::{HandlerId, Peer, PeerId};
 pub use reason::{ConnectError, Disconnect, DisconnectReason, Farewell, RefusedBy, Timeout};
 
 #[doc(no_inline)]
@@ -386,16 +386,43 @@ pub use connhandler_derive::Peer;
 
 /// Declares an incoming handler on a struct that holds the handler's own state.
 ///
-/// Settings: `peer = Type` (required); the framing, one of `tcp_message(max_message_size = N,
-/// max_frame_length = N, reassemble = bool, explicit_final_chunk = bool)` (the default),
-/// `panda3d(header_size = 0|2|4, max_frame_length = N)` or `framing = path` (a function
-/// returning any [`codec::Framing`]); `make_peer = path` (a function `(&Self, SocketAddr) ->
-/// Peer`, the reference's `create_connection_instances`; default `Peer::default()`);
-/// `name = "..."`, `backlog = N`, `max_connections = N`, `crate = "..."`, `queue_bytes = N`,
-/// and the protection, on by default (see the builder's setters): `unprotected` (all of it
-/// off, for loopback tools), `first_message_timeout_ms = N`, `idle_timeout_ms = N`,
-/// `frame_timeout_ms = N`, `max_connections_per_ip = N`, `read_budget = N` (0 turns one
-/// off). Settings are checked at compile time; the rest are on `incoming_builder`.
+/// Every key it takes (checked at compile time, with the valid ones listed on a mistake);
+/// what is not a key goes on `incoming_builder`, whose setters these call:
+///
+/// | key | value | default | what it sets |
+/// | --- | --- | --- | --- |
+/// | `peer` | a type | required | the peer kind ([`Peer`]) |
+/// | `tcp_message(..)` | `max_message_size = N`, `max_frame_length = N`, `reassemble = bool`, `explicit_final_chunk = bool` | the framing used when none is named | the TcpMessage framing ([`codec::TcpMessageCodec`]) |
+/// | `panda3d(..)` | `header_size = 0\|2\|4`, `max_frame_length = N` | | Panda3D's datagrams ([`codec::Panda3dCodec`]) |
+/// | `framing` | a path to a function returning a [`codec::Framing`] | | any framing |
+/// | `make_peer` | a path to a function `(&Self, SocketAddr) -> Peer` | `Peer::default()` | the per-connection data, the reference's `create_connection_instances` |
+/// | `name` | `"..."` | the peer kind's name | the handler's name in logs |
+/// | `crate` | `"..."` | `"connhandler"` | connhandler's path, when renamed |
+/// | `queue_bytes` | bytes | 1 MiB | each connection's outgoing queue ([`IncomingBuilder::queue_bytes`]) |
+/// | `websocket` | `"/path"` | off | WebSocket on that path ([`IncomingBuilder::websocket`]) |
+/// | `allow_origin` | `"https://..."`, repeatable | none | browsers' origins let in ([`ws::WebSocket::allow_origin`]) |
+/// | `proxy_protocol` | flag | off | PROXY headers from trusted balancers ([`IncomingBuilder::proxy_protocol`]) |
+/// | `handshake_timeout_ms` | ms | 10000 | PROXY header, TLS and upgrade together |
+/// | `version` | `"major.minor.patch"` | off | the version handshake ([`talk::Handshake`]) |
+/// | `agree` | `"exact"` or `"same_major"` | `"same_major"` | the handshake's rule ([`talk::Agree`]) |
+/// | `version_timeout_ms` | ms | 10000 | the handshake's time-out |
+/// | `heartbeat_ms` | ms | off | a ping after that much quiet ([`talk::Heartbeat`]) |
+/// | `heartbeat_allowance_ms` | ms | 3 x `heartbeat_ms` | the silence that cuts |
+/// | `request_timeout_ms` | ms | 30000 | a request's wait for its reply |
+/// | `max_pending` | count | 64 | requests waiting at once per connection |
+/// | `tcp_keepalive_ms` | ms | off | TCP keepalive's idle time |
+/// | `backlog` | count | 1024 | the listen backlog |
+/// | `max_connections` | count, 0 off | 16384 | connections at once |
+/// | `max_connections_per_ip` | count, 0 off | a quarter of `max_connections`, at most 4096 | connections from one address |
+/// | `first_message_timeout_ms` | ms, 0 off | 30000 | a connection that says nothing |
+/// | `idle_timeout_ms` | ms, 0 off | 300000 | a connection on which nothing arrives |
+/// | `frame_timeout_ms` | ms, 0 off | 30000 | a frame left unfinished |
+/// | `read_budget` | bytes, 0 off | 64 MiB | unfinished frames of all connections |
+/// | `unprotected` | flag | | every protection above off, for loopback tools ([`IncomingBuilder::unprotected`]) |
+///
+/// For example: `#[incoming(peer = Player, panda3d(header_size = 2), websocket = "/game",
+/// allow_origin = "https://play.example.com", version = "2.1.0", heartbeat_ms = 5000,
+/// idle_timeout_ms = 0)]`.
 ///
 /// It adds `incoming_builder(self, addr)` and `listen(self, addr, &central)`: starting the
 /// handler is one call.
@@ -440,11 +467,36 @@ pub use connhandler_derive::incoming;
 
 /// Declares an outgoing handler on a struct that holds the handler's own state.
 ///
-/// Settings as [`incoming`](macro@incoming) (without `backlog`, `max_connections` and the
-/// protection keys, which are an incoming handler's; `queue_bytes` applies), plus
-/// `connect_timeout_ms = N`, `retry_ms = N` (fixed interval, the reference's `retry_time`),
-/// `backoff_max_ms = N` (doubling from `retry_ms` up to this), `max_attempts = N` and
-/// `reconnect`.
+/// Every key it takes (checked at compile time); what is not a key goes on
+/// `outgoing_builder`, whose setters these call:
+///
+/// | key | value | default | what it sets |
+/// | --- | --- | --- | --- |
+/// | `peer` | a type | required | the peer kind ([`Peer`]) |
+/// | `tcp_message(..)` | as for [`incoming`](macro@incoming) | the framing used when none is named | the TcpMessage framing |
+/// | `panda3d(..)` | as for [`incoming`](macro@incoming) | | Panda3D's datagrams |
+/// | `framing` | a path to a function returning a [`codec::Framing`] | | any framing |
+/// | `make_peer` | a path to a function `(&Self, SocketAddr) -> Peer` | `Peer::default()` | the connection's data |
+/// | `name` | `"..."` | the peer kind's name | the handler's name in logs |
+/// | `crate` | `"..."` | `"connhandler"` | connhandler's path, when renamed |
+/// | `queue_bytes` | bytes | 1 MiB | the connection's outgoing queue |
+/// | `websocket` | `"/path"` | off | WebSocket on that path |
+/// | `version` | `"major.minor.patch"` | off | the version handshake ([`talk::Handshake`]) |
+/// | `agree` | `"exact"` or `"same_major"` | `"same_major"` | the handshake's rule |
+/// | `version_timeout_ms` | ms | 10000 | the handshake's time-out |
+/// | `heartbeat_ms` | ms | off | a ping after that much quiet ([`talk::Heartbeat`]) |
+/// | `heartbeat_allowance_ms` | ms | 3 x `heartbeat_ms` | the silence that cuts |
+/// | `request_timeout_ms` | ms | 30000 | a request's wait for its reply |
+/// | `max_pending` | count | 64 | requests waiting at once |
+/// | `tcp_keepalive_ms` | ms | off | TCP keepalive's idle time |
+/// | `connect_timeout_ms` | ms | 10000 | one connect attempt |
+/// | `retry_ms` | ms | 1000 | the wait between attempts (the reference's `retry_time`) |
+/// | `backoff_max_ms` | ms | none: a fixed wait | doubling from `retry_ms` up to this |
+/// | `max_attempts` | count | for ever | attempts before `ConnectFailed` |
+/// | `reconnect` | flag | off | connecting again after a connection is lost |
+///
+/// For example: `#[outgoing(peer = LoginServer, connect_timeout_ms = 500, retry_ms = 100,
+/// backoff_max_ms = 5000, reconnect, heartbeat_ms = 2000)]`.
 ///
 /// It adds `outgoing_builder(self, addr)`, `start(self, addr, &central)` and
 /// `connect(self, addr, &central)`.

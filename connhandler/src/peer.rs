@@ -117,3 +117,46 @@ impl fmt::Display for PeerId {
         write!(f, "#{}", self.0)
     }
 }
+
+/// A handler's id: unique for the life of the process. Every connection knows its handler's
+/// ([`PeerHandle::handler_id`](crate::PeerHandle::handler_id)), so a central loop tells apart
+/// the connections of two handlers of one peer kind (a TCP door and a WebSocket door, say)
+/// by comparing ids, not names.
+///
+/// # Examples
+///
+/// ```
+/// # fn route<P: connhandler::Peer>(peer: &connhandler::PeerHandle<P>, browsers: &connhandler::Incoming<P>) {
+/// if peer.handler_id() == browsers.id() {
+///     // a browser
+/// }
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HandlerId(u64);
+
+impl HandlerId {
+    pub(crate) fn next() -> HandlerId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        HandlerId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The id as a number.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn show<P: connhandler::Peer>(peer: &connhandler::PeerHandle<P>) {
+    /// let n: u64 = peer.handler_id().get();
+    /// # }
+    /// ```
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for HandlerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "handler {}", self.0)
+    }
+}

@@ -256,3 +256,28 @@ pub fn short_run(have: usize, ends: &[(&'static str, usize)], id: Option<u64>) -
         .unwrap_or(("", have + 1));
     context(DecodeError::incomplete(end - have), field, id)
 }
+
+/// Whether two strings are equal, in a constant (the derive's compile-time checks).
+pub const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// What a derived enum says of one of its variants' correlation id, for a request's
+/// compile-time check of its replies: the variant is not there (the request's own code
+/// reports that), it has none, or it has one.
+pub const CORRELATION_UNKNOWN: u8 = 0;
+/// See [`CORRELATION_UNKNOWN`].
+pub const CORRELATION_NONE: u8 = 1;
+/// See [`CORRELATION_UNKNOWN`].
+pub const CORRELATION_SOME: u8 = 2;

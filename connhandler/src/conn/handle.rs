@@ -216,6 +216,21 @@ impl<P: Peer> PeerHandle<P> {
         self.s().handler()
     }
 
+    /// The id of the handler the connection belongs to: compare it with
+    /// [`Incoming::id`](crate::Incoming::id) or [`Outgoing::id`](crate::Outgoing::id) to tell
+    /// apart the connections of two handlers of one peer kind.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f<P: connhandler::Peer>(peer: &connhandler::PeerHandle<P>, tcp: &connhandler::Incoming<P>) {
+    /// let over_tcp = peer.handler_id() == tcp.id();
+    /// # }
+    /// ```
+    pub fn handler_id(&self) -> crate::HandlerId {
+        self.s().handler_id()
+    }
+
     /// The per-connection data (also reached by `Deref`).
     ///
     /// # Examples
@@ -552,5 +567,44 @@ where
     /// ```
     pub fn request(&self, msg: P::Send) -> crate::talk::Reply<P::Recv> {
         self.s().request(msg)
+    }
+
+    /// Sends a request paired by correlation, built around its correlation id: `make` is
+    /// given the id (as the field's type) and returns the request, so the request is
+    /// written once, without a placeholder for the field that [`request`](Self::request)
+    /// would overwrite. Otherwise as `request`. `make` runs while the connection's table of
+    /// waiting requests is held: keep it a constructor.
+    ///
+    /// # Errors
+    ///
+    /// As [`request`](Self::request).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use connhandler::{PeerHandle, Peer, Message};
+    /// #[derive(Message, Debug)]
+    /// enum Answer {
+    ///     #[wire(id = 0x81)]
+    ///     Found { #[wire(correlation)] req: u32, score: u32 },
+    /// }
+    /// #[derive(Message)]
+    /// enum Ask {
+    ///     #[wire(id = 0x01, reply = Answer::Found)]
+    ///     Find { #[wire(correlation)] req: u32, name: String },
+    /// }
+    /// # struct Server; impl Peer for Server { type Recv = Answer; type Send = Ask; const NAME: &'static str = "s"; }
+    /// # async fn f(server: PeerHandle<Server>) {
+    /// let reply = server.request_with(|req| Ask::Find { req, name: "ann".into() });
+    /// if let Ok(Answer::Found { score, .. }) = reply.await {
+    ///     println!("ann has {score}");
+    /// }
+    /// # }
+    /// ```
+    pub fn request_with<T: crate::talk::CorrelationField>(
+        &self,
+        make: impl FnOnce(T) -> P::Send,
+    ) -> crate::talk::Reply<P::Recv> {
+        self.s().request_with(make)
     }
 }

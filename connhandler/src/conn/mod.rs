@@ -210,6 +210,7 @@ pub(crate) struct Opened {
 
 pub(crate) struct ConnCtx<'a, P: Peer, F, E> {
     pub(crate) handler: &'a Arc<str>,
+    pub(crate) handler_id: crate::peer::HandlerId,
     pub(crate) settings: &'a Arc<ConnSettings>,
     pub(crate) framing: &'a F,
     pub(crate) parent: &'a CancellationToken,
@@ -267,6 +268,7 @@ where
         addr,
         local_addr,
         handler: ctx.handler.clone(),
+        handler_id: ctx.handler_id,
         transport: opened.info,
     };
     let send = SendSettings {

@@ -7,7 +7,7 @@ use tokio::sync::oneshot;
 use super::{send::SendError, shared::Shared};
 use crate::{
     peer::Peer,
-    talk::{Correlated, Reply, Request, RequestError},
+    talk::{Correlated, CorrelationField, Reply, Request, RequestError},
 };
 
 impl<P: Peer> Shared<P>
@@ -29,6 +29,35 @@ where
             msg,
             pairing,
             |msg, id| msg.set_correlation(id),
+            |msg| {
+                self.send(msg).map_err(|e| match e {
+                    SendError::Full(_) => RequestError::Full,
+                    SendError::Closed(_) => RequestError::Closed,
+                    SendError::Refused(_, why) => RequestError::Refused(why.to_string()),
+                })
+            },
+            tx,
+        );
+        match registered {
+            Ok(()) => Reply::waiting(rx, self.talk().request_timeout),
+            Err(e) => Reply::failed(e),
+        }
+    }
+
+    /// `PeerHandle::request_with`.
+    pub(crate) fn request_with<T: CorrelationField>(
+        &self,
+        make: impl FnOnce(T) -> P::Send,
+    ) -> Reply<P::Recv> {
+        if self.closing().is_closing() {
+            return Reply::failed(RequestError::Closed);
+        }
+        let pending = self.pending_or_new(<P::Recv as Correlated>::correlation);
+        let (tx, rx) = oneshot::channel();
+        let registered = pending.register_with(
+            |id| make(T::from_id(id)),
+            |id| T::from_id(id).id(),
+            |msg| msg.pairing(),
             |msg| {
                 self.send(msg).map_err(|e| match e {
                     SendError::Full(_) => RequestError::Full,

@@ -32,6 +32,7 @@ pub(crate) struct Identity {
     pub(crate) addr: SocketAddr,
     pub(crate) local_addr: SocketAddr,
     pub(crate) handler: Arc<str>,
+    pub(crate) handler_id: crate::peer::HandlerId,
     /// What the connection learned at its door (TLS, WebSocket, PROXY header).
     pub(crate) transport: TransportInfo,
 }
@@ -107,6 +108,10 @@ impl<P: Peer> Shared<P> {
 
     pub(crate) fn handler(&self) -> &str {
         &self.who.handler
+    }
+
+    pub(crate) fn handler_id(&self) -> crate::peer::HandlerId {
+        self.who.handler_id
     }
 
     pub(crate) fn transport(&self) -> &TransportInfo {

@@ -730,8 +730,10 @@ impl<K: Kind, P: Peer, F: Framing, H> HandlerBuilder<K, P, F, H> {
         H: PeerSource<P>,
     {
         let name: Arc<str> = self.name.as_deref().unwrap_or(P::NAME).into();
+        let id = crate::peer::HandlerId::next();
         let core = Core {
             name: name.clone(),
+            id,
             token: tokio_util::sync::CancellationToken::new(),
             tracker: tokio_util::task::TaskTracker::new(),
             registry: Arc::new(Registry::new()),
@@ -744,6 +746,7 @@ impl<K: Kind, P: Peer, F: Framing, H> HandlerBuilder<K, P, F, H> {
         let framer = Arc::new(Framer::new(framing.clone(), self.settings.tap.is_some()));
         let connections = Connections {
             name,
+            id,
             budget,
             framer,
             settings: Arc::new(self.settings),

@@ -726,6 +726,20 @@ impl<P: Peer, F: Framing> Incoming<P, F> {
         self.core.name()
     }
 
+    /// The handler's id, which each of its connections knows
+    /// ([`PeerHandle::handler_id`](crate::PeerHandle::handler_id)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f<P: connhandler::Peer>(server: &connhandler::Incoming<P>, peer: &connhandler::PeerHandle<P>) {
+    /// if peer.handler_id() == server.id() { /* one of this handler's */ }
+    /// # }
+    /// ```
+    pub fn id(&self) -> crate::HandlerId {
+        self.core.id()
+    }
+
     /// The connections open now.
     ///
     /// # Examples

@@ -54,6 +54,7 @@ fn make_peer<P>(hook: &(dyn Fn(SocketAddr) -> P + Send + Sync), addr: SocketAddr
 /// every connection (without waiting).
 pub(crate) struct Core<P: Peer> {
     name: Arc<str>,
+    id: crate::peer::HandlerId,
     token: CancellationToken,
     tracker: TaskTracker,
     registry: Arc<Registry<P>>,
@@ -62,6 +63,10 @@ pub(crate) struct Core<P: Peer> {
 impl<P: Peer> Core<P> {
     pub(crate) fn name(&self) -> &Arc<str> {
         &self.name
+    }
+
+    pub(crate) fn id(&self) -> crate::peer::HandlerId {
+        self.id
     }
 
     pub(crate) fn registry(&self) -> &Registry<P> {
@@ -100,6 +105,7 @@ impl<P: Peer> Drop for Core<P> {
 /// its events go.
 pub(crate) struct Connections<P: Peer, F, E> {
     name: Arc<str>,
+    id: crate::peer::HandlerId,
     settings: Arc<ConnSettings>,
     /// The handler's framing, or WebSocket's in its place; cloned for each connection
     /// (behind a lock: a framing need not be `Sync`, and door tasks share this).
@@ -189,6 +195,7 @@ where
             .clone();
         let ctx = ConnCtx {
             handler: &self.name,
+            handler_id: self.id,
             settings: &self.settings,
             framing: &framing,
             parent: &self.token,

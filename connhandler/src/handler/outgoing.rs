@@ -576,6 +576,21 @@ impl<P: Peer> Outgoing<P> {
         self.core.name()
     }
 
+    /// The handler's id, which each of its connections knows
+    /// ([`PeerHandle::handler_id`](crate::PeerHandle::handler_id)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("../doc_client.rs")]
+    /// # fn f(out: &connhandler::Outgoing<Client>, peer: &connhandler::PeerHandle<Client>) {
+    /// if peer.handler_id() == out.id() { /* this handler's connection */ }
+    /// # }
+    /// ```
+    pub fn id(&self) -> crate::HandlerId {
+        self.core.id()
+    }
+
     /// Stops connecting and reconnecting, closes the connection if there is one (queued
     /// messages are written first), and returns once every task has ended.
     ///

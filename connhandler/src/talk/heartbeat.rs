@@ -44,6 +44,11 @@ pub enum Beat {
 /// assert_eq!(Control::Pong.beat(), Some(Beat::Pong));
 /// assert_eq!(Control::Chat("hi".into()).beat(), None);
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no heartbeat messages: a heartbeat needs `#[wire(ping)]` and `#[wire(pong)]` variants",
+    label = "this message type declares no `#[wire(ping)]` or `#[wire(pong)]` variant",
+    note = "add a ping and a pong to the protocol, on both message types of the peer kind: `#[wire(id = .., ping)] Ping,` and `#[wire(id = .., pong)] Pong,`"
+)]
 pub trait Beats: Sized {
     /// The protocol's ping, if it declares one.
     fn ping() -> Option<Self>;

@@ -59,7 +59,7 @@ impl<R> Pending<R> {
         &self,
         mut msg: M,
         pairing: Pairing<R>,
-        set_key: impl FnMut(&mut M, u64) -> u64,
+        mut set_key: impl FnMut(&mut M, u64) -> u64,
         queue: impl FnOnce(M) -> Result<(), RequestError>,
         tx: ReplySender<R>,
     ) -> Result<(), RequestError> {
@@ -72,8 +72,42 @@ impl<R> Pending<R> {
         }
         let key = match pairing.by {
             By::Order => None,
-            By::Correlation => Some(table.fresh_key(&mut msg, set_key)),
+            By::Correlation => Some(table.fresh_key(|id| set_key(&mut msg, id))),
         };
+        queue(msg)?;
+        table.entries.push_back(Entry {
+            answers: pairing.answers,
+            key,
+            tx,
+        });
+        Ok(())
+    }
+
+    /// As [`register`](Self::register), for a request built around its correlation id:
+    /// a fresh id (as `written` cuts it to the field's width) is chosen first and `make`
+    /// builds the message with it, under the table's lock; `pairing` says what the message
+    /// built expects.
+    pub(crate) fn register_with<M>(
+        &self,
+        make: impl FnOnce(u64) -> M,
+        written: impl Fn(u64) -> u64,
+        pairing: impl FnOnce(&M) -> Option<Pairing<R>>,
+        queue: impl FnOnce(M) -> Result<(), RequestError>,
+        tx: ReplySender<R>,
+    ) -> Result<(), RequestError> {
+        let mut table = self.lock();
+        if table.ended.is_some() {
+            return Err(RequestError::Closed);
+        }
+        if table.entries.len() >= self.max && !table.evict_abandoned() {
+            return Err(RequestError::TooMany(table.entries.len()));
+        }
+        let id = table.fresh_key(written);
+        let msg = make(id);
+        let Some(pairing) = pairing(&msg) else {
+            return Err(RequestError::NotARequest);
+        };
+        let key = (pairing.by == By::Correlation).then_some(id);
         queue(msg)?;
         table.entries.push_back(Entry {
             answers: pairing.answers,
@@ -136,17 +170,17 @@ impl<R> Pending<R> {
 impl<R> Table<R> {
     /// A correlation id no waiting request has, written into `msg` (ids as a narrow field
     /// holds them repeat; those still waiting, at most `max`, are skipped).
-    fn fresh_key<M>(&mut self, msg: &mut M, mut set_key: impl FnMut(&mut M, u64) -> u64) -> u64 {
-        let mut written = 0;
+    fn fresh_key(&mut self, mut written: impl FnMut(u64) -> u64) -> u64 {
+        let mut key = 0;
         for _ in 0..=self.entries.len() {
             let id = self.next_key;
             self.next_key = id.wrapping_add(1);
-            written = set_key(msg, id);
-            if !self.entries.iter().any(|e| e.key == Some(written)) {
+            key = written(id);
+            if !self.entries.iter().any(|e| e.key == Some(key)) {
                 break;
             }
         }
-        written
+        key
     }
 
     /// Room for one more: drops the oldest abandoned entry paired by correlation (its

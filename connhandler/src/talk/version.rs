@@ -195,6 +195,11 @@ impl VersionField for Version {
 ///     Greeting::Rejected { wanted: "2.1.0".into(), reason: "version 1.0.0 is not accepted (ours is 2.1.0)".into() }
 /// );
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no hello: a version handshake needs a `#[wire(hello)]` variant",
+    label = "this message type declares no `#[wire(hello)]` variant",
+    note = "add a hello with a version field to the protocol, on both message types of the peer kind: `#[wire(id = .., hello)] Hello {{ #[wire(version)] version: String }},` (and a `#[wire(reject)]` variant to tell a refused peer why)"
+)]
 pub trait Hello: Sized {
     /// Our hello, saying `version`.
     fn hello(version: &Version) -> Self;

@@ -30,10 +30,43 @@ pub(super) fn impls(cont: &Container, p: &TokenStream) -> TokenStream {
     let Body::Enum(variants) = &cont.data else {
         return out;
     };
-    out.extend(request(variants, p, head));
+    out.extend(correlation_marks(cont, variants, p));
+    out.extend(request(ident, variants, p, head));
     out.extend(hello(variants, p, head));
     out.extend(beats(variants, p, head));
     out
+}
+
+/// For each variant, whether it carries a correlation id, as a hidden constant function of
+/// the enum (by the variant's name), so that a request declared elsewhere can check its
+/// replies at compile time; a name it does not have is "unknown", which the request's own
+/// code reports as a missing variant.
+fn correlation_marks(cont: &Container, variants: &[Variant], p: &TokenStream) -> TokenStream {
+    let ident = cont.ident;
+    let (impl_generics, ty_generics, where_clause) = cont.generics.split_for_impl();
+    let arms = variants.iter().map(|v| {
+        let name = v.ident.to_string();
+        let mark = if correlation_field(&v.fields).is_some() {
+            quote!(#p::CORRELATION_SOME)
+        } else {
+            quote!(#p::CORRELATION_NONE)
+        };
+        quote! {
+            if #p::str_eq(__variant, #name) {
+                return #mark;
+            }
+        }
+    });
+    quote! {
+        #[automatically_derived]
+        impl #impl_generics #ident #ty_generics #where_clause {
+            #[doc(hidden)]
+            pub const fn __connhandler_correlation_of(__variant: &str) -> u8 {
+                #(#arms)*
+                #p::CORRELATION_UNKNOWN
+            }
+        }
+    }
 }
 
 /// The field marked `#[wire(correlation)]`, if any.
@@ -68,6 +101,7 @@ fn correlation_body(cont: &Container, p: &TokenStream) -> TokenStream {
 }
 
 fn request(
+    enum_ident: &syn::Ident,
     variants: &[Variant],
     p: &TokenStream,
     head: impl Fn(TokenStream) -> TokenStream,
@@ -117,8 +151,56 @@ fn request(
             }
         })
     });
+    // A request and its replies carry a correlation id together, or none of them does:
+    // checked against the reply enum's marks, at compile time.
+    let checks = requests.iter().flat_map(|v| {
+        let correlated = correlation_field(&v.fields).is_some();
+        let request = format!("{enum_ident}::{}", v.ident);
+        v.attrs.replies.iter().map(move |r| {
+            let path = &r.value;
+            let Some(last) = path.segments.last() else {
+                return quote!();
+            };
+            let mut enum_path = path.clone();
+            enum_path.segments = path
+                .segments
+                .iter()
+                .take(path.segments.len() - 1)
+                .cloned()
+                .collect();
+            let variant = last.ident.to_string();
+            let reply = quote!(#path).to_string().replace(' ', "");
+            let (refused, why) = if correlated {
+                (
+                    quote!(#p::CORRELATION_NONE),
+                    format!(
+                        "the request `{request}` carries a correlation id (a `#[wire(correlation)]` field), \
+                         but its reply `{reply}` has none: add a `#[wire(correlation)]` field to the reply \
+                         (the peer copies the request's into it), or drop the request's"
+                    ),
+                )
+            } else {
+                (
+                    quote!(#p::CORRELATION_SOME),
+                    format!(
+                        "the reply `{reply}` carries a correlation id (a `#[wire(correlation)]` field), \
+                         but its request `{request}` has none: add a `#[wire(correlation)]` field to the \
+                         request (`request` writes it), or drop the reply's"
+                    ),
+                )
+            };
+            quote_spanned! {r.tokens.span()=>
+                const _: () = ::core::assert!(
+                    #enum_path::__connhandler_correlation_of(#variant) != #refused,
+                    #why
+                );
+            }
+        })
+    });
+    let checks: Vec<TokenStream> = checks.collect();
     let imp = head(quote!(#p::talk::Request<#reply_enum>));
     quote! {
+        #(#checks)*
         #imp {
             fn pairing(&self) -> #p::Option<#p::talk::Pairing<#reply_enum>> {
                 #[allow(unreachable_patterns)]
