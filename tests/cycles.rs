@@ -24,22 +24,31 @@ fn rss_bytes() -> usize {
 async fn one_cycle(addr: std::net::SocketAddr, central: &mut Central<Event<Raw>>) {
     let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
     client.write_all(&[3, 0, b'h', b'e', b'y']).await.unwrap();
-    loop {
-        if let Event::Message(p, _) = central.recv().await.unwrap() {
-            p.disconnect();
-            break;
+    common::within("the message", async {
+        loop {
+            if let Event::Message(p, _) = central.recv().await.unwrap() {
+                p.disconnect();
+                break;
+            }
         }
-    }
+    })
+    .await;
     let mut rest = Vec::new();
-    tokio::io::AsyncReadExt::read_to_end(&mut client, &mut rest)
-        .await
-        .unwrap();
+    common::within(
+        "the end of the stream",
+        tokio::io::AsyncReadExt::read_to_end(&mut client, &mut rest),
+    )
+    .await
+    .unwrap();
     drop(client);
-    loop {
-        if let Event::Disconnected(..) = central.recv().await.unwrap() {
-            break;
+    common::within("Disconnected", async {
+        loop {
+            if let Event::Disconnected(..) = central.recv().await.unwrap() {
+                break;
+            }
         }
-    }
+    })
+    .await;
 }
 
 /// Connect/disconnect cycles leave no descriptors, tasks or memory behind. The suite runs

@@ -995,6 +995,8 @@ fn polled_game_loop_without_async() {
     let client = std::thread::spawn(move || {
         use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect(addr).unwrap();
+        // Turns a hang into a failure.
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         s.write_all(&[4, 0, b'p', b'i', b'n', b'g']).unwrap();
         let mut reply = [0u8; 6];
         s.read_exact(&mut reply).unwrap();

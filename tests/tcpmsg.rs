@@ -36,16 +36,15 @@ impl Proc {
 }
 
 /// Starts `tcpmsg` with `args`, waits for its `listening on` line, returns it and the address.
-fn start_listening(args: &[&str]) -> (Proc, SocketAddr, BufReader<std::process::ChildStdout>) {
+fn start_listening(args: &[&str]) -> (Proc, SocketAddr, Stdout) {
     let mut child = Command::new(TCPMSG)
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("run tcpmsg");
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
+    let out = BufReader::new(child.stdout.take().unwrap());
+    let (out, line) = line_of(out, "tcpmsg's `listening on` line");
     let addr = line
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("first line was {line:?}"))
@@ -53,6 +52,19 @@ fn start_listening(args: &[&str]) -> (Proc, SocketAddr, BufReader<std::process::
         .parse()
         .unwrap();
     (Proc(child), addr, out)
+}
+
+type Stdout = BufReader<std::process::ChildStdout>;
+
+/// Reads one line of a child's `out` within 30 s (on a thread of its own, which hands the
+/// reader back); `what` names it if it does not come.
+fn line_of(out: Stdout, what: &str) -> (Stdout, String) {
+    common::within_blocking(what, move || {
+        let mut out = out;
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        (out, line)
+    })
 }
 
 fn echo(framing_args: &[&str]) -> (Proc, SocketAddr) {
@@ -78,7 +90,9 @@ fn send(addr: &str, extra: &[&str], input: &str) -> (bool, String, String) {
         .unwrap()
         .write_all(input.as_bytes())
         .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = common::within_blocking("`tcpmsg send` to end", move || {
+        child.wait_with_output().unwrap()
+    });
     (
         out.status.success(),
         String::from_utf8(out.stdout).unwrap(),
@@ -202,6 +216,9 @@ fn send_fails_clearly() {
 fn echo_interoperates_with_the_reference_framing() {
     let (_echo, addr) = echo(&[]);
     let mut peer = TcpStream::connect(addr).unwrap();
+    // Turns a hang into a failure.
+    peer.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
     peer.set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     let max = 0xFFFF;
@@ -224,6 +241,9 @@ fn echo_with_a_small_max_message_size() {
     let max = 7;
     let (_echo, addr) = echo(&["--max-message-size", "7", "--chunk-wait-ms", "30"]);
     let mut peer = TcpStream::connect(addr).unwrap();
+    // Turns a hang into a failure.
+    peer.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
     peer.set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     for n in 1..=4 * max + 1 {
@@ -269,7 +289,7 @@ fn send_interoperates_with_a_reference_echo_server() {
 #[test]
 fn proxy_forwards_both_ways_and_prints_the_traffic() {
     let (_echo, echo_addr) = echo(&[]);
-    let (_proxy, proxy_addr, mut out) = start_listening(&[
+    let (_proxy, proxy_addr, out) = start_listening(&[
         "proxy",
         "--listen",
         "127.0.0.1:0",
@@ -279,10 +299,8 @@ fn proxy_forwards_both_ways_and_prints_the_traffic() {
     let (ok, answer, err) = send(&proxy_addr.to_string(), &[], "0a0b\n");
     assert!(ok, "{err}");
     assert_eq!(answer, "0a0b\n");
-    let mut to_upstream = String::new();
-    out.read_line(&mut to_upstream).unwrap();
-    let mut to_client = String::new();
-    out.read_line(&mut to_client).unwrap();
+    let (out, to_upstream) = line_of(out, "the proxy's line for the request");
+    let (_out, to_client) = line_of(out, "the proxy's line for the answer");
     let to_upstream: Vec<&str> = to_upstream.split_whitespace().collect();
     let to_client: Vec<&str> = to_client.split_whitespace().collect();
     assert_eq!(to_upstream[0], "->");
@@ -297,6 +315,11 @@ fn panda3d_framings() {
     for (framing, n) in [("panda3d:2", 65535usize), ("panda3d:4", 1 << 20)] {
         let (_echo, addr) = echo(&["--framing", framing]);
         let mut peer = TcpStream::connect(addr).unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        // Turns a hang into a failure.
+        peer.set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
         peer.set_read_timeout(Some(Duration::from_secs(30)))
             .unwrap();
         let msg = pattern(n, 9);
@@ -732,7 +755,7 @@ fn websocket_echo_and_a_proxy_that_bridges_transports() {
     assert_eq!(out, "0a0b\n");
 
     let (_plain, plain) = echo(&[]);
-    let (_proxy, proxy, mut lines) = start_listening(&[
+    let (_proxy, proxy, lines) = start_listening(&[
         "proxy",
         "--listen",
         "127.0.0.1:0",
@@ -744,8 +767,7 @@ fn websocket_echo_and_a_proxy_that_bridges_transports() {
     let (ok, out, err) = send(&format!("ws://{proxy}/ws"), &[], "c0ffee\n");
     assert!(ok, "{err}");
     assert_eq!(out, "c0ffee\n");
-    let mut line = String::new();
-    lines.read_line(&mut line).unwrap();
+    let (_lines, line) = line_of(lines, "the proxy's line");
     assert!(
         line.starts_with("-> ") && line.trim_end().ends_with(" 3 c0ffee"),
         "{line}"

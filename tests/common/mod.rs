@@ -25,6 +25,23 @@ pub async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
     }
 }
 
+/// Runs a blocking step on a thread of its own and fails, saying what it waited for, when it
+/// takes longer than 30 s (the thread is left behind; the test has failed anyway).
+pub fn within_blocking<T: Send + 'static>(
+    what: &str,
+    step: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)));
+    });
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(Ok(value)) => value,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(_) => panic!("{what}: did not finish within 30 s"),
+    }
+}
+
 /// The number of descriptors this process has open now (Linux).
 pub fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd")

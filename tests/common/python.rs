@@ -2,10 +2,10 @@
 //! under the target directory (made on first use), and child processes killed on drop.
 
 use std::{
-    io::{BufRead, BufReader},
     path::{Path, PathBuf},
-    process::{Child, ChildStdout, Command, Stdio},
+    process::{Child, Command, Stdio},
     sync::OnceLock,
+    time::Duration,
 };
 
 /// The system's Python 3.
@@ -134,12 +134,16 @@ pub fn script(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// A child process killed when dropped, with its stdout read line by line.
+/// A child process killed when dropped, with its stdout read line by line (by a thread of
+/// its own, so that waiting for a line is bounded).
 pub struct Peer {
     child: Child,
-    out: BufReader<ChildStdout>,
+    lines: Lines,
     what: String,
 }
+
+/// How long a Python peer may take to say its next line, or to end.
+const PEER_WAIT: Duration = Duration::from_secs(60);
 
 impl Peer {
     pub fn spawn(python: &Path, script_name: &str, args: &[String]) -> Peer {
@@ -150,31 +154,40 @@ impl Peer {
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {script_name}: {e}"));
-        let out = BufReader::new(child.stdout.take().unwrap());
-        Peer {
-            child,
-            out,
-            what: format!("{script_name} {}", args.join(" ")),
+        let what = format!("{script_name} {}", args.join(" "));
+        let lines = Lines::of(child.stdout.take().unwrap(), &what);
+        Peer { child, lines, what }
+    }
+
+    /// The next line; panics (naming the peer) when it ended without one or said nothing
+    /// for a minute.
+    pub fn line(&mut self) -> String {
+        match self.lines.next_within(PEER_WAIT) {
+            Some(line) => line,
+            None => {
+                let status = self.child.wait().unwrap();
+                panic!(
+                    "the peer `{}` ended ({status}) without the expected output",
+                    self.what
+                );
+            }
         }
     }
 
-    /// The next line; panics (naming the peer) when it ended without one.
-    pub fn line(&mut self) -> String {
-        let mut line = String::new();
-        self.out.read_line(&mut line).unwrap();
-        if line.is_empty() {
-            let status = self.child.wait().unwrap();
-            panic!(
-                "the peer `{}` ended ({status}) without the expected output",
+    /// Waits for the process (a minute at most) and checks that it succeeded.
+    pub fn success(mut self) {
+        let until = std::time::Instant::now() + PEER_WAIT;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                std::time::Instant::now() < until,
+                "the peer `{}` did not end within {PEER_WAIT:?}",
                 self.what
             );
-        }
-        line.trim_end().to_owned()
-    }
-
-    /// Waits for the process and checks that it succeeded.
-    pub fn success(mut self) {
-        let status = self.child.wait().unwrap();
+            std::thread::sleep(Duration::from_millis(10));
+        };
         assert!(
             status.success(),
             "the peer `{}` failed: {status}",
@@ -197,4 +210,49 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// The lines a child process writes, read by a thread of its own so that waiting for one is
+/// bounded.
+pub struct Lines {
+    rx: std::sync::mpsc::Receiver<String>,
+    what: String,
+}
+
+impl Lines {
+    /// Reads `out` line by line on a thread; `what` names the writer in failures.
+    pub fn of(out: impl std::io::Read + Send + 'static, what: &str) -> Lines {
+        use std::io::BufRead;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Lines {
+            rx,
+            what: what.to_owned(),
+        }
+    }
+
+    /// The next line (without its end), `None` once the writer closed its output; fails
+    /// when none comes within `limit`.
+    pub fn next_within(&mut self, limit: Duration) -> Option<String> {
+        match self.rx.recv_timeout(limit) {
+            Ok(line) => Some(line),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => None,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                panic!("{}: no line within {limit:?}", self.what)
+            }
+        }
+    }
+
+    /// The next line, within 30 s; fails when the writer ended without one.
+    pub fn line(&mut self) -> String {
+        self.next_within(Duration::from_secs(30))
+            .unwrap_or_else(|| panic!("{}: ended without the expected line", self.what))
+    }
 }
