@@ -701,3 +701,39 @@ async fn over_websocket_the_heartbeat_sends_ping_frames() {
     assert!(scentral.try_recv().is_err());
     out.shutdown().await;
 }
+
+/// A heartbeat faster than the default control-frame limit (64 a second) does not cut a
+/// peer that answers it: the limit makes room for four control frames per interval.
+#[tokio::test]
+async fn a_fast_heartbeat_is_not_cut_by_the_control_frame_limit() {
+    let (stx, mut scentral) = central::<Event<Client>>(64);
+    let listener = Incoming::<Client>::builder("127.0.0.1:0")
+        .heartbeat(Heartbeat::every(Duration::from_millis(5)).allowance(Duration::from_secs(5)))
+        .listen(&stx)
+        .await
+        .unwrap();
+    let mut alive = RawClient::connect(listener.local_addr()).await;
+    // 200 pings answered, and a ping of its own with each: 400 control frames, in about a
+    // second (a 5 ms heartbeat).
+    let mut pings = 0;
+    while pings < 200 {
+        let got = alive.recv().await.expect("a ping or a pong, not the close");
+        match Down::decode(got).unwrap() {
+            Down::Ping => {
+                pings += 1;
+                alive.send(&raw(&Up::Pong)).await;
+                alive.send(&raw(&Up::Ping)).await;
+            }
+            Down::Pong => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(matches!(
+        within("connected", scentral.recv()).await.unwrap(),
+        Event::Connected(_)
+    ));
+    assert!(
+        scentral.try_recv().is_err(),
+        "not cut, and the pings and pongs stayed out of the queue"
+    );
+}

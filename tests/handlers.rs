@@ -171,7 +171,13 @@ async fn disconnect_flushes_what_was_queued() {
         peer.try_send(Bytes::from(i.to_le_bytes().repeat(2000)))
             .unwrap();
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The writer has started on them (and, with the socket buffers full, is blocked).
+    within("the writer starts", async {
+        while peer.queued_bytes() >= 8_000_000 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
     peer.disconnect_with("done");
     // After disconnect, sends are refused to the caller.
     assert!(matches!(

@@ -566,7 +566,8 @@ impl<K: Kind, P: Peer, F: Framing, H> HandlerBuilder<K, P, F, H> {
     /// [`RateLimited { what: ControlFrames, .. }`](crate::DisconnectReason::RateLimited).
     /// They count as messages for [`rate_limit`](Self::rate_limit) too. `None` turns it off.
     /// Default: 64 per second for an incoming handler (no conforming peer comes near),
-    /// off for an outgoing one.
+    /// off for an outgoing one; with a [`heartbeat`](Self::heartbeat), at least four per
+    /// heartbeat interval.
     ///
     /// # Examples
     ///
@@ -722,7 +723,7 @@ impl<K: Kind, P: Peer, F: Framing, H> HandlerBuilder<K, P, F, H> {
     /// Splits the builder for starting: the kind's settings, the core the public handle
     /// keeps, and what the handler's task needs to start connections.
     pub(super) fn into_parts<E>(
-        self,
+        mut self,
         central: &CentralSender<E>,
         per_ip: Option<PerIp>,
     ) -> (K, Core<P>, Connections<P, F, E>)
@@ -738,6 +739,15 @@ impl<K: Kind, P: Peer, F: Framing, H> HandlerBuilder<K, P, F, H> {
             tracker: tokio_util::task::TaskTracker::new(),
             registry: Arc::new(Registry::new()),
         };
+        // A heartbeat faster than the control-frame limit allows must not cut its own peer:
+        // room for four control frames per interval (the peer's pings and its pongs to ours,
+        // twice over).
+        if let (Some((n, per)), Some((every, _))) =
+            (self.settings.control_rate, self.settings.timeouts.heartbeat)
+        {
+            let needed = (4.0 * per.as_secs_f64() / every.as_secs_f64().max(1e-3)).ceil() as u64;
+            self.settings.control_rate = Some((n.max(needed), per));
+        }
         let budget = self
             .settings
             .read_budget
