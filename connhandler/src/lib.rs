@@ -94,6 +94,7 @@ pub mod bus;
 mod central;
 pub mod codec;
 mod conn;
+pub mod describe;
 mod group;
 pub mod handler;
 mod limits;
@@ -101,6 +102,8 @@ mod message;
 mod peer;
 mod reason;
 mod room;
+#[cfg(feature = "schema")]
+pub mod schema;
 pub mod talk;
 pub mod tap;
 pub mod testing;

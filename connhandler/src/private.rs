@@ -17,6 +17,7 @@ pub use crate::{
     codec::{Framing, Panda3dCodec, TcpMessageCodec},
     conn::Event,
     conn::PeerHandle,
+    describe,
     handler::{BindError, Incoming, IncomingBuilder, Outgoing, OutgoingBuilder, Retry, WithHook},
     message::{Decode, DecodeError, Encode, FrameStatus},
     peer::Peer,

@@ -30,7 +30,10 @@
 use bytes::{Buf, Bytes, BytesMut};
 
 pub use crate::message::LengthOverflow;
-use crate::message::{DecodeError, DecodeErrorKind, FrameStatus};
+use crate::{
+    describe::{Ty, Types},
+    message::{DecodeError, DecodeErrorKind, FrameStatus},
+};
 
 /// Byte order of integers, floats and length prefixes.
 ///
@@ -278,6 +281,23 @@ pub trait Wire: Sized {
     fn wire_check(&self, ctx: Ctx) -> Result<(), LengthOverflow> {
         let _ = ctx;
         Ok(())
+    }
+
+    /// Describes the type's wire layout for a protocol document ([`crate::schema`]): the
+    /// built-in types and derived ones say what they are (a derived type adds its definition
+    /// to `types` and answers with its name); the default says [`Ty::Opaque`], a named hook
+    /// that a generated peer asks its user to supply.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use connhandler::{describe::{Ty, Types}, wire::Wire};
+    /// let mut types = Types::default();
+    /// assert_eq!(<Option<bool> as Wire>::describe(&mut types), Ty::Option(Box::new(Ty::Bool)));
+    /// ```
+    fn describe(types: &mut Types) -> Ty {
+        let _ = types;
+        Ty::opaque::<Self>()
     }
 
     /// The encoded length of a slice of values; a type may answer faster than the loop.
@@ -559,6 +579,13 @@ pub trait WireRest: Sized {
         src.read_rest::<Self>(ctx)
     }
 
+    /// As [`Wire::describe`], for the rest of the message (the field's kind says it has no
+    /// prefix): the default says opaque.
+    fn describe_rest(types: &mut Types) -> Ty {
+        let _ = types;
+        Ty::opaque::<Self>()
+    }
+
     /// As [`Wire::wire_check`], for the rest of the message (which has no prefix of its own).
     ///
     /// # Errors
@@ -742,11 +769,28 @@ fn get_count<S: Source>(src: &mut S, ctx: Ctx, min_len: usize) -> Result<usize, 
     Ok(n)
 }
 
+/// The description of a number type named `name`, of `size` bytes.
+fn number_ty(name: &str, size: usize) -> Ty {
+    let bits = (size * 8) as u16;
+    if name.starts_with('f') {
+        Ty::Float { bits }
+    } else {
+        Ty::Int {
+            bits,
+            signed: name.starts_with('i'),
+        }
+    }
+}
+
 macro_rules! wire_int {
     ($($t:ty, $size:expr;)*) => {$(
         impl Wire for $t {
             const FINGERPRINT: u64 = fingerprint_str(stringify!($t));
             const MIN_LEN: usize = $size;
+
+            fn describe(_: &mut Types) -> Ty {
+                number_ty(stringify!($t), $size)
+            }
 
             #[inline]
             fn wire_len(&self, _: Ctx) -> usize {
@@ -815,6 +859,13 @@ wire_int! {
 
 impl Wire for u8 {
     const FINGERPRINT: u64 = fingerprint_str("u8");
+
+    fn describe(_: &mut Types) -> Ty {
+        Ty::Int {
+            bits: 8,
+            signed: false,
+        }
+    }
     const MIN_LEN: usize = 1;
 
     #[inline]
@@ -859,6 +910,13 @@ impl ReadFrom for u8 {
 
 impl Wire for i8 {
     const FINGERPRINT: u64 = fingerprint_str("i8");
+
+    fn describe(_: &mut Types) -> Ty {
+        Ty::Int {
+            bits: 8,
+            signed: true,
+        }
+    }
     const MIN_LEN: usize = 1;
 
     #[inline]
@@ -881,6 +939,10 @@ impl ReadFrom for i8 {
 
 impl Wire for bool {
     const FINGERPRINT: u64 = fingerprint_str("bool");
+
+    fn describe(_: &mut Types) -> Ty {
+        Ty::Bool
+    }
     const MIN_LEN: usize = 1;
 
     #[inline]
@@ -907,6 +969,10 @@ impl ReadFrom for bool {
 
 impl Wire for String {
     const FINGERPRINT: u64 = fingerprint_str("String");
+
+    fn describe(_: &mut Types) -> Ty {
+        Ty::String
+    }
     const MIN_LEN: usize = 1;
 
     #[inline]
@@ -938,6 +1004,10 @@ impl ReadFrom for String {
 impl WireRest for String {
     const REST_READS_IN_PLACE: bool = true;
 
+    fn describe_rest(_: &mut Types) -> Ty {
+        Ty::String
+    }
+
     fn rest_len(&self, _: Ctx) -> usize {
         self.len()
     }
@@ -962,6 +1032,10 @@ fn rest_text<S: Source>(src: &mut S, _: Ctx) -> Result<String, DecodeError> {
 /// A block of bytes after a length prefix, decoded without copying from the frame.
 impl Wire for Bytes {
     const FINGERPRINT: u64 = fingerprint_str("Bytes");
+
+    fn describe(_: &mut Types) -> Ty {
+        Ty::Bytes
+    }
     const MIN_LEN: usize = 1;
 
     fn wire_len(&self, ctx: Ctx) -> usize {
@@ -991,6 +1065,9 @@ impl ReadFrom for Bytes {
 }
 
 impl WireRest for Bytes {
+    fn describe_rest(_: &mut Types) -> Ty {
+        Ty::Bytes
+    }
     fn rest_len(&self, _: Ctx) -> usize {
         self.len()
     }
@@ -1007,6 +1084,10 @@ impl WireRest for Bytes {
 
 impl<T: Wire> Wire for Vec<T> {
     const FINGERPRINT: u64 = fingerprint_combine(fingerprint_str("Vec"), T::FINGERPRINT);
+
+    fn describe(types: &mut Types) -> Ty {
+        Ty::Vec(Box::new(T::describe(types)))
+    }
     const MIN_LEN: usize = 1;
 
     fn wire_len(&self, ctx: Ctx) -> usize {
@@ -1039,6 +1120,9 @@ impl<T: Wire> ReadFrom for Vec<T> {
 
 /// Elements until the end of the message.
 impl<T: Wire> WireRest for Vec<T> {
+    fn describe_rest(types: &mut Types) -> Ty {
+        Ty::Vec(Box::new(T::describe(types)))
+    }
     fn rest_len(&self, ctx: Ctx) -> usize {
         T::slice_len(self, ctx)
     }
@@ -1069,6 +1153,10 @@ fn rest_items<T: Wire, S: Source>(src: &mut S, ctx: Ctx) -> Result<Vec<T>, Decod
 /// A byte 0 (none) or 1 (some), then the value.
 impl<T: Wire> Wire for Option<T> {
     const FINGERPRINT: u64 = fingerprint_combine(fingerprint_str("Option"), T::FINGERPRINT);
+
+    fn describe(types: &mut Types) -> Ty {
+        Ty::Option(Box::new(T::describe(types)))
+    }
     const MIN_LEN: usize = 1;
     const SELF_DELIMITING: bool = T::SELF_DELIMITING;
 
@@ -1114,6 +1202,10 @@ impl<T: Wire, const N: usize> Wire for [T; N] {
     );
     const MIN_LEN: usize = N * T::MIN_LEN;
     const SELF_DELIMITING: bool = T::SELF_DELIMITING;
+
+    fn describe(types: &mut Types) -> Ty {
+        Ty::Array(N, Box::new(T::describe(types)))
+    }
 
     fn wire_len(&self, ctx: Ctx) -> usize {
         T::slice_len(self, ctx)
@@ -1166,6 +1258,10 @@ pub fn read_items<T: Wire, S: Source, const N: usize>(
 
 impl Wire for () {
     const FINGERPRINT: u64 = fingerprint_str("()");
+
+    fn describe(_: &mut Types) -> Ty {
+        Ty::Unit
+    }
     const MIN_LEN: usize = 0;
 
     fn wire_len(&self, _: Ctx) -> usize {
@@ -1191,6 +1287,10 @@ macro_rules! wire_tuple {
             };
             const MIN_LEN: usize = 0 $(+ $name::MIN_LEN)+;
             const SELF_DELIMITING: bool = true $(&& $name::SELF_DELIMITING)+;
+
+            fn describe(types: &mut Types) -> Ty {
+                Ty::Tuple(vec![$($name::describe(types)),+])
+            }
 
             fn wire_len(&self, ctx: Ctx) -> usize {
                 0 $(+ self.$idx.wire_len(ctx))+
@@ -1232,6 +1332,10 @@ impl<T: Wire> Wire for Box<T> {
     const FINGERPRINT: u64 = T::FINGERPRINT;
     const MIN_LEN: usize = T::MIN_LEN;
     const SELF_DELIMITING: bool = T::SELF_DELIMITING;
+
+    fn describe(types: &mut Types) -> Ty {
+        T::describe(types)
+    }
 
     fn wire_len(&self, ctx: Ctx) -> usize {
         (**self).wire_len(ctx)

@@ -9,10 +9,12 @@
 //! | `json.rs` | the JSON body mode of a variant or struct, with its serde helpers |
 //! | `fixed.rs` | the fast decode path of fixed-size messages |
 //! | `fingerprint.rs` | `FINGERPRINT`, `MIN_LEN`, `SELF_DELIMITING` |
+//! | `describe.rs` | `Wire::describe`: the type's definition as data, for protocol documents |
 //! | `fallback.rs` | stand-in impls emitted beside the errors of an invalid protocol |
 //! | `talk.rs` | the conversation impls: `Correlated`, `Request` (`reply = ...`), `Hello`, `Beats` |
 
 mod binary;
+mod describe;
 mod fallback;
 mod fingerprint;
 mod fixed;
@@ -258,6 +260,7 @@ fn expand(cont: &Container) -> TokenStream {
         }
     };
     let in_place = fingerprint::in_place(&g, cont);
+    let describe_body = describe::describe(&g, cont);
     let talk = talk::impls(cont, &p);
     let frame_status_body = match &cont.data {
         Body::Enum(variants) => enum_frame_status(&g, variants),
@@ -305,6 +308,10 @@ fn expand(cont: &Container) -> TokenStream {
                     __ctx: #p::Ctx,
                 ) -> #p::Result<Self, #p::DecodeError> {
                     <Self as #p::ReadFrom>::read_from(__src, __ctx)
+                }
+
+                fn describe(__types: &mut #p::describe::Types) -> #p::describe::Ty {
+                    #describe_body
                 }
 
                 #vec_readers

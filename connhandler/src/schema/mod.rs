@@ -1,0 +1,284 @@
+//! Protocol documents (feature `schema`): a peer kind's derived protocol as data, from which
+//! the peers on the other side of the wire are generated and against which changes are
+//! checked.
+//!
+//! | room | owns |
+//! | --- | --- |
+//! | here | [`Protocol`]: a peer kind's messages ([`describe`](crate::describe)), its framing and its conversation roles; the JSON document and its hash |
+//! | `json.rs` | the document's JSON form, written and read (the format's rules are in its docs) |
+//! | `python.rs` | the Python back end: a module of the standard library only |
+//! | `lock.rs` | the breaking-change check against a committed document |
+//!
+//! The document is written deterministically (types by name, variants by id), and its hash
+//! is FNV-1a 64 over its compact form without the hash: reordering variants or types in the
+//! Rust source changes neither; swapping two fields (same types, other names) changes both.
+//!
+//! # Examples
+//!
+//! ```
+//! use connhandler::{schema::{FramingSpec, Protocol}, Message, Peer};
+//!
+//! #[derive(Message, Debug)]
+//! enum Up {
+//!     #[wire(id = 1)]
+//!     Say { text: String },
+//! }
+//!
+//! #[derive(Message, Debug)]
+//! enum Down {
+//!     #[wire(id = 1)]
+//!     Said { from: String, text: String },
+//! }
+//!
+//! #[derive(Peer, Default)]
+//! #[peer(recv = Up, send = Down, name = "chat")]
+//! struct Chatter;
+//!
+//! let protocol = Protocol::of::<Chatter>(FramingSpec::tcp_message());
+//! let doc = protocol.to_json();
+//! assert!(doc.contains("\"name\": \"chat\""));
+//! assert_eq!(Protocol::from_json(&doc).unwrap(), protocol);
+//! assert_eq!(protocol.hash().len(), 16);
+//! ```
+
+mod json;
+pub mod lock;
+pub mod python;
+
+use std::path::Path;
+
+use crate::{
+    describe::{Shape, Ty, TypeDef, Types},
+    peer::Peer,
+    wire::Wire,
+};
+
+/// The document format's version; [`Protocol::from_json`] reads this one.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The framing a protocol runs over.
+///
+/// # Examples
+///
+/// ```
+/// use connhandler::schema::FramingSpec;
+/// assert_eq!(FramingSpec::panda3d(4), FramingSpec::Panda3d { header_size: 4 });
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FramingSpec {
+    /// The reference TcpMessage framing: u16 LE chunk lengths, 0 for a full chunk.
+    TcpMessage {
+        /// The chunk size (65535 by default).
+        max_message_size: usize,
+        /// Whether a final full chunk carries its length (connhandler's default) rather than 0.
+        explicit_final_chunk: bool,
+    },
+    /// Panda3D's datagrams: a little-endian length header of 0, 2 or 4 bytes.
+    Panda3d {
+        /// The header's size.
+        header_size: u8,
+    },
+    /// Each binary WebSocket message is one message.
+    WebSocket,
+}
+
+impl FramingSpec {
+    /// TcpMessage with connhandler's defaults (65535-byte chunks, a final full chunk with its
+    /// length).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let f = connhandler::schema::FramingSpec::tcp_message();
+    /// ```
+    pub fn tcp_message() -> Self {
+        FramingSpec::TcpMessage {
+            max_message_size: 65535,
+            explicit_final_chunk: true,
+        }
+    }
+
+    /// Panda3D's datagrams with a header of `header_size` bytes (0, 2 or 4).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let f = connhandler::schema::FramingSpec::panda3d(2);
+    /// ```
+    pub fn panda3d(header_size: u8) -> Self {
+        FramingSpec::Panda3d { header_size }
+    }
+
+    /// WebSocket: one binary WebSocket message per message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let f = connhandler::schema::FramingSpec::websocket();
+    /// ```
+    pub fn websocket() -> Self {
+        FramingSpec::WebSocket
+    }
+}
+
+/// A peer kind's protocol: the messages it receives and sends (with every derived type they
+/// contain), its framing and its conversation roles (in the types: hellos, pings, replies,
+/// correlation and version fields). See the [module's docs](self).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Protocol {
+    /// The peer kind's name (`Peer::NAME`).
+    pub name: String,
+    /// What the connection is framed with.
+    pub framing: FramingSpec,
+    /// What the peer kind receives (so what its peers send).
+    pub recv: Ty,
+    /// What it sends.
+    pub send: Ty,
+    /// Every derived type either contains, by name.
+    pub types: Vec<TypeDef>,
+}
+
+impl Protocol {
+    /// The protocol of peer kind `P` over `framing`.
+    ///
+    /// # Examples
+    ///
+    /// See the [module's docs](self).
+    pub fn of<P: Peer>(framing: FramingSpec) -> Protocol
+    where
+        P::Recv: Wire,
+        P::Send: Wire,
+    {
+        let mut types = Types::default();
+        let recv = <P::Recv as Wire>::describe(&mut types);
+        let send = <P::Send as Wire>::describe(&mut types);
+        Protocol {
+            name: P::NAME.to_owned(),
+            framing,
+            recv,
+            send,
+            types: types.iter().cloned().collect(),
+        }
+    }
+
+    /// The type named `name`.
+    pub fn get(&self, name: &str) -> Option<&TypeDef> {
+        self.types.iter().find(|t| t.name == name)
+    }
+
+    /// The document, as JSON: deterministic, with its hash (see [`hash`](Self::hash)).
+    pub fn to_json(&self) -> String {
+        json::write(self, true)
+    }
+
+    /// The canonical hash: 16 hex digits of FNV-1a 64 over the compact document without its
+    /// hash.
+    pub fn hash(&self) -> String {
+        let compact = json::write(self, false);
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in compact.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        format!("{h:016x}")
+    }
+
+    /// Reads a document written by [`to_json`](Self::to_json) (format version 1).
+    ///
+    /// # Errors
+    ///
+    /// What is wrong with the text, as a sentence.
+    pub fn from_json(text: &str) -> Result<Protocol, String> {
+        json::read(text)
+    }
+
+    /// The types in the order a generated module defines them: each after those it
+    /// contains, by name otherwise.
+    pub(crate) fn types_in_order(&self) -> Vec<&TypeDef> {
+        let mut done: Vec<&str> = Vec::new();
+        let mut out = Vec::new();
+        fn visit<'a>(
+            p: &'a Protocol,
+            t: &'a TypeDef,
+            done: &mut Vec<&'a str>,
+            out: &mut Vec<&'a TypeDef>,
+        ) {
+            if done.contains(&t.name.as_str()) {
+                return;
+            }
+            done.push(&t.name);
+            let fields: Vec<&crate::describe::FieldDef> = match &t.shape {
+                Shape::Struct { fields, .. } => fields.iter().collect(),
+                Shape::Enum { variants } => variants.iter().flat_map(|v| &v.fields).collect(),
+            };
+            for f in fields {
+                for name in named(&f.ty) {
+                    if let Some(inner) = p.get(&name) {
+                        visit(p, inner, done, out);
+                    }
+                }
+            }
+            out.push(t);
+        }
+        for t in &self.types {
+            visit(self, t, &mut done, &mut out);
+        }
+        out
+    }
+}
+
+/// The derived types a field's type names.
+pub(crate) fn named(ty: &Ty) -> Vec<String> {
+    match ty {
+        Ty::Named(n) => vec![n.clone()],
+        Ty::Vec(t) | Ty::Option(t) | Ty::Array(_, t) => named(t),
+        Ty::Tuple(ts) => ts.iter().flat_map(named).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Writes a generated file at `path` if it is missing or stale, and says so: the one line of
+/// a user's test that keeps committed generated code in step with the protocol (as snapshot
+/// tools do). Generated once, committed, and from then on checked: a test that fails after a
+/// protocol change has rewritten the file, for review and commit.
+///
+/// # Errors
+///
+/// The file was missing or stale (it is written now), or could not be written.
+///
+/// # Examples
+///
+/// ```no_run
+/// # use connhandler::schema::{python, FramingSpec, Protocol};
+/// # #[derive(connhandler::Message)] #[wire(id = 1)] struct Say { text: String }
+/// # #[derive(connhandler::Peer, Default)] #[peer(recv = Say, send = Say)] struct Chatter;
+/// let protocol = Protocol::of::<Chatter>(FramingSpec::tcp_message());
+/// connhandler::schema::keep_generated("tools/chat_protocol.py", &python::generate(&protocol))
+///     .unwrap();
+/// ```
+pub fn keep_generated(path: impl AsRef<Path>, contents: &str) -> Result<(), String> {
+    let path = path.as_ref();
+    match std::fs::read_to_string(path) {
+        Ok(old) if old == contents => Ok(()),
+        old => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| format!("{}: cannot make its folder: {e}", path.display()))?;
+            }
+            std::fs::write(path, contents)
+                .map_err(|e| format!("{}: cannot write it: {e}", path.display()))?;
+            Err(match old {
+                Ok(_) => format!(
+                    "{} was stale: it has been written anew from the current protocol; review the \
+                     change and commit it",
+                    path.display()
+                ),
+                Err(_) => format!(
+                    "{} was missing: it has been written from the current protocol; commit it",
+                    path.display()
+                ),
+            })
+        }
+    }
+}
