@@ -142,6 +142,38 @@ fn run_char(ty: &Ty) -> Option<char> {
     })
 }
 
+/// A Python expression true when the JSON value `v` has the shape of `ty` (as serde_json
+/// would read it); `None` where the shape is not checked (derived and opaque types).
+fn json_check(ty: &Ty, v: &str, depth: usize) -> Option<String> {
+    let x = format!("j{depth}");
+    Some(match ty {
+        Ty::Int { bits, signed } => {
+            let (lo, hi) = if *signed {
+                (
+                    format!("-(1 << {})", bits - 1),
+                    format!("1 << {}", bits - 1),
+                )
+            } else {
+                ("0".to_owned(), format!("1 << {bits}"))
+            };
+            format!("type({v}) is int and {lo} <= {v} < {hi}")
+        }
+        Ty::Float { .. } => format!("type({v}) in (int, float)"),
+        Ty::Bool => format!("type({v}) is bool"),
+        Ty::String => format!("type({v}) is str"),
+        Ty::Unit => format!("{v} is None"),
+        Ty::Vec(item) | Ty::Array(_, item) => match json_check(item, &x, depth + 1) {
+            Some(inner) => format!("type({v}) is list and all({inner} for {x} in {v})"),
+            None => format!("type({v}) is list"),
+        },
+        Ty::Option(inner) => match json_check(inner, v, depth) {
+            Some(inner) => format!("{v} is None or ({inner})"),
+            None => return None,
+        },
+        _ => return None,
+    })
+}
+
 impl Gen<'_> {
     fn line(&mut self, indent: usize, text: &str) {
         for _ in 0..indent {
@@ -460,6 +492,15 @@ impl Gen<'_> {
                     format!("{label}.{}", f.name)
                 );
                 let _ = writeln!(self.out, "        {n} = fields[{:?}]", f.name);
+                if let Some(ok) = json_check(&f.ty, n, 0) {
+                    let _ = writeln!(self.out, "        if not ({ok}):");
+                    let _ = writeln!(
+                        self.out,
+                        "            r.fail({:?}, \"%r is not a {}\" % ({n},))",
+                        format!("{label}.{}", f.name),
+                        f.rust
+                    );
+                }
             }
         } else {
             self.read_fields(label, &wire, &names);
