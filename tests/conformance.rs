@@ -428,3 +428,75 @@ fn bad_input_raises_the_generated_decode_error() {
         );
     }
 }
+
+/// A client written on the generated module alone (its asyncio `Connection`) talks to a
+/// connhandler server over TcpMessage: messages of several chunks, and exact multiples of
+/// the chunk size both as connhandler writes them and as the reference writer does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generated_asyncio_client_talks_to_a_connhandler_server() {
+    // A server that ends exact multiples as connhandler does, and one that writes them as
+    // the reference writer does (a full final chunk marked 0).
+    for explicit in [true, false] {
+        generated_client_against(
+            connhandler::codec::TcpMessageCodec::builder()
+                .explicit_final_chunk(explicit)
+                .new_codec()
+                .unwrap(),
+        )
+        .await;
+    }
+}
+
+async fn generated_client_against(codec: connhandler::codec::TcpMessageCodec) {
+    use connhandler::{central, Event, Incoming};
+    let module = generated_python();
+    let (tx, mut events) = central::<Event<Conformance>>(64);
+    let server = Incoming::<Conformance>::builder("127.0.0.1:0")
+        .framing(codec)
+        .listen(&tx)
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            if let Event::Message(peer, msg) = event {
+                let _ = peer.send(msg);
+            }
+        }
+    });
+    // Texts' header: id 1 + s's prefix 2 + long 4 + b 2 + v 2 + flag 1 = 12 bytes.
+    let sizes: Vec<usize> = [
+        1usize,
+        1000,
+        65535 - 12,
+        2 * 65535 - 12,
+        2 * 65535 - 11,
+        200_000,
+    ]
+    .to_vec();
+    let mut args = vec![
+        common::python::script("generated_client.py")
+            .display()
+            .to_string(),
+        module.display().to_string(),
+        "127.0.0.1".to_owned(),
+        server.local_addr().port().to_string(),
+    ];
+    args.extend(sizes.iter().map(|s| s.to_string()));
+    let out = common::within(
+        "the generated client",
+        tokio::process::Command::new(common::python::python3())
+            .args(&args)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected: Vec<String> = sizes.iter().map(|s| format!("ok {s}")).collect();
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), expected);
+}

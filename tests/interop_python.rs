@@ -41,6 +41,24 @@ impl Peer for ReferencePeer {
     const NAME: &'static str = "reference";
 }
 
+/// The Python peer's messages, generated from this protocol and kept in step with it in the
+/// source tree (the peer imports them; it never re-types them).
+fn generated() {
+    use connhandler::schema::{keep_generated, python, FramingSpec, Protocol};
+    static KEPT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    KEPT.get_or_init(|| {
+        let protocol = Protocol::of::<ReferencePeer>(FramingSpec::TcpMessage {
+            max_message_size: 0xFFFF,
+            explicit_final_chunk: false,
+        });
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/interop/generated/reference.py");
+        keep_generated(path, &python::generate(&protocol))
+    })
+    .clone()
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
 fn codec(max: usize) -> TcpMessageCodec {
     TcpMessageCodec::builder()
         .max_message_size(max)
@@ -82,6 +100,7 @@ async fn reference_client(max: usize) {
     ];
     args.extend(sizes.iter().map(|s| s.to_string()));
     tokio::task::spawn_blocking(move || {
+        generated();
         let mut peer = PyPeer::spawn(&python3(), "reference_peer.py", &args);
         for s in sizes {
             assert_eq!(peer.line(), format!("ok {s}"));
@@ -126,6 +145,7 @@ async fn reference_server(max: usize) {
     let port = free_port();
     let args = vec!["server".to_owned(), port.to_string(), max.to_string()];
     let peer = tokio::task::spawn_blocking(move || {
+        generated();
         let mut peer = PyPeer::spawn(&python3(), "reference_peer.py", &args);
         assert_eq!(peer.line(), format!("listening on {port}"));
         peer
@@ -189,6 +209,7 @@ async fn requests_to_a_reference_peer_pair_by_order() {
     let port = free_port();
     let args = vec!["notary".to_owned(), port.to_string(), max.to_string()];
     let peer = tokio::task::spawn_blocking(move || {
+        generated();
         let mut peer = PyPeer::spawn(&python3(), "reference_peer.py", &args);
         assert_eq!(peer.line(), format!("listening on {port}"));
         peer

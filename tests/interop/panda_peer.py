@@ -8,6 +8,9 @@ Commands (results go to stdout, one line each, flushed):
                                          until killed; prints `listening on PORT`
   broadcast_client HOST PORT             connect, print `connected`, print the hex of the
                                          first datagram received
+  generated MODULE HOST PORT             as `fields`, with the message made by the module
+                                         generated from the Rust protocol, sent as a
+                                         Datagram through ConnectionWriter unchanged
 """
 import json
 import sys
@@ -117,6 +120,34 @@ def fields(host, port):
     out(json.dumps(reply))
 
 
+def generated(module_path, host, port):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("panda_game", module_path)
+    proto = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(proto)
+    manager, _, reader, writer = setup(2)
+    conn = connect(manager, reader, host, port)
+    msg = proto.GameState.State(
+        "bob", -5, True, 2.5, 9, -2, 0.25, 1234567890123, "long string", b"\x00\x01\x02"
+    )
+    writer.send(proto.to_datagram(msg), conn)
+    reply = proto.from_datagram(receive(reader), proto.RECV)
+    out(json.dumps({
+        "type": type(reply).__name__,
+        "name": reply.name,
+        "hp": reply.hp,
+        "alive": reply.alive,
+        "x": reply.x,
+        "level": reply.level,
+        "dir": reply.dir,
+        "speed": reply.speed,
+        "serial": reply.serial,
+        "long": reply.long,
+        "blob": reply.blob.hex(),
+    }))
+
+
 def server(port, header):
     manager, listener, reader, writer = setup(header)
     rendezvous = manager.openTCPServerRendezvous(port, 100)
@@ -153,6 +184,8 @@ def main(argv):
         fields(argv[1], int(argv[2]))
     elif cmd == "server":
         server(int(argv[1]), int(argv[2]))
+    elif cmd == "generated":
+        generated(argv[1], argv[2], int(argv[3]))
     elif cmd == "broadcast_client":
         broadcast_client(argv[1], int(argv[2]))
     else:

@@ -1,5 +1,6 @@
 """A peer that follows the reference TcpMessage framing and its `<u16 LE id><JSON>` messages,
-as ../shared/notes/wire-format.md describes them. Standard library only.
+as ../shared/notes/wire-format.md describes them. Standard library only; the messages come
+from the module generated from the Rust protocol (generated/reference.py).
 
 Framing: a message is cut into chunks of MAX bytes; each chunk after a little-endian u16 that
 holds its length, or 0 when the chunk is exactly MAX long; all chunks of a message go out with
@@ -24,18 +25,19 @@ TLS (Python's ssl module), before the command:
   --tls-name NAME      client: the name the server's certificate must carry
 A TLS server prints `peer NAME` (the client certificate's first DNS name, or `-`) per client.
 """
-import json
+import os
 import socket
 import ssl
 import struct
 import sys
 
-TLS = {}
+# The messages: generated from the Rust protocol (tests/interop_python.rs keeps it current),
+# never re-typed here. The framing below is the reference system's own, by hand on purpose.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "generated"))
+import reference  # noqa: E402
 
-REGISTER = 0x0101
-REGISTERED = 0x0102
-NOTE = 0x0103
-NOTICE = 0x0104
+Internal = reference.Internal
+TLS = {}
 
 
 def write_message(sock, message, max_size):
@@ -67,34 +69,26 @@ def read_chunk(sock, max_size):
 
 
 def read_message(sock, max_size):
-    """Joins chunks until they form `<u16 id><one JSON object>`."""
+    """Joins chunks until they decode as one message (the reference reader hands on chunks;
+    a program on top of it joins them)."""
     data = b""
     while True:
         data += read_chunk(sock, max_size)
-        if len(data) < 2:
-            continue
         try:
-            body = json.loads(data[2:].decode("utf-8"))
-        except ValueError:
+            return Internal.decode(data), len(data)
+        except reference.DecodeError:
             continue
-        (msg_id,) = struct.unpack("<H", data[:2])
-        return msg_id, body, len(data)
-
-
-def encode(msg_id, body):
-    return struct.pack("<H", msg_id) + json.dumps(body, separators=(",", ":")).encode("utf-8")
 
 
 def register_of_size(size, n):
     """A Register message of exactly `size` bytes (size >= 40)."""
-    body = {"name": "peer", "payload": "", "n": n}
-    base = len(encode(REGISTER, body))
+    base = len(Internal.Register("peer", "", n).encode())
     if size < base:
         raise ValueError("size %d below the smallest Register (%d)" % (size, base))
-    body["payload"] = "x" * (size - base)
-    message = encode(REGISTER, body)
+    msg = Internal.Register("peer", "x" * (size - base), n)
+    message = msg.encode()
     assert len(message) == size
-    return body, message
+    return msg, message
 
 
 def client(host, port, max_size, sizes):
@@ -105,11 +99,12 @@ def client(host, port, max_size, sizes):
             ctx.load_cert_chain(TLS["cert"], TLS["key"])
         sock = ctx.wrap_socket(sock, server_hostname=TLS.get("name", host))
     for i, size in enumerate(sizes):
-        body, message = register_of_size(size, i)
+        msg, message = register_of_size(size, i)
         write_message(sock, message, max_size)
-        msg_id, reply, _ = read_message(sock, max_size)
-        if msg_id != REGISTERED or reply != body:
-            sys.exit("reply to a %d-byte Register: id %#x, %r" % (size, msg_id, reply)[:300])
+        reply, _ = read_message(sock, max_size)
+        expected = Internal.Registered(msg.name, msg.payload, msg.n)
+        if reply != expected:
+            sys.exit(("reply to a %d-byte Register: %r" % (size, reply))[:300])
         print("ok %d" % size, flush=True)
 
 
@@ -130,12 +125,12 @@ def server(port, max_size):
         print("peer %s" % (names[0] if names else "-"), flush=True)
     while True:
         try:
-            msg_id, body, size = read_message(conn, max_size)
+            msg, size = read_message(conn, max_size)
         except EOFError:
             return
-        if msg_id != REGISTER:
-            sys.exit("unexpected message id %#x" % msg_id)
-        write_message(conn, encode(REGISTERED, body), max_size)
+        if type(msg) is not Internal.Register:
+            sys.exit("unexpected message %r" % (msg,))
+        write_message(conn, Internal.Registered(msg.name, msg.payload, msg.n).encode(), max_size)
         print("answered %d" % size, flush=True)
 
 
@@ -147,17 +142,17 @@ def notary(port, max_size):
     answered = 0
     while True:
         try:
-            msg_id, body, _ = read_message(conn, max_size)
+            msg, _ = read_message(conn, max_size)
         except EOFError:
             print("answered %d" % answered, flush=True)
             return
-        if msg_id == REGISTER:
-            write_message(conn, encode(NOTICE, {"n": body["n"]}), max_size)
-            write_message(conn, encode(REGISTERED, body), max_size)
-        elif msg_id == NOTE:
-            write_message(conn, encode(NOTICE, {"n": body["n"]}), max_size)
+        if type(msg) is Internal.Register:
+            write_message(conn, Internal.Notice(msg.n).encode(), max_size)
+            write_message(conn, Internal.Registered(msg.name, msg.payload, msg.n).encode(), max_size)
+        elif type(msg) is Internal.Note:
+            write_message(conn, Internal.Notice(msg.n).encode(), max_size)
         else:
-            sys.exit("unexpected message id %#x" % msg_id)
+            sys.exit("unexpected message %r" % (msg,))
         answered += 1
 
 

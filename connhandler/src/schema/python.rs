@@ -328,12 +328,14 @@ impl Gen<'_> {
         let recv = self.ty_name(&self.p.send);
         match self.p.framing {
             FramingSpec::TcpMessage { .. } => {
+                // A message ends on a full chunk marked 0 where its bytes decode as a
+                // whole one of a kind that tells its own end (no rest field).
                 self.line(0, "def _whole(body):");
                 self.line(1, "try:");
-                let _ = writeln!(self.out, "        {recv}.decode(body)");
-                self.line(2, "return True");
+                let _ = writeln!(self.out, "        msg = {recv}.decode(body)");
                 self.line(1, "except DecodeError:");
                 self.line(2, "return False");
+                self.line(1, "return getattr(msg, \"_SELF_DELIMITING\", True)");
                 self.line(0, "");
                 self.line(0, "");
                 self.line(0, "def _new_reader():");
@@ -406,6 +408,12 @@ impl Gen<'_> {
         };
         let _ = writeln!(self.out, "    __slots__ = {slots}");
         let _ = writeln!(self.out, "    _NAME = {label:?}");
+        if fields.iter().any(|f| f.kind == FieldKind::Rest) {
+            self.line(
+                1,
+                "_SELF_DELIMITING = False  # a rest field: its end is the message's",
+            );
+        }
         if let Some(id) = id {
             let _ = writeln!(self.out, "    ID = 0x{id:x}");
         }
@@ -866,6 +874,7 @@ impl Gen<'_> {
                     self.line(0, "");
                     self.line(1, "__slots__ = (\"id\", \"body\")");
                     let _ = writeln!(self.out, "    _NAME = {label:?}");
+                    self.line(1, "_SELF_DELIMITING = False");
                     self.line(0, "");
                     self.line(1, "def __init__(self, id, body):");
                     self.line(2, "self.id = id");

@@ -546,6 +546,7 @@ class Every_Rest(Every):
 
     __slots__ = ("f0", "f1")
     _NAME = "Every.Rest"
+    _SELF_DELIMITING = False  # a rest field: its end is the message's
     ID = 0x6
 
     def __init__(self, f0, f1):
@@ -569,6 +570,7 @@ class Every_RestBytes(Every):
 
     __slots__ = ("f0",)
     _NAME = "Every.RestBytes"
+    _SELF_DELIMITING = False  # a rest field: its end is the message's
     ID = 0x7
 
     def __init__(self, f0):
@@ -670,6 +672,7 @@ class Every_Unknown(Every):
 
     __slots__ = ("id", "body")
     _NAME = "Every.Unknown"
+    _SELF_DELIMITING = False
 
     def __init__(self, id, body):
         self.id = id
@@ -873,10 +876,10 @@ class Connection:
 
 def _whole(body):
     try:
-        Every.decode(body)
-        return True
+        msg = Every.decode(body)
     except DecodeError:
         return False
+    return getattr(msg, "_SELF_DELIMITING", True)
 
 
 def _new_reader():
