@@ -217,3 +217,193 @@ fn the_document_reads_back_and_its_hash_is_canonical() {
     let err = Protocol::from_json(&edited).unwrap_err();
     assert!(err.contains("edited by hand"), "{err}");
 }
+
+mod lock_rules {
+    use connhandler::{
+        describe::{ByteOrder, Shape, Ty, VariantDef},
+        schema::{
+            lock::{self, Change, Verdict},
+            Protocol,
+        },
+    };
+
+    fn base() -> Protocol {
+        super::doc::<super::v1::Lobby>()
+    }
+
+    fn up(p: &mut Protocol) -> &mut Vec<VariantDef> {
+        let t = p.types.iter_mut().find(|t| t.name == "Up").unwrap();
+        match &mut t.shape {
+            Shape::Enum { variants } => variants,
+            Shape::Struct { .. } => unreachable!(),
+        }
+    }
+
+    fn one(old: &Protocol, new: &Protocol) -> Change {
+        let changes = lock::compare(old, new);
+        assert_eq!(changes.len(), 1, "{changes:#?}");
+        changes.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn a_fields_type_breaks_both_ways() {
+        let old = base();
+        let mut new = old.clone();
+        up(&mut new)[2].fields[1].ty = Ty::Bytes;
+        let c = one(&old, &new);
+        assert_eq!(c.path, "Up.Chat.text");
+        assert_eq!(c.verdict, Verdict::Breaking);
+        assert!(c.breaks_old_to_new && c.breaks_new_to_old);
+        assert_eq!(
+            c.to_string(),
+            "BREAKING: Up.Chat.text: type string became bytes (breaks old -> new and new -> old; the message's bytes change from this field on)"
+        );
+    }
+
+    #[test]
+    fn a_field_added_or_removed_has_no_room() {
+        let old = base();
+        let mut new = old.clone();
+        let mut extra = up(&mut new)[2].fields[1].clone();
+        extra.name = "room".into();
+        up(&mut new)[2].fields.push(extra);
+        let c = one(&old, &new);
+        assert_eq!(c.path, "Up.Chat.room");
+        assert!(c.what.starts_with("field added (string)"), "{}", c.what);
+        assert_eq!(c.verdict, Verdict::Breaking);
+        let c = one(&new, &old);
+        assert!(c.what.starts_with("field removed"), "{}", c.what);
+    }
+
+    #[test]
+    fn a_new_variant_breaks_new_to_old_unless_the_old_side_has_a_catch_all() {
+        let old = base();
+        let mut new = old.clone();
+        let mut v = up(&mut new)[2].clone();
+        v.name = "Whisper".into();
+        v.id = Some(4);
+        up(&mut new).push(v.clone());
+        let c = one(&old, &new);
+        assert_eq!((c.breaks_old_to_new, c.breaks_new_to_old), (false, true));
+        assert_eq!(c.verdict, Verdict::Breaking);
+        // Down has a catch-all: a new Down variant is read by old peers.
+        let mut new = old.clone();
+        let down = new.types.iter_mut().find(|t| t.name == "Down").unwrap();
+        let Shape::Enum { variants } = &mut down.shape else {
+            unreachable!()
+        };
+        v.id = Some(0x90);
+        variants.insert(2, v);
+        let c = one(&old, &new);
+        assert_eq!(c.verdict, Verdict::Compatible);
+        assert!(c.reason.contains("catch-all"), "{}", c.reason);
+        // Removing it again: the new side's catch-all takes the old id.
+        let c = one(&new, &old);
+        assert_eq!(c.verdict, Verdict::Compatible);
+        assert!(c.what.starts_with("variant removed"));
+    }
+
+    #[test]
+    fn ids_renumbered_or_swapped() {
+        let old = base();
+        let mut new = old.clone();
+        up(&mut new)[2].id = Some(9);
+        let c = one(&old, &new);
+        assert_eq!(c.what, "id 0x3 became 0x9");
+        assert!(c.breaks_old_to_new && c.breaks_new_to_old);
+        // Hello and Chat have other shapes; give Chat a twin of Find's shape and swap ids.
+        let mut twin = old.clone();
+        let find_fields = up(&mut twin)[1].fields.clone();
+        up(&mut twin)[2].fields = find_fields;
+        let mut swapped = twin.clone();
+        up(&mut swapped)[1].id = Some(3);
+        up(&mut swapped)[2].id = Some(2);
+        up(&mut swapped)[1].replies.clear();
+        up(&mut twin)[1].replies.clear();
+        let changes = lock::compare(&twin, &swapped);
+        assert_eq!(changes.len(), 2, "{changes:#?}");
+        for c in changes {
+            assert_eq!(c.verdict, Verdict::Breaking);
+            assert!(!c.breaks_old_to_new && !c.breaks_new_to_old, "same bytes");
+            assert!(
+                c.what.contains("another variant's of the same shape"),
+                "{}",
+                c.what
+            );
+        }
+    }
+
+    #[test]
+    fn renamed_and_swapped_fields_keep_the_bytes_and_change_the_meaning() {
+        let c = one(&base(), &super::doc::<super::swapped::Lobby>());
+        assert_eq!(c.path, "Up.Chat");
+        assert_eq!(
+            c.what,
+            "fields swapped or renamed: `from` is now `text`, `text` is now `from`"
+        );
+        assert_eq!(c.verdict, Verdict::Breaking);
+        assert!(!c.breaks_old_to_new && !c.breaks_new_to_old);
+    }
+
+    #[test]
+    fn settings_framing_and_types() {
+        let old = base();
+        let mut new = old.clone();
+        new.types
+            .iter_mut()
+            .find(|t| t.name == "Room")
+            .unwrap()
+            .order = ByteOrder::Big;
+        assert_eq!(one(&old, &new).what, "byte order little became big");
+        let mut new = old.clone();
+        new.framing = connhandler::schema::FramingSpec::panda3d(2);
+        assert_eq!(one(&old, &new).path, "framing");
+        // A type that nothing uses is no change on the wire.
+        let mut new = old.clone();
+        let mut lonely = new.get("Room").unwrap().clone();
+        lonely.name = "Lonely".into();
+        new.types.push(lonely);
+        assert_eq!(one(&old, &new).verdict, Verdict::Compatible);
+    }
+
+    #[test]
+    fn the_lock_is_written_kept_and_guarded() {
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("lock-check");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("lobby.lock.json");
+        let old = base();
+        let err = lock::check(&old, &path).unwrap_err();
+        assert!(err.contains("was missing"), "{err}");
+        assert_eq!(lock::check(&old, &path).unwrap(), []);
+        // A breaking change fails and leaves the lock.
+        let mut new = old.clone();
+        up(&mut new)[2].fields[1].ty = Ty::Bytes;
+        let err = lock::check(&new, &path).unwrap_err();
+        assert!(
+            err.contains("BREAKING: Up.Chat.text: type string became bytes"),
+            "{err}"
+        );
+        assert!(
+            err.contains(&old.hash()) && err.contains(&new.hash()),
+            "{err}"
+        );
+        assert_eq!(
+            Protocol::from_json(&std::fs::read_to_string(&path).unwrap()).unwrap(),
+            old
+        );
+        // A compatible one passes and moves the lock on.
+        let mut lonely = old.get("Room").unwrap().clone();
+        lonely.name = "Lonely".into();
+        let mut grown = old.clone();
+        grown.types.push(lonely);
+        let changes = lock::check(&grown, &path).unwrap();
+        assert_eq!(changes.len(), 1);
+        let kept = Protocol::from_json(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(
+            kept.hash(),
+            grown.hash(),
+            "the lock moved on to the grown protocol"
+        );
+    }
+}
