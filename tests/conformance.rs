@@ -133,6 +133,14 @@ pub enum Every {
         mark: u16,
         after: u8,
     },
+    /// A version handshake's hello that says the messages hash.
+    #[wire(id = 12, hello)]
+    Hello {
+        #[wire(version)]
+        version: String,
+        #[wire(protocol)]
+        protocol: u64,
+    },
     #[wire(catch_all)]
     Unknown(u8, Bytes),
 }
@@ -265,7 +273,8 @@ fn every() -> impl Strategy<Value = Every> {
         )
             .prop_map(|(name, level, tags)| Every::Json(Profile { name, level, tags })),
         (any::<u16>(), any::<u8>()).prop_map(|(mark, after)| Every::Hooked { mark, after }),
-        (12u8..=255, proptest::collection::vec(any::<u8>(), 0..10))
+        (text(), any::<u64>()).prop_map(|(version, protocol)| Every::Hello { version, protocol }),
+        (13u8..=255, proptest::collection::vec(any::<u8>(), 0..10))
             .prop_map(|(id, body)| Every::Unknown(id, Bytes::from(body))),
     ]
 }
@@ -430,49 +439,110 @@ fn bad_input_raises_the_generated_decode_error() {
 }
 
 /// A client written on the generated module alone (its asyncio `Connection`) talks to a
-/// connhandler server over TcpMessage: messages of several chunks, and exact multiples of
-/// the chunk size both as connhandler writes them and as the reference writer does.
+/// connhandler server over TcpMessage: a version handshake whose hellos say the messages
+/// hash (the module's constant, the same as the Rust side's), then messages of several
+/// chunks, and exact multiples of the chunk size both as connhandler writes them and as the
+/// reference writer does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_generated_asyncio_client_talks_to_a_connhandler_server() {
-    // A server that ends exact multiples as connhandler does, and one that writes them as
-    // the reference writer does (a full final chunk marked 0).
-    for explicit in [true, false] {
-        generated_client_against(
-            connhandler::codec::TcpMessageCodec::builder()
-                .explicit_final_chunk(explicit)
-                .new_codec()
-                .unwrap(),
-        )
-        .await;
-    }
-}
-
-async fn generated_client_against(codec: connhandler::codec::TcpMessageCodec) {
-    use connhandler::{central, Event, Incoming};
-    let module = generated_python();
-    let (tx, mut events) = central::<Event<Conformance>>(64);
-    let server = Incoming::<Conformance>::builder("127.0.0.1:0")
-        .framing(codec)
-        .listen(&tx)
-        .await
-        .unwrap();
-    tokio::spawn(async move {
-        while let Some(event) = events.recv().await {
-            if let Event::Message(peer, msg) = event {
-                let _ = peer.send(msg);
-            }
-        }
-    });
     // Texts' header: id 1 + s's prefix 2 + long 4 + b 2 + v 2 + flag 1 = 12 bytes.
-    let sizes: Vec<usize> = [
+    let sizes = [
         1usize,
         1000,
         65535 - 12,
         2 * 65535 - 12,
         2 * 65535 - 11,
         200_000,
-    ]
-    .to_vec();
+    ];
+    let ours = protocol().messages_hash();
+    // A server that ends exact multiples as connhandler does, and one that writes them as
+    // the reference writer does (a full final chunk marked 0).
+    for explicit in [true, false] {
+        let (stdout, reason) = generated_client_against(
+            connhandler::codec::TcpMessageCodec::builder()
+                .explicit_final_chunk(explicit)
+                .new_codec()
+                .unwrap(),
+            "ours",
+            &sizes,
+        )
+        .await;
+        let mut expected = vec![format!("hello {ours}")];
+        expected.extend(sizes.iter().map(|s| format!("ok {s}")));
+        assert_eq!(stdout.lines().collect::<Vec<_>>(), expected);
+        assert!(reason.is_none(), "{reason:?}");
+    }
+}
+
+/// A generated client whose hello says another messages hash under the same version is
+/// refused at the door, and the reason names both hashes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generated_client_of_other_messages_is_refused_at_the_door() {
+    let ours = protocol().messages_hash();
+    let other = "0123456789abcdef";
+    let (stdout, reason) = generated_client_against(
+        connhandler::codec::TcpMessageCodec::builder()
+            .new_codec()
+            .unwrap(),
+        other,
+        &[],
+    )
+    .await;
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [format!("hello {ours}").as_str(), "closed"]
+    );
+    match reason {
+        Some(connhandler::DisconnectReason::ProtocolMismatch {
+            version,
+            ours: o,
+            theirs,
+        }) => assert_eq!(
+            (version.as_str(), o, theirs.as_str()),
+            ("1.0.0", ours, other)
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Runs the generated client against an echo server with a version handshake; its output,
+/// and the reason its connection ended on the server (`None`: it ended by the client's
+/// close).
+async fn generated_client_against(
+    codec: connhandler::codec::TcpMessageCodec,
+    hash: &str,
+    sizes: &[usize],
+) -> (String, Option<connhandler::DisconnectReason>) {
+    use connhandler::{
+        central,
+        talk::{Handshake, Version},
+        DisconnectReason, Event, Incoming,
+    };
+    let module = generated_python();
+    let (tx, mut events) = central::<Event<Conformance>>(64);
+    let server = Incoming::<Conformance>::builder("127.0.0.1:0")
+        .framing(codec)
+        .handshake(Handshake::new(Version::new(1, 0, 0)))
+        .listen(&tx)
+        .await
+        .unwrap();
+    let ended = tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            match event {
+                Event::Message(peer, msg) => {
+                    let _ = peer.send(msg);
+                }
+                Event::Disconnected(_, d) => {
+                    return match d.reason {
+                        DisconnectReason::ClosedByPeer => None,
+                        other => Some(other),
+                    }
+                }
+                _ => {}
+            }
+        }
+        panic!("the central queue ended before the client's Disconnected");
+    });
     let mut args = vec![
         common::python::script("generated_client.py")
             .display()
@@ -480,6 +550,7 @@ async fn generated_client_against(codec: connhandler::codec::TcpMessageCodec) {
         module.display().to_string(),
         "127.0.0.1".to_owned(),
         server.local_addr().port().to_string(),
+        hash.to_owned(),
     ];
     args.extend(sizes.iter().map(|s| s.to_string()));
     let out = common::within(
@@ -491,12 +562,15 @@ async fn generated_client_against(codec: connhandler::codec::TcpMessageCodec) {
     )
     .await
     .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let expected: Vec<String> = sizes.iter().map(|s| format!("ok {s}")).collect();
-    assert_eq!(stdout.lines().collect::<Vec<_>>(), expected);
+    let reason = common::within("the client's Disconnected", ended)
+        .await
+        .unwrap();
+    server.shutdown().await;
+    (stdout, reason)
 }

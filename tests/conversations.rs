@@ -472,7 +472,19 @@ async fn the_server_rejects_a_version_and_the_client_hears_why() {
                 ours,
                 theirs,
                 by_peer: false,
-            } => assert_eq!((ours.as_str(), theirs.as_deref()), ("2.1.0", Some("3.0.0"))),
+                our_protocol,
+                their_protocol,
+            } => {
+                assert_eq!((ours.as_str(), theirs.as_deref()), ("2.1.0", Some("3.0.0")));
+                // The protocol describes itself, so the reason names our messages hash; its
+                // hello has no `#[wire(protocol)]` field, so the peer's is not said.
+                let hash = connhandler::schema::Protocol::of::<Client>(
+                    connhandler::schema::FramingSpec::tcp_message(),
+                )
+                .messages_hash();
+                assert_eq!(our_protocol, Some(hash));
+                assert_eq!(their_protocol, None);
+            }
             other => panic!("{other}"),
         },
         other => panic!("{other:?}"),
@@ -531,6 +543,305 @@ async fn the_client_rejects_the_servers_version() {
         other => panic!("{other:?}"),
     }
     out.shutdown().await;
+}
+
+/// Hellos that say the protocol's messages hash (`#[wire(protocol)]`): two builds of one
+/// version with other messages are refused at the door, naming both hashes; reordering
+/// variants in the source refuses no one.
+mod messages_hash {
+    use super::*;
+    use connhandler::schema::{FramingSpec, Protocol};
+
+    /// The protocol as the server was built.
+    mod v1 {
+        use connhandler::Message;
+
+        #[derive(Message, Debug, PartialEq)]
+        pub enum Up {
+            #[wire(id = 1, hello)]
+            Hello {
+                #[wire(version)]
+                version: String,
+                #[wire(protocol)]
+                protocol: String,
+            },
+            #[wire(id = 2)]
+            Move { x: i32, y: i32 },
+        }
+
+        #[derive(Message, Debug, PartialEq)]
+        pub enum Down {
+            #[wire(id = 1, hello)]
+            Hello {
+                #[wire(version)]
+                version: String,
+                #[wire(protocol)]
+                protocol: String,
+            },
+            #[wire(id = 2, reject)]
+            Rejected {
+                #[wire(reason)]
+                reason: String,
+                #[wire(protocol)]
+                protocol: String,
+            },
+            #[wire(id = 3)]
+            Moved { who: u32, x: i32, y: i32 },
+        }
+
+        #[derive(connhandler::Peer, Default)]
+        #[peer(recv = Up, send = Down)]
+        pub struct Player;
+
+        #[derive(connhandler::Peer, Default)]
+        #[peer(recv = Down, send = Up)]
+        pub struct Server;
+    }
+
+    /// The same messages, written in another order: the same protocol.
+    mod v1_reordered {
+        use connhandler::Message;
+
+        #[derive(Message, Debug, PartialEq)]
+        pub enum Up {
+            #[wire(id = 2)]
+            Move { x: i32, y: i32 },
+            #[wire(id = 1, hello)]
+            Hello {
+                #[wire(version)]
+                version: String,
+                #[wire(protocol)]
+                protocol: String,
+            },
+        }
+
+        #[derive(Message, Debug, PartialEq)]
+        pub enum Down {
+            #[wire(id = 3)]
+            Moved { who: u32, x: i32, y: i32 },
+            #[wire(id = 2, reject)]
+            Rejected {
+                #[wire(reason)]
+                reason: String,
+                #[wire(protocol)]
+                protocol: String,
+            },
+            #[wire(id = 1, hello)]
+            Hello {
+                #[wire(version)]
+                version: String,
+                #[wire(protocol)]
+                protocol: String,
+            },
+        }
+
+        #[derive(connhandler::Peer, Default)]
+        #[peer(recv = Down, send = Up)]
+        pub struct Server;
+    }
+
+    /// A client built after `Move` swapped its fields, under the same version.
+    mod v1_swapped {
+        use connhandler::Message;
+
+        #[derive(Message, Debug, PartialEq)]
+        pub enum Up {
+            #[wire(id = 1, hello)]
+            Hello {
+                #[wire(version)]
+                version: String,
+                #[wire(protocol)]
+                protocol: String,
+            },
+            #[wire(id = 2)]
+            Move { y: i32, x: i32 },
+        }
+
+        pub use super::v1::Down;
+
+        #[derive(connhandler::Peer, Default)]
+        #[peer(recv = Down, send = Up)]
+        pub struct Server;
+    }
+
+    fn hash_of<P: Peer>() -> String
+    where
+        P::Recv: connhandler::wire::Wire,
+        P::Send: connhandler::wire::Wire,
+    {
+        Protocol::of::<P>(FramingSpec::tcp_message()).messages_hash()
+    }
+
+    async fn server(hs: Handshake) -> (Incoming<v1::Player>, Central<Event<v1::Player>>) {
+        let (tx, central) = central::<Event<v1::Player>>(64);
+        let listener = Incoming::<v1::Player>::builder("127.0.0.1:0")
+            .handshake(hs)
+            .listen(&tx)
+            .await
+            .unwrap();
+        (listener, central)
+    }
+
+    async fn client<S: Peer + Default>(
+        addr: std::net::SocketAddr,
+        hs: Handshake,
+    ) -> (Outgoing<S>, Central<Event<S>>)
+    where
+        S::Send: connhandler::talk::Hello,
+        S::Recv: connhandler::talk::Hello,
+    {
+        let (tx, central) = central::<Event<S>>(64);
+        let out = Outgoing::<S>::builder(addr).handshake(hs).start(&tx);
+        (out, central)
+    }
+
+    #[tokio::test]
+    async fn reordered_variants_are_the_same_protocol() {
+        assert_eq!(hash_of::<v1::Server>(), hash_of::<v1_reordered::Server>());
+        assert_eq!(hash_of::<v1::Server>(), hash_of::<v1::Player>());
+        let (listener, mut scentral) = server(handshake("2.0.0", Agree::SameMajor)).await;
+        let (out, mut central) = client::<v1_reordered::Server>(
+            listener.local_addr(),
+            handshake("2.0.0", Agree::SameMajor),
+        )
+        .await;
+        let server = match within("client connected", central.recv()).await.unwrap() {
+            Event::Connected(server) => server,
+            other => panic!("{other:?}"),
+        };
+        assert!(matches!(
+            within("server connected", scentral.recv()).await.unwrap(),
+            Event::Connected(_)
+        ));
+        server.send(v1_reordered::Up::Move { x: 3, y: -4 }).unwrap();
+        match within("the move", scentral.recv()).await.unwrap() {
+            Event::Message(_, v1::Up::Move { x: 3, y: -4 }) => {}
+            other => panic!("{other:?}"),
+        }
+        drop((central, scentral));
+        listener.shutdown().await;
+        out.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn one_version_with_other_messages_is_refused_at_the_door() {
+        let (ours, theirs) = (hash_of::<v1::Player>(), hash_of::<v1_swapped::Server>());
+        assert_ne!(ours, theirs, "swapped fields are another protocol");
+        let (listener, mut scentral) = server(handshake("2.0.0", Agree::SameMajor)).await;
+        let (out, mut central) = client::<v1_swapped::Server>(
+            listener.local_addr(),
+            handshake("2.0.0", Agree::SameMajor),
+        )
+        .await;
+        // Each side reads the other's hello first and refuses it: nobody is Connected.
+        match within("the server's Disconnected", scentral.recv())
+            .await
+            .unwrap()
+        {
+            Event::Disconnected(_, d) => {
+                assert!(
+                    matches!(
+                        &d.reason,
+                        DisconnectReason::ProtocolMismatch { version, ours: o, theirs: t }
+                            if version == "2.0.0" && *o == ours && *t == theirs
+                    ),
+                    "{d}"
+                );
+                let text = d.reason.to_string();
+                assert!(text.contains(&ours) && text.contains(&theirs), "{text}");
+            }
+            other => panic!("the server's only event is Disconnected, got {other:?}"),
+        }
+        match within("the client's Disconnected", central.recv())
+            .await
+            .unwrap()
+        {
+            Event::Disconnected(_, d) => assert!(
+                matches!(
+                    &d.reason,
+                    DisconnectReason::ProtocolMismatch { version, ours: o, theirs: t }
+                        if version == "2.0.0" && *o == theirs && *t == ours
+                ),
+                "{d}"
+            ),
+            other => panic!("the client's only event is Disconnected, got {other:?}"),
+        }
+        listener.shutdown().await;
+        out.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_refused_version_names_both_hashes() {
+        let (ours, theirs) = (hash_of::<v1::Player>(), hash_of::<v1_swapped::Server>());
+        let (listener, mut scentral) = server(handshake("2.0.0", Agree::SameMajor)).await;
+        // The client accepts the server's version; the server does not accept 3.0.0.
+        let (out, mut central) = client::<v1_swapped::Server>(
+            listener.local_addr(),
+            handshake("3.0.0", Agree::with(|_, _| true)),
+        )
+        .await;
+        match within("the server's Disconnected", scentral.recv())
+            .await
+            .unwrap()
+        {
+            Event::Disconnected(_, d) => match &d.reason {
+                DisconnectReason::VersionMismatch {
+                    our_protocol,
+                    their_protocol,
+                    by_peer: false,
+                    ..
+                } => {
+                    assert_eq!(our_protocol.as_deref(), Some(ours.as_str()));
+                    assert_eq!(their_protocol.as_deref(), Some(theirs.as_str()));
+                    let text = d.reason.to_string();
+                    assert!(text.contains(&ours) && text.contains(&theirs), "{text}");
+                }
+                other => panic!("{other}"),
+            },
+            other => panic!("{other:?}"),
+        }
+        // The client refused the server's hello for its messages.
+        match within("the client's Disconnected", central.recv())
+            .await
+            .unwrap()
+        {
+            Event::Disconnected(_, d) => assert!(
+                matches!(&d.reason, DisconnectReason::ProtocolMismatch { ours: o, theirs: t, .. } if *o == theirs && *t == ours),
+                "{d}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        listener.shutdown().await;
+        out.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_hello_that_says_no_hash_is_judged_by_its_version_alone() {
+        let (listener, mut scentral) = server(handshake("2.0.0", Agree::SameMajor)).await;
+        let mut peer = RawClient::connect(listener.local_addr()).await;
+        // A hand-written peer that leaves the hash empty.
+        peer.send(&raw(&v1::Up::Hello {
+            version: "2.0.0".into(),
+            protocol: String::new(),
+        }))
+        .await;
+        match peer.recv().await {
+            Some(frame) => match v1::Down::decode(frame).unwrap() {
+                v1::Down::Hello { version, protocol } => {
+                    assert_eq!(version, "2.0.0");
+                    assert_eq!(protocol, hash_of::<v1::Player>(), "our hello says our hash");
+                }
+                other => panic!("{other:?}"),
+            },
+            None => panic!("closed before the hello"),
+        }
+        assert!(matches!(
+            within("connected", scentral.recv()).await.unwrap(),
+            Event::Connected(_)
+        ));
+        drop(scentral);
+        listener.shutdown().await;
+    }
 }
 
 #[tokio::test]

@@ -166,6 +166,8 @@ pub(crate) struct Field {
     pub(crate) version: Option<Given<()>>,
     /// The reason text a rejection carries.
     pub(crate) reason: Option<Given<()>>,
+    /// The protocol's messages hash a hello or rejection carries.
+    pub(crate) protocol: Option<Given<()>>,
 }
 
 fn unknown(meta: &ParseNestedMeta, valid: &[&str]) -> syn::Error {
@@ -369,6 +371,7 @@ impl Field {
         let mut correlation = Slot::new(cx, WIRE_ATTR, CORRELATION);
         let mut version = Slot::new(cx, WIRE_ATTR, VERSION);
         let mut reason = Slot::new(cx, WIRE_ATTR, REASON);
+        let mut protocol = Slot::new(cx, WIRE_ATTR, PROTOCOL);
         each_key(cx, attrs, WIRE, |meta| {
             if meta.path.is_ident(ENDIAN) {
                 let (e, t) = parse_endian(meta)?;
@@ -392,6 +395,8 @@ impl Field {
                 version.set(&meta.path, ());
             } else if meta.path.is_ident(REASON) {
                 reason.set(&meta.path, ());
+            } else if meta.path.is_ident(PROTOCOL) {
+                protocol.set(&meta.path, ());
             } else {
                 return Err(unknown(meta, FIELD_KEYS));
             }
@@ -407,6 +412,7 @@ impl Field {
             correlation: correlation.get(),
             version: version.get(),
             reason: reason.get(),
+            protocol: protocol.get(),
         }
     }
 }

@@ -28,10 +28,11 @@ pub(crate) const REJECT: &str = "reject";
 pub(crate) const PING: &str = "ping";
 pub(crate) const PONG: &str = "pong";
 // ... and on fields: a request's or reply's correlation id, a hello's version, a
-// rejection's reason.
+// rejection's reason, the protocol's messages hash a hello or rejection carries.
 pub(crate) const CORRELATION: &str = "correlation";
 pub(crate) const VERSION: &str = "version";
 pub(crate) const REASON: &str = "reason";
+pub(crate) const PROTOCOL: &str = "protocol";
 // Field keys.
 pub(crate) const REST: &str = "rest";
 pub(crate) const SKIP: &str = "skip";
@@ -97,6 +98,7 @@ pub(crate) const FIELD_KEYS: &[&str] = &[
     CORRELATION,
     VERSION,
     REASON,
+    PROTOCOL,
 ];
 pub(crate) const PEER_KEYS: &[&str] = &[RECV, SEND, NAME, CRATE];
 pub(crate) const HANDLER_KEYS: &[&str] = &[

@@ -210,6 +210,7 @@ fn conversation(cx: &Ctxt, cont: &Container) {
                 for (given, name) in [
                     (f.attrs.version.as_ref(), "version"),
                     (f.attrs.reason.as_ref(), "reason"),
+                    (f.attrs.protocol.as_ref(), "protocol"),
                 ] {
                     if let Some(given) = given {
                         cx.error_spanned_by(
@@ -294,6 +295,19 @@ fn conversation(cx: &Ctxt, cont: &Container) {
             .iter()
             .filter_map(|f| f.attrs.reason.as_ref())
             .collect();
+        let protocols: Vec<_> = v
+            .fields
+            .iter()
+            .filter_map(|f| f.attrs.protocol.as_ref())
+            .collect();
+        if !matches!(role.map(|r| r.value), Some(Role::Hello | Role::Reject)) {
+            for given in &protocols {
+                cx.error_spanned_by(
+                    given,
+                    format!("`protocol` marks a field of the `hello` or `reject` variant, and `{}` is neither", v.ident),
+                );
+            }
+        }
         match role.map(|r| r.value) {
             Some(Role::Hello) => {
                 if versions.is_empty() {
@@ -324,7 +338,11 @@ fn conversation(cx: &Ctxt, cont: &Container) {
                 );
             }
         }
-        for (list, name) in [(&versions, "version"), (&reasons, "reason")] {
+        for (list, name) in [
+            (&versions, "version"),
+            (&reasons, "reason"),
+            (&protocols, "protocol"),
+        ] {
             for extra in list.iter().skip(1) {
                 cx.error_spanned_by(
                     extra,

@@ -130,6 +130,8 @@ pub enum FieldRole {
     Version,
     /// A rejection's reason (`#[wire(reason)]`).
     Reason,
+    /// The protocol's messages hash a hello or rejection carries (`#[wire(protocol)]`).
+    Protocol,
 }
 
 impl FieldRole {
@@ -145,6 +147,7 @@ impl FieldRole {
             FieldRole::Correlation => "correlation",
             FieldRole::Version => "version",
             FieldRole::Reason => "reason",
+            FieldRole::Protocol => "protocol",
         }
     }
 }
@@ -159,6 +162,23 @@ pub enum FieldKind {
     Rest,
     /// Not on the wire (`#[wire(skip)]`): filled with its default when read.
     Skip,
+}
+
+impl FieldKind {
+    /// Its name in the protocol document.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(connhandler::describe::FieldKind::Rest.name(), "rest");
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            FieldKind::Plain => "plain",
+            FieldKind::Rest => "rest",
+            FieldKind::Skip => "skip",
+        }
+    }
 }
 
 /// One field of a message, in wire order.

@@ -102,7 +102,6 @@ mod message;
 mod peer;
 mod reason;
 mod room;
-#[cfg(feature = "schema")]
 pub mod schema;
 pub mod talk;
 pub mod tap;

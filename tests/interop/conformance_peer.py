@@ -72,7 +72,7 @@ def f64(rng):
 
 def make(seed):
     rng = random.Random(seed)
-    kind = seed % 12
+    kind = seed % 13
     if kind == 0:
         return Every.Ints(
             rng.randrange(256), rng.randrange(-128, 128), rng.randrange(1 << 16),
@@ -117,7 +117,10 @@ def make(seed):
         ))
     if kind == 10:
         return Every.Hooked(rng.randrange(1 << 16), rng.randrange(256))
-    return Every.Unknown(rng.randrange(12, 256), bytes(rng.randrange(256) for _ in range(rng.randrange(10))))
+    if kind == 11:
+        # Left out, the hash is the module's own.
+        return Every.Hello(text(rng), rng.randrange(1 << 64) if rng.random() < 0.5 else None)
+    return Every.Unknown(rng.randrange(13, 256), bytes(rng.randrange(256) for _ in range(rng.randrange(10))))
 
 
 def answer(line):

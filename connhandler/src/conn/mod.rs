@@ -287,7 +287,10 @@ where
     ));
     // Our hello goes first, before anything the program or a broadcast can queue.
     if let Some(greeting) = &ctx.talk.handshake {
-        let _ = shared.queue_last((greeting.hello)(&greeting.config.version()));
+        let _ = shared.queue_last((greeting.hello)(
+            &greeting.config.version(),
+            greeting.protocol,
+        ));
     }
     let handle = PeerHandle::new(shared.clone());
     ctx.registry.insert(handle.clone());

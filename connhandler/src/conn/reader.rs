@@ -222,8 +222,13 @@ where
         if let Some(pending) = self.shared.pending() {
             pending.end(&reason.to_string());
         }
-        // Reconnecting would meet the same versions again.
-        let local = reason.is_local() || matches!(reason, DisconnectReason::VersionMismatch { .. });
+        // Reconnecting would meet the same versions (or protocols) again.
+        let local = reason.is_local()
+            || matches!(
+                reason,
+                DisconnectReason::VersionMismatch { .. }
+                    | DisconnectReason::ProtocolMismatch { .. }
+            );
         tracing::debug!(%reason, unsent, "disconnected");
         let event = Event::Disconnected(handle, Disconnect { reason, unsent });
         let _ = self.hand.push_unbounded(event.into(), self.slot.take());
@@ -471,18 +476,45 @@ where
         let talk = shared.talk();
         if let Some(greeting) = &talk.handshake {
             let ours = greeting.config.version();
+            let our_protocol = crate::talk::Greeting::<P>::show(Some(greeting.protocol));
             if (greeting.is_rejection)(&msg) {
                 return Err(Held::Stop(Some(DisconnectReason::VersionMismatch {
                     ours: ours.to_string(),
                     theirs: shared.peer_version().map(ToString::to_string),
                     by_peer: true,
+                    our_protocol,
+                    their_protocol: crate::talk::Greeting::<P>::show((greeting.protocol_of)(&msg)),
                 })));
             }
             if !self.greeted {
                 let Some(said) = (greeting.version_of)(&msg) else {
                     return Err(Held::Stop(Some(DisconnectReason::NoHello)));
                 };
+                let their_protocol = (greeting.protocol_of)(&msg);
+                // Both said a hash (the protocol's hello has a `#[wire(protocol)]` field),
+                // and they differ: other messages under the same version.
+                let other_messages = greeting.protocol != 0
+                    && their_protocol.is_some_and(|h| h != greeting.protocol);
                 return match said {
+                    Ok(theirs) if greeting.config.accepts(&theirs) && other_messages => {
+                        let version = theirs.to_string();
+                        let theirs_hash =
+                            crate::talk::Greeting::<P>::show(their_protocol).unwrap_or_default();
+                        tracing::debug!(%version, ours = ?our_protocol, theirs = %theirs_hash, "messages hash not ours");
+                        let reason = DisconnectReason::ProtocolMismatch {
+                            version: version.clone(),
+                            ours: our_protocol.unwrap_or_default(),
+                            theirs: theirs_hash.clone(),
+                        };
+                        let said = format!("{version} with messages {theirs_hash}");
+                        match (greeting.reject)(&ours, &said, greeting.protocol) {
+                            Some(no) => {
+                                self.last_words = shared.close_with(no, reason).is_ok();
+                            }
+                            None => shared.closing().close_with(reason),
+                        }
+                        Err(Held::Stop(None))
+                    }
                     Ok(theirs) if greeting.config.accepts(&theirs) => {
                         shared.set_peer_version(theirs);
                         self.deadlines.on_greeted();
@@ -501,8 +533,10 @@ where
                             ours: ours.to_string(),
                             theirs: Some(theirs.clone()),
                             by_peer: false,
+                            our_protocol,
+                            their_protocol: crate::talk::Greeting::<P>::show(their_protocol),
                         };
-                        match (greeting.reject)(&ours, &theirs) {
+                        match (greeting.reject)(&ours, &theirs, greeting.protocol) {
                             Some(no) => {
                                 self.last_words = shared.close_with(no, reason).is_ok();
                             }

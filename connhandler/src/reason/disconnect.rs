@@ -101,6 +101,24 @@ pub enum DisconnectReason {
         theirs: Option<String>,
         /// Whether the peer rejected ours (its rejection came), rather than we theirs.
         by_peer: bool,
+        /// Our protocol's messages hash (16 hex digits), when the protocol describes itself
+        /// ([`Protocol::messages_hash`](crate::schema::Protocol::messages_hash)): the
+        /// document to compare is the one with this `messages_hash`.
+        our_protocol: Option<String>,
+        /// The peer's, when its hello or rejection said one (`#[wire(protocol)]`).
+        their_protocol: Option<String>,
+    },
+    /// The peer said an accepted version, but its hello said other messages than ours (the
+    /// protocol's hello has a `#[wire(protocol)]` field, and the two messages hashes
+    /// differ): the two sides were built from different protocols under one version. We
+    /// sent the protocol's rejection first, if it declares one.
+    ProtocolMismatch {
+        /// The version both said (the peer's).
+        version: String,
+        /// Our messages hash (16 hex digits).
+        ours: String,
+        /// The peer's.
+        theirs: String,
     },
     /// The peer's first message was not its hello (the handler has a version handshake).
     NoHello,
@@ -211,6 +229,7 @@ impl DisconnectReason {
             | R::QueueFull
             | R::OverBudget { .. }
             | R::VersionMismatch { .. }
+            | R::ProtocolMismatch { .. }
             | R::NoHello => (1008, self.to_string()),
         }
     }
@@ -252,17 +271,37 @@ impl fmt::Display for DisconnectReason {
                 ours,
                 theirs,
                 by_peer,
+                our_protocol,
+                their_protocol,
             } => {
                 let theirs = theirs.as_deref().unwrap_or("unknown");
                 if *by_peer {
                     write!(
                         f,
                         "version mismatch: the peer ({theirs}) rejected ours ({ours})"
-                    )
+                    )?;
                 } else {
-                    write!(f, "version mismatch: the peer's {theirs} is not accepted beside ours ({ours})")
+                    write!(f, "version mismatch: the peer's {theirs} is not accepted beside ours ({ours})")?;
+                }
+                match (our_protocol, their_protocol) {
+                    (None, None) => Ok(()),
+                    (ours, theirs) => write!(
+                        f,
+                        "; messages hashes: ours {}, the peer's {}",
+                        ours.as_deref().unwrap_or("unknown"),
+                        theirs.as_deref().unwrap_or("not said")
+                    ),
                 }
             }
+            DisconnectReason::ProtocolMismatch {
+                version,
+                ours,
+                theirs,
+            } => write!(
+                f,
+                "protocol mismatch: the peer says version {version} as we do, but its messages \
+                 hash is {theirs} and ours is {ours} (compare the two protocol documents)"
+            ),
             DisconnectReason::NoHello => {
                 f.write_str("the peer's first message was not its hello (version handshake)")
             }

@@ -1,17 +1,19 @@
-//! Protocol documents (feature `schema`): a peer kind's derived protocol as data, from which
-//! the peers on the other side of the wire are generated and against which changes are
-//! checked.
+//! Protocol documents: a peer kind's derived protocol as data, from which the peers on the
+//! other side of the wire are generated and against which changes are checked.
 //!
 //! | room | owns |
 //! | --- | --- |
-//! | here | [`Protocol`]: a peer kind's messages ([`describe`](crate::describe)), its framing and its conversation roles; the JSON document and its hash |
-//! | `json.rs` | the document's JSON form, written and read (the format's rules are in its docs) |
-//! | `python.rs` | the Python back end: a module of the standard library only |
-//! | `lock.rs` | the breaking-change check against a committed document |
+//! | here | [`Protocol`]: a peer kind's messages ([`describe`](crate::describe)), its framing and its conversation roles; the JSON document and its hashes |
+//! | `json.rs` | the document's JSON form, written (always: the handshake hashes it) and read (feature `schema`); the format's rules are in its docs |
+//! | `python.rs` | the Python back end: a module of the standard library only (feature `schema`) |
+//! | `lock.rs` | the breaking-change check against a committed document (feature `schema`) |
 //!
 //! The document is written deterministically (types by name, variants by id), and its hash
-//! is FNV-1a 64 over its compact form without the hash: reordering variants or types in the
-//! Rust source changes neither; swapping two fields (same types, other names) changes both.
+//! is FNV-1a 64 over its compact form without the hashes: reordering variants or types in
+//! the Rust source changes neither; swapping two fields (same types, other names) changes
+//! both. Writing a document needs no feature (the version handshake compares
+//! [`Protocol::messages_hash`]); reading one back, the generators and the lock check are
+//! dev-time tools behind feature `schema`, which a program's tests turn on.
 //!
 //! # Examples
 //!
@@ -37,18 +39,22 @@
 //! let protocol = Protocol::of::<Chatter>(FramingSpec::tcp_message());
 //! let doc = protocol.to_json();
 //! assert!(doc.contains("\"name\": \"chat\""));
+//! # #[cfg(feature = "schema")]
 //! assert_eq!(Protocol::from_json(&doc).unwrap(), protocol);
 //! assert_eq!(protocol.hash().len(), 16);
 //! ```
 
 mod json;
+#[cfg(feature = "schema")]
 pub mod lock;
+#[cfg(feature = "schema")]
 pub mod python;
 
+#[cfg(feature = "schema")]
 use std::path::Path;
 
 use crate::{
-    describe::{Shape, Ty, TypeDef, Types},
+    describe::{Ty, TypeDef, Types},
     peer::Peer,
     wire::Wire,
 };
@@ -167,34 +173,68 @@ impl Protocol {
         self.types.iter().find(|t| t.name == name)
     }
 
-    /// The document, as JSON: deterministic, with its hash (see [`hash`](Self::hash)).
+    /// The document, as JSON: deterministic, with its hashes (see [`hash`](Self::hash) and
+    /// [`messages_hash`](Self::messages_hash)).
     pub fn to_json(&self) -> String {
-        json::write(self, true)
+        json::write(self, json::Form::Full)
     }
 
-    /// The canonical hash: 16 hex digits of FNV-1a 64 over the compact document without its
-    /// hash.
+    /// The canonical hash of the whole document: 16 hex digits of FNV-1a 64 over the compact
+    /// document without its hashes.
     pub fn hash(&self) -> String {
-        let compact = json::write(self, false);
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in compact.bytes() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        format!("{h:016x}")
+        format!("{:016x}", fnv1a(&json::write(self, json::Form::Hashed)))
     }
 
-    /// Reads a document written by [`to_json`](Self::to_json) (format version 1).
+    /// The hash of the messages alone, as 16 hex digits: the types and the two directions,
+    /// without the peer kind's name, its framing, or which direction is which, so that both
+    /// sides of a conversation have the same one. It is what a version handshake compares
+    /// when the protocol's hello carries a `#[wire(protocol)]` field.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use connhandler::{schema::{FramingSpec, Protocol}, Message, Peer};
+    ///
+    /// #[derive(Message, Debug)]
+    /// enum Up { #[wire(id = 1)] Say { text: String } }
+    /// #[derive(Message, Debug)]
+    /// enum Down { #[wire(id = 1)] Said { from: String, text: String } }
+    ///
+    /// #[derive(Peer, Default)]
+    /// #[peer(recv = Up, send = Down)]
+    /// struct Server;
+    /// #[derive(Peer, Default)]
+    /// #[peer(recv = Down, send = Up)]
+    /// struct Client;
+    ///
+    /// let server = Protocol::of::<Server>(FramingSpec::tcp_message());
+    /// let client = Protocol::of::<Client>(FramingSpec::websocket());
+    /// assert_ne!(server.hash(), client.hash());
+    /// assert_eq!(server.messages_hash(), client.messages_hash());
+    /// ```
+    pub fn messages_hash(&self) -> String {
+        format!("{:016x}", self.messages_hash_value())
+    }
+
+    /// [`messages_hash`](Self::messages_hash) as a number.
+    pub(crate) fn messages_hash_value(&self) -> u64 {
+        fnv1a(&json::write(self, json::Form::Messages))
+    }
+
+    /// Reads a document written by [`to_json`](Self::to_json) (format version 1; feature
+    /// `schema`).
     ///
     /// # Errors
     ///
     /// What is wrong with the text, as a sentence.
+    #[cfg(feature = "schema")]
     pub fn from_json(text: &str) -> Result<Protocol, String> {
         json::read(text)
     }
 
     /// The types in the order a generated module defines them: each after those it
     /// contains, by name otherwise.
+    #[cfg(feature = "schema")]
     pub(crate) fn types_in_order(&self) -> Vec<&TypeDef> {
         let mut done: Vec<&str> = Vec::new();
         let mut out = Vec::new();
@@ -209,8 +249,10 @@ impl Protocol {
             }
             done.push(&t.name);
             let fields: Vec<&crate::describe::FieldDef> = match &t.shape {
-                Shape::Struct { fields, .. } => fields.iter().collect(),
-                Shape::Enum { variants } => variants.iter().flat_map(|v| &v.fields).collect(),
+                crate::describe::Shape::Struct { fields, .. } => fields.iter().collect(),
+                crate::describe::Shape::Enum { variants } => {
+                    variants.iter().flat_map(|v| &v.fields).collect()
+                }
             };
             for f in fields {
                 for name in named(&f.ty) {
@@ -228,7 +270,31 @@ impl Protocol {
     }
 }
 
+/// FNV-1a 64 of `text`.
+fn fnv1a(text: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// The messages hash of a conversation whose sides receive `recv` and send `send`, given
+/// their descriptions (what the version handshake compares).
+pub(crate) fn messages_hash_of(recv: Ty, send: Ty, types: &Types) -> u64 {
+    Protocol {
+        name: String::new(),
+        framing: FramingSpec::WebSocket,
+        recv,
+        send,
+        types: types.iter().cloned().collect(),
+    }
+    .messages_hash_value()
+}
+
 /// The derived types a field's type names.
+#[cfg(feature = "schema")]
 pub(crate) fn named(ty: &Ty) -> Vec<String> {
     match ty {
         Ty::Named(n) => vec![n.clone()],
@@ -257,6 +323,7 @@ pub(crate) fn named(ty: &Ty) -> Vec<String> {
 /// connhandler::schema::keep_generated("tools/chat_protocol.py", &python::generate(&protocol))
 ///     .unwrap();
 /// ```
+#[cfg(feature = "schema")]
 pub fn keep_generated(path: impl AsRef<Path>, contents: &str) -> Result<(), String> {
     let path = path.as_ref();
     match std::fs::read_to_string(path) {

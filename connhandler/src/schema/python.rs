@@ -27,7 +27,7 @@
 use std::fmt::Write as _;
 
 use super::{FramingSpec, Protocol};
-use crate::describe::{ByteOrder, FieldDef, FieldKind, Shape, Ty, TypeDef, VariantDef};
+use crate::describe::{ByteOrder, FieldDef, FieldKind, FieldRole, Shape, Ty, TypeDef, VariantDef};
 
 /// The generator's version, in the header of what it writes.
 pub const GENERATOR: &str = concat!("connhandler ", env!("CARGO_PKG_VERSION"));
@@ -258,6 +258,12 @@ impl Gen<'_> {
         self.line(0, "");
         let _ = writeln!(self.out, "PROTOCOL = {:?}", p.name);
         let _ = writeln!(self.out, "PROTOCOL_HASH = {hash:?}");
+        let _ = writeln!(
+            self.out,
+            "#: The hash of the messages alone, the same on both sides: what a hello's\n\
+             #: `protocol` field says (a field given None says this one)."
+        );
+        let _ = writeln!(self.out, "MESSAGES_HASH = {:?}", p.messages_hash());
         let _ = writeln!(self.out, "GENERATOR = {GENERATOR:?}");
         self.line(0, "");
         self.line(0, "");
@@ -418,13 +424,43 @@ impl Gen<'_> {
             let _ = writeln!(self.out, "    ID = 0x{id:x}");
         }
         self.line(0, "");
-        let params: String = names.iter().map(|n| format!(", {n}")).collect();
+        // A field that says the messages hash may be left out (None: this module's), when
+        // the fields after it may be too.
+        let says_hash = |f: &FieldDef| f.role == Some(FieldRole::Protocol);
+        let optional_from = wire
+            .iter()
+            .rposition(|f| !says_hash(f))
+            .map_or(0, |last| last + 1);
+        let params: String = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                if i >= optional_from {
+                    format!(", {n}=None")
+                } else {
+                    format!(", {n}")
+                }
+            })
+            .collect();
         let _ = writeln!(self.out, "    def __init__(self{params}):");
         if names.is_empty() {
             self.line(2, "pass");
         }
         for (n, f) in names.iter().zip(&wire) {
-            let _ = writeln!(self.out, "        self.{n} = {n}  # {}", f.rust);
+            if says_hash(f) {
+                let ours = if f.ty == Ty::String {
+                    "MESSAGES_HASH"
+                } else {
+                    "int(MESSAGES_HASH, 16)"
+                };
+                let _ = writeln!(
+                    self.out,
+                    "        self.{n} = {ours} if {n} is None else {n}  # {}",
+                    f.rust
+                );
+            } else {
+                let _ = writeln!(self.out, "        self.{n} = {n}  # {}", f.rust);
+            }
         }
         self.line(0, "");
         self.line(1, "def _write(self, w):");

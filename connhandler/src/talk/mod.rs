@@ -72,7 +72,8 @@ pub use heartbeat::{Beat, Beats, Heartbeat};
 pub(crate) use pending::Pending;
 pub use request::{By, Correlated, CorrelationField, Pairing, Reply, Request, RequestError};
 pub use version::{
-    rejection_reason, Agree, Handshake, Hello, Rule, Version, VersionError, VersionField,
+    rejection_reason, Agree, Handshake, Hello, ProtocolField, Rule, Version, VersionError,
+    VersionField,
 };
 
 use crate::peer::Peer;
@@ -124,9 +125,12 @@ impl<P: Peer> Talk<P> {
 /// A handler's handshake with the protocol's hooks.
 pub(crate) struct Greeting<P: Peer> {
     pub(crate) config: Handshake,
-    pub(crate) hello: fn(&Version) -> P::Send,
+    /// The protocol's messages hash (0: the protocol does not describe itself).
+    pub(crate) protocol: u64,
+    pub(crate) hello: fn(&Version, u64) -> P::Send,
     pub(crate) version_of: fn(&P::Recv) -> Option<Result<Version, VersionError>>,
-    pub(crate) reject: fn(&Version, &str) -> Option<P::Send>,
+    pub(crate) protocol_of: fn(&P::Recv) -> Option<u64>,
+    pub(crate) reject: fn(&Version, &str, u64) -> Option<P::Send>,
     pub(crate) is_rejection: fn(&P::Recv) -> bool,
 }
 
@@ -134,8 +138,10 @@ impl<P: Peer> Clone for Greeting<P> {
     fn clone(&self) -> Self {
         Greeting {
             config: self.config.clone(),
+            protocol: self.protocol,
             hello: self.hello,
             version_of: self.version_of,
+            protocol_of: self.protocol_of,
             reject: self.reject,
             is_rejection: self.is_rejection,
         }
@@ -148,13 +154,28 @@ impl<P: Peer> Greeting<P> {
         P::Send: Hello,
         P::Recv: Hello,
     {
+        let mut types = crate::describe::Types::default();
+        let protocol = match (
+            <P::Recv as Hello>::describe_messages(&mut types),
+            <P::Send as Hello>::describe_messages(&mut types),
+        ) {
+            (Some(recv), Some(send)) => crate::schema::messages_hash_of(recv, send, &types),
+            _ => 0,
+        };
         Greeting {
             config,
-            hello: <P::Send as Hello>::hello,
+            protocol,
+            hello: <P::Send as Hello>::hello_with,
             version_of: <P::Recv as Hello>::hello_version,
-            reject: <P::Send as Hello>::reject,
+            protocol_of: <P::Recv as Hello>::protocol_of,
+            reject: <P::Send as Hello>::reject_with,
             is_rejection: <P::Recv as Hello>::is_rejection,
         }
+    }
+
+    /// A messages hash as the reasons show it.
+    pub(crate) fn show(hash: Option<u64>) -> Option<String> {
+        hash.filter(|h| *h != 0).map(|h| format!("{h:016x}"))
     }
 }
 

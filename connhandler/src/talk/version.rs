@@ -167,10 +167,67 @@ impl VersionField for Version {
     }
 }
 
+/// How a hello's or rejection's field marked `#[wire(protocol)]` holds the messages hash
+/// ([`Protocol::messages_hash`](crate::schema::Protocol::messages_hash)): a `u64`, or a
+/// `String` of 16 hex digits. Zero, an empty text or one that is not a hash says none.
+///
+/// # Examples
+///
+/// ```
+/// use connhandler::talk::ProtocolField;
+///
+/// assert_eq!(String::from_protocol(0x1f), "000000000000001f");
+/// assert_eq!("000000000000001f".to_string().to_protocol(), Some(0x1f));
+/// assert_eq!(String::new().to_protocol(), None);
+/// assert_eq!(0u64.to_protocol(), None);
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "a `#[wire(protocol)]` field holds the messages hash: a `String` or a `u64`, not `{Self}`",
+    label = "this field says the protocol's messages hash"
+)]
+pub trait ProtocolField: Sized {
+    /// The hash the field holds; `None` when it says none.
+    fn to_protocol(&self) -> Option<u64>;
+    /// The field's value for `hash` (0: none).
+    fn from_protocol(hash: u64) -> Self;
+}
+
+impl ProtocolField for u64 {
+    fn to_protocol(&self) -> Option<u64> {
+        (*self != 0).then_some(*self)
+    }
+    fn from_protocol(hash: u64) -> Self {
+        hash
+    }
+}
+
+impl ProtocolField for String {
+    fn to_protocol(&self) -> Option<u64> {
+        if self.len() != 16 {
+            return None;
+        }
+        u64::from_str_radix(self, 16).ok().filter(|h| *h != 0)
+    }
+    fn from_protocol(hash: u64) -> Self {
+        if hash == 0 {
+            String::new()
+        } else {
+            format!("{hash:016x}")
+        }
+    }
+}
+
 /// A protocol's hello and rejection, as `#[derive(Message)]` writes them from
 /// `#[wire(hello)]` (a variant with one field marked `#[wire(version)]`) and
 /// `#[wire(reject)]` (optional; its `#[wire(version)]` field gets our version, a field marked
-/// `#[wire(reason)]` the reason as text). Other fields of both take `Default::default()`.
+/// `#[wire(reason)]` the reason as text). Other fields of both take `Default::default()`,
+/// but for a field marked `#[wire(protocol)]` (a `String` or `u64`, optional, in either):
+/// with it, each side's hello says the hash of the protocol's messages, and a peer that
+/// says the same version with other messages is refused at the door
+/// ([`DisconnectReason::ProtocolMismatch`](crate::DisconnectReason::ProtocolMismatch))
+/// rather than misread at its first message. The hash is
+/// [`Protocol::messages_hash`](crate::schema::Protocol::messages_hash): reordering variants
+/// in the source changes it for no one; swapping two fields changes it.
 ///
 /// # Examples
 ///
@@ -203,6 +260,17 @@ impl VersionField for Version {
 pub trait Hello: Sized {
     /// Our hello, saying `version`.
     fn hello(version: &Version) -> Self;
+    /// Our hello, saying `version` and, in a `#[wire(protocol)]` field, the messages hash
+    /// `protocol` (0: none). The default says no hash.
+    fn hello_with(version: &Version, protocol: u64) -> Self {
+        let _ = protocol;
+        Self::hello(version)
+    }
+    /// The messages hash a received hello or rejection says (its `#[wire(protocol)]`
+    /// field), if it says one.
+    fn protocol_of(&self) -> Option<u64> {
+        None
+    }
     /// The version a received message says, if it is a hello (`Err` with the text when it
     /// does not read as a version); `None` for every other message.
     fn hello_version(&self) -> Option<Result<Version, VersionError>>;
@@ -210,6 +278,20 @@ pub trait Hello: Sized {
     /// version is not accepted (`theirs` as the peer sent it).
     fn reject(ours: &Version, theirs: &str) -> Option<Self> {
         let _ = (ours, theirs);
+        None
+    }
+    /// The rejection, saying our messages hash `protocol` too (0: none). The default is
+    /// [`reject`](Self::reject)'s.
+    fn reject_with(ours: &Version, theirs: &str, protocol: u64) -> Option<Self> {
+        let _ = protocol;
+        Self::reject(ours, theirs)
+    }
+    /// The message type's description (derived types: their
+    /// [`Wire::describe`](crate::wire::Wire::describe)), from which the handshake computes the
+    /// messages hash it says and shows in its reasons; `None` (the default) for a protocol
+    /// that does not describe itself.
+    fn describe_messages(types: &mut crate::describe::Types) -> Option<crate::describe::Ty> {
+        let _ = types;
         None
     }
     /// Whether a received message is the protocol's rejection (the peer did not accept our

@@ -12,6 +12,9 @@ import struct
 
 PROTOCOL = "panda-game"
 PROTOCOL_HASH = "e389872bfe2ba440"
+#: The hash of the messages alone, the same on both sides: what a hello's
+#: `protocol` field says (a field given None says this one).
+MESSAGES_HASH = "398e9dd99176086e"
 GENERATOR = "connhandler 0.1.0"
 _S0 = struct.Struct("<dBhfQ")
 

@@ -12,6 +12,9 @@ import struct
 
 PROTOCOL = "reference"
 PROTOCOL_HASH = "1c3e6c4aa9384908"
+#: The hash of the messages alone, the same on both sides: what a hello's
+#: `protocol` field says (a field given None says this one).
+MESSAGES_HASH = "f932234a73762aa1"
 GENERATOR = "connhandler 0.1.0"
 
 

@@ -173,6 +173,8 @@ fn field_def(
         quote!(#p::Some(#d::FieldRole::Version))
     } else if a.reason.is_some() {
         quote!(#p::Some(#d::FieldRole::Reason))
+    } else if a.protocol.is_some() {
+        quote!(#p::Some(#d::FieldRole::Protocol))
     } else {
         quote!(#p::None)
     };

@@ -251,29 +251,51 @@ fn hello(
     let Some(hello) = playing(variants, Role::Hello) else {
         return quote!();
     };
+    // A field marked `#[wire(protocol)]` gets the messages hash.
+    let protocol_value = |f: &Field| {
+        let ty = f.ty;
+        f.attrs.protocol.as_ref().map(|_| {
+            quote_spanned!(ty.span()=> <#ty as #p::talk::ProtocolField>::from_protocol(__protocol))
+        })
+    };
     let make = build(hello, p, |f| {
         let ty = f.ty;
-        f.attrs.version.as_ref().map(|_| {
-            quote_spanned!(ty.span()=> <#ty as #p::talk::VersionField>::from_version(__version))
-        })
+        f.attrs
+            .version
+            .as_ref()
+            .map(|_| {
+                quote_spanned!(ty.span()=> <#ty as #p::talk::VersionField>::from_version(__version))
+            })
+            .or_else(|| protocol_value(f))
     });
     let ident = hello.ident;
     let version_of = hello.fields.iter().find(|f| f.attrs.version.is_some()).map(|f| {
         let (m, ty) = (&f.member, f.ty);
         quote!(Self::#ident { #m: __v, .. } => #p::Some(<#ty as #p::talk::VersionField>::to_version(__v)),)
     });
+    let protocol_arm = |v: &Variant| {
+        let f = v.fields.iter().find(|f| f.attrs.protocol.is_some())?;
+        let (ident, m, ty) = (v.ident, &f.member, f.ty);
+        Some(
+            quote!(Self::#ident { #m: __h, .. } => <#ty as #p::talk::ProtocolField>::to_protocol(__h),),
+        )
+    };
+    let mut protocol_of: Vec<TokenStream> = protocol_arm(hello).into_iter().collect();
     let (reject, is_rejection) = match playing(variants, Role::Reject) {
         Some(rejection) => {
+            protocol_of.extend(protocol_arm(rejection));
             let make = build(rejection, p, |f| {
                 let ty = f.ty;
                 if f.attrs.version.is_some() {
                     Some(
                         quote_spanned!(ty.span()=> <#ty as #p::talk::VersionField>::from_version(__ours)),
                     )
+                } else if f.attrs.reason.is_some() {
+                    Some(
+                        quote_spanned!(ty.span()=> <#ty as ::core::convert::From<::std::string::String>>::from(#p::talk::rejection_reason(__ours, __theirs))),
+                    )
                 } else {
-                    f.attrs.reason.as_ref().map(|_| {
-                        quote_spanned!(ty.span()=> <#ty as ::core::convert::From<::std::string::String>>::from(#p::talk::rejection_reason(__ours, __theirs)))
-                    })
+                    protocol_value(f)
                 }
             });
             let ident = rejection.ident;
@@ -288,6 +310,11 @@ fn hello(
     quote! {
         #imp {
             fn hello(__version: &#p::talk::Version) -> Self {
+                <Self as #p::talk::Hello>::hello_with(__version, 0)
+            }
+
+            #[allow(unused_variables)]
+            fn hello_with(__version: &#p::talk::Version, __protocol: u64) -> Self {
                 #make
             }
 
@@ -299,13 +326,29 @@ fn hello(
                 }
             }
 
-            #[allow(unused_variables, clippy::useless_conversion)]
+            fn protocol_of(&self) -> #p::Option<u64> {
+                #[allow(unreachable_patterns)]
+                match self {
+                    #(#protocol_of)*
+                    _ => #p::None,
+                }
+            }
+
             fn reject(__ours: &#p::talk::Version, __theirs: &str) -> #p::Option<Self> {
+                <Self as #p::talk::Hello>::reject_with(__ours, __theirs, 0)
+            }
+
+            #[allow(unused_variables, clippy::useless_conversion)]
+            fn reject_with(__ours: &#p::talk::Version, __theirs: &str, __protocol: u64) -> #p::Option<Self> {
                 #reject
             }
 
             fn is_rejection(&self) -> bool {
                 #is_rejection
+            }
+
+            fn describe_messages(__types: &mut #p::describe::Types) -> #p::Option<#p::describe::Ty> {
+                #p::Some(<Self as #p::Wire>::describe(__types))
             }
         }
     }
