@@ -2356,4 +2356,67 @@ fn main() {
     if run("bus") {
         rt.block_on(bench_bus(quick));
     }
+    if run("python") {
+        bench_python(budget);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The generated Python codec against hand-written `struct` code
+
+/// The codec bench's small, chat and batch shapes in one protocol (the same bytes: u16
+/// ids 1, 2 and 4), for the generated Python module.
+#[derive(Message, Debug)]
+enum PyShapes {
+    #[wire(id = 1)]
+    Pos { id: u32, x: i32, y: i32, z: i32 },
+    #[wire(id = 2)]
+    Say { from: String, text: String },
+    #[wire(id = 4)]
+    Positions(Vec<Position>),
+}
+
+#[derive(connhandler::Peer, Default)]
+#[peer(recv = PyShapes, send = PyShapes, name = "shapes")]
+struct PyBench;
+
+/// Runs `benches/python_codec.py` (CPython, timeit) on the module generated for
+/// [`PyShapes`]; each line it prints is one comparison: generated vs hand-written.
+fn bench_python(budget: Duration) {
+    use connhandler::schema::{python, FramingSpec, Protocol};
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-python");
+    std::fs::create_dir_all(&dir).unwrap();
+    let module = dir.join("shapes.py");
+    let protocol = Protocol::of::<PyBench>(FramingSpec::tcp_message());
+    std::fs::write(&module, python::generate(&protocol)).unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/python_codec.py");
+    let out = match std::process::Command::new("python3")
+        .arg(script)
+        .arg(&module)
+        .arg(budget.as_secs_f64().to_string())
+        .output()
+    {
+        Ok(out) if out.status.success() => out,
+        Ok(out) => panic!(
+            "benches/python_codec.py failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => panic!("python3 (for the generated Python codec's bench): {e}"),
+    };
+    println!("generated Python (CPython) vs hand-written struct code, in msg/s:");
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        // `NAME<TAB>GENERATED<TAB>HAND`
+        let mut parts = line.split('\t');
+        let (Some(name), Some(ours), Some(hand)) = (parts.next(), parts.next(), parts.next())
+        else {
+            println!("  {line}");
+            continue;
+        };
+        report(
+            &format!("python {name}, generated vs hand-written"),
+            ours.parse().unwrap(),
+            hand.parse().unwrap(),
+            "msg/s",
+        );
+    }
 }

@@ -16,7 +16,7 @@ use std::{
 
 use bytes::{Bytes, BytesMut};
 use connhandler::{
-    schema::{keep_generated, python, FramingSpec, Protocol},
+    schema::{keep_generated, lock, python, FramingSpec, Protocol},
     Decode, Encode, Message, Peer,
 };
 use proptest::{prelude::*, strategy::ValueTree, test_runner::TestRunner};
@@ -375,6 +375,18 @@ fn values_made_in_python_come_back_from_rust_byte_for_byte() {
         let value = Every::decode(Bytes::from(wire.clone()))
             .unwrap_or_else(|e| panic!("seed {seed}: Rust cannot read {}: {e}", hex(&wire)));
         assert_eq!(encode(&value), wire, "seed {seed}: {value:?}");
+    }
+}
+
+/// The conformance protocol is locked as a user's would be: a change that breaks peers
+/// built from the committed document fails here, naming the field and the direction.
+#[test]
+fn the_protocol_is_locked() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/interop/generated/conformance.lock.json");
+    let changes = lock::check(&protocol(), &path).unwrap_or_else(|e| panic!("{e}"));
+    for change in changes {
+        println!("{change}");
     }
 }
 

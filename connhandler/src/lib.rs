@@ -534,7 +534,8 @@ pub use connhandler_derive::outgoing;
     feature = "json",
     feature = "tls",
     feature = "websocket",
-    feature = "nats"
+    feature = "nats",
+    feature = "schema"
 ))]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
