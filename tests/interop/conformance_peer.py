@@ -123,18 +123,68 @@ def make(seed):
     return Every.Unknown(rng.randrange(13, 256), bytes(rng.randrange(256) for _ in range(rng.randrange(10))))
 
 
+# Each fast path's fall-back to the checking one, by class (the fast `encode` calls
+# `Message.encode` when it cannot go on).
+FALLBACKS = []
+_checked_encode = proto.Message.encode
+
+
+def _counting_encode(self):
+    if "encode" in type(self).__dict__:
+        FALLBACKS.append(type(self).__name__)
+    return _checked_encode(self)
+
+
+proto.Message.encode = _counting_encode
+
+
+def both_paths(msg, data):
+    """The fast paths and the checking ones agree on a valid message, and the fast ones
+    took it (no fall-back): None, or what went wrong."""
+    del FALLBACKS[:]
+    fast = msg.encode()
+    if FALLBACKS:
+        return "the fast encode of %r fell back" % (msg,)
+    if fast != _checked_encode(msg) or fast != data:
+        return "the fast and checking encodes of %r differ" % (msg,)
+    try:
+        value, end = Every._unpack(data, 0)
+    except Exception as e:
+        return "the fast decode refused %s: %s: %s" % (data.hex(), type(e).__name__, e)
+    checked = proto._decode_whole(Every._read, data)
+    # A whole message straight from the bytes (the variants of a top-level type).
+    if hasattr(type(msg), "_decode"):
+        try:
+            whole = type(msg)._decode(data)
+        except Exception as e:
+            return "the fast whole decode refused %s: %s: %s" % (data.hex(), type(e).__name__, e)
+        if whole != checked:
+            return "the fast whole decode of %s differs: %r, %r" % (data.hex(), whole, checked)
+    if end != len(data) or value != checked or value != msg:
+        return "the fast and checking decodes of %s differ: %r, %r" % (data.hex(), value, checked)
+    return None
+
+
 def answer(line):
     op, _, arg = line.partition(" ")
     try:
         if op == "rt":
-            msg = Every.decode(bytes.fromhex(arg))
+            data = bytes.fromhex(arg)
+            msg = Every.decode(data)
+            wrong = both_paths(msg, data)
+            if wrong:
+                return "crash " + wrong
             return "ok " + msg.encode().hex()
         if op == "mk":
             msg = make(int(arg))
-            back = Every.decode(msg.encode())
+            data = msg.encode()
+            back = Every.decode(data)
             if back != msg:
                 return "crash mismatch: %r came back as %r" % (msg, back)
-            return "ok " + msg.encode().hex()
+            wrong = both_paths(msg, data)
+            if wrong:
+                return "crash " + wrong
+            return "ok " + data.hex()
         return "crash unknown request %r" % line
     except proto.DecodeError as e:
         return "err " + str(e)

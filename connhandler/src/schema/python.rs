@@ -4,6 +4,11 @@
 //! one `DecodeError` naming the message id and the field, the protocol's framing as plain
 //! functions over bytes, an asyncio connection, and Panda3D `Datagram` helpers.
 //!
+//! Each class has two paths: the checking one (`_write`, `_read`: every field through a
+//! writer or reader that names it in its errors) and a fast one (`encode`, `_unpack`,
+//! `_decode`, in `fast.rs`: straight-line `struct` code, as fast as hand-written), which
+//! hands anything it does not take to the checking one (see `BENCHMARKS.md`).
+//!
 //! The module is for the other side of the peer kind: it sends the kind's `Recv` type and
 //! receives its `Send` type (`SEND` and `RECV` in the module).
 //!
@@ -24,6 +29,8 @@
 //! assert!(module.contains("class Say(Message):"));
 //! ```
 
+mod fast;
+
 use std::fmt::Write as _;
 
 use super::{FramingSpec, Protocol};
@@ -32,8 +39,8 @@ use crate::describe::{ByteOrder, FieldDef, FieldKind, FieldRole, Shape, Ty, Type
 /// The generator's version, in the header of what it writes.
 pub const GENERATOR: &str = concat!("connhandler ", env!("CARGO_PKG_VERSION"));
 
-const RUNTIME: &str = include_str!("python_runtime.py");
-const FRAMING: &str = include_str!("python_framing.py");
+const RUNTIME: &str = include_str!("python/runtime.py");
+const FRAMING: &str = include_str!("python/framing.py");
 
 /// The Python module for the other side of `protocol`.
 pub fn generate(protocol: &Protocol) -> String {
@@ -41,6 +48,7 @@ pub fn generate(protocol: &Protocol) -> String {
         p: protocol,
         out: String::new(),
         structs: Vec::new(),
+        top_variants: false,
     };
     g.module();
     g.out
@@ -51,6 +59,19 @@ struct Gen<'a> {
     out: String,
     /// The precompiled `struct`s of runs: (name, format).
     structs: Vec<(String, String)>,
+    /// Whether the variants being written are a top-level type's (each gets `_decode`,
+    /// whole messages straight from the bytes).
+    top_variants: bool,
+}
+
+/// The fields on the wire (not skipped) and their Python names.
+fn wire_fields(fields: &[FieldDef]) -> (Vec<&FieldDef>, Vec<String>) {
+    let wire: Vec<&FieldDef> = fields
+        .iter()
+        .filter(|f| f.kind != FieldKind::Skip)
+        .collect();
+    let names = wire.iter().map(|f| ident(&f.name)).collect();
+    (wire, names)
 }
 
 /// Python's reserved words, which a field name cannot be.
@@ -380,7 +401,19 @@ impl Gen<'_> {
                 self.line(0, "");
                 self.line(1, "@staticmethod");
                 self.line(1, "def decode(data):");
-                let _ = writeln!(self.out, "        return _decode_whole({name}._read, data)");
+                self.line(2, "d = data if type(data) is bytes else bytes(data)");
+                let (wire, names) = wire_fields(fields);
+                let whole = fast::Fast::new(self).whole(t, &name, *id, true, &wire, &names);
+                if let Some(lines) = whole {
+                    self.line(2, "try:");
+                    for line in lines {
+                        let _ = writeln!(self.out, "            {line}");
+                    }
+                    self.line(2, "except Exception:");
+                    self.line(3, "pass");
+                    self.line(2, "# The checking path says what is wrong.");
+                }
+                let _ = writeln!(self.out, "        return _decode_whole({name}._read, d)");
             }
             Shape::Enum { variants } => self.enumeration(t, &name, variants),
         }
@@ -395,11 +428,7 @@ impl Gen<'_> {
         id: Option<u64>,
         fields: &[FieldDef],
     ) {
-        let wire: Vec<&FieldDef> = fields
-            .iter()
-            .filter(|f| f.kind != FieldKind::Skip)
-            .collect();
-        let names: Vec<String> = wire.iter().map(|f| ident(&f.name)).collect();
+        let (wire, names) = wire_fields(fields);
         let slots = match names.len() {
             0 => "()".to_owned(),
             1 => format!("({:?},)", names[0]),
@@ -551,6 +580,39 @@ impl Gen<'_> {
         }
         let args = names.join(", ");
         let _ = writeln!(self.out, "        return {name}({args})");
+        // The fast paths beside the checking ones.
+        let mut fast = fast::Fast::new(self);
+        let encode = fast.encode(t, id, &wire, &names);
+        let unpack = fast.unpack(t, name, id, &wire, &names);
+        if let Some(encode) = encode {
+            self.line(0, "");
+            self.out.push_str(&encode);
+        }
+        self.line(0, "");
+        self.out.push_str(&unpack);
+        if let (true, Some(_), Shape::Enum { .. }) = (self.top_variants, id, &t.shape) {
+            let whole = fast::Fast::new(self).whole(t, name, id, false, &wire, &names);
+            self.line(0, "");
+            self.line(1, "@staticmethod");
+            self.line(1, "def _decode(d):");
+            match whole {
+                Some(lines) => {
+                    for line in lines {
+                        let _ = writeln!(self.out, "        {line}");
+                    }
+                }
+                None => {
+                    let _ = writeln!(
+                        self.out,
+                        "        v, p = _checked_unpack({name}._read, d, {})",
+                        t.id_bytes
+                    );
+                    self.line(2, "if p != len(d):");
+                    self.line(3, "_bad()");
+                    self.line(2, "return v");
+                }
+            }
+        }
     }
 
     fn write_fields(&mut self, label: &str, fields: &[&FieldDef], names: &[String]) {
@@ -834,9 +896,66 @@ impl Gen<'_> {
         self.line(0, "");
         self.line(1, "__slots__ = ()");
         self.line(0, "");
+        let table = format!("_{}_UNPACK", name.to_uppercase());
+        let id_struct = fast::prefix_char_id(t.id_bytes)
+            .map(|c| self.struct_for(&format!("{}{c}", prefix(t.order))));
         self.line(1, "@staticmethod");
         self.line(1, "def decode(data):");
-        let _ = writeln!(self.out, "        return _decode_whole({name}._read, data)");
+        self.line(2, "d = data if type(data) is bytes else bytes(data)");
+        let top = [&self.p.recv, &self.p.send]
+            .iter()
+            .any(|ty| matches!(ty, Ty::Named(n) if *n == t.name));
+        let decoders = format!("_{}_DECODE", name.to_uppercase());
+        if let Some(ids) = &id_struct {
+            self.line(2, "try:");
+            let _ = writeln!(self.out, "            id, = {ids}.unpack_from(d, 0)");
+            if top {
+                let _ = writeln!(self.out, "            return {decoders}[id](d)");
+            } else {
+                let _ = writeln!(
+                    self.out,
+                    "            v, p = {table}[id](d, {})",
+                    t.id_bytes
+                );
+                self.line(3, "if p == len(d):");
+                self.line(4, "return v");
+            }
+            self.line(2, "except Exception:");
+            self.line(3, "pass");
+            self.line(
+                2,
+                "# The checking path says what is wrong (or reads the catch-all).",
+            );
+        }
+        let _ = writeln!(self.out, "        return _decode_whole({name}._read, d)");
+        self.line(0, "");
+        self.line(1, "@staticmethod");
+        self.line(1, "def _unpack(d, p):");
+        match &id_struct {
+            Some(ids) => {
+                let _ = writeln!(self.out, "        id, = {ids}.unpack_from(d, p)");
+                let _ = writeln!(self.out, "        f = {table}.get(id)");
+                self.line(2, "if f is not None:");
+                let _ = writeln!(self.out, "            return f(d, p + {})", t.id_bytes);
+                match variants.iter().find(|v| v.id.is_none()) {
+                    Some(catch) => {
+                        let _ = writeln!(
+                            self.out,
+                            "        return {name}_{}(id, d[p + {}:]), len(d)",
+                            ident(&catch.name),
+                            t.id_bytes
+                        );
+                    }
+                    None => self.line(2, "_bad()"),
+                }
+            }
+            None => {
+                let _ = writeln!(
+                    self.out,
+                    "        return _checked_unpack({name}._read, d, p)"
+                );
+            }
+        }
         self.line(0, "");
         self.line(1, "@staticmethod");
         self.line(1, "def _read(r):");
@@ -871,6 +990,7 @@ impl Gen<'_> {
                 );
             }
         }
+        self.top_variants = top;
         for v in variants {
             let cls = format!("{name}_{}", ident(&v.name));
             let label = format!("{}.{}", t.name, v.name);
@@ -940,6 +1060,28 @@ impl Gen<'_> {
             name.to_uppercase(),
             entries.join(", ")
         );
+        let unpackers: Vec<String> = variants
+            .iter()
+            .filter_map(|v| {
+                v.id.map(|id| format!("0x{id:x}: {name}_{}._unpack", ident(&v.name)))
+            })
+            .collect();
+        let _ = writeln!(
+            self.out,
+            "_{}_UNPACK = {{{}}}",
+            name.to_uppercase(),
+            unpackers.join(", ")
+        );
+        if top {
+            let decoders_of: Vec<String> = variants
+                .iter()
+                .filter_map(|v| {
+                    v.id.map(|id| format!("0x{id:x}: {name}_{}._decode", ident(&v.name)))
+                })
+                .collect();
+            let _ = writeln!(self.out, "{decoders} = {{{}}}", decoders_of.join(", "));
+        }
+        self.top_variants = false;
         for v in variants {
             let _ = writeln!(
                 self.out,

@@ -16,9 +16,23 @@ PROTOCOL_HASH = "5ba6bd13f9e89cd3"
 #: `protocol` field says (a field given None says this one).
 MESSAGES_HASH = "94d838fbb81a5dd7"
 GENERATOR = "connhandler 0.1.0"
-_S0 = struct.Struct("<BbHhIiQq")
-_S1 = struct.Struct("<fd")
-_S2 = struct.Struct(">fI")
+_S0 = struct.Struct("<HH")
+_S1 = struct.Struct(">H")
+_S2 = struct.Struct(">HB")
+_S3 = struct.Struct(">Hq")
+_S4 = struct.Struct(">q")
+_S5 = struct.Struct("<B")
+_S6 = struct.Struct("<BbHhIiQq")
+_S7 = struct.Struct("<BBbHhIiQq")
+_S8 = struct.Struct("<fd")
+_S9 = struct.Struct(">fI")
+_S10 = struct.Struct("<Bfd")
+_S11 = struct.Struct("<BH")
+_S12 = struct.Struct("<I")
+_S13 = struct.Struct("<H")
+_S14 = struct.Struct("<3h")
+_S15 = struct.Struct("<BI")
+_S16 = struct.Struct("<Q")
 
 
 class DecodeError(Exception):
@@ -161,6 +175,33 @@ class _Writer:
         self.raw(s.encode("utf-8"), width, order, field)
 
 
+class _Bad(Exception):
+    """A fast path met something it does not take: the checking path then says what."""
+
+
+def _bad():
+    raise _Bad()
+
+
+def _sized(b, prefix):
+    """``b`` after its length, packed by ``prefix``."""
+    return prefix.pack(len(b)) + b
+
+
+def _exact(items, n):
+    if len(items) != n:
+        raise _Bad()
+    return items
+
+
+def _checked_unpack(read, d, p):
+    """The checking path, where the fast one does not go (JSON bodies, opaque hooks)."""
+    r = _Reader(d)
+    r.pos = p
+    value = read(r)
+    return value, r.pos
+
+
 class Message:
     """What every generated message class shares: ``encode()``, equality and a readable
     ``repr``."""
@@ -226,9 +267,39 @@ class Inner(Message):
         b = r.text(2, "little", "Inner.b")
         return Inner(a, b)
 
+    def encode(self):
+        try:
+            b1 = self.b.encode()
+            return _S0.pack(self.a, len(b1)) + b1
+        except Exception:
+            return Message.encode(self)
+
+    @staticmethod
+    def _unpack(d, p):
+        v_a, n2, = _S0.unpack_from(d, p)
+        p += 4
+        e = p + n2
+        v_b = d[p:e].decode()
+        p = e
+        return Inner(v_a, v_b), p
+
     @staticmethod
     def decode(data):
-        return _decode_whole(Inner._read, data)
+        d = data if type(data) is bytes else bytes(data)
+        try:
+            p = 0
+            v_a, n1, = _S0.unpack_from(d, p)
+            p += 4
+            e = p + n1
+            v_b = d[p:e].decode()
+            p = e
+            if p != len(d):
+                _bad()
+            return Inner(v_a, v_b)
+        except Exception:
+            pass
+        # The checking path says what is wrong.
+        return _decode_whole(Inner._read, d)
 
 
 class Nested(Message):
@@ -238,7 +309,24 @@ class Nested(Message):
 
     @staticmethod
     def decode(data):
-        return _decode_whole(Nested._read, data)
+        d = data if type(data) is bytes else bytes(data)
+        try:
+            id, = _S1.unpack_from(d, 0)
+            v, p = _NESTED_UNPACK[id](d, 2)
+            if p == len(d):
+                return v
+        except Exception:
+            pass
+        # The checking path says what is wrong (or reads the catch-all).
+        return _decode_whole(Nested._read, d)
+
+    @staticmethod
+    def _unpack(d, p):
+        id, = _S1.unpack_from(d, p)
+        f = _NESTED_UNPACK.get(id)
+        if f is not None:
+            return f(d, p + 2)
+        _bad()
 
     @staticmethod
     def _read(r):
@@ -270,6 +358,18 @@ class Nested_One(Nested):
         f0 = r.take(1, "Nested.One.0")[0]
         return Nested_One(f0)
 
+    def encode(self):
+        try:
+            return _S2.pack(0x1, self.f0)
+        except Exception:
+            return Message.encode(self)
+
+    @staticmethod
+    def _unpack(d, p):
+        v_f0 = d[p]
+        p += 1
+        return Nested_One(v_f0), p
+
 
 class Nested_Two(Nested):
     """`Nested.Two` (id 0x2)."""
@@ -293,8 +393,28 @@ class Nested_Two(Nested):
         inner = Inner._read(r)
         return Nested_Two(x, inner)
 
+    def encode(self):
+        try:
+            b1 = self.inner.b.encode()
+            return b"".join((_S3.pack(0x2, self.x), _S0.pack(self.inner.a, len(b1)), b1))
+        except Exception:
+            return Message.encode(self)
+
+    @staticmethod
+    def _unpack(d, p):
+        v_x, = _S4.unpack_from(d, p)
+        p += 8
+        x2, n4, = _S0.unpack_from(d, p)
+        p += 4
+        e = p + n4
+        x3 = d[p:e].decode()
+        p = e
+        v_inner = Inner(x2, x3)
+        return Nested_Two(v_x, v_inner), p
+
 
 _NESTED_BY_ID = {0x1: Nested_One, 0x2: Nested_Two}
+_NESTED_UNPACK = {0x1: Nested_One._unpack, 0x2: Nested_Two._unpack}
 Nested.One = Nested_One
 Nested.Two = Nested_Two
 
@@ -347,8 +467,13 @@ class Profile(Message):
         return Profile(name, level, tags)
 
     @staticmethod
+    def _unpack(d, p):
+        return _checked_unpack(Profile._read, d, p)
+
+    @staticmethod
     def decode(data):
-        return _decode_whole(Profile._read, data)
+        d = data if type(data) is bytes else bytes(data)
+        return _decode_whole(Profile._read, d)
 
 
 class Every(Message):
@@ -358,7 +483,22 @@ class Every(Message):
 
     @staticmethod
     def decode(data):
-        return _decode_whole(Every._read, data)
+        d = data if type(data) is bytes else bytes(data)
+        try:
+            id, = _S5.unpack_from(d, 0)
+            return _EVERY_DECODE[id](d)
+        except Exception:
+            pass
+        # The checking path says what is wrong (or reads the catch-all).
+        return _decode_whole(Every._read, d)
+
+    @staticmethod
+    def _unpack(d, p):
+        id, = _S5.unpack_from(d, p)
+        f = _EVERY_UNPACK.get(id)
+        if f is not None:
+            return f(d, p + 1)
+        return Every_Unknown(id, d[p + 1:]), len(d)
 
     @staticmethod
     def _read(r):
@@ -392,16 +532,49 @@ class Every_Ints(Every):
 
     def _write(self, w):
         w.out += (0x1).to_bytes(1, "little")
-        w.run(_S0, (self.a, self.b, self.c, self.d, self.e, self.f, self.g, self.h,), "Every.Ints.a")
+        w.run(_S6, (self.a, self.b, self.c, self.d, self.e, self.f, self.g, self.h,), "Every.Ints.a")
         w.uint(self.i, 16, "little", "Every.Ints.i")
         w.sint(self.j, 16, "little", "Every.Ints.j")
 
     @staticmethod
     def _read(r):
-        a, b, c, d, e, f, g, h, = r.run(_S0, "Every.Ints.a")
+        a, b, c, d, e, f, g, h, = r.run(_S6, "Every.Ints.a")
         i = r.uint(16, "little", "Every.Ints.i")
         j = r.sint(16, "little", "Every.Ints.j")
         return Every_Ints(a, b, c, d, e, f, g, h, i, j)
+
+    def encode(self):
+        try:
+            return b"".join((_S7.pack(0x1, self.a, self.b, self.c, self.d, self.e, self.f, self.g, self.h), self.i.to_bytes(16, "little", signed=False), self.j.to_bytes(16, "little", signed=True)))
+        except Exception:
+            return Message.encode(self)
+
+    @staticmethod
+    def _unpack(d, p):
+        v_a, v_b, v_c, v_d, v_e, v_f, v_g, v_h, = _S6.unpack_from(d, p)
+        p += 30
+        e = p + 16
+        v_i = int.from_bytes(d[p:e], "little", signed=False)
+        p = e
+        e = p + 16
+        v_j = int.from_bytes(d[p:e], "little", signed=True)
+        p = e
+        return Every_Ints(v_a, v_b, v_c, v_d, v_e, v_f, v_g, v_h, v_i, v_j), p
+
+    @staticmethod
+    def _decode(d):
+        p = 0
+        _, v_a, v_b, v_c, v_d, v_e, v_f, v_g, v_h, = _S7.unpack_from(d, p)
+        p += 31
+        e = p + 16
+        v_i = int.from_bytes(d[p:e], "little", signed=False)
+        p = e
+        e = p + 16
+        v_j = int.from_bytes(d[p:e], "little", signed=True)
+        p = e
+        if p != len(d):
+            _bad()
+        return Every_Ints(v_a, v_b, v_c, v_d, v_e, v_f, v_g, v_h, v_i, v_j)
 
 
 class Every_Floats(Every):
@@ -419,14 +592,39 @@ class Every_Floats(Every):
 
     def _write(self, w):
         w.out += (0x2).to_bytes(1, "little")
-        w.run(_S1, (self.a, self.b,), "Every.Floats.a")
-        w.run(_S2, (self.c, self.d,), "Every.Floats.c")
+        w.run(_S8, (self.a, self.b,), "Every.Floats.a")
+        w.run(_S9, (self.c, self.d,), "Every.Floats.c")
 
     @staticmethod
     def _read(r):
-        a, b, = r.run(_S1, "Every.Floats.a")
-        c, d, = r.run(_S2, "Every.Floats.c")
+        a, b, = r.run(_S8, "Every.Floats.a")
+        c, d, = r.run(_S9, "Every.Floats.c")
         return Every_Floats(a, b, c, d)
+
+    def encode(self):
+        try:
+            return _S10.pack(0x2, self.a, self.b) + _S9.pack(self.c, self.d)
+        except Exception:
+            return Message.encode(self)
+
+    @staticmethod
+    def _unpack(d, p):
+        v_a, v_b, = _S8.unpack_from(d, p)
+        p += 12
+        v_c, v_d, = _S9.unpack_from(d, p)
+        p += 8
+        return Every_Floats(v_a, v_b, v_c, v_d), p
+
+    @staticmethod
+    def _decode(d):
+        p = 0
+        _, v_a, v_b, = _S10.unpack_from(d, p)
+        p += 13
+        v_c, v_d, = _S9.unpack_from(d, p)
+        p += 8
+        if p != len(d):
+            _bad()
+        return Every_Floats(v_a, v_b, v_c, v_d)
 
 
 class Every_Texts(Every):
@@ -459,6 +657,77 @@ class Every_Texts(Every):
         v = r.raw(2, "little", "Every.Texts.v")
         flag = r.boolean("Every.Texts.flag")
         return Every_Texts(s, long, b, v, flag)
+
+    def encode(self):
+        try:
+            b1 = self.s.encode()
+            b2 = self.long.encode()
+            b3 = self.b
+            b4 = bytes(self.v)
+            return b"".join((_S11.pack(0x3, len(b1)), b1, _S12.pack(len(b2)), b2, _S13.pack(len(b3)), b3, _S13.pack(len(b4)), b4, _S5.pack((1 if self.flag is True else 0 if self.flag is False else _bad()))))
+        except Exception:
+            return Message.encode(self)
+
+    @staticmethod
+    def _unpack(d, p):
+        n5, = _S13.unpack_from(d, p)
+        p += 2
+        e = p + n5
+        v_s = d[p:e].decode()
+        p = e
+        n6, = _S12.unpack_from(d, p)
+        p += 4
+        e = p + n6
+        v_long = d[p:e].decode()
+        p = e
+        n7, = _S13.unpack_from(d, p)
+        p += 2
+        e = p + n7
+        v_b = d[p:e]
+        p = e
+        n8, = _S13.unpack_from(d, p)
+        p += 2
+        e = p + n8
+        v_v = d[p:e]
+        p = e
+        v_flag = d[p]
+        p += 1
+        if v_flag > 1:
+            _bad()
+        v_flag = v_flag == 1
+        return Every_Texts(v_s, v_long, v_b, v_v, v_flag), p
+
+    @staticmethod
+    def _decode(d):
+        p = 0
+        _, n1, = _S11.unpack_from(d, p)
+        p += 3
+        e = p + n1
+        v_s = d[p:e].decode()
+        p = e
+        n2, = _S12.unpack_from(d, p)
+        p += 4
+        e = p + n2
+        v_long = d[p:e].decode()
+        p = e
+        n3, = _S13.unpack_from(d, p)
+        p += 2
+        e = p + n3
+        v_b = d[p:e]
+        p = e
+        n4, = _S13.unpack_from(d, p)
+        p += 2
+        e = p + n4
+        v_v = d[p:e]
+        p = e
+        v_flag = d[p]
+        p += 1
+        if v_flag > 1:
+            _bad()
+        v_flag = v_flag == 1
+        if p != len(d):
+            _bad()
+        return Every_Texts(v_s, v_long, v_b, v_v, v_flag)
 
 
 class Every_Seqs(Every):
@@ -518,6 +787,128 @@ class Every_Seqs(Every):
         unit = None
         return Every_Seqs(items, small, opt, none, arr, four, pair, unit)
 
+    def encode(self):
+        try:
+            b2 = self.pair[1].encode()
+            return b"".join((_S11.pack(0x4, len(self.items)), b"".join([_S13.pack(x1.a) + _sized(x1.b.encode(), _S13) for x1 in self.items]), _S5.pack(len(self.small)), struct.pack("<%dH" % len(self.small), *self.small), (b"\x00" if self.opt is None else b"\x01" + _S13.pack(self.opt.a) + _sized(self.opt.b.encode(), _S13)), (b"\x00" if self.none is None else b"\x01" + _S12.pack(self.none)), _S14.pack(*self.arr), _exact(bytes(self.four), 4), _S11.pack(self.pair[0], len(b2)), b2))
+        except Exception:
+            return Message.encode(self)
+
+    @staticmethod
+    def _unpack(d, p):
+        n3, = _S13.unpack_from(d, p)
+        p += 2
+        if n3 * 3 > len(d) - p:
+            _bad()
+        v_items = []
+        for _ in range(n3):
+            x5, n7, = _S0.unpack_from(d, p)
+            p += 4
+            e = p + n7
+            x6 = d[p:e].decode()
+            p = e
+            x4 = Inner(x5, x6)
+            v_items.append(x4)
+        n8 = d[p]
+        p += 1
+        e = p + n8 * 2
+        v_small = list(struct.unpack_from("<%dH" % n8, d, p))
+        p = e
+        t9 = d[p]
+        p += 1
+        if t9 > 1:
+            _bad()
+        if t9:
+            x10, n12, = _S0.unpack_from(d, p)
+            p += 4
+            e = p + n12
+            x11 = d[p:e].decode()
+            p = e
+            v_opt = Inner(x10, x11)
+        else:
+            v_opt = None
+        t13 = d[p]
+        p += 1
+        if t13 > 1:
+            _bad()
+        if t13:
+            v_none, = _S12.unpack_from(d, p)
+            p += 4
+        else:
+            v_none = None
+        v_arr = list(_S14.unpack_from(d, p))
+        p += 6
+        e = p + 4
+        v_four = d[p:e]
+        p = e
+        x14, n16, = _S11.unpack_from(d, p)
+        p += 3
+        e = p + n16
+        x15 = d[p:e].decode()
+        p = e
+        v_pair = (x14, x15)
+        v_unit = None
+        return Every_Seqs(v_items, v_small, v_opt, v_none, v_arr, v_four, v_pair, v_unit), p
+
+    @staticmethod
+    def _decode(d):
+        p = 0
+        _, n1, = _S11.unpack_from(d, p)
+        p += 3
+        if n1 * 3 > len(d) - p:
+            _bad()
+        v_items = []
+        for _ in range(n1):
+            x3, n5, = _S0.unpack_from(d, p)
+            p += 4
+            e = p + n5
+            x4 = d[p:e].decode()
+            p = e
+            x2 = Inner(x3, x4)
+            v_items.append(x2)
+        n6 = d[p]
+        p += 1
+        e = p + n6 * 2
+        v_small = list(struct.unpack_from("<%dH" % n6, d, p))
+        p = e
+        t7 = d[p]
+        p += 1
+        if t7 > 1:
+            _bad()
+        if t7:
+            x8, n10, = _S0.unpack_from(d, p)
+            p += 4
+            e = p + n10
+            x9 = d[p:e].decode()
+            p = e
+            v_opt = Inner(x8, x9)
+        else:
+            v_opt = None
+        t11 = d[p]
+        p += 1
+        if t11 > 1:
+            _bad()
+        if t11:
+            v_none, = _S12.unpack_from(d, p)
+            p += 4
+        else:
+            v_none = None
+        v_arr = list(_S14.unpack_from(d, p))
+        p += 6
+        e = p + 4
+        v_four = d[p:e]
+        p = e
+        x12, n14, = _S11.unpack_from(d, p)
+        p += 3
+        e = p + n14
+        x13 = d[p:e].decode()
+        p = e
+        v_pair = (x12, x13)
+        v_unit = None
+        if p != len(d):
+            _bad()
+        return Every_Seqs(v_items, v_small, v_opt, v_none, v_arr, v_four, v_pair, v_unit)
+
 
 class Every_Nest(Every):
     """`Every.Nest` (id 0x5)."""
@@ -543,6 +934,43 @@ class Every_Nest(Every):
         f1 = [Nested._read(r) for _ in range(r.count(2, "little", 3, "Every.Nest.1"))]
         return Every_Nest(f0, f1)
 
+    def encode(self):
+        try:
+            return b"".join((_S5.pack(0x5), self.f0.encode(), _S13.pack(len(self.f1)), b"".join([x1.encode() for x1 in self.f1])))
+        except Exception:
+            return Message.encode(self)
+
+    @staticmethod
+    def _unpack(d, p):
+        v_f0, p = Nested._unpack(d, p)
+        n2, = _S13.unpack_from(d, p)
+        p += 2
+        if n2 * 3 > len(d) - p:
+            _bad()
+        v_f1 = []
+        for _ in range(n2):
+            x3, p = Nested._unpack(d, p)
+            v_f1.append(x3)
+        return Every_Nest(v_f0, v_f1), p
+
+    @staticmethod
+    def _decode(d):
+        p = 0
+        _ = d[p]
+        p += 1
+        v_f0, p = Nested._unpack(d, p)
+        n1, = _S13.unpack_from(d, p)
+        p += 2
+        if n1 * 3 > len(d) - p:
+            _bad()
+        v_f1 = []
+        for _ in range(n1):
+            x2, p = Nested._unpack(d, p)
+            v_f1.append(x2)
+        if p != len(d):
+            _bad()
+        return Every_Nest(v_f0, v_f1)
+
 
 class Every_Rest(Every):
     """`Every.Rest` (id 0x6)."""
@@ -567,6 +995,31 @@ class Every_Rest(Every):
         f1 = r.utf8(r.rest(), "Every.Rest.1")
         return Every_Rest(f0, f1)
 
+    def encode(self):
+        try:
+            return _S15.pack(0x6, self.f0) + self.f1.encode()
+        except Exception:
+            return Message.encode(self)
+
+    @staticmethod
+    def _unpack(d, p):
+        v_f0, = _S12.unpack_from(d, p)
+        p += 4
+        v_f1 = d[p:].decode()
+        p = len(d)
+        return Every_Rest(v_f0, v_f1), p
+
+    @staticmethod
+    def _decode(d):
+        p = 0
+        _, v_f0, = _S15.unpack_from(d, p)
+        p += 5
+        v_f1 = d[p:].decode()
+        p = len(d)
+        if p != len(d):
+            _bad()
+        return Every_Rest(v_f0, v_f1)
+
 
 class Every_RestBytes(Every):
     """`Every.RestBytes` (id 0x7)."""
@@ -588,6 +1041,29 @@ class Every_RestBytes(Every):
         f0 = r.rest()
         return Every_RestBytes(f0)
 
+    def encode(self):
+        try:
+            return _S5.pack(0x7) + bytes(self.f0)
+        except Exception:
+            return Message.encode(self)
+
+    @staticmethod
+    def _unpack(d, p):
+        v_f0 = d[p:]
+        p = len(d)
+        return Every_RestBytes(v_f0), p
+
+    @staticmethod
+    def _decode(d):
+        p = 0
+        _ = d[p]
+        p += 1
+        v_f0 = d[p:]
+        p = len(d)
+        if p != len(d):
+            _bad()
+        return Every_RestBytes(v_f0)
+
 
 class Every_Empty(Every):
     """`Every.Empty` (id 0x8)."""
@@ -604,6 +1080,21 @@ class Every_Empty(Every):
 
     @staticmethod
     def _read(r):
+        return Every_Empty()
+
+    def encode(self):
+        try:
+            return _S5.pack(0x8)
+        except Exception:
+            return Message.encode(self)
+
+    @staticmethod
+    def _unpack(d, p):
+        return Every_Empty(), p
+
+    @staticmethod
+    def _decode(d):
+        _, = _S5.unpack(d)
         return Every_Empty()
 
 
@@ -626,6 +1117,23 @@ class Every_Skipped(Every):
         kept = r.uint(4, "little", "Every.Skipped.kept")
         return Every_Skipped(kept)
 
+    def encode(self):
+        try:
+            return _S15.pack(0x9, self.kept)
+        except Exception:
+            return Message.encode(self)
+
+    @staticmethod
+    def _unpack(d, p):
+        v_kept, = _S12.unpack_from(d, p)
+        p += 4
+        return Every_Skipped(v_kept), p
+
+    @staticmethod
+    def _decode(d):
+        _, v_kept, = _S15.unpack(d)
+        return Every_Skipped(v_kept)
+
 
 class Every_Json(Every):
     """`Every.Json` (id 0xa)."""
@@ -645,6 +1153,27 @@ class Every_Json(Every):
     def _read(r):
         f0 = Profile._read(r)
         return Every_Json(f0)
+
+    def encode(self):
+        try:
+            return _S5.pack(0xa) + self.f0.encode()
+        except Exception:
+            return Message.encode(self)
+
+    @staticmethod
+    def _unpack(d, p):
+        v_f0, p = Profile._unpack(d, p)
+        return Every_Json(v_f0), p
+
+    @staticmethod
+    def _decode(d):
+        p = 0
+        _ = d[p]
+        p += 1
+        v_f0, p = Profile._unpack(d, p)
+        if p != len(d):
+            _bad()
+        return Every_Json(v_f0)
 
 
 class Every_Hooked(Every):
@@ -669,6 +1198,17 @@ class Every_Hooked(Every):
         after = r.take(1, "Every.Hooked.after")[0]
         return Every_Hooked(mark, after)
 
+    @staticmethod
+    def _unpack(d, p):
+        return _checked_unpack(Every_Hooked._read, d, p)
+
+    @staticmethod
+    def _decode(d):
+        v, p = _checked_unpack(Every_Hooked._read, d, 1)
+        if p != len(d):
+            _bad()
+        return v
+
 
 class Every_Hello(Every):
     """`Every.Hello` (id 0xc, the hello)."""
@@ -692,6 +1232,38 @@ class Every_Hello(Every):
         protocol = r.uint(8, "little", "Every.Hello.protocol")
         return Every_Hello(version, protocol)
 
+    def encode(self):
+        try:
+            b1 = self.version.encode()
+            return b"".join((_S11.pack(0xc, len(b1)), b1, _S16.pack(self.protocol)))
+        except Exception:
+            return Message.encode(self)
+
+    @staticmethod
+    def _unpack(d, p):
+        n2, = _S13.unpack_from(d, p)
+        p += 2
+        e = p + n2
+        v_version = d[p:e].decode()
+        p = e
+        v_protocol, = _S16.unpack_from(d, p)
+        p += 8
+        return Every_Hello(v_version, v_protocol), p
+
+    @staticmethod
+    def _decode(d):
+        p = 0
+        _, n1, = _S11.unpack_from(d, p)
+        p += 3
+        e = p + n1
+        v_version = d[p:e].decode()
+        p = e
+        v_protocol, = _S16.unpack_from(d, p)
+        p += 8
+        if p != len(d):
+            _bad()
+        return Every_Hello(v_version, v_protocol)
+
 
 class Every_Unknown(Every):
     """`Every.Unknown`: any other id, and its body as it came."""
@@ -710,6 +1282,8 @@ class Every_Unknown(Every):
 
 
 _EVERY_BY_ID = {0x1: Every_Ints, 0x2: Every_Floats, 0x3: Every_Texts, 0x4: Every_Seqs, 0x5: Every_Nest, 0x6: Every_Rest, 0x7: Every_RestBytes, 0x8: Every_Empty, 0x9: Every_Skipped, 0xa: Every_Json, 0xb: Every_Hooked, 0xc: Every_Hello}
+_EVERY_UNPACK = {0x1: Every_Ints._unpack, 0x2: Every_Floats._unpack, 0x3: Every_Texts._unpack, 0x4: Every_Seqs._unpack, 0x5: Every_Nest._unpack, 0x6: Every_Rest._unpack, 0x7: Every_RestBytes._unpack, 0x8: Every_Empty._unpack, 0x9: Every_Skipped._unpack, 0xa: Every_Json._unpack, 0xb: Every_Hooked._unpack, 0xc: Every_Hello._unpack}
+_EVERY_DECODE = {0x1: Every_Ints._decode, 0x2: Every_Floats._decode, 0x3: Every_Texts._decode, 0x4: Every_Seqs._decode, 0x5: Every_Nest._decode, 0x6: Every_Rest._decode, 0x7: Every_RestBytes._decode, 0x8: Every_Empty._decode, 0x9: Every_Skipped._decode, 0xa: Every_Json._decode, 0xb: Every_Hooked._decode, 0xc: Every_Hello._decode}
 Every.Ints = Every_Ints
 Every.Floats = Every_Floats
 Every.Texts = Every_Texts

@@ -16,7 +16,10 @@ PROTOCOL_HASH = "e389872bfe2ba440"
 #: `protocol` field says (a field given None says this one).
 MESSAGES_HASH = "398e9dd99176086e"
 GENERATOR = "connhandler 0.1.0"
-_S0 = struct.Struct("<dBhfQ")
+_S0 = struct.Struct("<H")
+_S1 = struct.Struct("<dBhfQ")
+_S2 = struct.Struct("<HH")
+_S3 = struct.Struct("<iBdBhfQI")
 
 
 class DecodeError(Exception):
@@ -159,6 +162,33 @@ class _Writer:
         self.raw(s.encode("utf-8"), width, order, field)
 
 
+class _Bad(Exception):
+    """A fast path met something it does not take: the checking path then says what."""
+
+
+def _bad():
+    raise _Bad()
+
+
+def _sized(b, prefix):
+    """``b`` after its length, packed by ``prefix``."""
+    return prefix.pack(len(b)) + b
+
+
+def _exact(items, n):
+    if len(items) != n:
+        raise _Bad()
+    return items
+
+
+def _checked_unpack(read, d, p):
+    """The checking path, where the fast one does not go (JSON bodies, opaque hooks)."""
+    r = _Reader(d)
+    r.pos = p
+    value = read(r)
+    return value, r.pos
+
+
 class Message:
     """What every generated message class shares: ``encode()``, equality and a readable
     ``repr``."""
@@ -211,7 +241,22 @@ class GameState(Message):
 
     @staticmethod
     def decode(data):
-        return _decode_whole(GameState._read, data)
+        d = data if type(data) is bytes else bytes(data)
+        try:
+            id, = _S0.unpack_from(d, 0)
+            return _GAMESTATE_DECODE[id](d)
+        except Exception:
+            pass
+        # The checking path says what is wrong (or reads the catch-all).
+        return _decode_whole(GameState._read, d)
+
+    @staticmethod
+    def _unpack(d, p):
+        id, = _S0.unpack_from(d, p)
+        f = _GAMESTATE_UNPACK.get(id)
+        if f is not None:
+            return f(d, p + 2)
+        _bad()
 
     @staticmethod
     def _read(r):
@@ -248,7 +293,7 @@ class GameState_State(GameState):
         w.text(self.name, 2, "little", "GameState.State.name")
         w.sint(self.hp, 4, "little", "GameState.State.hp")
         w.boolean(self.alive, "GameState.State.alive")
-        w.run(_S0, (self.x, self.level, self.dir, self.speed, self.serial,), "GameState.State.x")
+        w.run(_S1, (self.x, self.level, self.dir, self.speed, self.serial,), "GameState.State.x")
         w.text(self.long, 4, "little", "GameState.State.long")
         w.raw(self.blob, 2, "little", "GameState.State.blob")
 
@@ -257,13 +302,71 @@ class GameState_State(GameState):
         name = r.text(2, "little", "GameState.State.name")
         hp = r.sint(4, "little", "GameState.State.hp")
         alive = r.boolean("GameState.State.alive")
-        x, level, dir, speed, serial, = r.run(_S0, "GameState.State.x")
+        x, level, dir, speed, serial, = r.run(_S1, "GameState.State.x")
         long = r.text(4, "little", "GameState.State.long")
         blob = r.raw(2, "little", "GameState.State.blob")
         return GameState_State(name, hp, alive, x, level, dir, speed, serial, long, blob)
 
+    def encode(self):
+        try:
+            b1 = self.name.encode()
+            b2 = self.long.encode()
+            b3 = self.blob
+            return b"".join((_S2.pack(0x2001, len(b1)), b1, _S3.pack(self.hp, (1 if self.alive is True else 0 if self.alive is False else _bad()), self.x, self.level, self.dir, self.speed, self.serial, len(b2)), b2, _S0.pack(len(b3)), b3))
+        except Exception:
+            return Message.encode(self)
+
+    @staticmethod
+    def _unpack(d, p):
+        n4, = _S0.unpack_from(d, p)
+        p += 2
+        e = p + n4
+        v_name = d[p:e].decode()
+        p = e
+        v_hp, v_alive, v_x, v_level, v_dir, v_speed, v_serial, n5, = _S3.unpack_from(d, p)
+        p += 32
+        if v_alive > 1:
+            _bad()
+        v_alive = v_alive == 1
+        e = p + n5
+        v_long = d[p:e].decode()
+        p = e
+        n6, = _S0.unpack_from(d, p)
+        p += 2
+        e = p + n6
+        v_blob = d[p:e]
+        p = e
+        return GameState_State(v_name, v_hp, v_alive, v_x, v_level, v_dir, v_speed, v_serial, v_long, v_blob), p
+
+    @staticmethod
+    def _decode(d):
+        p = 0
+        _, n1, = _S2.unpack_from(d, p)
+        p += 4
+        e = p + n1
+        v_name = d[p:e].decode()
+        p = e
+        v_hp, v_alive, v_x, v_level, v_dir, v_speed, v_serial, n2, = _S3.unpack_from(d, p)
+        p += 32
+        if v_alive > 1:
+            _bad()
+        v_alive = v_alive == 1
+        e = p + n2
+        v_long = d[p:e].decode()
+        p = e
+        n3, = _S0.unpack_from(d, p)
+        p += 2
+        e = p + n3
+        v_blob = d[p:e]
+        p = e
+        if p != len(d):
+            _bad()
+        return GameState_State(v_name, v_hp, v_alive, v_x, v_level, v_dir, v_speed, v_serial, v_long, v_blob)
+
 
 _GAMESTATE_BY_ID = {0x2001: GameState_State}
+_GAMESTATE_UNPACK = {0x2001: GameState_State._unpack}
+_GAMESTATE_DECODE = {0x2001: GameState_State._decode}
 GameState.State = GameState_State
 
 

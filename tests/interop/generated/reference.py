@@ -16,6 +16,7 @@ PROTOCOL_HASH = "1c3e6c4aa9384908"
 #: `protocol` field says (a field given None says this one).
 MESSAGES_HASH = "f932234a73762aa1"
 GENERATOR = "connhandler 0.1.0"
+_S0 = struct.Struct("<H")
 
 
 class DecodeError(Exception):
@@ -158,6 +159,33 @@ class _Writer:
         self.raw(s.encode("utf-8"), width, order, field)
 
 
+class _Bad(Exception):
+    """A fast path met something it does not take: the checking path then says what."""
+
+
+def _bad():
+    raise _Bad()
+
+
+def _sized(b, prefix):
+    """``b`` after its length, packed by ``prefix``."""
+    return prefix.pack(len(b)) + b
+
+
+def _exact(items, n):
+    if len(items) != n:
+        raise _Bad()
+    return items
+
+
+def _checked_unpack(read, d, p):
+    """The checking path, where the fast one does not go (JSON bodies, opaque hooks)."""
+    r = _Reader(d)
+    r.pos = p
+    value = read(r)
+    return value, r.pos
+
+
 class Message:
     """What every generated message class shares: ``encode()``, equality and a readable
     ``repr``."""
@@ -210,7 +238,22 @@ class Internal(Message):
 
     @staticmethod
     def decode(data):
-        return _decode_whole(Internal._read, data)
+        d = data if type(data) is bytes else bytes(data)
+        try:
+            id, = _S0.unpack_from(d, 0)
+            return _INTERNAL_DECODE[id](d)
+        except Exception:
+            pass
+        # The checking path says what is wrong (or reads the catch-all).
+        return _decode_whole(Internal._read, d)
+
+    @staticmethod
+    def _unpack(d, p):
+        id, = _S0.unpack_from(d, p)
+        f = _INTERNAL_UNPACK.get(id)
+        if f is not None:
+            return f(d, p + 2)
+        _bad()
 
     @staticmethod
     def _read(r):
@@ -265,6 +308,17 @@ class Internal_Register(Internal):
             r.fail("Internal.Register.n", "%r is not a u32" % (n,))
         return Internal_Register(name, payload, n)
 
+    @staticmethod
+    def _unpack(d, p):
+        return _checked_unpack(Internal_Register._read, d, p)
+
+    @staticmethod
+    def _decode(d):
+        v, p = _checked_unpack(Internal_Register._read, d, 2)
+        if p != len(d):
+            _bad()
+        return v
+
 
 class Internal_Registered(Internal):
     """`Internal.Registered` (id 0x102)."""
@@ -308,6 +362,17 @@ class Internal_Registered(Internal):
             r.fail("Internal.Registered.n", "%r is not a u32" % (n,))
         return Internal_Registered(name, payload, n)
 
+    @staticmethod
+    def _unpack(d, p):
+        return _checked_unpack(Internal_Registered._read, d, p)
+
+    @staticmethod
+    def _decode(d):
+        v, p = _checked_unpack(Internal_Registered._read, d, 2)
+        if p != len(d):
+            _bad()
+        return v
+
 
 class Internal_Note(Internal):
     """`Internal.Note` (id 0x103)."""
@@ -338,6 +403,17 @@ class Internal_Note(Internal):
         if not (type(n) is int and 0 <= n < 1 << 32):
             r.fail("Internal.Note.n", "%r is not a u32" % (n,))
         return Internal_Note(n)
+
+    @staticmethod
+    def _unpack(d, p):
+        return _checked_unpack(Internal_Note._read, d, p)
+
+    @staticmethod
+    def _decode(d):
+        v, p = _checked_unpack(Internal_Note._read, d, 2)
+        if p != len(d):
+            _bad()
+        return v
 
 
 class Internal_Notice(Internal):
@@ -370,8 +446,21 @@ class Internal_Notice(Internal):
             r.fail("Internal.Notice.n", "%r is not a u32" % (n,))
         return Internal_Notice(n)
 
+    @staticmethod
+    def _unpack(d, p):
+        return _checked_unpack(Internal_Notice._read, d, p)
+
+    @staticmethod
+    def _decode(d):
+        v, p = _checked_unpack(Internal_Notice._read, d, 2)
+        if p != len(d):
+            _bad()
+        return v
+
 
 _INTERNAL_BY_ID = {0x101: Internal_Register, 0x102: Internal_Registered, 0x103: Internal_Note, 0x104: Internal_Notice}
+_INTERNAL_UNPACK = {0x101: Internal_Register._unpack, 0x102: Internal_Registered._unpack, 0x103: Internal_Note._unpack, 0x104: Internal_Notice._unpack}
+_INTERNAL_DECODE = {0x101: Internal_Register._decode, 0x102: Internal_Registered._decode, 0x103: Internal_Note._decode, 0x104: Internal_Notice._decode}
 Internal.Register = Internal_Register
 Internal.Registered = Internal_Registered
 Internal.Note = Internal_Note

@@ -138,6 +138,33 @@ class _Writer:
         self.raw(s.encode("utf-8"), width, order, field)
 
 
+class _Bad(Exception):
+    """A fast path met something it does not take: the checking path then says what."""
+
+
+def _bad():
+    raise _Bad()
+
+
+def _sized(b, prefix):
+    """``b`` after its length, packed by ``prefix``."""
+    return prefix.pack(len(b)) + b
+
+
+def _exact(items, n):
+    if len(items) != n:
+        raise _Bad()
+    return items
+
+
+def _checked_unpack(read, d, p):
+    """The checking path, where the fast one does not go (JSON bodies, opaque hooks)."""
+    r = _Reader(d)
+    r.pos = p
+    value = read(r)
+    return value, r.pos
+
+
 class Message:
     """What every generated message class shares: ``encode()``, equality and a readable
     ``repr``."""
