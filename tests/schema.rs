@@ -407,3 +407,22 @@ mod lock_rules {
         );
     }
 }
+
+/// Golden files: the lobby protocol's document and its generated Python module, kept in
+/// `tests/golden/` by `keep_generated`, so that any change in the document format or in
+/// generated code shows in review (the test fails once, having written the new files).
+#[test]
+fn the_generator_output_is_golden() {
+    let protocol = Protocol::of::<v1::Lobby>(FramingSpec::tcp_message());
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let document = connhandler::schema::keep_generated(
+        dir.join("lobby.protocol.json"),
+        &protocol.to_json(),
+    );
+    let module = connhandler::schema::keep_generated(
+        dir.join("lobby.py"),
+        &connhandler::schema::python::generate(&protocol),
+    );
+    document.unwrap();
+    module.unwrap();
+}
