@@ -415,10 +415,8 @@ mod lock_rules {
 fn the_generator_output_is_golden() {
     let protocol = Protocol::of::<v1::Lobby>(FramingSpec::tcp_message());
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
-    let document = connhandler::schema::keep_generated(
-        dir.join("lobby.protocol.json"),
-        &protocol.to_json(),
-    );
+    let document =
+        connhandler::schema::keep_generated(dir.join("lobby.protocol.json"), &protocol.to_json());
     let module = connhandler::schema::keep_generated(
         dir.join("lobby.py"),
         &connhandler::schema::python::generate(&protocol),

@@ -313,14 +313,12 @@ class Down(Message):
 
     @staticmethod
     def decode(data):
-        d = data if type(data) is bytes else bytes(data)
         try:
-            id, = _S2.unpack_from(d, 0)
-            return _DOWN_DECODE[id](d)
+            decode = _DOWN_DECODE[data[0] << 8 | data[1]]
         except Exception:
-            pass
-        # The checking path says what is wrong (or reads the catch-all).
-        return _decode_whole(Down._read, d)
+            # The checking path reads the catch-all or says what is wrong.
+            return _decode_whole(Down._read, data)
+        return decode(data)
 
     @staticmethod
     def _unpack(d, p):
@@ -396,29 +394,41 @@ class Down_Found(Down):
         return Down_Found(v_req, v_room), p
 
     @staticmethod
-    def _decode(d):
-        p = 0
-        _, v_req, t1, = _S5.unpack_from(d, p)
-        p += 7
-        if t1 > 1:
-            _bad()
-        if t1:
-            n3, = _S0.unpack_from(d, p)
-            p += 2
-            e = p + n3
-            x2 = d[p:e].decode()
-            p = e
-            n5 = d[p]
-            p += 1
-            e = p + n5 * 4
-            x4 = list(struct.unpack_from("<%dI" % n5, d, p))
-            p = e
-            v_room = Room(x2, x4)
-        else:
-            v_room = None
-        if p != len(d):
-            _bad()
-        return Down_Found(v_req, v_room)
+    def decode(data):
+        """This message alone: another message's bytes raise ``DecodeError``."""
+        d = data if type(data) is bytes else bytes(data)
+        try:
+            p = 0
+            got, v_req, t1, = _S5.unpack_from(d, p)
+            p += 7
+            if got != 0x81:
+                _bad()
+            if t1 > 1:
+                _bad()
+            if t1:
+                n3, = _S0.unpack_from(d, p)
+                p += 2
+                e = p + n3
+                x2 = d[p:e].decode()
+                p = e
+                n5 = d[p]
+                p += 1
+                e = p + n5 * 4
+                x4 = list(struct.unpack_from("<%dI" % n5, d, p))
+                p = e
+                v_room = Room(x2, x4)
+            else:
+                v_room = None
+            if p != len(d):
+                _bad()
+            return Down_Found(v_req, v_room)
+        except Exception:
+            pass
+        # The checking path says what is wrong.
+        v = _decode_whole(Down._read, d)
+        if type(v) is not Down_Found:
+            raise DecodeError(getattr(v, "ID", None), "Down.id", "%s, not Down.Found" % v._NAME)
+        return v
 
 
 class Down_Blob(Down):
@@ -454,15 +464,27 @@ class Down_Blob(Down):
         return Down_Blob(v_f0), p
 
     @staticmethod
-    def _decode(d):
-        p = 0
-        _, = _S2.unpack_from(d, p)
-        p += 2
-        v_f0 = d[p:]
-        p = len(d)
-        if p != len(d):
-            _bad()
-        return Down_Blob(v_f0)
+    def decode(data):
+        """This message alone: another message's bytes raise ``DecodeError``."""
+        d = data if type(data) is bytes else bytes(data)
+        try:
+            p = 0
+            got, = _S2.unpack_from(d, p)
+            p += 2
+            if got != 0x82:
+                _bad()
+            v_f0 = d[p:]
+            p = len(d)
+            if p != len(d):
+                _bad()
+            return Down_Blob(v_f0)
+        except Exception:
+            pass
+        # The checking path says what is wrong.
+        v = _decode_whole(Down._read, d)
+        if type(v) is not Down_Blob:
+            raise DecodeError(getattr(v, "ID", None), "Down.id", "%s, not Down.Blob" % v._NAME)
+        return v
 
 
 class Down_Other(Down):
@@ -483,7 +505,7 @@ class Down_Other(Down):
 
 _DOWN_BY_ID = {0x81: Down_Found, 0x82: Down_Blob}
 _DOWN_UNPACK = {0x81: Down_Found._unpack, 0x82: Down_Blob._unpack}
-_DOWN_DECODE = {0x81: Down_Found._decode, 0x82: Down_Blob._decode}
+_DOWN_DECODE = {0x81: Down_Found.decode, 0x82: Down_Blob.decode}
 Down.Found = Down_Found
 Down.Blob = Down_Blob
 Down.Other = Down_Other
@@ -496,14 +518,12 @@ class Up(Message):
 
     @staticmethod
     def decode(data):
-        d = data if type(data) is bytes else bytes(data)
         try:
-            id, = _S0.unpack_from(d, 0)
-            return _UP_DECODE[id](d)
+            decode = _UP_DECODE[data[0] | data[1] << 8]
         except Exception:
-            pass
-        # The checking path says what is wrong (or reads the catch-all).
-        return _decode_whole(Up._read, d)
+            # The checking path reads the catch-all or says what is wrong.
+            return _decode_whole(Up._read, data)
+        return decode(data)
 
     @staticmethod
     def _unpack(d, p):
@@ -560,16 +580,28 @@ class Up_Hello(Up):
         return Up_Hello(v_version), p
 
     @staticmethod
-    def _decode(d):
-        p = 0
-        _, n1, = _S6.unpack_from(d, p)
-        p += 4
-        e = p + n1
-        v_version = d[p:e].decode()
-        p = e
-        if p != len(d):
-            _bad()
-        return Up_Hello(v_version)
+    def decode(data):
+        """This message alone: another message's bytes raise ``DecodeError``."""
+        d = data if type(data) is bytes else bytes(data)
+        try:
+            p = 0
+            got, n1, = _S6.unpack_from(d, p)
+            p += 4
+            if got != 0x1:
+                _bad()
+            e = p + n1
+            v_version = d[p:e].decode()
+            p = e
+            if p != len(d):
+                _bad()
+            return Up_Hello(v_version)
+        except Exception:
+            pass
+        # The checking path says what is wrong.
+        v = _decode_whole(Up._read, d)
+        if type(v) is not Up_Hello:
+            raise DecodeError(getattr(v, "ID", None), "Up.id", "%s, not Up.Hello" % v._NAME)
+        return v
 
 
 class Up_Find(Up):
@@ -611,16 +643,28 @@ class Up_Find(Up):
         return Up_Find(v_req, v_name), p
 
     @staticmethod
-    def _decode(d):
-        p = 0
-        _, v_req, n1, = _S7.unpack_from(d, p)
-        p += 8
-        e = p + n1
-        v_name = d[p:e].decode()
-        p = e
-        if p != len(d):
-            _bad()
-        return Up_Find(v_req, v_name)
+    def decode(data):
+        """This message alone: another message's bytes raise ``DecodeError``."""
+        d = data if type(data) is bytes else bytes(data)
+        try:
+            p = 0
+            got, v_req, n1, = _S7.unpack_from(d, p)
+            p += 8
+            if got != 0x2:
+                _bad()
+            e = p + n1
+            v_name = d[p:e].decode()
+            p = e
+            if p != len(d):
+                _bad()
+            return Up_Find(v_req, v_name)
+        except Exception:
+            pass
+        # The checking path says what is wrong.
+        v = _decode_whole(Up._read, d)
+        if type(v) is not Up_Find:
+            raise DecodeError(getattr(v, "ID", None), "Up.id", "%s, not Up.Find" % v._NAME)
+        return v
 
 
 class Up_Chat(Up):
@@ -668,26 +712,38 @@ class Up_Chat(Up):
         return Up_Chat(v_from_, v_text), p
 
     @staticmethod
-    def _decode(d):
-        p = 0
-        _, n1, = _S6.unpack_from(d, p)
-        p += 4
-        e = p + n1
-        v_from_ = d[p:e].decode()
-        p = e
-        n2, = _S0.unpack_from(d, p)
-        p += 2
-        e = p + n2
-        v_text = d[p:e].decode()
-        p = e
-        if p != len(d):
-            _bad()
-        return Up_Chat(v_from_, v_text)
+    def decode(data):
+        """This message alone: another message's bytes raise ``DecodeError``."""
+        d = data if type(data) is bytes else bytes(data)
+        try:
+            p = 0
+            got, n1, = _S6.unpack_from(d, p)
+            p += 4
+            if got != 0x3:
+                _bad()
+            e = p + n1
+            v_from_ = d[p:e].decode()
+            p = e
+            n2, = _S0.unpack_from(d, p)
+            p += 2
+            e = p + n2
+            v_text = d[p:e].decode()
+            p = e
+            if p != len(d):
+                _bad()
+            return Up_Chat(v_from_, v_text)
+        except Exception:
+            pass
+        # The checking path says what is wrong.
+        v = _decode_whole(Up._read, d)
+        if type(v) is not Up_Chat:
+            raise DecodeError(getattr(v, "ID", None), "Up.id", "%s, not Up.Chat" % v._NAME)
+        return v
 
 
 _UP_BY_ID = {0x1: Up_Hello, 0x2: Up_Find, 0x3: Up_Chat}
 _UP_UNPACK = {0x1: Up_Hello._unpack, 0x2: Up_Find._unpack, 0x3: Up_Chat._unpack}
-_UP_DECODE = {0x1: Up_Hello._decode, 0x2: Up_Find._decode, 0x3: Up_Chat._decode}
+_UP_DECODE = {0x1: Up_Hello.decode, 0x2: Up_Find.decode, 0x3: Up_Chat.decode}
 Up.Hello = Up_Hello
 Up.Find = Up_Find
 Up.Chat = Up_Chat

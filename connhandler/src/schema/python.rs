@@ -6,7 +6,7 @@
 //!
 //! Each class has two paths: the checking one (`_write`, `_read`: every field through a
 //! writer or reader that names it in its errors) and a fast one (`encode`, `_unpack`,
-//! `_decode`, in `fast.rs`: straight-line `struct` code, as fast as hand-written), which
+//! each variant's own `decode`, in `fast.rs`: straight-line `struct` code, as fast as hand-written), which
 //! hands anything it does not take to the checking one (see `BENCHMARKS.md`).
 //!
 //! The module is for the other side of the peer kind: it sends the kind's `Recv` type and
@@ -48,7 +48,6 @@ pub fn generate(protocol: &Protocol) -> String {
         p: protocol,
         out: String::new(),
         structs: Vec::new(),
-        top_variants: false,
     };
     g.module();
     g.out
@@ -59,9 +58,6 @@ struct Gen<'a> {
     out: String,
     /// The precompiled `struct`s of runs: (name, format).
     structs: Vec<(String, String)>,
-    /// Whether the variants being written are a top-level type's (each gets `_decode`,
-    /// whole messages straight from the bytes).
-    top_variants: bool,
 }
 
 /// The fields on the wire (not skipped) and their Python names.
@@ -403,7 +399,7 @@ impl Gen<'_> {
                 self.line(1, "def decode(data):");
                 self.line(2, "d = data if type(data) is bytes else bytes(data)");
                 let (wire, names) = wire_fields(fields);
-                let whole = fast::Fast::new(self).whole(t, &name, *id, true, &wire, &names);
+                let whole = fast::Fast::new(self).whole(t, &name, *id, &wire, &names);
                 if let Some(lines) = whole {
                     self.line(2, "try:");
                     for line in lines {
@@ -590,28 +586,39 @@ impl Gen<'_> {
         }
         self.line(0, "");
         self.out.push_str(&unpack);
-        if let (true, Some(_), Shape::Enum { .. }) = (self.top_variants, id, &t.shape) {
-            let whole = fast::Fast::new(self).whole(t, name, id, false, &wire, &names);
+        if let (Some(_), Shape::Enum { .. }) = (id, &t.shape) {
+            // A variant decodes itself alone (a program that knows what comes), in one
+            // call; the enum's `decode` dispatches here on the id.
+            let whole = fast::Fast::new(self).whole(t, name, id, &wire, &names);
+            let enumeration = ident(&t.name);
             self.line(0, "");
             self.line(1, "@staticmethod");
-            self.line(1, "def _decode(d):");
-            match whole {
-                Some(lines) => {
-                    for line in lines {
-                        let _ = writeln!(self.out, "        {line}");
-                    }
+            self.line(1, "def decode(data):");
+            let _ = writeln!(
+                self.out,
+                "        \"\"\"This message alone: another message's bytes raise ``DecodeError``.\"\"\""
+            );
+            self.line(2, "d = data if type(data) is bytes else bytes(data)");
+            if let Some(lines) = whole {
+                self.line(2, "try:");
+                for line in lines {
+                    let _ = writeln!(self.out, "            {line}");
                 }
-                None => {
-                    let _ = writeln!(
-                        self.out,
-                        "        v, p = _checked_unpack({name}._read, d, {})",
-                        t.id_bytes
-                    );
-                    self.line(2, "if p != len(d):");
-                    self.line(3, "_bad()");
-                    self.line(2, "return v");
-                }
+                self.line(2, "except Exception:");
+                self.line(3, "pass");
+                self.line(2, "# The checking path says what is wrong.");
             }
+            let _ = writeln!(
+                self.out,
+                "        v = _decode_whole({enumeration}._read, d)"
+            );
+            let _ = writeln!(self.out, "        if type(v) is not {name}:");
+            let _ = writeln!(
+                self.out,
+                "            raise DecodeError(getattr(v, \"ID\", None), {:?}, \"%s, not {label}\" % v._NAME)",
+                format!("{}.id", t.name)
+            );
+            self.line(2, "return v");
         }
     }
 
@@ -901,17 +908,39 @@ impl Gen<'_> {
             .map(|c| self.struct_for(&format!("{}{c}", prefix(t.order))));
         self.line(1, "@staticmethod");
         self.line(1, "def decode(data):");
-        self.line(2, "d = data if type(data) is bytes else bytes(data)");
         let top = [&self.p.recv, &self.p.send]
             .iter()
             .any(|ty| matches!(ty, Ty::Named(n) if *n == t.name));
         let decoders = format!("_{}_DECODE", name.to_uppercase());
-        if let Some(ids) = &id_struct {
-            self.line(2, "try:");
-            let _ = writeln!(self.out, "            id, = {ids}.unpack_from(d, 0)");
-            if top {
-                let _ = writeln!(self.out, "            return {decoders}[id](d)");
-            } else {
+        // The id, read from the bytes as they came (bytes, bytearray or memoryview).
+        let id_of = match (t.id_bytes, t.order) {
+            (1, _) => Some("data[0]".to_owned()),
+            (2, ByteOrder::Little) => Some("data[0] | data[1] << 8".to_owned()),
+            (2, ByteOrder::Big) => Some("data[0] << 8 | data[1]".to_owned()),
+            _ => id_struct
+                .as_ref()
+                .map(|s| format!("{s}.unpack_from(data)[0]")),
+        };
+        match (&id_struct, id_of) {
+            (Some(_), Some(id_of)) if top => {
+                // Each variant's own `decode`, found by the id.
+                self.line(2, "try:");
+                let _ = writeln!(self.out, "            decode = {decoders}[{id_of}]");
+                self.line(2, "except Exception:");
+                self.line(
+                    3,
+                    "# The checking path reads the catch-all or says what is wrong.",
+                );
+                let _ = writeln!(
+                    self.out,
+                    "            return _decode_whole({name}._read, data)"
+                );
+                self.line(2, "return decode(data)");
+            }
+            (Some(ids), _) => {
+                self.line(2, "d = data if type(data) is bytes else bytes(data)");
+                self.line(2, "try:");
+                let _ = writeln!(self.out, "            id, = {ids}.unpack_from(d, 0)");
                 let _ = writeln!(
                     self.out,
                     "            v, p = {table}[id](d, {})",
@@ -919,15 +948,18 @@ impl Gen<'_> {
                 );
                 self.line(3, "if p == len(d):");
                 self.line(4, "return v");
+                self.line(2, "except Exception:");
+                self.line(3, "pass");
+                self.line(
+                    2,
+                    "# The checking path says what is wrong (or reads the catch-all).",
+                );
+                let _ = writeln!(self.out, "        return _decode_whole({name}._read, d)");
             }
-            self.line(2, "except Exception:");
-            self.line(3, "pass");
-            self.line(
-                2,
-                "# The checking path says what is wrong (or reads the catch-all).",
-            );
+            (None, _) => {
+                let _ = writeln!(self.out, "        return _decode_whole({name}._read, data)");
+            }
         }
-        let _ = writeln!(self.out, "        return _decode_whole({name}._read, d)");
         self.line(0, "");
         self.line(1, "@staticmethod");
         self.line(1, "def _unpack(d, p):");
@@ -990,7 +1022,6 @@ impl Gen<'_> {
                 );
             }
         }
-        self.top_variants = top;
         for v in variants {
             let cls = format!("{name}_{}", ident(&v.name));
             let label = format!("{}.{}", t.name, v.name);
@@ -1076,12 +1107,12 @@ impl Gen<'_> {
             let decoders_of: Vec<String> = variants
                 .iter()
                 .filter_map(|v| {
-                    v.id.map(|id| format!("0x{id:x}: {name}_{}._decode", ident(&v.name)))
+                    v.id.map(|id| format!("0x{id:x}: {name}_{}.decode", ident(&v.name)))
                 })
                 .collect();
             let _ = writeln!(self.out, "{decoders} = {{{}}}", decoders_of.join(", "));
         }
-        self.top_variants = false;
+
         for v in variants {
             let _ = writeln!(
                 self.out,

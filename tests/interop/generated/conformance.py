@@ -370,6 +370,23 @@ class Nested_One(Nested):
         p += 1
         return Nested_One(v_f0), p
 
+    @staticmethod
+    def decode(data):
+        """This message alone: another message's bytes raise ``DecodeError``."""
+        d = data if type(data) is bytes else bytes(data)
+        try:
+            got, v_f0, = _S2.unpack(d)
+            if got != 0x1:
+                _bad()
+            return Nested_One(v_f0)
+        except Exception:
+            pass
+        # The checking path says what is wrong.
+        v = _decode_whole(Nested._read, d)
+        if type(v) is not Nested_One:
+            raise DecodeError(getattr(v, "ID", None), "Nested.id", "%s, not Nested.One" % v._NAME)
+        return v
+
 
 class Nested_Two(Nested):
     """`Nested.Two` (id 0x2)."""
@@ -411,6 +428,33 @@ class Nested_Two(Nested):
         p = e
         v_inner = Inner(x2, x3)
         return Nested_Two(v_x, v_inner), p
+
+    @staticmethod
+    def decode(data):
+        """This message alone: another message's bytes raise ``DecodeError``."""
+        d = data if type(data) is bytes else bytes(data)
+        try:
+            p = 0
+            got, v_x, = _S3.unpack_from(d, p)
+            p += 10
+            if got != 0x2:
+                _bad()
+            x1, n3, = _S0.unpack_from(d, p)
+            p += 4
+            e = p + n3
+            x2 = d[p:e].decode()
+            p = e
+            v_inner = Inner(x1, x2)
+            if p != len(d):
+                _bad()
+            return Nested_Two(v_x, v_inner)
+        except Exception:
+            pass
+        # The checking path says what is wrong.
+        v = _decode_whole(Nested._read, d)
+        if type(v) is not Nested_Two:
+            raise DecodeError(getattr(v, "ID", None), "Nested.id", "%s, not Nested.Two" % v._NAME)
+        return v
 
 
 _NESTED_BY_ID = {0x1: Nested_One, 0x2: Nested_Two}
@@ -483,14 +527,12 @@ class Every(Message):
 
     @staticmethod
     def decode(data):
-        d = data if type(data) is bytes else bytes(data)
         try:
-            id, = _S5.unpack_from(d, 0)
-            return _EVERY_DECODE[id](d)
+            decode = _EVERY_DECODE[data[0]]
         except Exception:
-            pass
-        # The checking path says what is wrong (or reads the catch-all).
-        return _decode_whole(Every._read, d)
+            # The checking path reads the catch-all or says what is wrong.
+            return _decode_whole(Every._read, data)
+        return decode(data)
 
     @staticmethod
     def _unpack(d, p):
@@ -562,19 +604,31 @@ class Every_Ints(Every):
         return Every_Ints(v_a, v_b, v_c, v_d, v_e, v_f, v_g, v_h, v_i, v_j), p
 
     @staticmethod
-    def _decode(d):
-        p = 0
-        _, v_a, v_b, v_c, v_d, v_e, v_f, v_g, v_h, = _S7.unpack_from(d, p)
-        p += 31
-        e = p + 16
-        v_i = int.from_bytes(d[p:e], "little", signed=False)
-        p = e
-        e = p + 16
-        v_j = int.from_bytes(d[p:e], "little", signed=True)
-        p = e
-        if p != len(d):
-            _bad()
-        return Every_Ints(v_a, v_b, v_c, v_d, v_e, v_f, v_g, v_h, v_i, v_j)
+    def decode(data):
+        """This message alone: another message's bytes raise ``DecodeError``."""
+        d = data if type(data) is bytes else bytes(data)
+        try:
+            p = 0
+            got, v_a, v_b, v_c, v_d, v_e, v_f, v_g, v_h, = _S7.unpack_from(d, p)
+            p += 31
+            if got != 0x1:
+                _bad()
+            e = p + 16
+            v_i = int.from_bytes(d[p:e], "little", signed=False)
+            p = e
+            e = p + 16
+            v_j = int.from_bytes(d[p:e], "little", signed=True)
+            p = e
+            if p != len(d):
+                _bad()
+            return Every_Ints(v_a, v_b, v_c, v_d, v_e, v_f, v_g, v_h, v_i, v_j)
+        except Exception:
+            pass
+        # The checking path says what is wrong.
+        v = _decode_whole(Every._read, d)
+        if type(v) is not Every_Ints:
+            raise DecodeError(getattr(v, "ID", None), "Every.id", "%s, not Every.Ints" % v._NAME)
+        return v
 
 
 class Every_Floats(Every):
@@ -616,15 +670,27 @@ class Every_Floats(Every):
         return Every_Floats(v_a, v_b, v_c, v_d), p
 
     @staticmethod
-    def _decode(d):
-        p = 0
-        _, v_a, v_b, = _S10.unpack_from(d, p)
-        p += 13
-        v_c, v_d, = _S9.unpack_from(d, p)
-        p += 8
-        if p != len(d):
-            _bad()
-        return Every_Floats(v_a, v_b, v_c, v_d)
+    def decode(data):
+        """This message alone: another message's bytes raise ``DecodeError``."""
+        d = data if type(data) is bytes else bytes(data)
+        try:
+            p = 0
+            got, v_a, v_b, = _S10.unpack_from(d, p)
+            p += 13
+            if got != 0x2:
+                _bad()
+            v_c, v_d, = _S9.unpack_from(d, p)
+            p += 8
+            if p != len(d):
+                _bad()
+            return Every_Floats(v_a, v_b, v_c, v_d)
+        except Exception:
+            pass
+        # The checking path says what is wrong.
+        v = _decode_whole(Every._read, d)
+        if type(v) is not Every_Floats:
+            raise DecodeError(getattr(v, "ID", None), "Every.id", "%s, not Every.Floats" % v._NAME)
+        return v
 
 
 class Every_Texts(Every):
@@ -698,36 +764,48 @@ class Every_Texts(Every):
         return Every_Texts(v_s, v_long, v_b, v_v, v_flag), p
 
     @staticmethod
-    def _decode(d):
-        p = 0
-        _, n1, = _S11.unpack_from(d, p)
-        p += 3
-        e = p + n1
-        v_s = d[p:e].decode()
-        p = e
-        n2, = _S12.unpack_from(d, p)
-        p += 4
-        e = p + n2
-        v_long = d[p:e].decode()
-        p = e
-        n3, = _S13.unpack_from(d, p)
-        p += 2
-        e = p + n3
-        v_b = d[p:e]
-        p = e
-        n4, = _S13.unpack_from(d, p)
-        p += 2
-        e = p + n4
-        v_v = d[p:e]
-        p = e
-        v_flag = d[p]
-        p += 1
-        if v_flag > 1:
-            _bad()
-        v_flag = v_flag == 1
-        if p != len(d):
-            _bad()
-        return Every_Texts(v_s, v_long, v_b, v_v, v_flag)
+    def decode(data):
+        """This message alone: another message's bytes raise ``DecodeError``."""
+        d = data if type(data) is bytes else bytes(data)
+        try:
+            p = 0
+            got, n1, = _S11.unpack_from(d, p)
+            p += 3
+            if got != 0x3:
+                _bad()
+            e = p + n1
+            v_s = d[p:e].decode()
+            p = e
+            n2, = _S12.unpack_from(d, p)
+            p += 4
+            e = p + n2
+            v_long = d[p:e].decode()
+            p = e
+            n3, = _S13.unpack_from(d, p)
+            p += 2
+            e = p + n3
+            v_b = d[p:e]
+            p = e
+            n4, = _S13.unpack_from(d, p)
+            p += 2
+            e = p + n4
+            v_v = d[p:e]
+            p = e
+            v_flag = d[p]
+            p += 1
+            if v_flag > 1:
+                _bad()
+            v_flag = v_flag == 1
+            if p != len(d):
+                _bad()
+            return Every_Texts(v_s, v_long, v_b, v_v, v_flag)
+        except Exception:
+            pass
+        # The checking path says what is wrong.
+        v = _decode_whole(Every._read, d)
+        if type(v) is not Every_Texts:
+            raise DecodeError(getattr(v, "ID", None), "Every.id", "%s, not Every.Texts" % v._NAME)
+        return v
 
 
 class Every_Seqs(Every):
@@ -851,63 +929,75 @@ class Every_Seqs(Every):
         return Every_Seqs(v_items, v_small, v_opt, v_none, v_arr, v_four, v_pair, v_unit), p
 
     @staticmethod
-    def _decode(d):
-        p = 0
-        _, n1, = _S11.unpack_from(d, p)
-        p += 3
-        if n1 * 3 > len(d) - p:
-            _bad()
-        v_items = []
-        for _ in range(n1):
-            x3, n5, = _S0.unpack_from(d, p)
-            p += 4
-            e = p + n5
-            x4 = d[p:e].decode()
+    def decode(data):
+        """This message alone: another message's bytes raise ``DecodeError``."""
+        d = data if type(data) is bytes else bytes(data)
+        try:
+            p = 0
+            got, n1, = _S11.unpack_from(d, p)
+            p += 3
+            if got != 0x4:
+                _bad()
+            if n1 * 3 > len(d) - p:
+                _bad()
+            v_items = []
+            for _ in range(n1):
+                x3, n5, = _S0.unpack_from(d, p)
+                p += 4
+                e = p + n5
+                x4 = d[p:e].decode()
+                p = e
+                x2 = Inner(x3, x4)
+                v_items.append(x2)
+            n6 = d[p]
+            p += 1
+            e = p + n6 * 2
+            v_small = list(struct.unpack_from("<%dH" % n6, d, p))
             p = e
-            x2 = Inner(x3, x4)
-            v_items.append(x2)
-        n6 = d[p]
-        p += 1
-        e = p + n6 * 2
-        v_small = list(struct.unpack_from("<%dH" % n6, d, p))
-        p = e
-        t7 = d[p]
-        p += 1
-        if t7 > 1:
-            _bad()
-        if t7:
-            x8, n10, = _S0.unpack_from(d, p)
-            p += 4
-            e = p + n10
-            x9 = d[p:e].decode()
+            t7 = d[p]
+            p += 1
+            if t7 > 1:
+                _bad()
+            if t7:
+                x8, n10, = _S0.unpack_from(d, p)
+                p += 4
+                e = p + n10
+                x9 = d[p:e].decode()
+                p = e
+                v_opt = Inner(x8, x9)
+            else:
+                v_opt = None
+            t11 = d[p]
+            p += 1
+            if t11 > 1:
+                _bad()
+            if t11:
+                v_none, = _S12.unpack_from(d, p)
+                p += 4
+            else:
+                v_none = None
+            v_arr = list(_S14.unpack_from(d, p))
+            p += 6
+            e = p + 4
+            v_four = d[p:e]
             p = e
-            v_opt = Inner(x8, x9)
-        else:
-            v_opt = None
-        t11 = d[p]
-        p += 1
-        if t11 > 1:
-            _bad()
-        if t11:
-            v_none, = _S12.unpack_from(d, p)
-            p += 4
-        else:
-            v_none = None
-        v_arr = list(_S14.unpack_from(d, p))
-        p += 6
-        e = p + 4
-        v_four = d[p:e]
-        p = e
-        x12, n14, = _S11.unpack_from(d, p)
-        p += 3
-        e = p + n14
-        x13 = d[p:e].decode()
-        p = e
-        v_pair = (x12, x13)
-        v_unit = None
-        if p != len(d):
-            _bad()
-        return Every_Seqs(v_items, v_small, v_opt, v_none, v_arr, v_four, v_pair, v_unit)
+            x12, n14, = _S11.unpack_from(d, p)
+            p += 3
+            e = p + n14
+            x13 = d[p:e].decode()
+            p = e
+            v_pair = (x12, x13)
+            v_unit = None
+            if p != len(d):
+                _bad()
+            return Every_Seqs(v_items, v_small, v_opt, v_none, v_arr, v_four, v_pair, v_unit)
+        except Exception:
+            pass
+        # The checking path says what is wrong.
+        v = _decode_whole(Every._read, d)
+        if type(v) is not Every_Seqs:
+            raise DecodeError(getattr(v, "ID", None), "Every.id", "%s, not Every.Seqs" % v._NAME)
+        return v
 
 
 class Every_Nest(Every):
@@ -954,22 +1044,34 @@ class Every_Nest(Every):
         return Every_Nest(v_f0, v_f1), p
 
     @staticmethod
-    def _decode(d):
-        p = 0
-        _ = d[p]
-        p += 1
-        v_f0, p = Nested._unpack(d, p)
-        n1, = _S13.unpack_from(d, p)
-        p += 2
-        if n1 * 3 > len(d) - p:
-            _bad()
-        v_f1 = []
-        for _ in range(n1):
-            x2, p = Nested._unpack(d, p)
-            v_f1.append(x2)
-        if p != len(d):
-            _bad()
-        return Every_Nest(v_f0, v_f1)
+    def decode(data):
+        """This message alone: another message's bytes raise ``DecodeError``."""
+        d = data if type(data) is bytes else bytes(data)
+        try:
+            p = 0
+            got = d[p]
+            p += 1
+            if got != 0x5:
+                _bad()
+            v_f0, p = Nested._unpack(d, p)
+            n1, = _S13.unpack_from(d, p)
+            p += 2
+            if n1 * 3 > len(d) - p:
+                _bad()
+            v_f1 = []
+            for _ in range(n1):
+                x2, p = Nested._unpack(d, p)
+                v_f1.append(x2)
+            if p != len(d):
+                _bad()
+            return Every_Nest(v_f0, v_f1)
+        except Exception:
+            pass
+        # The checking path says what is wrong.
+        v = _decode_whole(Every._read, d)
+        if type(v) is not Every_Nest:
+            raise DecodeError(getattr(v, "ID", None), "Every.id", "%s, not Every.Nest" % v._NAME)
+        return v
 
 
 class Every_Rest(Every):
@@ -1010,15 +1112,27 @@ class Every_Rest(Every):
         return Every_Rest(v_f0, v_f1), p
 
     @staticmethod
-    def _decode(d):
-        p = 0
-        _, v_f0, = _S15.unpack_from(d, p)
-        p += 5
-        v_f1 = d[p:].decode()
-        p = len(d)
-        if p != len(d):
-            _bad()
-        return Every_Rest(v_f0, v_f1)
+    def decode(data):
+        """This message alone: another message's bytes raise ``DecodeError``."""
+        d = data if type(data) is bytes else bytes(data)
+        try:
+            p = 0
+            got, v_f0, = _S15.unpack_from(d, p)
+            p += 5
+            if got != 0x6:
+                _bad()
+            v_f1 = d[p:].decode()
+            p = len(d)
+            if p != len(d):
+                _bad()
+            return Every_Rest(v_f0, v_f1)
+        except Exception:
+            pass
+        # The checking path says what is wrong.
+        v = _decode_whole(Every._read, d)
+        if type(v) is not Every_Rest:
+            raise DecodeError(getattr(v, "ID", None), "Every.id", "%s, not Every.Rest" % v._NAME)
+        return v
 
 
 class Every_RestBytes(Every):
@@ -1054,15 +1168,27 @@ class Every_RestBytes(Every):
         return Every_RestBytes(v_f0), p
 
     @staticmethod
-    def _decode(d):
-        p = 0
-        _ = d[p]
-        p += 1
-        v_f0 = d[p:]
-        p = len(d)
-        if p != len(d):
-            _bad()
-        return Every_RestBytes(v_f0)
+    def decode(data):
+        """This message alone: another message's bytes raise ``DecodeError``."""
+        d = data if type(data) is bytes else bytes(data)
+        try:
+            p = 0
+            got = d[p]
+            p += 1
+            if got != 0x7:
+                _bad()
+            v_f0 = d[p:]
+            p = len(d)
+            if p != len(d):
+                _bad()
+            return Every_RestBytes(v_f0)
+        except Exception:
+            pass
+        # The checking path says what is wrong.
+        v = _decode_whole(Every._read, d)
+        if type(v) is not Every_RestBytes:
+            raise DecodeError(getattr(v, "ID", None), "Every.id", "%s, not Every.RestBytes" % v._NAME)
+        return v
 
 
 class Every_Empty(Every):
@@ -1093,9 +1219,21 @@ class Every_Empty(Every):
         return Every_Empty(), p
 
     @staticmethod
-    def _decode(d):
-        _, = _S5.unpack(d)
-        return Every_Empty()
+    def decode(data):
+        """This message alone: another message's bytes raise ``DecodeError``."""
+        d = data if type(data) is bytes else bytes(data)
+        try:
+            got, = _S5.unpack(d)
+            if got != 0x8:
+                _bad()
+            return Every_Empty()
+        except Exception:
+            pass
+        # The checking path says what is wrong.
+        v = _decode_whole(Every._read, d)
+        if type(v) is not Every_Empty:
+            raise DecodeError(getattr(v, "ID", None), "Every.id", "%s, not Every.Empty" % v._NAME)
+        return v
 
 
 class Every_Skipped(Every):
@@ -1130,9 +1268,21 @@ class Every_Skipped(Every):
         return Every_Skipped(v_kept), p
 
     @staticmethod
-    def _decode(d):
-        _, v_kept, = _S15.unpack(d)
-        return Every_Skipped(v_kept)
+    def decode(data):
+        """This message alone: another message's bytes raise ``DecodeError``."""
+        d = data if type(data) is bytes else bytes(data)
+        try:
+            got, v_kept, = _S15.unpack(d)
+            if got != 0x9:
+                _bad()
+            return Every_Skipped(v_kept)
+        except Exception:
+            pass
+        # The checking path says what is wrong.
+        v = _decode_whole(Every._read, d)
+        if type(v) is not Every_Skipped:
+            raise DecodeError(getattr(v, "ID", None), "Every.id", "%s, not Every.Skipped" % v._NAME)
+        return v
 
 
 class Every_Json(Every):
@@ -1166,14 +1316,26 @@ class Every_Json(Every):
         return Every_Json(v_f0), p
 
     @staticmethod
-    def _decode(d):
-        p = 0
-        _ = d[p]
-        p += 1
-        v_f0, p = Profile._unpack(d, p)
-        if p != len(d):
-            _bad()
-        return Every_Json(v_f0)
+    def decode(data):
+        """This message alone: another message's bytes raise ``DecodeError``."""
+        d = data if type(data) is bytes else bytes(data)
+        try:
+            p = 0
+            got = d[p]
+            p += 1
+            if got != 0xa:
+                _bad()
+            v_f0, p = Profile._unpack(d, p)
+            if p != len(d):
+                _bad()
+            return Every_Json(v_f0)
+        except Exception:
+            pass
+        # The checking path says what is wrong.
+        v = _decode_whole(Every._read, d)
+        if type(v) is not Every_Json:
+            raise DecodeError(getattr(v, "ID", None), "Every.id", "%s, not Every.Json" % v._NAME)
+        return v
 
 
 class Every_Hooked(Every):
@@ -1203,10 +1365,12 @@ class Every_Hooked(Every):
         return _checked_unpack(Every_Hooked._read, d, p)
 
     @staticmethod
-    def _decode(d):
-        v, p = _checked_unpack(Every_Hooked._read, d, 1)
-        if p != len(d):
-            _bad()
+    def decode(data):
+        """This message alone: another message's bytes raise ``DecodeError``."""
+        d = data if type(data) is bytes else bytes(data)
+        v = _decode_whole(Every._read, d)
+        if type(v) is not Every_Hooked:
+            raise DecodeError(getattr(v, "ID", None), "Every.id", "%s, not Every.Hooked" % v._NAME)
         return v
 
 
@@ -1251,18 +1415,30 @@ class Every_Hello(Every):
         return Every_Hello(v_version, v_protocol), p
 
     @staticmethod
-    def _decode(d):
-        p = 0
-        _, n1, = _S11.unpack_from(d, p)
-        p += 3
-        e = p + n1
-        v_version = d[p:e].decode()
-        p = e
-        v_protocol, = _S16.unpack_from(d, p)
-        p += 8
-        if p != len(d):
-            _bad()
-        return Every_Hello(v_version, v_protocol)
+    def decode(data):
+        """This message alone: another message's bytes raise ``DecodeError``."""
+        d = data if type(data) is bytes else bytes(data)
+        try:
+            p = 0
+            got, n1, = _S11.unpack_from(d, p)
+            p += 3
+            if got != 0xc:
+                _bad()
+            e = p + n1
+            v_version = d[p:e].decode()
+            p = e
+            v_protocol, = _S16.unpack_from(d, p)
+            p += 8
+            if p != len(d):
+                _bad()
+            return Every_Hello(v_version, v_protocol)
+        except Exception:
+            pass
+        # The checking path says what is wrong.
+        v = _decode_whole(Every._read, d)
+        if type(v) is not Every_Hello:
+            raise DecodeError(getattr(v, "ID", None), "Every.id", "%s, not Every.Hello" % v._NAME)
+        return v
 
 
 class Every_Unknown(Every):
@@ -1283,7 +1459,7 @@ class Every_Unknown(Every):
 
 _EVERY_BY_ID = {0x1: Every_Ints, 0x2: Every_Floats, 0x3: Every_Texts, 0x4: Every_Seqs, 0x5: Every_Nest, 0x6: Every_Rest, 0x7: Every_RestBytes, 0x8: Every_Empty, 0x9: Every_Skipped, 0xa: Every_Json, 0xb: Every_Hooked, 0xc: Every_Hello}
 _EVERY_UNPACK = {0x1: Every_Ints._unpack, 0x2: Every_Floats._unpack, 0x3: Every_Texts._unpack, 0x4: Every_Seqs._unpack, 0x5: Every_Nest._unpack, 0x6: Every_Rest._unpack, 0x7: Every_RestBytes._unpack, 0x8: Every_Empty._unpack, 0x9: Every_Skipped._unpack, 0xa: Every_Json._unpack, 0xb: Every_Hooked._unpack, 0xc: Every_Hello._unpack}
-_EVERY_DECODE = {0x1: Every_Ints._decode, 0x2: Every_Floats._decode, 0x3: Every_Texts._decode, 0x4: Every_Seqs._decode, 0x5: Every_Nest._decode, 0x6: Every_Rest._decode, 0x7: Every_RestBytes._decode, 0x8: Every_Empty._decode, 0x9: Every_Skipped._decode, 0xa: Every_Json._decode, 0xb: Every_Hooked._decode, 0xc: Every_Hello._decode}
+_EVERY_DECODE = {0x1: Every_Ints.decode, 0x2: Every_Floats.decode, 0x3: Every_Texts.decode, 0x4: Every_Seqs.decode, 0x5: Every_Nest.decode, 0x6: Every_Rest.decode, 0x7: Every_RestBytes.decode, 0x8: Every_Empty.decode, 0x9: Every_Skipped.decode, 0xa: Every_Json.decode, 0xb: Every_Hooked.decode, 0xc: Every_Hello.decode}
 Every.Ints = Every_Ints
 Every.Floats = Every_Floats
 Every.Texts = Every_Texts

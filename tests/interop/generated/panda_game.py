@@ -241,14 +241,12 @@ class GameState(Message):
 
     @staticmethod
     def decode(data):
-        d = data if type(data) is bytes else bytes(data)
         try:
-            id, = _S0.unpack_from(d, 0)
-            return _GAMESTATE_DECODE[id](d)
+            decode = _GAMESTATE_DECODE[data[0] | data[1] << 8]
         except Exception:
-            pass
-        # The checking path says what is wrong (or reads the catch-all).
-        return _decode_whole(GameState._read, d)
+            # The checking path reads the catch-all or says what is wrong.
+            return _decode_whole(GameState._read, data)
+        return decode(data)
 
     @staticmethod
     def _unpack(d, p):
@@ -339,34 +337,46 @@ class GameState_State(GameState):
         return GameState_State(v_name, v_hp, v_alive, v_x, v_level, v_dir, v_speed, v_serial, v_long, v_blob), p
 
     @staticmethod
-    def _decode(d):
-        p = 0
-        _, n1, = _S2.unpack_from(d, p)
-        p += 4
-        e = p + n1
-        v_name = d[p:e].decode()
-        p = e
-        v_hp, v_alive, v_x, v_level, v_dir, v_speed, v_serial, n2, = _S3.unpack_from(d, p)
-        p += 32
-        if v_alive > 1:
-            _bad()
-        v_alive = v_alive == 1
-        e = p + n2
-        v_long = d[p:e].decode()
-        p = e
-        n3, = _S0.unpack_from(d, p)
-        p += 2
-        e = p + n3
-        v_blob = d[p:e]
-        p = e
-        if p != len(d):
-            _bad()
-        return GameState_State(v_name, v_hp, v_alive, v_x, v_level, v_dir, v_speed, v_serial, v_long, v_blob)
+    def decode(data):
+        """This message alone: another message's bytes raise ``DecodeError``."""
+        d = data if type(data) is bytes else bytes(data)
+        try:
+            p = 0
+            got, n1, = _S2.unpack_from(d, p)
+            p += 4
+            if got != 0x2001:
+                _bad()
+            e = p + n1
+            v_name = d[p:e].decode()
+            p = e
+            v_hp, v_alive, v_x, v_level, v_dir, v_speed, v_serial, n2, = _S3.unpack_from(d, p)
+            p += 32
+            if v_alive > 1:
+                _bad()
+            v_alive = v_alive == 1
+            e = p + n2
+            v_long = d[p:e].decode()
+            p = e
+            n3, = _S0.unpack_from(d, p)
+            p += 2
+            e = p + n3
+            v_blob = d[p:e]
+            p = e
+            if p != len(d):
+                _bad()
+            return GameState_State(v_name, v_hp, v_alive, v_x, v_level, v_dir, v_speed, v_serial, v_long, v_blob)
+        except Exception:
+            pass
+        # The checking path says what is wrong.
+        v = _decode_whole(GameState._read, d)
+        if type(v) is not GameState_State:
+            raise DecodeError(getattr(v, "ID", None), "GameState.id", "%s, not GameState.State" % v._NAME)
+        return v
 
 
 _GAMESTATE_BY_ID = {0x2001: GameState_State}
 _GAMESTATE_UNPACK = {0x2001: GameState_State._unpack}
-_GAMESTATE_DECODE = {0x2001: GameState_State._decode}
+_GAMESTATE_DECODE = {0x2001: GameState_State.decode}
 GameState.State = GameState_State
 
 

@@ -238,14 +238,12 @@ class Internal(Message):
 
     @staticmethod
     def decode(data):
-        d = data if type(data) is bytes else bytes(data)
         try:
-            id, = _S0.unpack_from(d, 0)
-            return _INTERNAL_DECODE[id](d)
+            decode = _INTERNAL_DECODE[data[0] | data[1] << 8]
         except Exception:
-            pass
-        # The checking path says what is wrong (or reads the catch-all).
-        return _decode_whole(Internal._read, d)
+            # The checking path reads the catch-all or says what is wrong.
+            return _decode_whole(Internal._read, data)
+        return decode(data)
 
     @staticmethod
     def _unpack(d, p):
@@ -313,10 +311,12 @@ class Internal_Register(Internal):
         return _checked_unpack(Internal_Register._read, d, p)
 
     @staticmethod
-    def _decode(d):
-        v, p = _checked_unpack(Internal_Register._read, d, 2)
-        if p != len(d):
-            _bad()
+    def decode(data):
+        """This message alone: another message's bytes raise ``DecodeError``."""
+        d = data if type(data) is bytes else bytes(data)
+        v = _decode_whole(Internal._read, d)
+        if type(v) is not Internal_Register:
+            raise DecodeError(getattr(v, "ID", None), "Internal.id", "%s, not Internal.Register" % v._NAME)
         return v
 
 
@@ -367,10 +367,12 @@ class Internal_Registered(Internal):
         return _checked_unpack(Internal_Registered._read, d, p)
 
     @staticmethod
-    def _decode(d):
-        v, p = _checked_unpack(Internal_Registered._read, d, 2)
-        if p != len(d):
-            _bad()
+    def decode(data):
+        """This message alone: another message's bytes raise ``DecodeError``."""
+        d = data if type(data) is bytes else bytes(data)
+        v = _decode_whole(Internal._read, d)
+        if type(v) is not Internal_Registered:
+            raise DecodeError(getattr(v, "ID", None), "Internal.id", "%s, not Internal.Registered" % v._NAME)
         return v
 
 
@@ -409,10 +411,12 @@ class Internal_Note(Internal):
         return _checked_unpack(Internal_Note._read, d, p)
 
     @staticmethod
-    def _decode(d):
-        v, p = _checked_unpack(Internal_Note._read, d, 2)
-        if p != len(d):
-            _bad()
+    def decode(data):
+        """This message alone: another message's bytes raise ``DecodeError``."""
+        d = data if type(data) is bytes else bytes(data)
+        v = _decode_whole(Internal._read, d)
+        if type(v) is not Internal_Note:
+            raise DecodeError(getattr(v, "ID", None), "Internal.id", "%s, not Internal.Note" % v._NAME)
         return v
 
 
@@ -451,16 +455,18 @@ class Internal_Notice(Internal):
         return _checked_unpack(Internal_Notice._read, d, p)
 
     @staticmethod
-    def _decode(d):
-        v, p = _checked_unpack(Internal_Notice._read, d, 2)
-        if p != len(d):
-            _bad()
+    def decode(data):
+        """This message alone: another message's bytes raise ``DecodeError``."""
+        d = data if type(data) is bytes else bytes(data)
+        v = _decode_whole(Internal._read, d)
+        if type(v) is not Internal_Notice:
+            raise DecodeError(getattr(v, "ID", None), "Internal.id", "%s, not Internal.Notice" % v._NAME)
         return v
 
 
 _INTERNAL_BY_ID = {0x101: Internal_Register, 0x102: Internal_Registered, 0x103: Internal_Note, 0x104: Internal_Notice}
 _INTERNAL_UNPACK = {0x101: Internal_Register._unpack, 0x102: Internal_Registered._unpack, 0x103: Internal_Note._unpack, 0x104: Internal_Notice._unpack}
-_INTERNAL_DECODE = {0x101: Internal_Register._decode, 0x102: Internal_Registered._decode, 0x103: Internal_Note._decode, 0x104: Internal_Notice._decode}
+_INTERNAL_DECODE = {0x101: Internal_Register.decode, 0x102: Internal_Registered.decode, 0x103: Internal_Note.decode, 0x104: Internal_Notice.decode}
 Internal.Register = Internal_Register
 Internal.Registered = Internal_Registered
 Internal.Note = Internal_Note

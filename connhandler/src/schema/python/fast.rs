@@ -605,9 +605,8 @@ impl<'g, 'a> Fast<'g, 'a> {
         out
     }
 
-    /// Lines that decode a whole message from `d` (a top-level type's `decode`, a
-    /// top-level enum's variants' `_decode`): its id (checked with `check_id`; the enum
-    /// checked a variant's), its fields and its end; the last line returns the value. A
+    /// Lines that decode a whole message from `d` (a struct's `decode`, a variant's own
+    /// `decode`): its id (checked), its fields and its end; the last line returns the value. A
     /// message of fixed numbers only is one `unpack` of its exact size, as a hand-written
     /// decoder reads it. `None` where the fast path does not go.
     pub(super) fn whole(
@@ -615,7 +614,6 @@ impl<'g, 'a> Fast<'g, 'a> {
         t: &TypeDef,
         cls: &str,
         id: Option<u64>,
-        check_id: bool,
         fields: &[&FieldDef],
         names: &[String],
     ) -> Option<Vec<String>> {
@@ -625,15 +623,8 @@ impl<'g, 'a> Fast<'g, 'a> {
         let mut reads = Vec::new();
         if let Some(id) = id {
             let c = prefix_char_id(t.id_bytes)?;
-            let (target, post) = if check_id {
-                (
-                    "got",
-                    vec![format!("if got != 0x{id:x}:"), "    _bad()".into()],
-                )
-            } else {
-                ("_", Vec::new())
-            };
-            reads.push(Read::Fixed(needs(t.order, c), c, target.into(), post));
+            let post = vec![format!("if got != 0x{id:x}:"), "    _bad()".into()];
+            reads.push(Read::Fixed(needs(t.order, c), c, "got".into(), post));
         }
         for (f, n) in fields.iter().zip(names) {
             let rest = f.kind == FieldKind::Rest;
