@@ -622,22 +622,30 @@ impl Gen<'_> {
         }
     }
 
+    /// The run of fixed-size numbers of one byte order starting at field `i`, if it has
+    /// two or more (one struct reads and writes them): their indexes and the struct.
+    fn run_at(&mut self, fields: &[&FieldDef], i: usize) -> Option<(Vec<usize>, String)> {
+        let run: Vec<usize> = (i..fields.len())
+            .take_while(|&j| {
+                fields[j].kind == FieldKind::Plain
+                    && run_char(&fields[j].ty).is_some()
+                    && fields[j].order == fields[i].order
+            })
+            .collect();
+        if run.len() < 2 {
+            return None;
+        }
+        let format: String = std::iter::once(prefix(fields[i].order))
+            .chain(run.iter().filter_map(|&j| run_char(&fields[j].ty)))
+            .collect();
+        let s = self.struct_for(&format);
+        Some((run, s))
+    }
+
     fn write_fields(&mut self, label: &str, fields: &[&FieldDef], names: &[String]) {
         let mut i = 0;
         while i < fields.len() {
-            // A run of fixed-size numbers of one byte order: one struct.
-            let run: Vec<usize> = (i..fields.len())
-                .take_while(|&j| {
-                    fields[j].kind == FieldKind::Plain
-                        && run_char(&fields[j].ty).is_some()
-                        && fields[j].order == fields[i].order
-                })
-                .collect();
-            if run.len() > 1 {
-                let format: String = std::iter::once(prefix(fields[i].order))
-                    .chain(run.iter().filter_map(|&j| run_char(&fields[j].ty)))
-                    .collect();
-                let s = self.struct_for(&format);
+            if let Some((run, s)) = self.run_at(fields, i) {
                 let values: Vec<String> =
                     run.iter().map(|&j| format!("self.{}", names[j])).collect();
                 let _ = writeln!(
@@ -775,18 +783,7 @@ impl Gen<'_> {
     fn read_fields(&mut self, label: &str, fields: &[&FieldDef], names: &[String]) {
         let mut i = 0;
         while i < fields.len() {
-            let run: Vec<usize> = (i..fields.len())
-                .take_while(|&j| {
-                    fields[j].kind == FieldKind::Plain
-                        && run_char(&fields[j].ty).is_some()
-                        && fields[j].order == fields[i].order
-                })
-                .collect();
-            if run.len() > 1 {
-                let format: String = std::iter::once(prefix(fields[i].order))
-                    .chain(run.iter().filter_map(|&j| run_char(&fields[j].ty)))
-                    .collect();
-                let s = self.struct_for(&format);
+            if let Some((run, s)) = self.run_at(fields, i) {
                 let targets: Vec<&str> = run.iter().map(|&j| names[j].as_str()).collect();
                 let _ = writeln!(
                     self.out,
