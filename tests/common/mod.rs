@@ -4,6 +4,7 @@
 pub mod nats;
 pub mod python;
 pub mod tools;
+pub mod web;
 
 use std::{future::Future, time::Duration};
 

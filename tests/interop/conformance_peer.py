@@ -2,6 +2,7 @@
 module given as its argument and answers one line per request on stdin:
 
     rt HEX   -> "ok HEX" (decoded and encoded again) | "err MESSAGE" (DecodeError)
+    fl HEX   -> the same as rt, for float specials (no equality checks: NaN is not NaN)
     mk SEED  -> "ok HEX" (a value made here, from SEED, encoded)
 
 Anything else the module raises is reported as "crash TYPE: MESSAGE", which the harness
@@ -192,6 +193,8 @@ def answer(line):
             if wrong:
                 return "crash " + wrong
             return "ok " + msg.encode().hex()
+        if op == "fl":
+            return "ok " + Every.decode(bytes.fromhex(arg)).encode().hex()
         if op == "mk":
             msg = make(int(arg))
             data = msg.encode()

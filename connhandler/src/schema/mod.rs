@@ -49,6 +49,8 @@ mod json;
 pub mod lock;
 #[cfg(feature = "schema")]
 pub mod python;
+#[cfg(feature = "schema")]
+pub mod typescript;
 
 #[cfg(feature = "schema")]
 use std::path::Path;
@@ -268,6 +270,73 @@ impl Protocol {
         }
         out
     }
+
+    /// The fewest bytes a value of `ty` takes (as the Rust side's `MIN_LEN`): a generated
+    /// reader checks a count's claim against it before it reads or allocates anything.
+    #[cfg(feature = "schema")]
+    pub(crate) fn min_len(&self, ty: &Ty) -> usize {
+        match ty {
+            Ty::Int { bits, .. } | Ty::Float { bits } => usize::from(*bits) / 8,
+            Ty::Bool | Ty::String | Ty::Bytes | Ty::Vec(_) | Ty::Option(_) => 1,
+            Ty::Array(n, t) => n * self.min_len(t),
+            Ty::Tuple(ts) => ts.iter().map(|t| self.min_len(t)).sum(),
+            Ty::Unit | Ty::Opaque(_) => 0,
+            Ty::Named(n) => self.get(n).map_or(0, |t| self.type_min_len(t)),
+        }
+    }
+
+    #[cfg(feature = "schema")]
+    fn type_min_len(&self, t: &TypeDef) -> usize {
+        use crate::describe::{FieldDef, FieldKind, Shape};
+        let fields = |fs: &[FieldDef]| -> usize {
+            fs.iter()
+                .filter(|f| f.kind == FieldKind::Plain)
+                .map(|f| self.min_len(&f.ty))
+                .sum()
+        };
+        match &t.shape {
+            Shape::Struct { id, fields: fs } if !t.json => {
+                usize::from(t.id_bytes) * usize::from(id.is_some()) + fields(fs)
+            }
+            Shape::Struct { id, .. } => usize::from(t.id_bytes) * usize::from(id.is_some()) + 2,
+            Shape::Enum { variants } => {
+                usize::from(t.id_bytes)
+                    + variants
+                        .iter()
+                        .filter(|v| v.id.is_some())
+                        .map(|v| if t.json { 2 } else { fields(&v.fields) })
+                        .min()
+                        .unwrap_or(0)
+            }
+        }
+    }
+}
+
+/// An identifier of a generated language for a Rust name: a type's (`Envelope<u8>` →
+/// `Envelope_u8`), a field's (`0` → `f0`; a reserved word gets a `_` after it).
+#[cfg(feature = "schema")]
+pub(crate) fn identifier(name: &str, reserved: &[&str]) -> String {
+    let mut s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    while s.contains("__") {
+        s = s.replace("__", "_");
+    }
+    let s = s.trim_matches('_').to_owned();
+    if s.is_empty() || s.starts_with(|c: char| c.is_ascii_digit()) {
+        return format!("f{s}");
+    }
+    if reserved.contains(&s.as_str()) {
+        return format!("{s}_");
+    }
+    s
 }
 
 /// FNV-1a 64 of `text`.

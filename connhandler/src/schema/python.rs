@@ -81,27 +81,7 @@ const KEYWORDS: &[&str] = &[
 /// A Python identifier for a Rust name: a type's (`Envelope<u8>` → `Envelope_u8`), a
 /// field's (`0` → `f0`, `from` → `from_`).
 fn ident(name: &str) -> String {
-    let mut s: String = name
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    while s.contains("__") {
-        s = s.replace("__", "_");
-    }
-    let s = s.trim_matches('_').to_owned();
-    if s.is_empty() || s.starts_with(|c: char| c.is_ascii_digit()) {
-        return format!("f{s}");
-    }
-    if KEYWORDS.contains(&s.as_str()) {
-        return format!("{s}_");
-    }
-    s
+    super::identifier(name, KEYWORDS)
 }
 
 fn order(o: ByteOrder) -> &'static str {
@@ -210,44 +190,9 @@ impl Gen<'_> {
         name
     }
 
-    /// The fewest bytes a value takes (as the Rust side's `MIN_LEN`: a length's claim is
-    /// checked against it before anything is read).
+    /// The fewest bytes a value takes (see [`Protocol::min_len`]).
     fn min_len(&self, ty: &Ty) -> usize {
-        match ty {
-            Ty::Int { bits, .. } | Ty::Float { bits } => usize::from(*bits) / 8,
-            Ty::Bool | Ty::String | Ty::Bytes | Ty::Vec(_) | Ty::Option(_) => 1,
-            Ty::Array(n, t) => n * self.min_len(t),
-            Ty::Tuple(ts) => ts.iter().map(|t| self.min_len(t)).sum(),
-            Ty::Unit | Ty::Opaque(_) => 0,
-            Ty::Named(n) => match self.p.get(n) {
-                Some(t) => self.type_min_len(t),
-                None => 0,
-            },
-        }
-    }
-
-    fn type_min_len(&self, t: &TypeDef) -> usize {
-        let fields = |fs: &[FieldDef]| -> usize {
-            fs.iter()
-                .filter(|f| f.kind == FieldKind::Plain)
-                .map(|f| self.min_len(&f.ty))
-                .sum()
-        };
-        match &t.shape {
-            Shape::Struct { id, fields: fs } if !t.json => {
-                usize::from(t.id_bytes) * usize::from(id.is_some()) + fields(fs)
-            }
-            Shape::Struct { id, .. } => usize::from(t.id_bytes) * usize::from(id.is_some()) + 2,
-            Shape::Enum { variants } => {
-                usize::from(t.id_bytes)
-                    + variants
-                        .iter()
-                        .filter(|v| v.id.is_some())
-                        .map(|v| if t.json { 2 } else { fields(&v.fields) })
-                        .min()
-                        .unwrap_or(0)
-            }
-        }
+        self.p.min_len(ty)
     }
 
     fn module(&mut self) {
