@@ -6,8 +6,10 @@
 //!
 //! Browsers join the same chat: a second listener speaks WebSocket, where each binary
 //! WebSocket message is one `Say` laid out the same way, and `examples/chat.html` is the
-//! page whose JavaScript speaks it (`DataView`, little-endian). One of the Rust clients
-//! connects over WebSocket too, so a run without a browser still goes through it.
+//! page that speaks it through `examples/chat_protocol.js`, the module generated from the
+//! protocol (`chat_protocol.rs`) by `connhandler::schema::typescript`: no codec written by
+//! hand. One of the Rust clients connects over WebSocket too, so a run without a browser
+//! still goes through it.
 //!
 //! Run it with `cargo run --example chat`: it ends once every client heard every other.
 //! `cargo run --example chat -- --serve` keeps serving afterwards: open the address it
@@ -16,27 +18,17 @@
 use std::{collections::HashMap, time::Duration};
 
 use connhandler::{
-    blocking::Runtime, central, codec::Panda3dCodec, ws::WebSocket, Event, Incoming, Message,
-    Outgoing, OutgoingBuilder, Peer, PeerId, Retry,
+    blocking::Runtime, central, codec::Panda3dCodec, ws::WebSocket, Event, Incoming, Outgoing,
+    OutgoingBuilder, Peer, PeerId, Retry,
 };
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpListener,
 };
 
-/// One chat line, as Panda3D would write it: `addUint16(1)`, `addString(from)`,
-/// `addString(text)`.
-#[derive(Message, Debug, Clone, PartialEq)]
-#[wire(id = 1)]
-struct Say {
-    from: String,
-    text: String,
-}
+mod chat_protocol;
 
-/// A chat client, as the server sees it.
-#[derive(Peer, Default)]
-#[peer(recv = Say, send = Say, name = "chat-client")]
-struct ChatClient;
+use chat_protocol::{ChatClient, Say};
 
 /// The server, as client `name` sees it.
 #[derive(Peer)]
@@ -64,10 +56,12 @@ impl From<Event<ChatServer>> for Frame {
 
 const NAMES: [&str; 3] = ["ann", "bob", "cy"];
 
-/// Serves the browser page, with the WebSocket port filled in, to whoever asks; `/hold`
-/// and `/done` are the page's hooks for a headless browser (see chat.html).
+/// Serves the browser page, with the WebSocket port filled in, and its protocol module to
+/// whoever asks; `/hold` and `/done` are the page's hooks for a headless browser (see
+/// chat.html).
 async fn serve_page(listener: TcpListener, ws_port: u16) {
     let page = include_str!("chat.html").replace("__WS_PORT__", &ws_port.to_string());
+    let module = include_str!("chat_protocol.js");
     let done = std::sync::Arc::new(tokio::sync::Notify::new());
     while let Ok((mut s, _)) = listener.accept().await {
         let (page, done) = (page.clone(), done.clone());
@@ -81,20 +75,21 @@ async fn serve_page(listener: TcpListener, ws_port: u16) {
                 .nth(1)
                 .unwrap_or("/")
                 .to_owned();
-            let body = match path.as_str() {
+            let (kind, body) = match path.as_str() {
                 "/hold" => {
                     done.notified().await;
-                    String::new()
+                    ("text/plain", String::new())
                 }
                 "/done" => {
                     done.notify_waiters();
                     done.notify_one();
-                    String::new()
+                    ("text/plain", String::new())
                 }
-                _ => page,
+                "/chat_protocol.js" => ("text/javascript", module.to_owned()),
+                _ => ("text/html; charset=utf-8", page),
             };
             let response = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                "HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             );
             let _ = s.write_all(response.as_bytes()).await;

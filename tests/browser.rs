@@ -1,42 +1,58 @@
 //! A real browser: headless Chromium (the system's, installed on first use when the tests
-//! run as root: `common/tools.rs`) loads
-//! the chat example's page (examples/chat.html), whose JavaScript speaks the derived `Say`
-//! protocol over WebSocket with `DataView`; the test reads the page's DOM once the page says
-//! it has shown the replies and seen the server's close frame.
+//! run as root: `common/tools.rs`) loads the chat example's page (examples/chat.html), which
+//! speaks the derived `Say` protocol over WebSocket through the module generated from it
+//! (examples/chat_protocol.js, kept in step here); the test reads the page's DOM once the
+//! page says it has shown the replies and seen the server's close frame.
 
 mod common;
 
 use std::{process::Command, sync::Arc};
 
 use common::within;
-use connhandler::{central, ws::WebSocket, Encode, Event, Incoming, Message, Peer};
+use connhandler::{
+    central,
+    schema::{keep_generated, typescript, FramingSpec, Protocol},
+    ws::WebSocket,
+    Event, Incoming,
+};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpListener,
     sync::Notify,
 };
 
-/// The chat example's message.
-#[derive(Message, Debug, Clone, PartialEq)]
-#[wire(id = 1)]
-struct Say {
-    from: String,
-    text: String,
+/// The chat example's protocol.
+#[path = "../examples/chat_protocol.rs"]
+mod chat_protocol;
+
+use chat_protocol::{ChatClient as Browser, Say};
+
+/// The page's module, kept in step with the protocol: written (and this fails) when the
+/// committed one is stale.
+fn page_module() -> String {
+    static KEPT: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
+    KEPT.get_or_init(|| {
+        let module = typescript::generate(&Protocol::of::<Browser>(FramingSpec::websocket()));
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+        let js = keep_generated(dir.join("chat_protocol.js"), &module.js);
+        let d_ts = keep_generated(dir.join("chat_protocol.d.ts"), &module.d_ts);
+        js.and(d_ts).map(|()| module.js)
+    })
+    .clone()
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
-#[derive(Peer, Default)]
-#[peer(recv = Say, send = Say, name = "browser")]
-struct Browser;
-
-/// Serves the page (with the WebSocket port filled in), and `/hold` until `/done`.
+/// Serves the page (with the WebSocket port filled in) and its module, and `/hold` until
+/// `/done`.
 async fn serve_page(listener: TcpListener, ws_port: u16) {
     let page = include_str!("../examples/chat.html").replace("__WS_PORT__", &ws_port.to_string());
+    let module = page_module();
     let done = Arc::new(Notify::new());
     loop {
         let Ok((mut s, _)) = listener.accept().await else {
             return;
         };
-        let (page, done) = (page.clone(), done.clone());
+        let (page, module, done) = (page.clone(), module.clone(), done.clone());
         tokio::spawn(async move {
             let mut head = Vec::new();
             let mut buf = [0u8; 1024];
@@ -48,20 +64,22 @@ async fn serve_page(listener: TcpListener, ws_port: u16) {
             }
             let head = String::from_utf8_lossy(&head);
             let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
-            let (status, body) = if path == "/hold" {
+            let (status, kind, body) = if path == "/hold" {
                 done.notified().await;
-                ("200 OK", String::new())
+                ("200 OK", "text/plain", String::new())
             } else if path == "/done" {
                 done.notify_waiters();
                 done.notify_one();
-                ("200 OK", String::new())
+                ("200 OK", "text/plain", String::new())
+            } else if path == "/chat_protocol.js" {
+                ("200 OK", "text/javascript", module)
             } else if path.starts_with("/?") || path == "/" {
-                ("200 OK", page)
+                ("200 OK", "text/html; charset=utf-8", page)
             } else {
-                ("404 Not Found", String::new())
+                ("404 Not Found", "text/plain", String::new())
             };
             let response = format!(
-                "HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             );
             let _ = s.write_all(response.as_bytes()).await;
@@ -69,16 +87,18 @@ async fn serve_page(listener: TcpListener, ws_port: u16) {
     }
 }
 
+/// The page's codec is the generated module, never hand-written: the committed
+/// `chat_protocol.js` is the current protocol's, and the page imports it.
 #[test]
-fn the_layout_the_page_writes_is_the_derived_one() {
-    // What encodeSay in chat.html writes for ("ab", "c").
-    let mut wire = bytes::BytesMut::new();
-    Say {
-        from: "ab".into(),
-        text: "c".into(),
-    }
-    .encode(&mut wire);
-    assert_eq!(&wire[..], &[1, 0, 2, 0, b'a', b'b', 1, 0, b'c']);
+fn the_page_speaks_through_the_generated_module() {
+    let module = page_module();
+    assert!(module.contains(&Protocol::of::<Browser>(FramingSpec::websocket()).hash()));
+    let page = include_str!("../examples/chat.html");
+    assert!(page.contains(r#"import { connect, Say } from "./chat_protocol.js";"#));
+    assert!(
+        !page.contains("DataView"),
+        "the page writes a codec of its own"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
