@@ -2359,6 +2359,54 @@ fn main() {
     if run("python") {
         bench_python(budget);
     }
+    if run("typescript") {
+        bench_typescript(budget);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The generated TypeScript codec (its JavaScript in Node) against hand-written `DataView`
+
+/// Runs `benches/typescript_codec.mjs` (Node) on the JavaScript module generated for
+/// [`PyShapes`]; each line it prints is one comparison: generated vs hand-written.
+fn bench_typescript(budget: Duration) {
+    use connhandler::schema::{typescript, FramingSpec, Protocol};
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-typescript");
+    std::fs::create_dir_all(&dir).unwrap();
+    let module = dir.join("shapes.mjs");
+    let protocol = Protocol::of::<PyBench>(FramingSpec::tcp_message());
+    std::fs::write(&module, typescript::generate(&protocol).js).unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/typescript_codec.mjs");
+    let out = match std::process::Command::new("node")
+        .arg(script)
+        .arg(&module)
+        .arg(budget.as_secs_f64().to_string())
+        .output()
+    {
+        Ok(out) if out.status.success() => out,
+        Ok(out) => panic!(
+            "benches/typescript_codec.mjs failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => panic!("node (for the generated TypeScript codec's bench): {e}"),
+    };
+    println!(
+        "generated TypeScript (its JavaScript in Node) vs hand-written DataView code, in msg/s:"
+    );
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let mut parts = line.split('\t');
+        let (Some(name), Some(ours), Some(hand)) = (parts.next(), parts.next(), parts.next())
+        else {
+            println!("  {line}");
+            continue;
+        };
+        report(
+            &format!("typescript {name}, generated vs hand-written"),
+            ours.parse().unwrap(),
+            hand.parse().unwrap(),
+            "msg/s",
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------

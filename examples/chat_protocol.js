@@ -155,6 +155,18 @@ export class Reader {
   }
   /** The UTF-8 text of `n` bytes at `p` (invalid UTF-8 refused). */
   utf8(p, n, field) {
+    if (n <= 32) {
+      // Short ASCII text without a call into the decoder.
+      const d = this.data;
+      let s = "";
+      let i = p;
+      for (const end = p + n; i < end; i++) {
+        const b = d[i];
+        if (b >= 0x80) break;
+        s += String.fromCharCode(b);
+      }
+      if (i === p + n) return s;
+    }
     try {
       return UTF8_DECODER.decode(this.data.subarray(p, p + n));
     } catch (e) {
@@ -216,35 +228,43 @@ export class Writer {
   }
   u8(v, field) {
     if ((v & 0xff) !== v) badValue(field, v, "a u8");
-    this.buf[this.room(1)] = v;
+    const p = this.room(1);
+    this.buf[p] = v;
   }
   i8(v, field) {
     if (((v << 24) >> 24) !== v) badValue(field, v, "an i8");
-    this.view.setInt8(this.room(1), v);
+    const p = this.room(1);
+    this.view.setInt8(p, v);
   }
   u16(v, le, field) {
     if ((v & 0xffff) !== v) badValue(field, v, "a u16");
-    this.view.setUint16(this.room(2), v, le);
+    const p = this.room(2);
+    this.view.setUint16(p, v, le);
   }
   i16(v, le, field) {
     if (((v << 16) >> 16) !== v) badValue(field, v, "an i16");
-    this.view.setInt16(this.room(2), v, le);
+    const p = this.room(2);
+    this.view.setInt16(p, v, le);
   }
   u32(v, le, field) {
     if (v >>> 0 !== v) badValue(field, v, "a u32");
-    this.view.setUint32(this.room(4), v, le);
+    const p = this.room(4);
+    this.view.setUint32(p, v, le);
   }
   i32(v, le, field) {
     if ((v | 0) !== v) badValue(field, v, "an i32");
-    this.view.setInt32(this.room(4), v, le);
+    const p = this.room(4);
+    this.view.setInt32(p, v, le);
   }
   u64(v, le, field) {
     if (typeof v !== "bigint" || BigInt.asUintN(64, v) !== v) badValue(field, v, "a u64 (a bigint)");
-    this.view.setBigUint64(this.room(8), v, le);
+    const p = this.room(8);
+    this.view.setBigUint64(p, v, le);
   }
   i64(v, le, field) {
     if (typeof v !== "bigint" || BigInt.asIntN(64, v) !== v) badValue(field, v, "an i64 (a bigint)");
-    this.view.setBigInt64(this.room(8), v, le);
+    const p = this.room(8);
+    this.view.setBigInt64(p, v, le);
   }
   u128(v, le, field) {
     if (typeof v !== "bigint" || BigInt.asUintN(128, v) !== v) badValue(field, v, "a u128 (a bigint)");
@@ -263,31 +283,38 @@ export class Writer {
   }
   f32(v, le, field) {
     if (typeof v !== "number") badValue(field, v, "a number");
-    this.view.setFloat32(this.room(4), v, le);
+    const p = this.room(4);
+    this.view.setFloat32(p, v, le);
   }
   f64(v, le, field) {
     if (typeof v !== "number") badValue(field, v, "a number");
-    this.view.setFloat64(this.room(8), v, le);
+    const p = this.room(8);
+    this.view.setFloat64(p, v, le);
   }
   bool(v, field) {
     if (v !== true && v !== false) badValue(field, v, "a boolean");
-    this.buf[this.room(1)] = v ? 1 : 0;
+    const p = this.room(1);
+    this.buf[p] = v ? 1 : 0;
   }
   /** An option's tag. */
   tag(some) {
-    this.buf[this.room(1)] = some ? 1 : 0;
+    const p = this.room(1);
+    this.buf[p] = some ? 1 : 0;
   }
   /** A length or count prefix of `width` bytes. */
   count(n, width, le, field) {
     if (width === 1) {
       if (n > 0xff) throw new EncodeError(field + ": length " + n + " does not fit a 1-byte prefix");
-      this.buf[this.room(1)] = n;
+      const p = this.room(1);
+      this.buf[p] = n;
     } else if (width === 2) {
       if (n > 0xffff) throw new EncodeError(field + ": length " + n + " does not fit a 2-byte prefix");
-      this.view.setUint16(this.room(2), n, le);
+      const p = this.room(2);
+      this.view.setUint16(p, n, le);
     } else {
       if (n > 0xffffffff) throw new EncodeError(field + ": length " + n + " does not fit a 4-byte prefix");
-      this.view.setUint32(this.room(4), n, le);
+      const p = this.room(4);
+      this.view.setUint32(p, n, le);
     }
   }
   /** A vec's items: checked to be an array, its count written. */
@@ -305,13 +332,15 @@ export class Writer {
   raw(v, field, n = -1) {
     if (!(v instanceof Uint8Array)) badValue(field, v, "a Uint8Array");
     if (n >= 0 && v.length !== n) badValue(field, v, "a Uint8Array of " + n + " bytes");
-    this.buf.set(v, this.room(v.length));
+    const p = this.room(v.length);
+    this.buf.set(v, p);
   }
   /** Bytes after a length prefix. */
   bytes(v, width, le, field) {
     if (!(v instanceof Uint8Array)) badValue(field, v, "a Uint8Array");
     this.count(v.length, width, le, field);
-    this.buf.set(v, this.room(v.length));
+    const p = this.room(v.length);
+    this.buf.set(v, p);
   }
   /** UTF-8 text after a length prefix (`width` 0: no prefix, the rest of the message). */
   text(v, width, le, field) {
@@ -320,6 +349,7 @@ export class Writer {
     const start = this.pos;
     // At most 3 bytes per UTF-16 unit; the prefix is written once the length is known.
     this.room(width + v.length * 3);
+    // (`this.buf` read after `room`, which may have made it anew.)
     const n = UTF8_ENCODER.encodeInto(v, this.buf.subarray(start + width)).written;
     this.pos = start;
     if (width > 0) this.count(n, width, le, field);

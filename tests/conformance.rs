@@ -531,6 +531,15 @@ fn cases() -> Vec<(String, String, Expect)> {
             Expect::Same(wire),
         ));
     }
+    // Big values: buffers grow while they are written and read.
+    for value in big_values() {
+        let wire = encode(&value);
+        cases.push((
+            format!("a big value of {} bytes", wire.len()),
+            format!("rt {}", hex(&wire)),
+            Expect::Same(wire),
+        ));
+    }
     // Values made there decode in Rust.
     for seed in 0..400 {
         cases.push((
@@ -557,6 +566,44 @@ fn cases() -> Vec<(String, String, Expect)> {
         ));
     }
     cases
+}
+
+/// Values far over the generated writers' first buffers, of every growing kind.
+fn big_values() -> Vec<Every> {
+    let inner = |i: usize| Inner {
+        a: i as u16,
+        b: "ü".repeat(i % 50),
+    };
+    vec![
+        Every::Texts {
+            s: "héllo ✓ ".repeat(700),
+            long: "x".repeat(70_000),
+            b: Bytes::from(vec![7; 5000]),
+            v: vec![9; 3000],
+            flag: true,
+        },
+        Every::Seqs {
+            items: (0..500).map(inner).collect(),
+            small: (0..255).collect(),
+            opt: Some(inner(40)),
+            none: None,
+            arr: [1, -2, 3],
+            four: [1, 2, 3, 4],
+            pair: (1, "ω".repeat(3000)),
+            unit: (),
+        },
+        Every::Nest(
+            Nested::One(1),
+            (0..300)
+                .map(|i| Nested::Two {
+                    x: -i,
+                    inner: inner(i as usize),
+                })
+                .collect(),
+        ),
+        Every::Rest(7, "✓".repeat(20_000)),
+        Every::RestBytes(vec![1; 100_000]),
+    ]
 }
 
 /// Truncated frames (every strict prefix of valid messages of every variant without a
@@ -827,10 +874,13 @@ fn the_javascripts_declarations_are_the_typescripts() {
          }\n",
     )
     .unwrap();
+    // The golden lobby module too (a hello with its hash, requests, rooms).
+    let lobby = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/lobby.ts");
     tsc(&[
         "--noEmit".as_ref(),
         dir.join("same.ts").as_os_str(),
         dir.join("js/conformance.d.ts").as_os_str(),
+        lobby.as_os_str(),
     ]);
 }
 

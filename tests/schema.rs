@@ -408,7 +408,8 @@ mod lock_rules {
     }
 }
 
-/// Golden files: the lobby protocol's document and its generated Python module, kept in
+/// Golden files: the lobby protocol's document and its generated Python and TypeScript
+/// modules (the `.ts`; the `.js` and `.d.ts` are made from the same source), kept in
 /// `tests/golden/` by `keep_generated`, so that any change in the document format or in
 /// generated code shows in review (the test fails once, having written the new files).
 #[test]
@@ -421,6 +422,11 @@ fn the_generator_output_is_golden() {
         dir.join("lobby.py"),
         &connhandler::schema::python::generate(&protocol),
     );
+    let typescript = connhandler::schema::keep_generated(
+        dir.join("lobby.ts"),
+        &connhandler::schema::typescript::generate(&protocol).ts,
+    );
     document.unwrap();
     module.unwrap();
+    typescript.unwrap();
 }

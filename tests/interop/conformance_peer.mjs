@@ -183,6 +183,11 @@ export function peer(proto) {
         if (alone.constructor !== message.constructor || !same(alone.encode(), again)) {
           return "crash the variant's own decode differs: " + hex(alone.encode());
         }
+        // The checking path (field by field, what a fast path hands on to) agrees.
+        const checked = proto.decodeWhole(data, Every._read);
+        if (checked.constructor !== message.constructor || !same(checked.encode(), again)) {
+          return "crash the checking path's decode differs: " + hex(checked.encode());
+        }
         return "ok " + hex(again);
       }
       if (op === "fl") {

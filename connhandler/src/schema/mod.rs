@@ -6,6 +6,7 @@
 //! | here | [`Protocol`]: a peer kind's messages ([`describe`](crate::describe)), its framing and its conversation roles; the JSON document and its hashes |
 //! | `json.rs` | the document's JSON form, written (always: the handshake hashes it) and read (feature `schema`); the format's rules are in its docs |
 //! | `python.rs` | the Python back end: a module of the standard library only (feature `schema`) |
+//! | `typescript.rs` | the TypeScript back end: a `.ts`, the same as a plain ES module `.js`, and its `.d.ts`, from one source (feature `schema`) |
 //! | `lock.rs` | the breaking-change check against a committed document (feature `schema`) |
 //!
 //! The document is written deterministically (types by name, variants by id), and its hash

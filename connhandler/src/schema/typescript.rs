@@ -470,6 +470,108 @@ fn number_method(ty: &Ty) -> Option<(&'static str, bool)> {
     })
 }
 
+/// The size of a number that runs can hold (128-bit ones go alone), 0 for anything else.
+fn fixed_size(ty: &Ty) -> usize {
+    match ty {
+        Ty::Int { bits, .. } | Ty::Float { bits } if *bits <= 64 => usize::from(*bits) / 8,
+        _ => 0,
+    }
+}
+
+/// The end of the run of two or more fixed-size numbers starting at field `i`, if any.
+fn run_end(fields: &[&FieldDef], i: usize) -> Option<usize> {
+    let end = (i..fields.len())
+        .find(|&j| fields[j].kind != FieldKind::Plain || fixed_size(&fields[j].ty) == 0)
+        .unwrap_or(fields.len());
+    (end >= i + 2).then_some(end)
+}
+
+/// `DataView`'s getter or setter (`verb`) of a number that runs hold.
+fn view_method(ty: &Ty, verb: &str) -> String {
+    let kind = match ty {
+        Ty::Int { bits: 8, signed } => {
+            if *signed {
+                "Int8"
+            } else {
+                "Uint8"
+            }
+        }
+        Ty::Int { bits: 16, signed } => {
+            if *signed {
+                "Int16"
+            } else {
+                "Uint16"
+            }
+        }
+        Ty::Int { bits: 32, signed } => {
+            if *signed {
+                "Int32"
+            } else {
+                "Uint32"
+            }
+        }
+        Ty::Int { signed, .. } => {
+            if *signed {
+                "BigInt64"
+            } else {
+                "BigUint64"
+            }
+        }
+        Ty::Float { bits: 32 } => "Float32",
+        _ => "Float64",
+    };
+    format!("{verb}{kind}")
+}
+
+/// A JavaScript expression true when `v` is not a value of the number type `ty`.
+fn bad_number(ty: &Ty, v: &str) -> String {
+    match ty {
+        Ty::Int {
+            bits: 8,
+            signed: false,
+        } => format!("({v} & 0xff) !== {v}"),
+        Ty::Int {
+            bits: 8,
+            signed: true,
+        } => format!("(({v} << 24) >> 24) !== {v}"),
+        Ty::Int {
+            bits: 16,
+            signed: false,
+        } => format!("({v} & 0xffff) !== {v}"),
+        Ty::Int {
+            bits: 16,
+            signed: true,
+        } => format!("(({v} << 16) >> 16) !== {v}"),
+        Ty::Int {
+            bits: 32,
+            signed: false,
+        } => format!("{v} >>> 0 !== {v}"),
+        Ty::Int {
+            bits: 32,
+            signed: true,
+        } => format!("({v} | 0) !== {v}"),
+        Ty::Int { bits, signed } => format!(
+            "typeof {v} !== \"bigint\" || BigInt.{}({bits}, {v}) !== {v}",
+            if *signed { "asIntN" } else { "asUintN" }
+        ),
+        _ => format!("typeof {v} !== \"number\""),
+    }
+}
+
+/// What an error calls a number of the reader's method `m` (`"a u32"`).
+fn number_name(m: &str) -> String {
+    match m {
+        "f32" | "f64" => "a number".to_owned(),
+        m if m.ends_with("64") || m.ends_with("128") => {
+            format!(
+                "{} {m} (a bigint)",
+                if m.starts_with('i') { "an" } else { "a" }
+            )
+        }
+        m => format!("{} {m}", if m.starts_with('i') { "an" } else { "a" }),
+    }
+}
+
 fn is_u8(ty: &Ty) -> bool {
     matches!(
         ty,
@@ -849,7 +951,14 @@ impl Gen<'_> {
         if t.json {
             self.json_write(label, &wire, &names);
         } else {
-            for (n, f) in names.iter().zip(&wire) {
+            let mut i = 0;
+            while i < wire.len() {
+                if let Some(end) = run_end(&wire, i) {
+                    self.write_run(label, &wire[i..end], &names[i..end]);
+                    i = end;
+                    continue;
+                }
+                let (n, f) = (&names[i], wire[i]);
                 let at = format!("{label}.{}", f.name);
                 self.write_value(
                     2,
@@ -860,6 +969,7 @@ impl Gen<'_> {
                     f.kind == FieldKind::Rest,
                     0,
                 );
+                i += 1;
             }
         }
         self.line(1, "}");
@@ -880,15 +990,170 @@ impl Gen<'_> {
         if t.json {
             self.json_read(label, &wire, &names);
         } else {
-            for (n, f) in names.iter().zip(&wire) {
+            let mut i = 0;
+            while i < wire.len() {
+                if let Some(end) = run_end(&wire, i) {
+                    self.read_run(label, &wire[i..end], &names[i..end]);
+                    i = end;
+                    continue;
+                }
+                let (n, f) = (&names[i], wire[i]);
                 let at = format!("{label}.{}", f.name);
                 let expr = self.read_value(2, &f.ty, f, &at, f.kind == FieldKind::Rest);
                 let _ = writeln!(self.out, "    const ${n} = {expr};");
+                i += 1;
             }
         }
         let locals: Vec<String> = names.iter().map(|n| format!("${n}")).collect();
         let _ = writeln!(self.out, "    return new {name}({});", locals.join(", "));
         self.line(1, "}");
+    }
+
+    /// Writes a run of fixed-size numbers: room for all at once, each value checked, then
+    /// set through the `DataView` at its offset.
+    fn write_run(&mut self, label: &str, fields: &[&FieldDef], names: &[String]) {
+        let size: usize = fields.iter().map(|f| fixed_size(&f.ty)).sum();
+        let list: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+        let _ = writeln!(
+            self.out,
+            "    // {}: {size} bytes, room made once.",
+            list.join(", ")
+        );
+        for (n, f) in names.iter().zip(fields) {
+            let (m, _) = number_method(&f.ty).unwrap_or(("u8", false));
+            let _ = writeln!(self.out, "    const ${n} = this.{n};");
+            let _ = writeln!(
+                self.out,
+                "    if ({}) badValue({}, ${n}, {});",
+                bad_number(&f.ty, &format!("${n}")),
+                lit(&format!("{label}.{}", f.name)),
+                lit(&number_name(m))
+            );
+        }
+        let _ = writeln!(self.out, "    const p{} = w.room({size});", self.temp + 1);
+        self.temp += 1;
+        let p = format!("p{}", self.temp);
+        self.line(2, "const view = w.view;");
+        let mut at = 0;
+        for (n, f) in names.iter().zip(fields) {
+            let offset = if at == 0 {
+                p.clone()
+            } else {
+                format!("{p} + {at}")
+            };
+            let ordered = if fixed_size(&f.ty) > 1 {
+                format!(", {}", le(f.order))
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                self.out,
+                "    view.{}({offset}, ${n}{ordered});",
+                view_method(&f.ty, "set")
+            );
+            at += fixed_size(&f.ty);
+        }
+    }
+
+    /// Reads a run of fixed-size numbers: one bounds check, then each through the
+    /// `DataView` at its offset; short of bytes, field by field (which names the field
+    /// that is short).
+    fn read_run(&mut self, label: &str, fields: &[&FieldDef], names: &[String]) {
+        let size: usize = fields.iter().map(|f| fixed_size(&f.ty)).sum();
+        let list: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+        for (n, f) in names.iter().zip(fields) {
+            let _ = writeln!(self.out, "    let ${n}«: {}»;", ts_type(&f.ty, false));
+        }
+        self.temp += 1;
+        let p = format!("p{}", self.temp);
+        let _ = writeln!(
+            self.out,
+            "    // {}: {size} bytes, checked once.",
+            list.join(", ")
+        );
+        let _ = writeln!(self.out, "    const {p} = r.pos;");
+        let _ = writeln!(self.out, "    if ({p} + {size} <= r.end) {{");
+        let _ = writeln!(self.out, "      r.pos = {p} + {size};");
+        self.line(3, "const view = r.view;");
+        let mut at = 0;
+        for (n, f) in names.iter().zip(fields) {
+            let offset = if at == 0 {
+                p.clone()
+            } else {
+                format!("{p} + {at}")
+            };
+            let ordered = if fixed_size(&f.ty) > 1 {
+                format!(", {}", le(f.order))
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                self.out,
+                "      ${n} = view.{}({offset}{ordered});",
+                view_method(&f.ty, "get")
+            );
+            at += fixed_size(&f.ty);
+        }
+        self.line(2, "} else {");
+        for (n, f) in names.iter().zip(fields) {
+            let at = format!("{label}.{}", f.name);
+            let expr = self.read_value(3, &f.ty, f, &at, false);
+            let _ = writeln!(self.out, "      ${n} = {expr};");
+        }
+        self.line(2, "}");
+    }
+
+    /// A whole message of fixed size (an id and numbers), read straight through a
+    /// `DataView` when its size and id are right; anything else goes on to the checking
+    /// path after it.
+    fn whole_fixed(&mut self, t: &TypeDef, cls: &str, id: u64, fields: &[FieldDef]) {
+        let wire: Vec<&FieldDef> = fields
+            .iter()
+            .filter(|f| f.kind != FieldKind::Skip)
+            .collect();
+        let m = Self::id_method(t);
+        if wire.is_empty()
+            || m == "u64"
+            || wire
+                .iter()
+                .any(|f| f.kind != FieldKind::Plain || fixed_size(&f.ty) == 0)
+        {
+            return;
+        }
+        let id_size = usize::from(t.id_bytes);
+        let size: usize = id_size + wire.iter().map(|f| fixed_size(&f.ty)).sum::<usize>();
+        let _ = writeln!(
+            self.out,
+            "    if (data instanceof Uint8Array && data.length === {size}) {{"
+        );
+        self.line(
+            3,
+            "const view = new DataView(data.buffer, data.byteOffset, data.byteLength);",
+        );
+        let id_get = match t.id_bytes {
+            1 => "view.getUint8(0)".to_owned(),
+            2 => format!("view.getUint16(0, {})", le(t.order)),
+            _ => format!("view.getUint32(0, {})", le(t.order)),
+        };
+        let _ = writeln!(self.out, "      if ({id_get} === 0x{id:x}) {{");
+        let mut at = id_size;
+        let mut args = Vec::new();
+        for f in &wire {
+            let ordered = if fixed_size(&f.ty) > 1 {
+                format!(", {}", le(f.order))
+            } else {
+                String::new()
+            };
+            args.push(format!("view.{}({at}{ordered})", view_method(&f.ty, "get")));
+            at += fixed_size(&f.ty);
+        }
+        let _ = writeln!(
+            self.out,
+            "        return new {cls}(\n          {},\n        );",
+            args.join(",\n          ")
+        );
+        self.line(3, "}");
+        self.line(2, "}");
     }
 
     /// The id as a literal of its JavaScript type (a bigint for 8-byte ids).
@@ -1114,24 +1379,39 @@ impl Gen<'_> {
                     }
                 }
                 let v = self.temp();
-                let n = self.temp();
-                let _ = writeln!(
-                    self.out,
-                    "{}const {v}«: {}» = [];",
-                    "  ".repeat(indent),
-                    ts_type(ty, false)
-                );
-                let head = match ty {
-                    Ty::Array(count, _) => format!("for (let {n} = {count}; {n} > 0; {n}--) {{"),
-                    _ if rest => "while (r.left() > 0) {".to_owned(),
+                let i = self.temp();
+                let pad = "  ".repeat(indent);
+                let ty_text = ts_type(ty, false);
+                if rest && matches!(ty, Ty::Vec(_)) {
+                    // Items to the end: as many as there are.
+                    let _ = writeln!(self.out, "{pad}const {v}«: {ty_text}» = [];");
+                    self.line(indent, "while (r.left() > 0) {");
+                    let inner = self.read_value(indent + 1, item, f, at, false);
+                    self.line(indent + 1, &format!("{v}.push({inner});"));
+                    self.line(indent, "}");
+                    return v;
+                }
+                // A count checked against the bytes left before anything is made.
+                let count = match ty {
+                    Ty::Array(count, _) => count.to_string(),
                     _ => {
+                        let n = self.temp();
                         let min = self.p.min_len(item);
-                        format!("for (let {n} = r.count({w}, {o}, {min}, {a}); {n} > 0; {n}--) {{")
+                        let _ =
+                            writeln!(self.out, "{pad}const {n} = r.count({w}, {o}, {min}, {a});");
+                        n
                     }
                 };
-                self.line(indent, &head);
+                let _ = writeln!(
+                    self.out,
+                    "{pad}const {v}«: {ty_text}» = new Array({count});"
+                );
+                self.line(
+                    indent,
+                    &format!("for (let {i} = 0; {i} < {count}; {i}++) {{"),
+                );
                 let inner = self.read_value(indent + 1, item, f, at, false);
-                self.line(indent + 1, &format!("{v}.push({inner});"));
+                self.line(indent + 1, &format!("{v}[{i}] = {inner};"));
                 self.line(indent, "}");
                 v
             }
@@ -1201,6 +1481,7 @@ impl Gen<'_> {
                         "/** Decodes the whole of `data` as this message alone: another message's bytes throw `DecodeError`. */",
                     );
                     let _ = writeln!(self.out, "  static decode(data«: Uint8Array»)«: {cls}» {{");
+                    self.whole_fixed(t, &cls, id, &v.fields);
                     self.line(2, "const r = new Reader(data);");
                     let at = lit(&format!("{}.id", t.name));
                     let read = self.id_read(t, &at);
@@ -1294,9 +1575,40 @@ impl Gen<'_> {
         for v in variants {
             let _ = writeln!(self.out, "  {}: {},", ident(&v.name), class_of(v));
         }
+        let _ = writeln!(self.out, "  decode(data«: Uint8Array»)«: {name}» {{");
+        // The id, read from the bytes as they came; then that variant's own decode.
+        let id_of = match (t.id_bytes, t.order) {
+            (1, _) => Some("data[0]«!»"),
+            (2, ByteOrder::Little) => Some("data[0]«!» | (data[1]«!» << 8)"),
+            (2, ByteOrder::Big) => Some("(data[0]«!» << 8) | data[1]«!»"),
+            (4, ByteOrder::Little) => Some(
+                "(data[0]«!» | (data[1]«!» << 8) | (data[2]«!» << 16)) + data[3]«!» * 0x1000000",
+            ),
+            (4, ByteOrder::Big) => Some(
+                "data[0]«!» * 0x1000000 + ((data[1]«!» << 16) | (data[2]«!» << 8) | data[3]«!»)",
+            ),
+            _ => None,
+        };
+        if let Some(id_of) = id_of {
+            let _ = writeln!(
+                self.out,
+                "    if (data instanceof Uint8Array && data.length >= {}) {{",
+                t.id_bytes
+            );
+            let _ = writeln!(self.out, "      switch ({id_of}) {{");
+            for v in variants {
+                if let Some(id) = v.id {
+                    let _ = writeln!(self.out, "        case 0x{id:x}:");
+                    let _ = writeln!(self.out, "          return {}.decode(data);", class_of(v));
+                }
+            }
+            self.line(3, "}");
+            self.line(2, "}");
+            self.line(2, "// The catch-all, or what is wrong.");
+        }
         let _ = writeln!(
             self.out,
-            "  decode(data«: Uint8Array»)«: {name}» {{\n    return decodeWhole(data, {name}._read);\n  }},"
+            "    return decodeWhole(data, {name}._read);\n  }},"
         );
         let _ = writeln!(self.out, "  _read(r«: Reader»)«: {name}» {{");
         let at = lit(&format!("{}.id", t.name));
@@ -1329,5 +1641,44 @@ impl Gen<'_> {
         self.line(2, "}");
         self.line(1, "},");
         self.line(0, "};");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marked_types_are_kept_for_typescript_and_dropped_for_javascript() {
+        let marked = "export class A {\n  «x: number;»\n  static «readonly »ID = 1;\n  f(a«: number»)«: void» {}\n}\n";
+        assert_eq!(
+            render(marked, true),
+            "export class A {\n  x: number;\n  static readonly ID = 1;\n  f(a: number): void {}\n}\n"
+        );
+        assert_eq!(
+            render(marked, false),
+            "export class A {\n  static ID = 1;\n  f(a) {}\n}\n"
+        );
+    }
+
+    #[test]
+    fn declarations_make_defaults_optional() {
+        assert_eq!(
+            optional_defaults("  constructor(size: number = 256, n: number = 8 << 20) {"),
+            "  constructor(size?: number, n?: number) {"
+        );
+        assert_eq!(
+            optional_defaults("f(o: A & { W?: new (u: string) => B } = {}, m: Record<string, C>)"),
+            "f(o?: A & { W?: new (u: string) => B }, m: Record<string, C>)"
+        );
+    }
+
+    #[test]
+    fn declarations_keep_signatures_and_drop_bodies_and_private_items() {
+        let ts = "const HIDDEN = 1;\n/** A. */\nexport class A {\n  x: number;\n  constructor(x: number = 1) {\n    this.x = x;\n  }\n}\nfunction hidden(): void {\n}\nexport function f(a: A): number {\n  return a.x;\n}\nexport const B: number = 2;\n";
+        assert_eq!(
+            declarations(ts),
+            "/** A. */\nexport declare class A {\n  x: number;\n  constructor(x?: number);\n}\nexport declare function f(a: A): number;\nexport declare const B: number;\nexport {};\n"
+        );
     }
 }

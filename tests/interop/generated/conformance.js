@@ -155,6 +155,18 @@ export class Reader {
   }
   /** The UTF-8 text of `n` bytes at `p` (invalid UTF-8 refused). */
   utf8(p, n, field) {
+    if (n <= 32) {
+      // Short ASCII text without a call into the decoder.
+      const d = this.data;
+      let s = "";
+      let i = p;
+      for (const end = p + n; i < end; i++) {
+        const b = d[i];
+        if (b >= 0x80) break;
+        s += String.fromCharCode(b);
+      }
+      if (i === p + n) return s;
+    }
     try {
       return UTF8_DECODER.decode(this.data.subarray(p, p + n));
     } catch (e) {
@@ -216,35 +228,43 @@ export class Writer {
   }
   u8(v, field) {
     if ((v & 0xff) !== v) badValue(field, v, "a u8");
-    this.buf[this.room(1)] = v;
+    const p = this.room(1);
+    this.buf[p] = v;
   }
   i8(v, field) {
     if (((v << 24) >> 24) !== v) badValue(field, v, "an i8");
-    this.view.setInt8(this.room(1), v);
+    const p = this.room(1);
+    this.view.setInt8(p, v);
   }
   u16(v, le, field) {
     if ((v & 0xffff) !== v) badValue(field, v, "a u16");
-    this.view.setUint16(this.room(2), v, le);
+    const p = this.room(2);
+    this.view.setUint16(p, v, le);
   }
   i16(v, le, field) {
     if (((v << 16) >> 16) !== v) badValue(field, v, "an i16");
-    this.view.setInt16(this.room(2), v, le);
+    const p = this.room(2);
+    this.view.setInt16(p, v, le);
   }
   u32(v, le, field) {
     if (v >>> 0 !== v) badValue(field, v, "a u32");
-    this.view.setUint32(this.room(4), v, le);
+    const p = this.room(4);
+    this.view.setUint32(p, v, le);
   }
   i32(v, le, field) {
     if ((v | 0) !== v) badValue(field, v, "an i32");
-    this.view.setInt32(this.room(4), v, le);
+    const p = this.room(4);
+    this.view.setInt32(p, v, le);
   }
   u64(v, le, field) {
     if (typeof v !== "bigint" || BigInt.asUintN(64, v) !== v) badValue(field, v, "a u64 (a bigint)");
-    this.view.setBigUint64(this.room(8), v, le);
+    const p = this.room(8);
+    this.view.setBigUint64(p, v, le);
   }
   i64(v, le, field) {
     if (typeof v !== "bigint" || BigInt.asIntN(64, v) !== v) badValue(field, v, "an i64 (a bigint)");
-    this.view.setBigInt64(this.room(8), v, le);
+    const p = this.room(8);
+    this.view.setBigInt64(p, v, le);
   }
   u128(v, le, field) {
     if (typeof v !== "bigint" || BigInt.asUintN(128, v) !== v) badValue(field, v, "a u128 (a bigint)");
@@ -263,31 +283,38 @@ export class Writer {
   }
   f32(v, le, field) {
     if (typeof v !== "number") badValue(field, v, "a number");
-    this.view.setFloat32(this.room(4), v, le);
+    const p = this.room(4);
+    this.view.setFloat32(p, v, le);
   }
   f64(v, le, field) {
     if (typeof v !== "number") badValue(field, v, "a number");
-    this.view.setFloat64(this.room(8), v, le);
+    const p = this.room(8);
+    this.view.setFloat64(p, v, le);
   }
   bool(v, field) {
     if (v !== true && v !== false) badValue(field, v, "a boolean");
-    this.buf[this.room(1)] = v ? 1 : 0;
+    const p = this.room(1);
+    this.buf[p] = v ? 1 : 0;
   }
   /** An option's tag. */
   tag(some) {
-    this.buf[this.room(1)] = some ? 1 : 0;
+    const p = this.room(1);
+    this.buf[p] = some ? 1 : 0;
   }
   /** A length or count prefix of `width` bytes. */
   count(n, width, le, field) {
     if (width === 1) {
       if (n > 0xff) throw new EncodeError(field + ": length " + n + " does not fit a 1-byte prefix");
-      this.buf[this.room(1)] = n;
+      const p = this.room(1);
+      this.buf[p] = n;
     } else if (width === 2) {
       if (n > 0xffff) throw new EncodeError(field + ": length " + n + " does not fit a 2-byte prefix");
-      this.view.setUint16(this.room(2), n, le);
+      const p = this.room(2);
+      this.view.setUint16(p, n, le);
     } else {
       if (n > 0xffffffff) throw new EncodeError(field + ": length " + n + " does not fit a 4-byte prefix");
-      this.view.setUint32(this.room(4), n, le);
+      const p = this.room(4);
+      this.view.setUint32(p, n, le);
     }
   }
   /** A vec's items: checked to be an array, its count written. */
@@ -305,13 +332,15 @@ export class Writer {
   raw(v, field, n = -1) {
     if (!(v instanceof Uint8Array)) badValue(field, v, "a Uint8Array");
     if (n >= 0 && v.length !== n) badValue(field, v, "a Uint8Array of " + n + " bytes");
-    this.buf.set(v, this.room(v.length));
+    const p = this.room(v.length);
+    this.buf.set(v, p);
   }
   /** Bytes after a length prefix. */
   bytes(v, width, le, field) {
     if (!(v instanceof Uint8Array)) badValue(field, v, "a Uint8Array");
     this.count(v.length, width, le, field);
-    this.buf.set(v, this.room(v.length));
+    const p = this.room(v.length);
+    this.buf.set(v, p);
   }
   /** UTF-8 text after a length prefix (`width` 0: no prefix, the rest of the message). */
   text(v, width, le, field) {
@@ -320,6 +349,7 @@ export class Writer {
     const start = this.pos;
     // At most 3 bytes per UTF-16 unit; the prefix is written once the length is known.
     this.room(width + v.length * 3);
+    // (`this.buf` read after `room`, which may have made it anew.)
     const n = UTF8_ENCODER.encodeInto(v, this.buf.subarray(start + width)).written;
     this.pos = start;
     if (width > 0) this.count(n, width, le, field);
@@ -416,6 +446,14 @@ export class Nested_One {
   }
   /** Decodes the whole of `data` as this message alone: another message's bytes throw `DecodeError`. */
   static decode(data) {
+    if (data instanceof Uint8Array && data.length === 3) {
+      const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+      if (view.getUint16(0, false) === 0x1) {
+        return new Nested_One(
+          view.getUint8(2),
+        );
+      }
+    }
     const r = new Reader(data);
     const id = r.messageId = r.u16(false, "Nested.id");
     if (id !== 0x1) r.fail("Nested.id", "id 0x" + id.toString(16) + ", not Nested.One (0x1)");
@@ -463,6 +501,15 @@ export const Nested = {
   One: Nested_One,
   Two: Nested_Two,
   decode(data) {
+    if (data instanceof Uint8Array && data.length >= 2) {
+      switch ((data[0] << 8) | data[1]) {
+        case 0x1:
+          return Nested_One.decode(data);
+        case 0x2:
+          return Nested_Two.decode(data);
+      }
+    }
+    // The catch-all, or what is wrong.
     return decodeWhole(data, Nested._read);
   },
   _read(r) {
@@ -549,26 +596,68 @@ export class Every_Ints {
   }
   _write(w) {
     w.u8(0x1, "Every.Ints.id");
-    w.u8(this.a, "Every.Ints.a");
-    w.i8(this.b, "Every.Ints.b");
-    w.u16(this.c, true, "Every.Ints.c");
-    w.i16(this.d, true, "Every.Ints.d");
-    w.u32(this.e, true, "Every.Ints.e");
-    w.i32(this.f, true, "Every.Ints.f");
-    w.u64(this.g, true, "Every.Ints.g");
-    w.i64(this.h, true, "Every.Ints.h");
+    // a, b, c, d, e, f, g, h: 30 bytes, room made once.
+    const $a = this.a;
+    if (($a & 0xff) !== $a) badValue("Every.Ints.a", $a, "a u8");
+    const $b = this.b;
+    if ((($b << 24) >> 24) !== $b) badValue("Every.Ints.b", $b, "an i8");
+    const $c = this.c;
+    if (($c & 0xffff) !== $c) badValue("Every.Ints.c", $c, "a u16");
+    const $d = this.d;
+    if ((($d << 16) >> 16) !== $d) badValue("Every.Ints.d", $d, "an i16");
+    const $e = this.e;
+    if ($e >>> 0 !== $e) badValue("Every.Ints.e", $e, "a u32");
+    const $f = this.f;
+    if (($f | 0) !== $f) badValue("Every.Ints.f", $f, "an i32");
+    const $g = this.g;
+    if (typeof $g !== "bigint" || BigInt.asUintN(64, $g) !== $g) badValue("Every.Ints.g", $g, "a u64 (a bigint)");
+    const $h = this.h;
+    if (typeof $h !== "bigint" || BigInt.asIntN(64, $h) !== $h) badValue("Every.Ints.h", $h, "an i64 (a bigint)");
+    const p1 = w.room(30);
+    const view = w.view;
+    view.setUint8(p1, $a);
+    view.setInt8(p1 + 1, $b);
+    view.setUint16(p1 + 2, $c, true);
+    view.setInt16(p1 + 4, $d, true);
+    view.setUint32(p1 + 6, $e, true);
+    view.setInt32(p1 + 10, $f, true);
+    view.setBigUint64(p1 + 14, $g, true);
+    view.setBigInt64(p1 + 22, $h, true);
     w.u128(this.i, true, "Every.Ints.i");
     w.i128(this.j, true, "Every.Ints.j");
   }
   static _read(r) {
-    const $a = r.u8("Every.Ints.a");
-    const $b = r.i8("Every.Ints.b");
-    const $c = r.u16(true, "Every.Ints.c");
-    const $d = r.i16(true, "Every.Ints.d");
-    const $e = r.u32(true, "Every.Ints.e");
-    const $f = r.i32(true, "Every.Ints.f");
-    const $g = r.u64(true, "Every.Ints.g");
-    const $h = r.i64(true, "Every.Ints.h");
+    let $a;
+    let $b;
+    let $c;
+    let $d;
+    let $e;
+    let $f;
+    let $g;
+    let $h;
+    // a, b, c, d, e, f, g, h: 30 bytes, checked once.
+    const p1 = r.pos;
+    if (p1 + 30 <= r.end) {
+      r.pos = p1 + 30;
+      const view = r.view;
+      $a = view.getUint8(p1);
+      $b = view.getInt8(p1 + 1);
+      $c = view.getUint16(p1 + 2, true);
+      $d = view.getInt16(p1 + 4, true);
+      $e = view.getUint32(p1 + 6, true);
+      $f = view.getInt32(p1 + 10, true);
+      $g = view.getBigUint64(p1 + 14, true);
+      $h = view.getBigInt64(p1 + 22, true);
+    } else {
+      $a = r.u8("Every.Ints.a");
+      $b = r.i8("Every.Ints.b");
+      $c = r.u16(true, "Every.Ints.c");
+      $d = r.i16(true, "Every.Ints.d");
+      $e = r.u32(true, "Every.Ints.e");
+      $f = r.i32(true, "Every.Ints.f");
+      $g = r.u64(true, "Every.Ints.g");
+      $h = r.i64(true, "Every.Ints.h");
+    }
     const $i = r.u128(true, "Every.Ints.i");
     const $j = r.i128(true, "Every.Ints.j");
     return new Every_Ints($a, $b, $c, $d, $e, $f, $g, $h, $i, $j);
@@ -600,20 +689,57 @@ export class Every_Floats {
   }
   _write(w) {
     w.u8(0x2, "Every.Floats.id");
-    w.f32(this.a, true, "Every.Floats.a");
-    w.f64(this.b, true, "Every.Floats.b");
-    w.f32(this.c, false, "Every.Floats.c");
-    w.u32(this.d, false, "Every.Floats.d");
+    // a, b, c, d: 20 bytes, room made once.
+    const $a = this.a;
+    if (typeof $a !== "number") badValue("Every.Floats.a", $a, "a number");
+    const $b = this.b;
+    if (typeof $b !== "number") badValue("Every.Floats.b", $b, "a number");
+    const $c = this.c;
+    if (typeof $c !== "number") badValue("Every.Floats.c", $c, "a number");
+    const $d = this.d;
+    if ($d >>> 0 !== $d) badValue("Every.Floats.d", $d, "a u32");
+    const p2 = w.room(20);
+    const view = w.view;
+    view.setFloat32(p2, $a, true);
+    view.setFloat64(p2 + 4, $b, true);
+    view.setFloat32(p2 + 12, $c, false);
+    view.setUint32(p2 + 16, $d, false);
   }
   static _read(r) {
-    const $a = r.f32(true, "Every.Floats.a");
-    const $b = r.f64(true, "Every.Floats.b");
-    const $c = r.f32(false, "Every.Floats.c");
-    const $d = r.u32(false, "Every.Floats.d");
+    let $a;
+    let $b;
+    let $c;
+    let $d;
+    // a, b, c, d: 20 bytes, checked once.
+    const p1 = r.pos;
+    if (p1 + 20 <= r.end) {
+      r.pos = p1 + 20;
+      const view = r.view;
+      $a = view.getFloat32(p1, true);
+      $b = view.getFloat64(p1 + 4, true);
+      $c = view.getFloat32(p1 + 12, false);
+      $d = view.getUint32(p1 + 16, false);
+    } else {
+      $a = r.f32(true, "Every.Floats.a");
+      $b = r.f64(true, "Every.Floats.b");
+      $c = r.f32(false, "Every.Floats.c");
+      $d = r.u32(false, "Every.Floats.d");
+    }
     return new Every_Floats($a, $b, $c, $d);
   }
   /** Decodes the whole of `data` as this message alone: another message's bytes throw `DecodeError`. */
   static decode(data) {
+    if (data instanceof Uint8Array && data.length === 21) {
+      const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+      if (view.getUint8(0) === 0x2) {
+        return new Every_Floats(
+          view.getFloat32(1, true),
+          view.getFloat64(5, true),
+          view.getFloat32(13, false),
+          view.getUint32(17, false),
+        );
+      }
+    }
     const r = new Reader(data);
     const id = r.messageId = r.u8("Every.id");
     if (id !== 0x2) r.fail("Every.id", "id 0x" + id.toString(16) + ", not Every.Floats (0x2)");
@@ -712,36 +838,38 @@ export class Every_Seqs {
     w.text(this.pair[1], 2, true, "Every.Seqs.pair");
   }
   static _read(r) {
-    const _$1 = [];
-    for (let _$2 = r.count(2, true, 3, "Every.Seqs.items"); _$2 > 0; _$2--) {
-      _$1.push(Inner._read(r));
+    const _$3 = r.count(2, true, 3, "Every.Seqs.items");
+    const _$1 = new Array(_$3);
+    for (let _$2 = 0; _$2 < _$3; _$2++) {
+      _$1[_$2] = Inner._read(r);
     }
     const $items = _$1;
-    const _$3 = [];
-    for (let _$4 = r.count(1, true, 2, "Every.Seqs.small"); _$4 > 0; _$4--) {
-      _$3.push(r.u16(true, "Every.Seqs.small"));
+    const _$6 = r.count(1, true, 2, "Every.Seqs.small");
+    const _$4 = new Array(_$6);
+    for (let _$5 = 0; _$5 < _$6; _$5++) {
+      _$4[_$5] = r.u16(true, "Every.Seqs.small");
     }
-    const $small = _$3;
-    let _$5 = null;
+    const $small = _$4;
+    let _$7 = null;
     if (r.tag("Every.Seqs.opt")) {
-      _$5 = Inner._read(r);
+      _$7 = Inner._read(r);
     }
-    const $opt = _$5;
-    let _$6 = null;
+    const $opt = _$7;
+    let _$8 = null;
     if (r.tag("Every.Seqs.none")) {
-      _$6 = r.u32(true, "Every.Seqs.none");
+      _$8 = r.u32(true, "Every.Seqs.none");
     }
-    const $none = _$6;
-    const _$7 = [];
-    for (let _$8 = 3; _$8 > 0; _$8--) {
-      _$7.push(r.i16(true, "Every.Seqs.arr"));
+    const $none = _$8;
+    const _$9 = new Array(3);
+    for (let _$10 = 0; _$10 < 3; _$10++) {
+      _$9[_$10] = r.i16(true, "Every.Seqs.arr");
     }
-    const $arr = _$7;
+    const $arr = _$9;
     const $four = r.take(4, "Every.Seqs.four");
-    const _$9 = r.u8("Every.Seqs.pair");
-    const _$10 = r.text(2, true, "Every.Seqs.pair");
-    const _$11 = [_$9, _$10];
-    const $pair = _$11;
+    const _$11 = r.u8("Every.Seqs.pair");
+    const _$12 = r.text(2, true, "Every.Seqs.pair");
+    const _$13 = [_$11, _$12];
+    const $pair = _$13;
     const $unit = null;
     return new Every_Seqs($items, $small, $opt, $none, $arr, $four, $pair, $unit);
   }
@@ -777,9 +905,10 @@ export class Every_Nest {
   }
   static _read(r) {
     const $f0 = Nested._read(r);
-    const _$1 = [];
-    for (let _$2 = r.count(2, true, 3, "Every.Nest.1"); _$2 > 0; _$2--) {
-      _$1.push(Nested._read(r));
+    const _$3 = r.count(2, true, 3, "Every.Nest.1");
+    const _$1 = new Array(_$3);
+    for (let _$2 = 0; _$2 < _$3; _$2++) {
+      _$1[_$2] = Nested._read(r);
     }
     const $f1 = _$1;
     return new Every_Nest($f0, $f1);
@@ -910,6 +1039,14 @@ export class Every_Skipped {
   }
   /** Decodes the whole of `data` as this message alone: another message's bytes throw `DecodeError`. */
   static decode(data) {
+    if (data instanceof Uint8Array && data.length === 5) {
+      const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+      if (view.getUint8(0) === 0x9) {
+        return new Every_Skipped(
+          view.getUint32(1, true),
+        );
+      }
+    }
     const r = new Reader(data);
     const id = r.messageId = r.u8("Every.id");
     if (id !== 0x9) r.fail("Every.id", "id 0x" + id.toString(16) + ", not Every.Skipped (0x9)");
@@ -1057,6 +1194,35 @@ export const Every = {
   Hello: Every_Hello,
   Unknown: Every_Unknown,
   decode(data) {
+    if (data instanceof Uint8Array && data.length >= 1) {
+      switch (data[0]) {
+        case 0x1:
+          return Every_Ints.decode(data);
+        case 0x2:
+          return Every_Floats.decode(data);
+        case 0x3:
+          return Every_Texts.decode(data);
+        case 0x4:
+          return Every_Seqs.decode(data);
+        case 0x5:
+          return Every_Nest.decode(data);
+        case 0x6:
+          return Every_Rest.decode(data);
+        case 0x7:
+          return Every_RestBytes.decode(data);
+        case 0x8:
+          return Every_Empty.decode(data);
+        case 0x9:
+          return Every_Skipped.decode(data);
+        case 0xa:
+          return Every_Json.decode(data);
+        case 0xb:
+          return Every_Hooked.decode(data);
+        case 0xc:
+          return Every_Hello.decode(data);
+      }
+    }
+    // The catch-all, or what is wrong.
     return decodeWhole(data, Every._read);
   },
   _read(r) {
