@@ -8,9 +8,11 @@
 // comparison: `NAME<TAB>GENERATED msg/s<TAB>HAND-WRITTEN msg/s` (the median of 5
 // interleaved rounds). The hand-written side is what a careful programmer writes with
 // `DataView` and `TextEncoder`/`TextDecoder` alone (as the chat page did before it used the
-// generated module): the exact size computed first, one buffer, the lengths checked, a
-// class per message; its decoders know the message's type, and a receiver of its own reads
-// the id first and calls the decoder of that id (the "as received" lines).
+// generated module): the exact size computed first, a new buffer per message, the lengths
+// checked, a class per message; and its encoders once more, written with more care (one
+// scratch buffer reused, each message copied out of it, as the generated writer does). Its
+// decoders know the message's type, and a receiver of its own reads the id first and calls
+// the decoder of that id (the "as received" lines).
 import { pathToFileURL } from "node:url";
 
 const gen = await import(pathToFileURL(process.argv[2]).href);
@@ -130,6 +132,56 @@ function handDecodeBatch(data) {
   return new Positions(items);
 }
 
+// The same encoders written with more care: one scratch buffer and its DataView reused,
+// the message's bytes copied out of it (what the generated writer does).
+let scratch = new Uint8Array(4096);
+let scratchView = new DataView(scratch.buffer);
+function room(n) {
+  if (n > scratch.length) {
+    scratch = new Uint8Array(n * 2);
+    scratchView = new DataView(scratch.buffer);
+  }
+}
+
+function reuseEncodePos(m) {
+  const v = scratchView;
+  v.setUint16(0, 1, true);
+  v.setUint32(2, m.id, true);
+  v.setInt32(6, m.x, true);
+  v.setInt32(10, m.y, true);
+  v.setInt32(14, m.z, true);
+  return scratch.slice(0, 18);
+}
+
+function reuseEncodeSay(m) {
+  room(6 + 3 * (m.sender.length + m.text.length));
+  const v = scratchView;
+  v.setUint16(0, 2, true);
+  const a = enc.encodeInto(m.sender, scratch.subarray(4)).written;
+  v.setUint16(2, a, true);
+  const b = enc.encodeInto(m.text, scratch.subarray(6 + a)).written;
+  v.setUint16(4 + a, b, true);
+  return scratch.slice(0, 6 + a + b);
+}
+
+function reuseEncodeBatch(m) {
+  const items = m.items;
+  room(4 + 18 * items.length);
+  const v = scratchView;
+  v.setUint16(0, 4, true);
+  v.setUint16(2, items.length, true);
+  let at = 4;
+  for (const p of items) {
+    v.setUint32(at, p.id, true);
+    v.setFloat32(at + 4, p.x, true);
+    v.setFloat32(at + 8, p.y, true);
+    v.setFloat32(at + 12, p.z, true);
+    v.setUint16(at + 16, p.flags, true);
+    at += 18;
+  }
+  return scratch.slice(0, at);
+}
+
 // A hand-written receiver: the id read, then the message's decoder.
 const HAND_BY_ID = { 1: handDecodePos, 2: handDecodeSay, 4: handDecodeBatch };
 function handReceive(data) {
@@ -150,9 +202,9 @@ const batch = [
   new Positions(items.map((t) => new Position(...t))),
 ];
 const hand = {
-  small: [handEncodePos, handDecodePos],
-  chat: [handEncodeSay, handDecodeSay],
-  batch: [handEncodeBatch, handDecodeBatch],
+  small: [handEncodePos, handDecodePos, reuseEncodePos],
+  chat: [handEncodeSay, handDecodeSay, reuseEncodeSay],
+  batch: [handEncodeBatch, handDecodeBatch, reuseEncodeBatch],
 };
 const sizes = { small: "18 B", chat: "~40 B", batch: "64 positions, 1156 B" };
 
@@ -186,13 +238,14 @@ for (const [shape, [g, h]] of [
   ["chat", chat],
   ["batch", batch],
 ]) {
-  const [encode, decode] = hand[shape];
+  const [encode, decode, reuse] = hand[shape];
   const wire = g.encode();
-  if (!same(wire, encode(h))) throw new Error(shape + ": the two encodings differ");
+  if (!same(wire, encode(h)) || !same(wire, reuse(h))) throw new Error(shape + ": the encodings differ");
   if (!same(gen.PyShapes.decode(wire).encode(), wire)) throw new Error(shape + ": no round trip");
   decode(wire);
   const label = `${shape} (${sizes[shape]})`;
   compare("encode " + label, () => g.encode(), () => encode(h));
+  compare("encode " + label + " (hand-written reusing one buffer)", () => g.encode(), () => reuse(h));
   // A decoder that knows the message's type: the variant's own `decode` against the
   // hand-written decoder of that message; then a receiver, which reads the id and
   // dispatches: the enum's `decode` against a hand-written receiver.

@@ -512,6 +512,8 @@ enum Expect {
     Readable,
     /// `err`: the generated decode error.
     DecodeError,
+    /// `err`: the generated encode error.
+    EncodeError,
     /// `ok` with the float specials' bytes as this runtime keeps them.
     Floats(Every),
 }
@@ -557,6 +559,14 @@ fn cases() -> Vec<(String, String, Expect)> {
         );
         cases.push((what, format!("rt {}", hex(&wire)), Expect::DecodeError));
     }
+    // Values the protocol cannot carry (made there: the peer's list).
+    for k in 0..BAD_VALUES {
+        cases.push((
+            format!("bad value {k}"),
+            format!("be {k}"),
+            Expect::EncodeError,
+        ));
+    }
     // Float specials.
     for value in float_specials() {
         cases.push((
@@ -567,6 +577,11 @@ fn cases() -> Vec<(String, String, Expect)> {
     }
     cases
 }
+
+/// How many values the protocol cannot carry each peer tries to encode (`be N`): numbers out
+/// of range or of the wrong kind, strings with lone surrogates, counts over their prefix,
+/// arrays of the wrong length, JSON fields out of their type.
+const BAD_VALUES: usize = 18;
 
 /// Values far over the generated writers' first buffers, of every growing kind.
 fn big_values() -> Vec<Every> {
@@ -746,7 +761,7 @@ fn conforms(runtime: &mut dyn Runtime) {
     for ((what, request, expect), answer) in cases.iter().zip(&answers) {
         let ok = match expect {
             Expect::Same(wire) => *answer == format!("ok {}", hex(wire)),
-            Expect::DecodeError => answer.starts_with("err "),
+            Expect::DecodeError | Expect::EncodeError => answer.starts_with("err "),
             Expect::Floats(value) => floats_kept(value, floats)
                 .iter()
                 .any(|kept| *answer == format!("ok {}", hex(kept))),

@@ -163,7 +163,7 @@ export class Reader {
   }
   /** The UTF-8 text of `n` bytes at `p` (invalid UTF-8 refused). */
   utf8(p: number, n: number, field: string): string {
-    if (n <= 32) {
+    if (n <= 16) {
       // Short ASCII text without a call into the decoder.
       const d = this.data;
       let s = "";
@@ -232,10 +232,6 @@ export class Writer {
     }
     this.pos = p + n;
     return p;
-  }
-  /** The bytes written, copied out. */
-  done(): Uint8Array {
-    return this.buf.slice(0, this.pos);
   }
   u8(v: number, field: string): void {
     if ((v & 0xff) !== v) badValue(field, v, "a u8");
@@ -356,16 +352,41 @@ export class Writer {
   /** UTF-8 text after a length prefix (`width` 0: no prefix, the rest of the message). */
   text(v: string, width: number, le: boolean, field: string): void {
     if (typeof v !== "string") badValue(field, v, "a string");
-    if (LONE_SURROGATE.test(v)) badValue(field, v, "well-formed UTF-16 (it has a lone surrogate)");
+    const n = v.length;
     const start = this.pos;
+    if (n <= 64) {
+      // Short ASCII text, byte by byte (no call into the encoder, nothing to check).
+      const p = this.room(width + n);
+      const buf = this.buf;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = v.charCodeAt(i);
+        if (c >= 0x80) break;
+        buf[p + width + i] = c;
+      }
+      if (i === n) {
+        if (width === 1) buf[p] = n;
+        else if (width === 2) this.view.setUint16(p, n, le);
+        else if (width === 4) this.view.setUint32(p, n, le);
+        return;
+      }
+      this.pos = start;
+    }
+    if (!wellFormed(v)) badValue(field, v, "well-formed UTF-16 (it has a lone surrogate)");
     // At most 3 bytes per UTF-16 unit; the prefix is written once the length is known.
-    this.room(width + v.length * 3);
+    this.room(width + n * 3);
     // (`this.buf` read after `room`, which may have made it anew.)
-    const n = UTF8_ENCODER.encodeInto(v, this.buf.subarray(start + width)).written!;
+    const written = UTF8_ENCODER.encodeInto(v, this.buf.subarray(start + width)).written!;
     this.pos = start;
-    if (width > 0) this.count(n, width, le, field);
-    this.pos = start + width + n;
+    if (width > 0) this.count(written, width, le, field);
+    this.pos = start + width + written;
   }
+}
+
+/** Whether `s` is well-formed UTF-16 (no lone surrogate), which UTF-8 can carry. */
+function wellFormed(s: string): boolean {
+  const native = (s as unknown as { isWellFormed?: () => boolean }).isWellFormed;
+  return native !== undefined ? native.call(s) : !LONE_SURROGATE.test(s);
 }
 
 /** A generated message: what every class shares. */
@@ -384,13 +405,14 @@ export function encodeMessage(message: Message): Uint8Array {
   w.pos = 0;
   try {
     message._write(w);
-    return w.done();
   } catch (e) {
+    sharedWriter = w;
     if (e instanceof TypeError) throw new EncodeError("a value of the wrong type: " + e.message);
     throw e;
-  } finally {
-    if (w.buf.length <= 65536) sharedWriter = w;
   }
+  const out = w.buf.slice(0, w.pos);
+  if (w.buf.length <= 65536) sharedWriter = w;
+  return out;
 }
 
 /** Decodes the whole of `data` with `read`: trailing bytes are an error. */
@@ -474,8 +496,13 @@ export class Down_Found {
     return encodeMessage(this);
   }
   _write(w: Writer): void {
-    w.u16(0x81, false, "Down.Found.id");
-    w.u32(this.req, false, "Down.Found.req");
+    // the id, req: 6 bytes, room made once.
+    const $req = this.req;
+    if ($req >>> 0 !== $req) badValue("Down.Found.req", $req, "a u32");
+    const p4 = w.room(6);
+    const view = w.view;
+    view.setUint16(p4, 0x81, false);
+    view.setUint32(p4 + 2, $req, false);
     if (this.room == null) {
       w.tag(false);
     } else {
@@ -657,8 +684,13 @@ export class Up_Find {
     return encodeMessage(this);
   }
   _write(w: Writer): void {
-    w.u16(0x2, true, "Up.Find.id");
-    w.u32(this.req, true, "Up.Find.req");
+    // the id, req: 6 bytes, room made once.
+    const $req = this.req;
+    if ($req >>> 0 !== $req) badValue("Up.Find.req", $req, "a u32");
+    const p1 = w.room(6);
+    const view = w.view;
+    view.setUint16(p1, 0x2, true);
+    view.setUint32(p1 + 2, $req, true);
     w.text(this.name, 2, true, "Up.Find.name");
   }
   static _read(r: Reader): Up_Find {

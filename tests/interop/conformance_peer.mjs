@@ -5,6 +5,7 @@
 //     rt HEX   -> "ok HEX" (decoded and encoded again) | "err MESSAGE" (DecodeError)
 //     fl HEX   -> the same, for float specials (no equality checks: NaN is not NaN)
 //     mk SEED  -> "ok HEX" (a value made here, from SEED, encoded)
+//     be N     -> "err MESSAGE" (EncodeError) for the Nth value the protocol cannot carry
 //
 // Anything else the module throws is reported as "crash TYPE: MESSAGE", which the harness
 // fails on.
@@ -167,6 +168,44 @@ export function peer(proto) {
     }
   }
 
+  // Values the protocol cannot carry: each must throw EncodeError, naming the field.
+  const ok = () => new Every.Texts("a", "b", new Uint8Array(1), new Uint8Array(1), true);
+  const seqs = (change) => {
+    const m = new Every.Seqs([], [], null, null, [1, 2, 3], new Uint8Array(4), [1, "x"], null);
+    change(m);
+    return m;
+  };
+  const ints = (change) => {
+    const m = new Every.Ints(1, 1, 1, 1, 1, 1, 1n, 1n, 1n, 1n);
+    change(m);
+    return m;
+  };
+  const texts = (change) => {
+    const m = ok();
+    change(m);
+    return m;
+  };
+  const badValues = [
+    ["Every.Ints.a", () => ints((m) => (m.a = 256))],
+    ["Every.Ints.b", () => ints((m) => (m.b = 1.5))],
+    ["Every.Ints.g", () => ints((m) => (m.g = 5))],
+    ["Every.Ints.i", () => ints((m) => (m.i = -1n))],
+    ["Every.Ints.j", () => ints((m) => (m.j = 1n << 127n))],
+    ["Every.Texts.s", () => texts((m) => (m.s = "a\ud800b"))],
+    ["Every.Texts.long", () => texts((m) => (m.long = "\udc00" + "é".repeat(70)))],
+    ["Every.Texts.b", () => texts((m) => (m.b = [1, 2]))],
+    ["Every.Texts.flag", () => texts((m) => (m.flag = 1))],
+    ["Every.Texts.s", () => texts((m) => (m.s = 7))],
+    ["Every.Seqs.arr", () => seqs((m) => (m.arr = [1, 2]))],
+    ["Every.Seqs.items", () => seqs((m) => (m.items = "x"))],
+    ["Every.Seqs.small", () => seqs((m) => (m.small = new Array(256).fill(1)))],
+    ["Every.Seqs.four", () => seqs((m) => (m.four = new Uint8Array(3)))],
+    ["Every.Floats.a", () => new Every.Floats("1", 1, 1, 1)],
+    ["Every.Hello.version", () => new Every.Hello(5)],
+    ["Every.Json.level", () => new Every.Json(new Profile("a", -1, []))],
+    ["Every.Json.tags", () => new Every.Json(new Profile("a", 1, "x"))],
+  ];
+
   const same = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
 
   function answer(line) {
@@ -201,6 +240,20 @@ export function peer(proto) {
           return "crash mismatch: " + message.kind + " came back as " + hex(back.encode());
         }
         return "ok " + hex(data);
+      }
+      if (op === "be") {
+        const [field, make] = badValues[Number(arg)];
+        let bytes;
+        try {
+          bytes = make().encode();
+        } catch (e) {
+          if (!(e instanceof proto.EncodeError)) throw e;
+          if (!e.message.startsWith(field.replace("Every.Json", "Profile") + ":") && !e.message.includes(field)) {
+            return "crash the EncodeError does not name " + field + ": " + e.message;
+          }
+          return "err " + e.message;
+        }
+        return "crash encoded " + hex(bytes);
       }
       return "crash unknown request " + JSON.stringify(line);
     } catch (e) {

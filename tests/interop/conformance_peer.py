@@ -4,6 +4,7 @@ module given as its argument and answers one line per request on stdin:
     rt HEX   -> "ok HEX" (decoded and encoded again) | "err MESSAGE" (DecodeError)
     fl HEX   -> the same as rt, for float specials (no equality checks: NaN is not NaN)
     mk SEED  -> "ok HEX" (a value made here, from SEED, encoded)
+    be N     -> "err MESSAGE" (EncodeError) for the Nth value the protocol cannot carry
 
 Anything else the module raises is reported as "crash TYPE: MESSAGE", which the harness
 fails on.
@@ -183,6 +184,48 @@ def both_paths(msg, data):
     return None
 
 
+def _changed(msg, **fields):
+    for k, v in fields.items():
+        setattr(msg, k, v)
+    return msg
+
+
+def _ints(**f):
+    return _changed(Every.Ints(1, 1, 1, 1, 1, 1, 1, 1, 1, 1), **f)
+
+
+def _texts(**f):
+    return _changed(Every.Texts("a", "b", b"x", b"y", True), **f)
+
+
+def _seqs(**f):
+    return _changed(Every.Seqs([], [], None, None, [1, 2, 3], b"abcd", (1, "x"), None), **f)
+
+
+# Values the protocol cannot carry: each must raise EncodeError, naming the field (the same
+# list as conformance_peer.mjs's, in Python's terms).
+BAD_VALUES = [
+    ("Every.Ints.a", lambda: _ints(a=256)),
+    ("Every.Ints.b", lambda: _ints(b=1.5)),
+    ("Every.Ints.g", lambda: _ints(g="5")),
+    ("Every.Ints.i", lambda: _ints(i=-1)),
+    ("Every.Ints.j", lambda: _ints(j=1 << 127)),
+    ("Every.Texts.s", lambda: _texts(s="a\ud800b")),
+    ("Every.Texts.long", lambda: _texts(long="\udc00" + "é" * 70)),
+    ("Every.Texts.b", lambda: _texts(b=[1, 2])),
+    ("Every.Texts.flag", lambda: _texts(flag=1)),
+    ("Every.Texts.s", lambda: _texts(s=7)),
+    ("Every.Seqs.arr", lambda: _seqs(arr=[1, 2])),
+    ("Every.Seqs.items", lambda: _seqs(items="x")),
+    ("Every.Seqs.small", lambda: _seqs(small=[1] * 256)),
+    ("Every.Seqs.four", lambda: _seqs(four=b"abc")),
+    ("Every.Floats.a", lambda: Every.Floats("1", 1.0, 1.0, 1)),
+    ("Every.Hello.version", lambda: Every.Hello(5)),
+    ("Every.Json.level", lambda: Every.Json(proto.Profile("a", -1, []))),
+    ("Every.Json.tags", lambda: Every.Json(proto.Profile("a", 1, "x"))),
+]
+
+
 def answer(line):
     op, _, arg = line.partition(" ")
     try:
@@ -205,6 +248,15 @@ def answer(line):
             if wrong:
                 return "crash " + wrong
             return "ok " + data.hex()
+        if op == "be":
+            field, bad = BAD_VALUES[int(arg)]
+            try:
+                data = bad().encode()
+            except proto.EncodeError as e:
+                if field not in str(e) and field.replace("Every.Json", "Profile") not in str(e):
+                    return "crash the EncodeError does not name %s: %s" % (field, e)
+                return "err " + str(e)
+            return "crash encoded " + data.hex()
         return "crash unknown request %r" % line
     except proto.DecodeError as e:
         return "err " + str(e)

@@ -443,6 +443,17 @@ impl Gen<'_> {
             );
         }
         if t.json {
+            for (n, f) in names.iter().zip(&wire) {
+                if let Some(ok) = json_check(&f.ty, &format!("self.{n}"), 0) {
+                    let _ = writeln!(self.out, "        if not ({ok}):");
+                    let _ = writeln!(
+                        self.out,
+                        "            raise EncodeError(\"%s: %r is not a {}\" % ({:?}, self.{n}))",
+                        f.rust,
+                        format!("{label}.{}", f.name)
+                    );
+                }
+            }
             let dict: Vec<String> = names
                 .iter()
                 .zip(&wire)
@@ -593,11 +604,15 @@ impl Gen<'_> {
             if let Some((run, s)) = self.run_at(fields, i) {
                 let values: Vec<String> =
                     run.iter().map(|&j| format!("self.{}", names[j])).collect();
+                let labels: Vec<String> = run
+                    .iter()
+                    .map(|&j| format!("{:?}", format!("{label}.{}", fields[j].name)))
+                    .collect();
                 let _ = writeln!(
                     self.out,
-                    "        w.run({s}, ({},), {:?})",
+                    "        w.run({s}, ({},), ({},))",
                     values.join(", "),
-                    format!("{label}.{}", fields[i].name)
+                    labels.join(", ")
                 );
                 i += run.len();
                 continue;
@@ -642,7 +657,7 @@ impl Gen<'_> {
                 format!("w.run({s}, ({value},), {at:?})")
             }
             Ty::Bool => format!("w.boolean({value}, {at:?})"),
-            Ty::String if rest => format!("w.out += {value}.encode(\"utf-8\")"),
+            Ty::String if rest => format!("w.utf8({value}, {at:?})"),
             Ty::String => format!("w.text({value}, {w}, {o:?}, {at:?})"),
             Ty::Bytes if rest => format!("w.out += {value}"),
             Ty::Bytes => format!("w.raw({value}, {w}, {o:?}, {at:?})"),
@@ -663,13 +678,11 @@ impl Gen<'_> {
             }
             Ty::Vec(item) => {
                 let x = format!("x{depth}");
-                if !rest {
-                    self.line(
-                        indent,
-                        &format!("w.count(len({value}), {w}, {o:?}, {at:?})"),
-                    );
-                }
-                self.line(indent, &format!("for {x} in {value}:"));
+                let width = if rest { 0 } else { w };
+                self.line(
+                    indent,
+                    &format!("for {x} in w.items({value}, {width}, {o:?}, {at:?}):"),
+                );
                 self.write_value(indent + 1, item, f, &x, at, false, depth + 1);
                 return;
             }

@@ -945,7 +945,12 @@ impl Gen<'_> {
         self.line(2, "return encodeMessage(this);");
         self.line(1, "}");
         self.line(1, "_write(w«: Writer»)«: void» {");
-        if let Some(id) = id {
+        // The id goes in the run of numbers after it, if there is one.
+        let lead = (0..wire.len())
+            .find(|&j| wire[j].kind != FieldKind::Plain || fixed_size(&wire[j].ty) == 0)
+            .unwrap_or(wire.len());
+        let id_in_run = id.is_some() && !t.json && lead > 0 && t.id_bytes <= 4;
+        if let Some(id) = id.filter(|_| !id_in_run) {
             self.id_write(t, id, &format!("{label}.id"));
         }
         if t.json {
@@ -953,8 +958,14 @@ impl Gen<'_> {
         } else {
             let mut i = 0;
             while i < wire.len() {
+                if i == 0 && id_in_run {
+                    let id = id.map(|id| (t, id));
+                    self.write_run(label, &wire[..lead], &names[..lead], id);
+                    i = lead;
+                    continue;
+                }
                 if let Some(end) = run_end(&wire, i) {
-                    self.write_run(label, &wire[i..end], &names[i..end]);
+                    self.write_run(label, &wire[i..end], &names[i..end], None);
                     i = end;
                     continue;
                 }
@@ -1011,9 +1022,19 @@ impl Gen<'_> {
 
     /// Writes a run of fixed-size numbers: room for all at once, each value checked, then
     /// set through the `DataView` at its offset.
-    fn write_run(&mut self, label: &str, fields: &[&FieldDef], names: &[String]) {
-        let size: usize = fields.iter().map(|f| fixed_size(&f.ty)).sum();
-        let list: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+    fn write_run(
+        &mut self,
+        label: &str,
+        fields: &[&FieldDef],
+        names: &[String],
+        id: Option<(&TypeDef, u64)>,
+    ) {
+        let id_size = id.map_or(0, |(t, _)| usize::from(t.id_bytes));
+        let size: usize = id_size + fields.iter().map(|f| fixed_size(&f.ty)).sum::<usize>();
+        let mut list: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+        if id.is_some() {
+            list.insert(0, "the id");
+        }
         let _ = writeln!(
             self.out,
             "    // {}: {size} bytes, room made once.",
@@ -1034,7 +1055,15 @@ impl Gen<'_> {
         self.temp += 1;
         let p = format!("p{}", self.temp);
         self.line(2, "const view = w.view;");
-        let mut at = 0;
+        if let Some((t, id)) = id {
+            let set = match t.id_bytes {
+                1 => format!("view.setUint8({p}, 0x{id:x});"),
+                2 => format!("view.setUint16({p}, 0x{id:x}, {});", le(t.order)),
+                _ => format!("view.setUint32({p}, 0x{id:x}, {});", le(t.order)),
+            };
+            self.line(2, &set);
+        }
+        let mut at = id_size;
         for (n, f) in names.iter().zip(fields) {
             let offset = if at == 0 {
                 p.clone()

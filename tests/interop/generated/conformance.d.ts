@@ -99,8 +99,6 @@ export declare class Writer {
   constructor(size?: number);
   /** The position of `n` bytes more, which are then written. */
   room(n: number): number;
-  /** The bytes written, copied out. */
-  done(): Uint8Array;
   u8(v: number, field: string): void;
   i8(v: number, field: string): void;
   u16(v: number, le: boolean, field: string): void;

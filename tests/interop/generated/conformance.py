@@ -148,9 +148,18 @@ class _Writer:
             raise EncodeError("%s: %r is not an i%d" % (field, v, n * 8)) from None
 
     def run(self, s, values, field):
+        """Numbers packed by one struct; ``field`` names each (a tuple) or all (a str)."""
         try:
             self.out += s.pack(*values)
         except struct.error as e:
+            if isinstance(field, tuple):
+                # Which one: each packed alone.
+                order, chars = s.format[0], s.format[1:]
+                for char, value, name in zip(chars, values, field):
+                    try:
+                        struct.pack(order + char, value)
+                    except struct.error as one:
+                        raise EncodeError("%s: %r: %s" % (name, value, one)) from None
             raise EncodeError("%s: %s" % (field, e)) from None
 
     def boolean(self, v, field):
@@ -170,9 +179,29 @@ class _Writer:
         self.out += b
 
     def text(self, s, width, order, field):
-        if not isinstance(s, str):
-            raise EncodeError("%s: %r is not a str" % (field, s))
-        self.raw(s.encode("utf-8"), width, order, field)
+        self.raw(_utf8(s, field), width, order, field)
+
+    def utf8(self, s, field):
+        """Text with no prefix (the rest of the message)."""
+        self.out += _utf8(s, field)
+
+    def items(self, v, width, order, field):
+        """A vec's items: checked to be a list or tuple, its count written (``width`` 0:
+        none, the rest of the message)."""
+        if not isinstance(v, (list, tuple)):
+            raise EncodeError("%s: %r is not a list" % (field, v))
+        if width:
+            self.count(len(v), width, order, field)
+        return v
+
+
+def _utf8(s, field):
+    if not isinstance(s, str):
+        raise EncodeError("%s: %r is not a str" % (field, s))
+    try:
+        return s.encode("utf-8")
+    except UnicodeEncodeError:
+        raise EncodeError("%s: %r is not well-formed (a lone surrogate)" % (field, s)) from None
 
 
 class _Bad(Exception):
@@ -212,7 +241,10 @@ class Message:
     def encode(self):
         """The message's bytes (no framing)."""
         w = _Writer()
-        self._write(w)
+        try:
+            self._write(w)
+        except (AttributeError, TypeError) as e:
+            raise EncodeError("a value of the wrong type: %s" % e) from None
         return bytes(w.out)
 
     def __eq__(self, other):
@@ -477,6 +509,12 @@ class Profile(Message):
 
     def _write(self, w):
         w.out += (0x4a53).to_bytes(2, "little")
+        if not (type(self.name) is str):
+            raise EncodeError("%s: %r is not a String" % ("Profile.name", self.name))
+        if not (type(self.level) is int and 0 <= self.level < 1 << 32):
+            raise EncodeError("%s: %r is not a u32" % ("Profile.level", self.level))
+        if not (type(self.tags) is list and all(type(j0) is str for j0 in self.tags)):
+            raise EncodeError("%s: %r is not a Vec<String>" % ("Profile.tags", self.tags))
         w.out += json.dumps({"name": self.name, "level": self.level, "tags": self.tags}, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
     @staticmethod
@@ -574,7 +612,7 @@ class Every_Ints(Every):
 
     def _write(self, w):
         w.out += (0x1).to_bytes(1, "little")
-        w.run(_S6, (self.a, self.b, self.c, self.d, self.e, self.f, self.g, self.h,), "Every.Ints.a")
+        w.run(_S6, (self.a, self.b, self.c, self.d, self.e, self.f, self.g, self.h,), ("Every.Ints.a", "Every.Ints.b", "Every.Ints.c", "Every.Ints.d", "Every.Ints.e", "Every.Ints.f", "Every.Ints.g", "Every.Ints.h",))
         w.uint(self.i, 16, "little", "Every.Ints.i")
         w.sint(self.j, 16, "little", "Every.Ints.j")
 
@@ -646,8 +684,8 @@ class Every_Floats(Every):
 
     def _write(self, w):
         w.out += (0x2).to_bytes(1, "little")
-        w.run(_S8, (self.a, self.b,), "Every.Floats.a")
-        w.run(_S9, (self.c, self.d,), "Every.Floats.c")
+        w.run(_S8, (self.a, self.b,), ("Every.Floats.a", "Every.Floats.b",))
+        w.run(_S9, (self.c, self.d,), ("Every.Floats.c", "Every.Floats.d",))
 
     @staticmethod
     def _read(r):
@@ -827,11 +865,9 @@ class Every_Seqs(Every):
 
     def _write(self, w):
         w.out += (0x4).to_bytes(1, "little")
-        w.count(len(self.items), 2, "little", "Every.Seqs.items")
-        for x0 in self.items:
+        for x0 in w.items(self.items, 2, "little", "Every.Seqs.items"):
             x0._write(w)  # Inner
-        w.count(len(self.small), 1, "little", "Every.Seqs.small")
-        for x0 in self.small:
+        for x0 in w.items(self.small, 1, "little", "Every.Seqs.small"):
             w.uint(x0, 2, "little", "Every.Seqs.small")
         if self.opt is None:
             w.out.append(0)
@@ -1014,8 +1050,7 @@ class Every_Nest(Every):
     def _write(self, w):
         w.out += (0x5).to_bytes(1, "little")
         self.f0._write(w)  # Nested
-        w.count(len(self.f1), 2, "little", "Every.Nest.1")
-        for x0 in self.f1:
+        for x0 in w.items(self.f1, 2, "little", "Every.Nest.1"):
             x0._write(w)  # Nested
 
     @staticmethod
@@ -1089,7 +1124,7 @@ class Every_Rest(Every):
     def _write(self, w):
         w.out += (0x6).to_bytes(1, "little")
         w.uint(self.f0, 4, "little", "Every.Rest.0")
-        w.out += self.f1.encode("utf-8")
+        w.utf8(self.f1, "Every.Rest.1")
 
     @staticmethod
     def _read(r):

@@ -163,7 +163,7 @@ export class Reader {
   }
   /** The UTF-8 text of `n` bytes at `p` (invalid UTF-8 refused). */
   utf8(p: number, n: number, field: string): string {
-    if (n <= 32) {
+    if (n <= 16) {
       // Short ASCII text without a call into the decoder.
       const d = this.data;
       let s = "";
@@ -232,10 +232,6 @@ export class Writer {
     }
     this.pos = p + n;
     return p;
-  }
-  /** The bytes written, copied out. */
-  done(): Uint8Array {
-    return this.buf.slice(0, this.pos);
   }
   u8(v: number, field: string): void {
     if ((v & 0xff) !== v) badValue(field, v, "a u8");
@@ -356,16 +352,41 @@ export class Writer {
   /** UTF-8 text after a length prefix (`width` 0: no prefix, the rest of the message). */
   text(v: string, width: number, le: boolean, field: string): void {
     if (typeof v !== "string") badValue(field, v, "a string");
-    if (LONE_SURROGATE.test(v)) badValue(field, v, "well-formed UTF-16 (it has a lone surrogate)");
+    const n = v.length;
     const start = this.pos;
+    if (n <= 64) {
+      // Short ASCII text, byte by byte (no call into the encoder, nothing to check).
+      const p = this.room(width + n);
+      const buf = this.buf;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = v.charCodeAt(i);
+        if (c >= 0x80) break;
+        buf[p + width + i] = c;
+      }
+      if (i === n) {
+        if (width === 1) buf[p] = n;
+        else if (width === 2) this.view.setUint16(p, n, le);
+        else if (width === 4) this.view.setUint32(p, n, le);
+        return;
+      }
+      this.pos = start;
+    }
+    if (!wellFormed(v)) badValue(field, v, "well-formed UTF-16 (it has a lone surrogate)");
     // At most 3 bytes per UTF-16 unit; the prefix is written once the length is known.
-    this.room(width + v.length * 3);
+    this.room(width + n * 3);
     // (`this.buf` read after `room`, which may have made it anew.)
-    const n = UTF8_ENCODER.encodeInto(v, this.buf.subarray(start + width)).written!;
+    const written = UTF8_ENCODER.encodeInto(v, this.buf.subarray(start + width)).written!;
     this.pos = start;
-    if (width > 0) this.count(n, width, le, field);
-    this.pos = start + width + n;
+    if (width > 0) this.count(written, width, le, field);
+    this.pos = start + width + written;
   }
+}
+
+/** Whether `s` is well-formed UTF-16 (no lone surrogate), which UTF-8 can carry. */
+function wellFormed(s: string): boolean {
+  const native = (s as unknown as { isWellFormed?: () => boolean }).isWellFormed;
+  return native !== undefined ? native.call(s) : !LONE_SURROGATE.test(s);
 }
 
 /** A generated message: what every class shares. */
@@ -384,13 +405,14 @@ export function encodeMessage(message: Message): Uint8Array {
   w.pos = 0;
   try {
     message._write(w);
-    return w.done();
   } catch (e) {
+    sharedWriter = w;
     if (e instanceof TypeError) throw new EncodeError("a value of the wrong type: " + e.message);
     throw e;
-  } finally {
-    if (w.buf.length <= 65536) sharedWriter = w;
   }
+  const out = w.buf.slice(0, w.pos);
+  if (w.buf.length <= 65536) sharedWriter = w;
+  return out;
 }
 
 /** Decodes the whole of `data` with `read`: trailing bytes are an error. */
@@ -464,8 +486,13 @@ export class Nested_One {
     return encodeMessage(this);
   }
   _write(w: Writer): void {
-    w.u16(0x1, false, "Nested.One.id");
-    w.u8(this.f0, "Nested.One.0");
+    // the id, 0: 3 bytes, room made once.
+    const $f0 = this.f0;
+    if (($f0 & 0xff) !== $f0) badValue("Nested.One.0", $f0, "a u8");
+    const p1 = w.room(3);
+    const view = w.view;
+    view.setUint16(p1, 0x1, false);
+    view.setUint8(p1 + 2, $f0);
   }
   static _read(r: Reader): Nested_One {
     const $f0 = r.u8("Nested.One.0");
@@ -508,8 +535,13 @@ export class Nested_Two {
     return encodeMessage(this);
   }
   _write(w: Writer): void {
-    w.u16(0x2, false, "Nested.Two.id");
-    w.i64(this.x, false, "Nested.Two.x");
+    // the id, x: 10 bytes, room made once.
+    const $x = this.x;
+    if (typeof $x !== "bigint" || BigInt.asIntN(64, $x) !== $x) badValue("Nested.Two.x", $x, "an i64 (a bigint)");
+    const p1 = w.room(10);
+    const view = w.view;
+    view.setUint16(p1, 0x2, false);
+    view.setBigInt64(p1 + 2, $x, false);
     this.inner._write(w);
   }
   static _read(r: Reader): Nested_Two {
@@ -661,8 +693,7 @@ export class Every_Ints {
     return encodeMessage(this);
   }
   _write(w: Writer): void {
-    w.u8(0x1, "Every.Ints.id");
-    // a, b, c, d, e, f, g, h: 30 bytes, room made once.
+    // the id, a, b, c, d, e, f, g, h: 31 bytes, room made once.
     const $a = this.a;
     if (($a & 0xff) !== $a) badValue("Every.Ints.a", $a, "a u8");
     const $b = this.b;
@@ -679,16 +710,17 @@ export class Every_Ints {
     if (typeof $g !== "bigint" || BigInt.asUintN(64, $g) !== $g) badValue("Every.Ints.g", $g, "a u64 (a bigint)");
     const $h = this.h;
     if (typeof $h !== "bigint" || BigInt.asIntN(64, $h) !== $h) badValue("Every.Ints.h", $h, "an i64 (a bigint)");
-    const p1 = w.room(30);
+    const p1 = w.room(31);
     const view = w.view;
-    view.setUint8(p1, $a);
-    view.setInt8(p1 + 1, $b);
-    view.setUint16(p1 + 2, $c, true);
-    view.setInt16(p1 + 4, $d, true);
-    view.setUint32(p1 + 6, $e, true);
-    view.setInt32(p1 + 10, $f, true);
-    view.setBigUint64(p1 + 14, $g, true);
-    view.setBigInt64(p1 + 22, $h, true);
+    view.setUint8(p1, 0x1);
+    view.setUint8(p1 + 1, $a);
+    view.setInt8(p1 + 2, $b);
+    view.setUint16(p1 + 3, $c, true);
+    view.setInt16(p1 + 5, $d, true);
+    view.setUint32(p1 + 7, $e, true);
+    view.setInt32(p1 + 11, $f, true);
+    view.setBigUint64(p1 + 15, $g, true);
+    view.setBigInt64(p1 + 23, $h, true);
     w.u128(this.i, true, "Every.Ints.i");
     w.i128(this.j, true, "Every.Ints.j");
   }
@@ -763,8 +795,7 @@ export class Every_Floats {
     return encodeMessage(this);
   }
   _write(w: Writer): void {
-    w.u8(0x2, "Every.Floats.id");
-    // a, b, c, d: 20 bytes, room made once.
+    // the id, a, b, c, d: 21 bytes, room made once.
     const $a = this.a;
     if (typeof $a !== "number") badValue("Every.Floats.a", $a, "a number");
     const $b = this.b;
@@ -773,12 +804,13 @@ export class Every_Floats {
     if (typeof $c !== "number") badValue("Every.Floats.c", $c, "a number");
     const $d = this.d;
     if ($d >>> 0 !== $d) badValue("Every.Floats.d", $d, "a u32");
-    const p2 = w.room(20);
+    const p2 = w.room(21);
     const view = w.view;
-    view.setFloat32(p2, $a, true);
-    view.setFloat64(p2 + 4, $b, true);
-    view.setFloat32(p2 + 12, $c, false);
-    view.setUint32(p2 + 16, $d, false);
+    view.setUint8(p2, 0x2);
+    view.setFloat32(p2 + 1, $a, true);
+    view.setFloat64(p2 + 5, $b, true);
+    view.setFloat32(p2 + 13, $c, false);
+    view.setUint32(p2 + 17, $d, false);
   }
   static _read(r: Reader): Every_Floats {
     let $a: number;
@@ -1052,8 +1084,13 @@ export class Every_Rest {
     return encodeMessage(this);
   }
   _write(w: Writer): void {
-    w.u8(0x6, "Every.Rest.id");
-    w.u32(this.f0, true, "Every.Rest.0");
+    // the id, 0: 5 bytes, room made once.
+    const $f0 = this.f0;
+    if ($f0 >>> 0 !== $f0) badValue("Every.Rest.0", $f0, "a u32");
+    const p4 = w.room(5);
+    const view = w.view;
+    view.setUint8(p4, 0x6);
+    view.setUint32(p4 + 1, $f0, true);
     w.text(this.f1, 0, true, "Every.Rest.1");
   }
   static _read(r: Reader): Every_Rest {
@@ -1150,8 +1187,13 @@ export class Every_Skipped {
     return encodeMessage(this);
   }
   _write(w: Writer): void {
-    w.u8(0x9, "Every.Skipped.id");
-    w.u32(this.kept, true, "Every.Skipped.kept");
+    // the id, kept: 5 bytes, room made once.
+    const $kept = this.kept;
+    if ($kept >>> 0 !== $kept) badValue("Every.Skipped.kept", $kept, "a u32");
+    const p1 = w.room(5);
+    const view = w.view;
+    view.setUint8(p1, 0x9);
+    view.setUint32(p1 + 1, $kept, true);
   }
   static _read(r: Reader): Every_Skipped {
     const $kept = r.u32(true, "Every.Skipped.kept");

@@ -132,9 +132,18 @@ class _Writer:
             raise EncodeError("%s: %r is not an i%d" % (field, v, n * 8)) from None
 
     def run(self, s, values, field):
+        """Numbers packed by one struct; ``field`` names each (a tuple) or all (a str)."""
         try:
             self.out += s.pack(*values)
         except struct.error as e:
+            if isinstance(field, tuple):
+                # Which one: each packed alone.
+                order, chars = s.format[0], s.format[1:]
+                for char, value, name in zip(chars, values, field):
+                    try:
+                        struct.pack(order + char, value)
+                    except struct.error as one:
+                        raise EncodeError("%s: %r: %s" % (name, value, one)) from None
             raise EncodeError("%s: %s" % (field, e)) from None
 
     def boolean(self, v, field):
@@ -154,9 +163,29 @@ class _Writer:
         self.out += b
 
     def text(self, s, width, order, field):
-        if not isinstance(s, str):
-            raise EncodeError("%s: %r is not a str" % (field, s))
-        self.raw(s.encode("utf-8"), width, order, field)
+        self.raw(_utf8(s, field), width, order, field)
+
+    def utf8(self, s, field):
+        """Text with no prefix (the rest of the message)."""
+        self.out += _utf8(s, field)
+
+    def items(self, v, width, order, field):
+        """A vec's items: checked to be a list or tuple, its count written (``width`` 0:
+        none, the rest of the message)."""
+        if not isinstance(v, (list, tuple)):
+            raise EncodeError("%s: %r is not a list" % (field, v))
+        if width:
+            self.count(len(v), width, order, field)
+        return v
+
+
+def _utf8(s, field):
+    if not isinstance(s, str):
+        raise EncodeError("%s: %r is not a str" % (field, s))
+    try:
+        return s.encode("utf-8")
+    except UnicodeEncodeError:
+        raise EncodeError("%s: %r is not well-formed (a lone surrogate)" % (field, s)) from None
 
 
 class _Bad(Exception):
@@ -196,7 +225,10 @@ class Message:
     def encode(self):
         """The message's bytes (no framing)."""
         w = _Writer()
-        self._write(w)
+        try:
+            self._write(w)
+        except (AttributeError, TypeError) as e:
+            raise EncodeError("a value of the wrong type: %s" % e) from None
         return bytes(w.out)
 
     def __eq__(self, other):
@@ -278,6 +310,12 @@ class Internal_Register(Internal):
 
     def _write(self, w):
         w.out += (0x101).to_bytes(2, "little")
+        if not (type(self.name) is str):
+            raise EncodeError("%s: %r is not a String" % ("Internal.Register.name", self.name))
+        if not (type(self.payload) is str):
+            raise EncodeError("%s: %r is not a String" % ("Internal.Register.payload", self.payload))
+        if not (type(self.n) is int and 0 <= self.n < 1 << 32):
+            raise EncodeError("%s: %r is not a u32" % ("Internal.Register.n", self.n))
         w.out += json.dumps({"name": self.name, "payload": self.payload, "n": self.n}, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
     @staticmethod
@@ -334,6 +372,12 @@ class Internal_Registered(Internal):
 
     def _write(self, w):
         w.out += (0x102).to_bytes(2, "little")
+        if not (type(self.name) is str):
+            raise EncodeError("%s: %r is not a String" % ("Internal.Registered.name", self.name))
+        if not (type(self.payload) is str):
+            raise EncodeError("%s: %r is not a String" % ("Internal.Registered.payload", self.payload))
+        if not (type(self.n) is int and 0 <= self.n < 1 << 32):
+            raise EncodeError("%s: %r is not a u32" % ("Internal.Registered.n", self.n))
         w.out += json.dumps({"name": self.name, "payload": self.payload, "n": self.n}, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
     @staticmethod
@@ -388,6 +432,8 @@ class Internal_Note(Internal):
 
     def _write(self, w):
         w.out += (0x103).to_bytes(2, "little")
+        if not (type(self.n) is int and 0 <= self.n < 1 << 32):
+            raise EncodeError("%s: %r is not a u32" % ("Internal.Note.n", self.n))
         w.out += json.dumps({"n": self.n}, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
     @staticmethod
@@ -432,6 +478,8 @@ class Internal_Notice(Internal):
 
     def _write(self, w):
         w.out += (0x104).to_bytes(2, "little")
+        if not (type(self.n) is int and 0 <= self.n < 1 << 32):
+            raise EncodeError("%s: %r is not a u32" % ("Internal.Notice.n", self.n))
         w.out += json.dumps({"n": self.n}, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
     @staticmethod

@@ -141,7 +141,7 @@ export class Reader {
   }
   /** The UTF-8 text of `n` bytes at `p` (invalid UTF-8 refused). */
   utf8(p«: number», n«: number», field«: string»)«: string» {
-    if (n <= 32) {
+    if (n <= 16) {
       // Short ASCII text without a call into the decoder.
       const d = this.data;
       let s = "";
@@ -210,10 +210,6 @@ export class Writer {
     }
     this.pos = p + n;
     return p;
-  }
-  /** The bytes written, copied out. */
-  done()«: Uint8Array» {
-    return this.buf.slice(0, this.pos);
   }
   u8(v«: number», field«: string»)«: void» {
     if ((v & 0xff) !== v) badValue(field, v, "a u8");
@@ -334,16 +330,41 @@ export class Writer {
   /** UTF-8 text after a length prefix (`width` 0: no prefix, the rest of the message). */
   text(v«: string», width«: number», le«: boolean», field«: string»)«: void» {
     if (typeof v !== "string") badValue(field, v, "a string");
-    if (LONE_SURROGATE.test(v)) badValue(field, v, "well-formed UTF-16 (it has a lone surrogate)");
+    const n = v.length;
     const start = this.pos;
+    if (n <= 64) {
+      // Short ASCII text, byte by byte (no call into the encoder, nothing to check).
+      const p = this.room(width + n);
+      const buf = this.buf;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = v.charCodeAt(i);
+        if (c >= 0x80) break;
+        buf[p + width + i] = c;
+      }
+      if (i === n) {
+        if (width === 1) buf[p] = n;
+        else if (width === 2) this.view.setUint16(p, n, le);
+        else if (width === 4) this.view.setUint32(p, n, le);
+        return;
+      }
+      this.pos = start;
+    }
+    if (!wellFormed(v)) badValue(field, v, "well-formed UTF-16 (it has a lone surrogate)");
     // At most 3 bytes per UTF-16 unit; the prefix is written once the length is known.
-    this.room(width + v.length * 3);
+    this.room(width + n * 3);
     // (`this.buf` read after `room`, which may have made it anew.)
-    const n = UTF8_ENCODER.encodeInto(v, this.buf.subarray(start + width)).written«!»;
+    const written = UTF8_ENCODER.encodeInto(v, this.buf.subarray(start + width)).written«!»;
     this.pos = start;
-    if (width > 0) this.count(n, width, le, field);
-    this.pos = start + width + n;
+    if (width > 0) this.count(written, width, le, field);
+    this.pos = start + width + written;
   }
+}
+
+/** Whether `s` is well-formed UTF-16 (no lone surrogate), which UTF-8 can carry. */
+function wellFormed(s«: string»)«: boolean» {
+  const native = («»s« as unknown as { isWellFormed?: () => boolean }»).isWellFormed;
+  return native !== undefined ? native.call(s) : !LONE_SURROGATE.test(s);
 }
 
 /** A generated message: what every class shares. */
@@ -362,13 +383,14 @@ export function encodeMessage(message«: Message»)«: Uint8Array» {
   w.pos = 0;
   try {
     message._write(w);
-    return w.done();
   } catch (e) {
+    sharedWriter = w;
     if (e instanceof TypeError) throw new EncodeError("a value of the wrong type: " + e.message);
     throw e;
-  } finally {
-    if (w.buf.length <= 65536) sharedWriter = w;
   }
+  const out = w.buf.slice(0, w.pos);
+  if (w.buf.length <= 65536) sharedWriter = w;
+  return out;
 }
 
 /** Decodes the whole of `data` with `read`: trailing bytes are an error. */
