@@ -57,14 +57,13 @@ impl From<Event<ChatServer>> for Frame {
 const NAMES: [&str; 3] = ["ann", "bob", "cy"];
 
 /// Serves the browser page, with the WebSocket port filled in, and its protocol module to
-/// whoever asks; `/hold` and `/done` are the page's hooks for a headless browser (see
+/// whoever asks (`/done` is where the page reports to a headless browser's test: see
 /// chat.html).
 async fn serve_page(listener: TcpListener, ws_port: u16) {
     let page = include_str!("chat.html").replace("__WS_PORT__", &ws_port.to_string());
     let module = include_str!("chat_protocol.js");
-    let done = std::sync::Arc::new(tokio::sync::Notify::new());
     while let Ok((mut s, _)) = listener.accept().await {
-        let (page, done) = (page.clone(), done.clone());
+        let page = page.clone();
         tokio::spawn(async move {
             // One small request, read within a bound.
             let mut head = [0u8; 4096];
@@ -76,15 +75,7 @@ async fn serve_page(listener: TcpListener, ws_port: u16) {
                 .unwrap_or("/")
                 .to_owned();
             let (kind, body) = match path.as_str() {
-                "/hold" => {
-                    done.notified().await;
-                    ("text/plain", String::new())
-                }
-                "/done" => {
-                    done.notify_waiters();
-                    done.notify_one();
-                    ("text/plain", String::new())
-                }
+                "/done" => ("text/plain", String::new()),
                 "/chat_protocol.js" => ("text/javascript", module.to_owned()),
                 _ => ("text/html; charset=utf-8", page),
             };

@@ -17,7 +17,14 @@ pub type Posted = (String, Vec<u8>);
 /// Serves `files` (path → content type and body) on 127.0.0.1; returns the port and what
 /// the page POSTs.
 pub fn serve(files: HashMap<String, (&'static str, Vec<u8>)>) -> (u16, Receiver<Posted>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    serve_on(TcpListener::bind("127.0.0.1:0").unwrap(), files)
+}
+
+/// [`serve`] on a listener bound already (a page whose origin must be known first).
+pub fn serve_on(
+    listener: TcpListener,
+    files: HashMap<String, (&'static str, Vec<u8>)>,
+) -> (u16, Receiver<Posted>) {
     let port = listener.local_addr().unwrap().port();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -92,7 +99,6 @@ impl Browser {
                 "--disable-background-networking",
                 "--disable-component-update",
                 "--disable-sync",
-                "--remote-debugging-port=0",
             ])
             .arg(format!("--user-data-dir={}", profile.display()))
             .arg(url)
