@@ -110,7 +110,11 @@ async fn headless_chromium_chats_over_websocket() {
 
     // What the page shows, once it has shown both lines and the close.
     let (path, shows) = tokio::task::spawn_blocking(move || {
-        browser.posted(&posted, "what the page shows", std::time::Duration::from_secs(30))
+        browser.posted(
+            &posted,
+            "what the page shows",
+            std::time::Duration::from_secs(30),
+        )
     })
     .await
     .unwrap();

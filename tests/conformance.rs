@@ -350,6 +350,8 @@ enum Signalling {
 /// A generated peer in its own runtime, answering a batch of request lines.
 trait Runtime {
     fn name(&self) -> &str;
+    /// Whether it runs the generated JavaScript (which has a WebSocket client helper).
+    fn javascript(&self) -> bool;
     fn floats(&self) -> Floats;
     fn answers(&mut self, requests: &[String]) -> Vec<String>;
 }
@@ -420,6 +422,10 @@ impl Runtime for Process {
         self.name
     }
 
+    fn javascript(&self) -> bool {
+        self.name.starts_with("Node")
+    }
+
     fn floats(&self) -> Floats {
         self.floats
     }
@@ -452,6 +458,10 @@ struct Chromium;
 impl Runtime for Chromium {
     fn name(&self) -> &str {
         "Chromium"
+    }
+
+    fn javascript(&self) -> bool {
+        true
     }
 
     fn floats(&self) -> Floats {
@@ -516,12 +526,46 @@ enum Expect {
     EncodeError,
     /// `ok` with the float specials' bytes as this runtime keeps them.
     Floats(Every),
+    /// This answer.
+    Exactly(String),
 }
 
 /// Every case of the harness: values made in Rust, seeds for values made in the runtime,
 /// bad input and float specials, with what each must answer.
-fn cases() -> Vec<(String, String, Expect)> {
+fn cases(javascript: bool) -> Vec<(String, String, Expect)> {
     let mut cases = Vec::new();
+    if javascript {
+        // The WebSocket client helper: it asks for binary messages as ArrayBuffers, sends
+        // what it is given encoded, hands a decoded message on; a message that does not
+        // decode (and a text message) goes to onError and closes the socket with 1007.
+        let ints = encode(&Every::Ints {
+            a: 1,
+            b: 2,
+            c: 3,
+            d: 4,
+            e: 5,
+            f: 6,
+            g: 7,
+            h: 8,
+            i: 9,
+            j: 10,
+        });
+        for (what, wire, then) in [
+            ("a message", ints.clone(), "message Ints"),
+            (
+                "a truncated message",
+                ints[..5].to_vec(),
+                "error,close 1007",
+            ),
+            ("an unknown id", vec![200, 1, 2], "message Unknown"),
+        ] {
+            cases.push((
+                format!("the client helper given {what}"),
+                format!("cl {}", hex(&wire)),
+                Expect::Exactly(format!("ok arraybuffer 08 {then},error,close 1007")),
+            ));
+        }
+    }
     // Values made in Rust come back byte for byte.
     let mut runner = TestRunner::deterministic();
     for _ in 0..400 {
@@ -752,7 +796,7 @@ fn floats_kept(value: &Every, floats: Floats) -> Vec<Vec<u8>> {
 
 /// Runs every case through `runtime` and checks each answer.
 fn conforms(runtime: &mut dyn Runtime) {
-    let cases = cases();
+    let cases = cases(runtime.javascript());
     let requests: Vec<String> = cases.iter().map(|(_, r, _)| r.clone()).collect();
     let answers = runtime.answers(&requests);
     let name = runtime.name().to_owned();
@@ -762,6 +806,7 @@ fn conforms(runtime: &mut dyn Runtime) {
         let ok = match expect {
             Expect::Same(wire) => *answer == format!("ok {}", hex(wire)),
             Expect::DecodeError | Expect::EncodeError => answer.starts_with("err "),
+            Expect::Exactly(expected) => answer == expected,
             Expect::Floats(value) => floats_kept(value, floats)
                 .iter()
                 .any(|kept| *answer == format!("ok {}", hex(kept))),

@@ -6,6 +6,9 @@
 //     fl HEX   -> the same, for float specials (no equality checks: NaN is not NaN)
 //     mk SEED  -> "ok HEX" (a value made here, from SEED, encoded)
 //     be N     -> "err MESSAGE" (EncodeError) for the Nth value the protocol cannot carry
+//     cl HEX   -> "ok ..." what the WebSocket client helper did with HEX as a binary
+//                 WebSocket message (after sending an Empty): the socket's binaryType, what
+//                 it sent, and the calls it made (message KIND, error, close CODE)
 //
 // Anything else the module throws is reported as "crash TYPE: MESSAGE", which the harness
 // fails on.
@@ -240,6 +243,28 @@ export function peer(proto) {
           return "crash mismatch: " + message.kind + " came back as " + hex(back.encode());
         }
         return "ok " + hex(data);
+      }
+      if (op === "cl") {
+        const calls = [];
+        const socket = {
+          binaryType: "blob",
+          sent: [],
+          onmessage: null,
+          send(data) {
+            this.sent.push(data);
+          },
+          close(code) {
+            calls.push("close " + code);
+          },
+        };
+        const client = new proto.Client(socket, (m) => calls.push("message " + m.kind), {
+          onError: (e) => calls.push(e instanceof proto.DecodeError ? "error" : "not a DecodeError"),
+        });
+        client.send(new Every.Empty());
+        const data = unhex(arg);
+        socket.onmessage({ data: data.buffer.slice(data.byteOffset, data.byteOffset + data.length) });
+        socket.onmessage({ data: "text" });
+        return "ok " + socket.binaryType + " " + socket.sent.map(hex).join(",") + " " + calls.join(",");
       }
       if (op === "be") {
         const [field, make] = badValues[Number(arg)];

@@ -14,10 +14,12 @@
 //! and run the `.js` in Node and Chromium against the Rust side.
 //!
 //! Floats: JavaScript numbers are doubles, so an `f32` is widened and narrowed again
-//! exactly; negative zero and quiet NaN payloads (with their sign) come back as they went;
-//! a signalling NaN comes back quieted (V8 sets its quiet bit), as on most hardware.
-//! JSON-body fields of 64 bits are `number`s (JSON.parse's), refused beyond 2^53 rather
-//! than rounded.
+//! exactly; negative zero, infinities, subnormals and quiet NaNs with their payload and
+//! sign come back as they went. A signalling NaN comes back quieted (its quiet bit set, the
+//! rest kept) from an `f32` field, and kept or quieted from an `f64` field (V8 quiets it on
+//! some paths: Chromium 156 does, Node 20 does not); the conformance test checks exactly
+//! this. JSON-body fields of 64 bits are `number`s (`JSON.parse`'s), refused beyond 2^53
+//! rather than rounded.
 //!
 //! # Examples
 //!
