@@ -535,6 +535,61 @@ enum Expect {
 fn cases(javascript: bool) -> Vec<(String, String, Expect)> {
     let mut cases = Vec::new();
     if javascript {
+        // The framings over Uint8Array, byte for byte as connhandler's codecs frame the
+        // same message: several chunks and exact multiples of the chunk size, both
+        // chunk-end styles; Panda3D's two headers.
+        for size in [1usize, 65535 - 12, 2 * 65535 - 12, 2 * 65535 - 11, 70_000] {
+            let value = Every::Texts {
+                s: String::new(),
+                long: "x".repeat(size),
+                b: Bytes::new(),
+                v: Vec::new(),
+                flag: true,
+            };
+            let framed = |codec: &mut dyn FnMut(&mut BytesMut) -> bool| {
+                let mut dst = BytesMut::new();
+                if codec(&mut dst) {
+                    hex(&dst)
+                } else {
+                    "-".to_owned()
+                }
+            };
+            use tokio_util::codec::Encoder;
+            let tcp = |explicit: bool| {
+                let v = value.clone();
+                framed(&mut |dst| {
+                    connhandler::codec::TcpMessageCodec::builder()
+                        .explicit_final_chunk(explicit)
+                        .new_codec()
+                        .unwrap()
+                        .encode(v.clone(), dst)
+                        .is_ok()
+                })
+            };
+            let panda = |header: usize| {
+                let v = value.clone();
+                framed(&mut |dst| {
+                    connhandler::codec::Panda3dCodec::builder()
+                        .header_size(header)
+                        .max_frame_length(1 << 20)
+                        .new_codec()
+                        .unwrap()
+                        .encode(v.clone(), dst)
+                        .is_ok()
+                })
+            };
+            cases.push((
+                format!("a message of {size} bytes of text, framed"),
+                format!("fr {size}"),
+                Expect::Exactly(format!(
+                    "ok {} {} {} {}",
+                    tcp(true),
+                    tcp(false),
+                    panda(2),
+                    panda(4)
+                )),
+            ));
+        }
         // The WebSocket client helper: it asks for binary messages as ArrayBuffers, sends
         // what it is given encoded, hands a decoded message on; a message that does not
         // decode (and a text message) goes to onError and closes the socket with 1007.
@@ -956,13 +1011,14 @@ fn the_protocol_is_locked() {
     }
 }
 
-/// A client written on the generated module alone (its asyncio `Connection`) talks to a
-/// connhandler server over TcpMessage: a version handshake whose hellos say the messages
-/// hash (the module's constant, the same as the Rust side's), then messages of several
-/// chunks, and exact multiples of the chunk size both as connhandler writes them and as the
-/// reference writer does.
+/// Clients written on the generated modules alone (Python's asyncio `Connection`; the
+/// JavaScript module's framing and stream reader over `node:net`) talk to a connhandler
+/// server over TcpMessage: a version handshake whose hellos say the messages hash (the
+/// module's constant, the same as the Rust side's), then messages of several chunks, and
+/// exact multiples of the chunk size both as connhandler writes them and as the reference
+/// writer does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_generated_asyncio_client_talks_to_a_connhandler_server() {
+async fn generated_clients_talk_to_a_connhandler_server() {
     // Texts' header: id 1 + s's prefix 2 + long 4 + b 2 + v 2 + flag 1 = 12 bytes.
     let sizes = [
         1usize,
@@ -975,8 +1031,14 @@ async fn a_generated_asyncio_client_talks_to_a_connhandler_server() {
     let ours = protocol().messages_hash();
     // A server that ends exact multiples as connhandler does, and one that writes them as
     // the reference writer does (a full final chunk marked 0).
-    for explicit in [true, false] {
+    for (client, explicit) in [
+        (Client::Python, true),
+        (Client::Python, false),
+        (Client::Node, true),
+        (Client::Node, false),
+    ] {
         let (stdout, reason) = generated_client_against(
+            client,
             connhandler::codec::TcpMessageCodec::builder()
                 .explicit_final_chunk(explicit)
                 .new_codec()
@@ -987,46 +1049,64 @@ async fn a_generated_asyncio_client_talks_to_a_connhandler_server() {
         .await;
         let mut expected = vec![format!("hello {ours}")];
         expected.extend(sizes.iter().map(|s| format!("ok {s}")));
-        assert_eq!(stdout.lines().collect::<Vec<_>>(), expected);
-        assert!(reason.is_none(), "{reason:?}");
+        assert_eq!(
+            stdout.lines().collect::<Vec<_>>(),
+            expected,
+            "{client:?}, explicit final chunk {explicit}"
+        );
+        assert!(reason.is_none(), "{client:?}: {reason:?}");
     }
 }
 
-/// A generated client whose hello says another messages hash under the same version is
-/// refused at the door, and the reason names both hashes.
+/// A generated client (Python, Node) whose hello says another messages hash under the same
+/// version is refused at the door, and the reason names both hashes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_generated_client_of_other_messages_is_refused_at_the_door() {
+async fn generated_clients_of_other_messages_are_refused_at_the_door() {
     let ours = protocol().messages_hash();
     let other = "0123456789abcdef";
-    let (stdout, reason) = generated_client_against(
-        connhandler::codec::TcpMessageCodec::builder()
-            .new_codec()
-            .unwrap(),
-        other,
-        &[],
-    )
-    .await;
-    assert_eq!(
-        stdout.lines().collect::<Vec<_>>(),
-        [format!("hello {ours}").as_str(), "closed"]
-    );
-    match reason {
-        Some(connhandler::DisconnectReason::ProtocolMismatch {
-            version,
-            ours: o,
-            theirs,
-        }) => assert_eq!(
-            (version.as_str(), o, theirs.as_str()),
-            ("1.0.0", ours, other)
-        ),
-        other => panic!("{other:?}"),
+    for client in [Client::Python, Client::Node] {
+        let (stdout, reason) = generated_client_against(
+            client,
+            connhandler::codec::TcpMessageCodec::builder()
+                .new_codec()
+                .unwrap(),
+            other,
+            &[],
+        )
+        .await;
+        assert_eq!(
+            stdout.lines().collect::<Vec<_>>(),
+            [format!("hello {ours}").as_str(), "closed"],
+            "{client:?}"
+        );
+        match reason {
+            Some(connhandler::DisconnectReason::ProtocolMismatch {
+                version,
+                ours: o,
+                theirs,
+            }) => assert_eq!(
+                (version.as_str(), o.as_str(), theirs.as_str()),
+                ("1.0.0", ours.as_str(), other)
+            ),
+            other => panic!("{client:?}: {other:?}"),
+        }
     }
+}
+
+/// Which generated client runs.
+#[derive(Clone, Copy, Debug)]
+enum Client {
+    /// `generated_client.py`: the Python module's asyncio `Connection`.
+    Python,
+    /// `generated_client.mjs`: the JavaScript module's framing over `node:net`.
+    Node,
 }
 
 /// Runs the generated client against an echo server with a version handshake; its output,
 /// and the reason its connection ended on the server (`None`: it ended by the client's
 /// close).
 async fn generated_client_against(
+    client: Client,
     codec: connhandler::codec::TcpMessageCodec,
     hash: &str,
     sizes: &[usize],
@@ -1036,7 +1116,6 @@ async fn generated_client_against(
         talk::{Handshake, Version},
         DisconnectReason, Event, Incoming,
     };
-    let module = generated_python();
     let (tx, mut events) = central::<Event<Conformance>>(64);
     let server = Incoming::<Conformance>::builder("127.0.0.1:0")
         .framing(codec)
@@ -1061,10 +1140,20 @@ async fn generated_client_against(
         }
         panic!("the central queue ended before the client's Disconnected");
     });
+    let (program, script, module) = match client {
+        Client::Python => (
+            common::python::python3(),
+            "generated_client.py",
+            generated_python(),
+        ),
+        Client::Node => (
+            common::tools::node(),
+            "generated_client.mjs",
+            generated_typescript(),
+        ),
+    };
     let mut args = vec![
-        common::python::script("generated_client.py")
-            .display()
-            .to_string(),
+        common::python::script(script).display().to_string(),
         module.display().to_string(),
         "127.0.0.1".to_owned(),
         server.local_addr().port().to_string(),
@@ -1073,7 +1162,7 @@ async fn generated_client_against(
     args.extend(sizes.iter().map(|s| s.to_string()));
     let out = common::within(
         "the generated client",
-        tokio::process::Command::new(common::python::python3())
+        tokio::process::Command::new(program)
             .args(&args)
             .kill_on_drop(true)
             .output(),

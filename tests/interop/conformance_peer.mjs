@@ -6,6 +6,10 @@
 //     fl HEX   -> the same, for float specials (no equality checks: NaN is not NaN)
 //     mk SEED  -> "ok HEX" (a value made here, from SEED, encoded)
 //     be N     -> "err MESSAGE" (EncodeError) for the Nth value the protocol cannot carry
+//     fr SIZE  -> "ok TCP REF P2 P4": a Texts message with SIZE bytes of text, framed as
+//                 TcpMessage (connhandler's final chunk, then the reference's) and as
+//                 Panda3D datagrams (2- and 4-byte headers; "-" where it does not fit),
+//                 each read back through the module's stream readers fed 7 bytes at a time
 //     cl HEX   -> "ok ..." what the WebSocket client helper did with HEX as a binary
 //                 WebSocket message (after sending an Empty): the socket's binaryType, what
 //                 it sent, and the calls it made (message KIND, error, close CODE)
@@ -243,6 +247,31 @@ export function peer(proto) {
           return "crash mismatch: " + message.kind + " came back as " + hex(back.encode());
         }
         return "ok " + hex(data);
+      }
+      if (op === "fr") {
+        const message = new Every.Texts("", "x".repeat(Number(arg)), new Uint8Array(0), new Uint8Array(0), true);
+        const body = message.encode();
+        const framed = [
+          proto.tcpMessageFrame(body),
+          proto.tcpMessageFrame(body, proto.MAX_MESSAGE_SIZE, false),
+          body.length < 65536 ? proto.panda3dFrame(body, 2) : null,
+          proto.panda3dFrame(body, 4),
+        ];
+        const readers = [
+          proto.streamReader(),
+          proto.streamReader(),
+          new proto.Panda3dReader(2),
+          new proto.Panda3dReader(4),
+        ];
+        for (let k = 0; k < framed.length; k++) {
+          if (framed[k] === null) continue;
+          const got = [];
+          for (let at = 0; at < framed[k].length; at += 7) got.push(...readers[k].feed(framed[k].subarray(at, at + 7)));
+          if (got.length !== 1 || !same(got[0], body)) {
+            return "crash framing " + k + " read back " + got.length + " messages";
+          }
+        }
+        return "ok " + framed.map((f) => (f === null ? "-" : hex(f))).join(" ");
       }
       if (op === "cl") {
         const calls = [];
