@@ -16,7 +16,7 @@ use std::{
 
 use bytes::{Bytes, BytesMut};
 use connhandler::{
-    schema::{keep_generated, lock, python, typescript, FramingSpec, Protocol},
+    schema::{csharp, keep_generated, lock, python, typescript, FramingSpec, Protocol},
     Decode, Encode, Message, Peer,
 };
 use proptest::{prelude::*, strategy::ValueTree, test_runner::TestRunner};
@@ -194,6 +194,45 @@ fn generated_typescript() -> std::path::PathBuf {
     .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The generated C#, kept in step with the protocol in the source tree, compiled by Mono's
+/// `mcs` with the C# conformance peer into `target/tmp/csharp/peer.exe`; that program.
+fn compiled_csharp() -> std::path::PathBuf {
+    static BUILT: std::sync::OnceLock<Result<std::path::PathBuf, String>> =
+        std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/interop/generated/Conformance.cs");
+            keep_generated(&source, &csharp::generate(&protocol()))?;
+            let (mcs, _) = common::tools::mono();
+            let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("csharp");
+            std::fs::create_dir_all(&out).unwrap();
+            // The peer, and the client of the generated-client tests.
+            for (exe, program) in [
+                ("peer.exe", "ConformancePeer.cs"),
+                ("client.exe", "GeneratedClient.cs"),
+            ] {
+                let built = Command::new(&mcs)
+                    .args(["-warnaserror+", "-nologo", "-r:System.Numerics"])
+                    .arg(format!("-out:{}", out.join(exe).display()))
+                    .arg(&source)
+                    .arg(common::python::script(program))
+                    .output()
+                    .map_err(|e| format!("mcs: {e}"))?;
+                if !built.status.success() {
+                    return Err(format!(
+                        "mcs refused the generated C# with {program}:\n{}{}",
+                        String::from_utf8_lossy(&built.stdout),
+                        String::from_utf8_lossy(&built.stderr)
+                    ));
+                }
+            }
+            Ok(out.join("peer.exe"))
+        })
+        .clone()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
 fn text() -> impl Strategy<Value = String> {
     prop_oneof![
         "[a-z]{0,12}",
@@ -352,6 +391,11 @@ trait Runtime {
     fn name(&self) -> &str;
     /// Whether it runs the generated JavaScript (which has a WebSocket client helper).
     fn javascript(&self) -> bool;
+    /// How many values the protocol cannot carry its peer tries (`be N`): C#'s types rule
+    /// out most of the others' list at compile time.
+    fn bad_values(&self) -> usize {
+        BAD_VALUES
+    }
     fn floats(&self) -> Floats;
     fn answers(&mut self, requests: &[String]) -> Vec<String>;
 }
@@ -411,6 +455,24 @@ impl Process {
     }
 }
 
+impl Process {
+    /// Mono on the generated C# with the C# peer.
+    fn csharp() -> Process {
+        let exe = compiled_csharp();
+        let (_, mono) = common::tools::mono();
+        let mut command = Command::new(mono);
+        command.arg(exe);
+        Process::start(
+            "C# (Mono)",
+            Floats {
+                f32: Signalling::Kept,
+                f64: Signalling::Kept,
+            },
+            command,
+        )
+    }
+}
+
 /// What V8 keeps of floats (Node and Chromium).
 const JAVASCRIPT_FLOATS: Floats = Floats {
     f32: Signalling::Quieted,
@@ -420,6 +482,14 @@ const JAVASCRIPT_FLOATS: Floats = Floats {
 impl Runtime for Process {
     fn name(&self) -> &str {
         self.name
+    }
+
+    fn bad_values(&self) -> usize {
+        if self.name.starts_with("C#") {
+            CSHARP_BAD_VALUES
+        } else {
+            BAD_VALUES
+        }
     }
 
     fn javascript(&self) -> bool {
@@ -532,7 +602,7 @@ enum Expect {
 
 /// Every case of the harness: values made in Rust, seeds for values made in the runtime,
 /// bad input and float specials, with what each must answer.
-fn cases(javascript: bool) -> Vec<(String, String, Expect)> {
+fn cases(javascript: bool, bad_values: usize) -> Vec<(String, String, Expect)> {
     let mut cases = Vec::new();
     if javascript {
         // The framings over Uint8Array, byte for byte as connhandler's codecs frame the
@@ -659,7 +729,7 @@ fn cases(javascript: bool) -> Vec<(String, String, Expect)> {
         cases.push((what, format!("rt {}", hex(&wire)), Expect::DecodeError));
     }
     // Values the protocol cannot carry (made there: the peer's list).
-    for k in 0..BAD_VALUES {
+    for k in 0..bad_values {
         cases.push((
             format!("bad value {k}"),
             format!("be {k}"),
@@ -681,6 +751,10 @@ fn cases(javascript: bool) -> Vec<(String, String, Expect)> {
 /// of range or of the wrong kind, strings with lone surrogates, counts over their prefix,
 /// arrays of the wrong length, JSON fields out of their type.
 const BAD_VALUES: usize = 18;
+
+/// The C# peer's list: lone surrogates, nulls, counts over their prefix, arrays of the
+/// wrong length, 128-bit integers out of range.
+const CSHARP_BAD_VALUES: usize = 11;
 
 /// Values far over the generated writers' first buffers, of every growing kind.
 fn big_values() -> Vec<Every> {
@@ -851,7 +925,7 @@ fn floats_kept(value: &Every, floats: Floats) -> Vec<Vec<u8>> {
 
 /// Runs every case through `runtime` and checks each answer.
 fn conforms(runtime: &mut dyn Runtime) {
-    let cases = cases(runtime.javascript());
+    let cases = cases(runtime.javascript(), runtime.bad_values());
     let requests: Vec<String> = cases.iter().map(|(_, r, _)| r.clone()).collect();
     let answers = runtime.answers(&requests);
     let name = runtime.name().to_owned();
@@ -877,7 +951,19 @@ fn conforms(runtime: &mut dyn Runtime) {
             },
         };
         if !ok {
-            wrong.push(format!("{what}\n  sent:   {request}\n  answer: {answer}"));
+            let cut = |s: &str| -> String {
+                if s.len() > 300 {
+                    format!("{}... ({} bytes)", &s[..300], s.len())
+                } else {
+                    s.to_owned()
+                }
+            };
+            wrong.push(format!(
+                "{}\n  sent:   {}\n  answer: {}",
+                cut(what),
+                cut(request),
+                cut(answer)
+            ));
         }
     }
     assert!(
@@ -910,6 +996,11 @@ fn node_conforms_with_tscs_output_of_the_generated_typescript() {
         "Node (tsc's output)",
         compiled_typescript(),
     ));
+}
+
+#[test]
+fn mono_conforms_with_the_generated_csharp() {
+    conforms(&mut Process::csharp());
 }
 
 #[test]
@@ -999,6 +1090,32 @@ fn the_javascripts_declarations_are_the_typescripts() {
     ]);
 }
 
+/// The golden lobby file (a hello with its hash, requests, rooms) compiles too, with
+/// warnings as errors.
+#[test]
+fn the_golden_csharp_compiles() {
+    let (mcs, _) = common::tools::mono();
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("csharp-golden");
+    std::fs::create_dir_all(&out).unwrap();
+    let built = Command::new(mcs)
+        .args([
+            "-warnaserror+",
+            "-nologo",
+            "-target:library",
+            "-r:System.Numerics",
+        ])
+        .arg(format!("-out:{}", out.join("Lobby.dll").display()))
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/Lobby.cs"))
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "mcs refused tests/golden/Lobby.cs:\n{}{}",
+        String::from_utf8_lossy(&built.stdout),
+        String::from_utf8_lossy(&built.stderr)
+    );
+}
+
 /// The conformance protocol is locked as a user's would be: a change that breaks peers
 /// built from the committed document fails here, naming the field and the direction.
 #[test]
@@ -1012,7 +1129,8 @@ fn the_protocol_is_locked() {
 }
 
 /// Clients written on the generated modules alone (Python's asyncio `Connection`; the
-/// JavaScript module's framing and stream reader over `node:net`) talk to a connhandler
+/// JavaScript module's framing and stream reader over `node:net`; the C# file's `Client` over
+/// `TcpClient`, in Mono) talk to a connhandler
 /// server over TcpMessage: a version handshake whose hellos say the messages hash (the
 /// module's constant, the same as the Rust side's), then messages of several chunks, and
 /// exact multiples of the chunk size both as connhandler writes them and as the reference
@@ -1036,6 +1154,8 @@ async fn generated_clients_talk_to_a_connhandler_server() {
         (Client::Python, false),
         (Client::Node, true),
         (Client::Node, false),
+        (Client::CSharp, true),
+        (Client::CSharp, false),
     ] {
         let (stdout, reason) = generated_client_against(
             client,
@@ -1058,13 +1178,13 @@ async fn generated_clients_talk_to_a_connhandler_server() {
     }
 }
 
-/// A generated client (Python, Node) whose hello says another messages hash under the same
+/// A generated client (Python, Node, C#) whose hello says another messages hash under the same
 /// version is refused at the door, and the reason names both hashes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_clients_of_other_messages_are_refused_at_the_door() {
     let ours = protocol().messages_hash();
     let other = "0123456789abcdef";
-    for client in [Client::Python, Client::Node] {
+    for client in [Client::Python, Client::Node, Client::CSharp] {
         let (stdout, reason) = generated_client_against(
             client,
             connhandler::codec::TcpMessageCodec::builder()
@@ -1100,6 +1220,8 @@ enum Client {
     Python,
     /// `generated_client.mjs`: the JavaScript module's framing over `node:net`.
     Node,
+    /// `GeneratedClient.cs`: the C# file's `Client` over `TcpClient`, in Mono.
+    CSharp,
 }
 
 /// Runs the generated client against an echo server with a version handshake; its output,
@@ -1140,25 +1262,32 @@ async fn generated_client_against(
         }
         panic!("the central queue ended before the client's Disconnected");
     });
-    let (program, script, module) = match client {
+    let (program, mut args) = match client {
         Client::Python => (
             common::python::python3(),
-            "generated_client.py",
-            generated_python(),
+            vec![
+                common::python::script("generated_client.py"),
+                generated_python(),
+            ],
         ),
         Client::Node => (
             common::tools::node(),
-            "generated_client.mjs",
-            generated_typescript(),
+            vec![
+                common::python::script("generated_client.mjs"),
+                generated_typescript(),
+            ],
+        ),
+        Client::CSharp => (
+            common::tools::mono().1,
+            vec![compiled_csharp().with_file_name("client.exe")],
         ),
     };
-    let mut args = vec![
-        common::python::script(script).display().to_string(),
-        module.display().to_string(),
+    let mut args: Vec<String> = args.drain(..).map(|p| p.display().to_string()).collect();
+    args.extend([
         "127.0.0.1".to_owned(),
         server.local_addr().port().to_string(),
         hash.to_owned(),
-    ];
+    ]);
     args.extend(sizes.iter().map(|s| s.to_string()));
     let out = common::within(
         "the generated client",

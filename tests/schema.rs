@@ -408,8 +408,8 @@ mod lock_rules {
     }
 }
 
-/// Golden files: the lobby protocol's document and its generated Python and TypeScript
-/// modules (the `.ts`; the `.js` and `.d.ts` are made from the same source), kept in
+/// Golden files: the lobby protocol's document and its generated Python, TypeScript (the
+/// `.ts`; the `.js` and `.d.ts` are made from the same source) and C# code, kept in
 /// `tests/golden/` by `keep_generated`, so that any change in the document format or in
 /// generated code shows in review (the test fails once, having written the new files).
 #[test]
@@ -426,7 +426,12 @@ fn the_generator_output_is_golden() {
         dir.join("lobby.ts"),
         &connhandler::schema::typescript::generate(&protocol).ts,
     );
+    let csharp = connhandler::schema::keep_generated(
+        dir.join("Lobby.cs"),
+        &connhandler::schema::csharp::generate(&protocol),
+    );
     document.unwrap();
     module.unwrap();
     typescript.unwrap();
+    csharp.unwrap();
 }

