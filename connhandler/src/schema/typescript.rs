@@ -8,8 +8,8 @@
 //! over `Uint8Array`, and a WebSocket client helper.
 //!
 //! The generator writes the TypeScript with its types between `«` and `»`
-//! ([`render`]): kept, they make the `.ts`; dropped, the `.js`. The `.d.ts` is the `.ts`
-//! with its bodies taken out ([`declarations`]). The tests compile the `.ts` and the
+//! (`render`): kept, they make the `.ts`; dropped, the `.js`. The `.d.ts` is the `.ts`
+//! with its bodies taken out (`declarations`). The tests compile the `.ts` and the
 //! `.js` with its `.d.ts` under `tsc --strict`, check that the two declare the same types,
 //! and run the `.js` in Node and Chromium against the Rust side.
 //!
