@@ -773,3 +773,209 @@ fn websocket_echo_and_a_proxy_that_bridges_transports() {
         "{line}"
     );
 }
+
+/// The protocol of the `--schema` tests: a login, a move, and the catch-all.
+mod lobby {
+    use connhandler::{Message, Peer};
+
+    #[derive(Message, Debug, Clone, PartialEq)]
+    #[wire(endian = "big")]
+    pub enum Up {
+        #[wire(id = 1)]
+        Login { name: String, level: u32 },
+        #[wire(id = 2)]
+        Move(i16, i16),
+        #[wire(catch_all)]
+        Other(u16, bytes::Bytes),
+    }
+
+    #[derive(Peer, Default)]
+    #[peer(recv = Up, send = Up, name = "lobby")]
+    pub struct Player;
+
+    /// The document, written to a file of the test's own.
+    pub fn document(test: &str, framing: connhandler::schema::FramingSpec) -> String {
+        let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("tcpmsg-{test}.protocol.json"));
+        std::fs::write(
+            &path,
+            connhandler::schema::Protocol::of::<Player>(framing).to_json(),
+        )
+        .unwrap();
+        path.display().to_string()
+    }
+}
+
+fn json(line: &str) -> serde_json::Value {
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?} is not JSON: {e}"))
+}
+
+/// `send --schema` encodes JSON lines by name; `echo --schema` prints each message it gets
+/// as a JSON line and sends it back; `send` prints the answers as JSON lines, and one that
+/// does not decode as its hex and the error.
+#[test]
+fn echo_and_send_speak_messages_with_a_schema() {
+    use connhandler::schema::FramingSpec;
+    let doc = lobby::document("echo", FramingSpec::tcp_message());
+    let (_echo, addr, out) =
+        start_listening(&["echo", "--listen", "127.0.0.1:0", "--schema", &doc]);
+    let input = concat!(
+        r#"{"msg":"Login","fields":{"name":"ann","level":7}}"#,
+        "\n",
+        r#"{"msg":"Move","fields":{"0":-3,"1":4}}"#,
+        "\n",
+        r#"{"msg":"Other","fields":{"id":99,"body":"0102"}}"#,
+        "\n",
+    );
+    let (ok, answers, err) = send(&addr.to_string(), &["--schema", &doc], input);
+    assert!(ok, "{err}");
+    let answers: Vec<serde_json::Value> = answers.lines().map(json).collect();
+    assert_eq!(
+        answers,
+        [
+            serde_json::json!({"dir":"<-","msg":"Login","fields":{"name":"ann","level":7}}),
+            serde_json::json!({"dir":"<-","msg":"Move","fields":{"0":-3,"1":4}}),
+            serde_json::json!({"dir":"<-","msg":"Other","fields":{"id":99,"body":"0102"}}),
+        ]
+    );
+    // The bytes on the wire are the derive's.
+    let mut wire = bytes::BytesMut::new();
+    connhandler::Encode::encode(
+        &lobby::Up::Login {
+            name: "ann".into(),
+            level: 7,
+        },
+        &mut wire,
+    );
+    assert_eq!(hex(&wire), "00010003616e6e00000007");
+    // What echo printed.
+    let (out, first) = line_of(out, "echo's line for the login");
+    let first = json(&first);
+    assert_eq!(first["dir"], "->");
+    assert_eq!(first["msg"], "Login");
+    assert_eq!(first["fields"]["name"], "ann");
+    let (_out, _) = line_of(out, "echo's line for the move");
+}
+
+/// `proxy --schema` prints both directions decoded while it forwards the same bytes; a
+/// message that does not decode is printed as hex with the error and forwarded too.
+#[test]
+fn proxy_prints_messages_with_a_schema() {
+    use connhandler::schema::FramingSpec;
+    let doc = lobby::document("proxy", FramingSpec::tcp_message());
+    let (_echo, echo_addr) = echo(&[]);
+    let (_proxy, proxy_addr, out) = start_listening(&[
+        "proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--connect",
+        &echo_addr.to_string(),
+        "--schema",
+        &doc,
+    ]);
+    // A login, then bytes that are no message of the document (a Move cut short).
+    let (ok, answers, err) = send(
+        &proxy_addr.to_string(),
+        &[],
+        "00010003616e6e00000007\n00020001\n",
+    );
+    assert!(ok, "{err}");
+    assert_eq!(answers, "00010003616e6e00000007\n00020001\n");
+    let mut out = out;
+    let mut lines = Vec::new();
+    for what in ["login ->", "login <-", "cut move ->", "cut move <-"] {
+        let (o, line) = line_of(out, what);
+        out = o;
+        lines.push(json(&line));
+    }
+    assert_eq!(lines[0]["dir"], "->");
+    assert_eq!(lines[0]["msg"], "Login");
+    assert_eq!(lines[0]["fields"]["level"], 7);
+    assert_eq!(lines[1]["dir"], "<-");
+    assert_eq!(lines[1]["msg"], "Login");
+    assert_eq!(lines[0]["client"], lines[1]["client"]);
+    for cut in &lines[2..] {
+        assert_eq!(cut["hex"], "00020001", "{cut}");
+        assert_eq!(cut["size"], 4);
+        assert!(
+            cut["error"].as_str().unwrap().contains("Up.Move.1"),
+            "{cut}"
+        );
+    }
+}
+
+/// Bad JSON and unknown names are errors with the line's number and a non-zero exit, not a
+/// panic; nothing is sent for them.
+#[test]
+fn send_with_a_schema_refuses_bad_lines_clearly() {
+    use connhandler::schema::FramingSpec;
+    let doc = lobby::document("bad", FramingSpec::tcp_message());
+    let (_echo, addr) = echo(&[]);
+    for (input, error) in [
+        ("{not json\n", "line 1: not JSON"),
+        (
+            r#"{"msg":"Logout","fields":{}}"#,
+            "line 1: `Logout` is not a message of Up: one of Login, Move, Other",
+        ),
+        (
+            r#"{"msg":"Move","fields":{"0":1}}"#,
+            "line 1: Up.Move.1: missing",
+        ),
+        (
+            r#"{"msg":"Move","fields":{"0":40000,"1":0}}"#,
+            "line 1: Up.Move.0: 40000 is not an i16",
+        ),
+    ] {
+        let (ok, out, err) = send(
+            &addr.to_string(),
+            &["--schema", &doc],
+            &format!("{input}\n"),
+        );
+        assert!(!ok, "{input}: {out}");
+        assert!(err.contains(error), "{input}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let (ok, _, err) = send(&addr.to_string(), &["--schema", "/nonexistent.json"], "");
+    assert!(!ok);
+    assert!(err.contains("`--schema /nonexistent.json`"), "{err}");
+}
+
+/// `gen` writes every language's peers from the document alone: the same files the library
+/// generates, named after the protocol.
+#[test]
+fn gen_writes_the_peers_of_a_document() {
+    use connhandler::schema::{csharp, python, typescript, FramingSpec, Protocol};
+    let doc = lobby::document("gen", FramingSpec::panda3d(2));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("tcpmsg-gen");
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = Command::new(TCPMSG)
+        .args(["gen", "--schema", &doc, "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let protocol = Protocol::of::<lobby::Player>(FramingSpec::panda3d(2));
+    let ts = typescript::generate(&protocol);
+    for (file, text) in [
+        ("lobby.py", python::generate(&protocol)),
+        ("lobby.ts", ts.ts),
+        ("lobby.js", ts.js),
+        ("lobby.d.ts", ts.d_ts),
+        ("Lobby.cs", csharp::generate(&protocol)),
+    ] {
+        let path = dir.join(file);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+            text,
+            "{file}"
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains(&path.display().to_string()));
+    }
+    let out = Command::new(TCPMSG).args(["gen"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`gen` needs --schema FILE"));
+}

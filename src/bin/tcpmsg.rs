@@ -27,8 +27,13 @@ USAGE:
     tcpmsg echo  --listen ADDR [OPTIONS]
     tcpmsg send  --connect ADDR [OPTIONS]
     tcpmsg proxy --listen ADDR --connect ADDR [OPTIONS]
+    tcpmsg gen   --schema FILE [--out DIR]
 
 COMMANDS:
+    gen     Write the peers of a protocol document (connhandler::schema): NAME.py
+            (Python), NAME.ts, NAME.js and NAME.d.ts (TypeScript, and the same as an ES
+            module with its types), NAME.cs (C#), into --out DIR (default: here); prints
+            each path written.
     echo    Listen; print exactly one line `listening on HOST:PORT` once bound (the real
             port when port 0 was asked), then send every message back to its sender,
             unchanged, until killed.
@@ -103,6 +108,18 @@ OPTIONS:
     --tls-name NAME           the name the server's certificate must carry (default: the
                               host connected to)
     --client-cert FILE --client-key FILE  mutual TLS: our certificate and key (PEM)
+
+MESSAGES (--schema FILE, a protocol document written by connhandler::schema):
+    --schema FILE             echo, send and proxy speak the document's messages: each
+                              message is printed as one JSON line,
+                              {\"dir\":\"->\",\"client\":ID,\"msg\":NAME,\"fields\":{..}} (`->` what
+                              the document's peer kind receives, `<-` what it sends; no
+                              client on send's lines), one that does not decode as
+                              {\"dir\":..,\"size\":N,\"hex\":..,\"error\":..}; send reads
+                              {\"msg\":NAME,\"fields\":{..}} lines and encodes them by name
+                              (a bad line is an error, exit 1). The framing is the
+                              document's unless --framing says otherwise.
+
     -h, --help                print this help
 ";
 
@@ -135,6 +152,12 @@ enum FramingKind {
 
 struct Options {
     command: String,
+    /// The protocol document of `--schema`: messages as JSON lines.
+    schema: Option<connhandler::schema::Protocol>,
+    /// Whether `--framing` was given (otherwise a document's framing is used).
+    framing_given: bool,
+    /// `gen`'s folder.
+    out: String,
     listen: Option<String>,
     connect: Option<String>,
     framing: FramingKind,
@@ -335,11 +358,14 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut it = args.iter();
     let command = match it.next().map(String::as_str) {
         None | Some("-h" | "--help") => return Err(String::new()),
-        Some(c @ ("echo" | "send" | "proxy")) => c.to_owned(),
+        Some(c @ ("echo" | "send" | "proxy" | "gen")) => c.to_owned(),
         Some(other) => return Err(format!("unknown command `{other}`")),
     };
     let mut o = Options {
         command,
+        schema: None,
+        framing_given: false,
+        out: ".".to_owned(),
         listen: None,
         connect: None,
         framing: FramingKind::TcpMessage,
@@ -366,9 +392,20 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
                 .map_err(|_| format!("`{flag}` takes a whole number, not `{v}`"))
         };
         match flag.as_str() {
+            "--schema" => {
+                let path = value()?;
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("`--schema {path}`: {e}"))?;
+                o.schema = Some(
+                    connhandler::schema::Protocol::from_json(&text)
+                        .map_err(|e| format!("`--schema {path}`: {e}"))?,
+                );
+            }
+            "--out" => o.out = value()?,
             "--listen" => o.listen = Some(value()?),
             "--connect" => o.connect = Some(value()?),
             "--framing" => {
+                o.framing_given = true;
                 o.framing = match value()?.as_str() {
                     "tcpmessage" => FramingKind::TcpMessage,
                     "panda3d" | "panda3d:2" => FramingKind::Panda3d(2),
@@ -443,7 +480,24 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         what.is_none()
             .then(|| format!("`{}` needs {flag} ADDR", o.command))
     };
+    if !o.framing_given {
+        if let Some(p) = &o.schema {
+            match p.framing {
+                connhandler::schema::FramingSpec::TcpMessage {
+                    max_message_size, ..
+                } if o.max_message_size.is_none() => {
+                    o.max_message_size = Some(max_message_size);
+                }
+                connhandler::schema::FramingSpec::Panda3d { header_size } => {
+                    o.framing = FramingKind::Panda3d(usize::from(header_size));
+                }
+                _ => {}
+            }
+        }
+    }
     let missing = match o.command.as_str() {
+        "gen" if o.schema.is_none() => Some("`gen` needs --schema FILE".to_owned()),
+        "gen" => None,
         "echo" => needs(&o.listen, "--listen"),
         "send" => needs(&o.connect, "--connect"),
         _ => needs(&o.listen, "--listen").or_else(|| needs(&o.connect, "--connect")),
@@ -495,6 +549,15 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if options.command == "gen" {
+        return match generate(&options) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("tcpmsg: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let result = match options.framing {
         FramingKind::TcpMessage => {
             let mut builder = TcpMessageCodec::builder();
@@ -528,6 +591,68 @@ async fn main() -> ExitCode {
     }
 }
 
+/// `gen`: the peers of the document, written into `--out`.
+fn generate(o: &Options) -> Result<(), String> {
+    use connhandler::schema::{csharp, python, typescript};
+    let Some(p) = &o.schema else {
+        return Err("`gen` needs --schema FILE".to_owned());
+    };
+    let name: String = p
+        .name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let class: String = name
+        .split('_')
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect();
+    let dir = std::path::Path::new(&o.out);
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let ts = typescript::generate(p);
+    for (file, text) in [
+        (format!("{name}.py"), python::generate(p)),
+        (format!("{name}.ts"), ts.ts),
+        (format!("{name}.js"), ts.js),
+        (format!("{name}.d.ts"), ts.d_ts),
+        (format!("{class}.cs"), csharp::generate(p)),
+    ] {
+        let path = dir.join(file);
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        println!("{}", path.display());
+    }
+    Ok(())
+}
+
+/// A message as a JSON line: decoded by the document (`recv`: the document's peer kind
+/// receives it), or its hex and why it does not decode.
+fn message_line(o: &Options, recv: bool, client: Option<PeerId>, msg: &[u8]) -> Option<String> {
+    let p = o.schema.as_ref()?;
+    let ty = if recv { &p.recv } else { &p.send };
+    let mut line = serde_json::Map::new();
+    line.insert("dir".into(), (if recv { "->" } else { "<-" }).into());
+    if let Some(c) = client {
+        line.insert("client".into(), c.to_string().into());
+    }
+    match connhandler::schema::dynamic::decode(p, ty, msg) {
+        Ok(serde_json::Value::Object(m)) => line.extend(m),
+        Ok(other) => {
+            line.insert("msg".into(), other);
+        }
+        Err(e) => {
+            line.insert("size".into(), msg.len().into());
+            line.insert("hex".into(), hex(msg).into());
+            line.insert("error".into(), e.into());
+        }
+    }
+    Some(serde_json::Value::Object(line).to_string())
+}
+
 async fn run<F: Framing>(o: &Options, framing: F) -> Result<(), String> {
     match o.command.as_str() {
         "echo" => echo(o, framing).await,
@@ -550,8 +675,15 @@ async fn echo<F: Framing>(o: &Options, framing: F) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     println!("listening on {}", server.local_addr());
     let _ = std::io::stdout().flush();
+    let mut printer = o.schema.is_some().then(Printer::start);
     while let Some(event) = central.recv().await {
         if let Event::Message(peer, msg) = event {
+            if let (Some(printer), Some(line)) = (
+                printer.as_mut(),
+                message_line(o, true, Some(peer.id()), &msg),
+            ) {
+                printer.print(line);
+            }
             // Never waits: a peer that does not read is cut when its queue fills (the
             // default policy), and the others carry on. A closed peer is gone already.
             let _ = peer.send(msg);
@@ -587,7 +719,18 @@ async fn send<F: Framing>(o: &Options, framing: F) -> Result<(), String> {
     while let Some(line) = lines.recv().await {
         line_no += 1;
         let line = line.map_err(|e| format!("reading stdin: {e}"))?;
-        let msg = unhex(&line).map_err(|e| format!("line {line_no}: {e}"))?;
+        let msg = match &o.schema {
+            None => unhex(&line).map_err(|e| format!("line {line_no}: {e}"))?,
+            Some(p) => {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let value: serde_json::Value = serde_json::from_str(&line)
+                    .map_err(|e| format!("line {line_no}: not JSON: {e}"))?;
+                connhandler::schema::dynamic::encode(p, &p.recv, &value)
+                    .map_err(|e| format!("line {line_no}: {e}"))?
+            }
+        };
         server
             .send(Bytes::from(msg))
             .map_err(|e| format!("line {line_no}: {e}"))?;
@@ -606,7 +749,8 @@ async fn send<F: Framing>(o: &Options, framing: F) -> Result<(), String> {
         .await
         .map_err(|_| format!("line {line_no}: no answer within {:?}", o.reply_timeout))?
         .map_err(|e| format!("line {line_no}: {e}"))?;
-        writeln!(stdout, "{}", hex(&answer)).map_err(|e| e.to_string())?;
+        let answer = message_line(o, false, None, &answer).unwrap_or_else(|| hex(&answer));
+        writeln!(stdout, "{answer}").map_err(|e| e.to_string())?;
         stdout.flush().map_err(|e| e.to_string())?;
     }
     out.shutdown().await;
@@ -747,7 +891,11 @@ async fn proxy<F: Framing>(o: &Options, framing: F) -> Result<(), String> {
                 (None, _) => {}
             },
             ProxyEvent::Client(Event::Message(client, msg)) => {
-                printer.print(format!("-> {} {} {}", client.id(), msg.len(), hex(&msg)));
+                printer.print(
+                    message_line(o, true, Some(client.id()), &msg).unwrap_or_else(|| {
+                        format!("-> {} {} {}", client.id(), msg.len(), hex(&msg))
+                    }),
+                );
                 let Some(link) = links.get_mut(&client.id()) else {
                     continue;
                 };
@@ -770,7 +918,10 @@ async fn proxy<F: Framing>(o: &Options, framing: F) -> Result<(), String> {
                 links.remove(&client.id());
             }
             ProxyEvent::Upstream(Event::Message(up, msg)) => {
-                printer.print(format!("<- {} {} {}", up.client, msg.len(), hex(&msg)));
+                printer.print(
+                    message_line(o, false, Some(up.client), &msg)
+                        .unwrap_or_else(|| format!("<- {} {} {}", up.client, msg.len(), hex(&msg))),
+                );
                 if let Some(link) = links.get(&up.client) {
                     let _ = link.client.send(msg);
                 }

@@ -6,6 +6,7 @@
 //! | here | [`Protocol`]: a peer kind's messages ([`describe`](crate::describe)), its framing and its conversation roles; the JSON document and its hashes |
 //! | `json.rs` | the document's JSON form, written (always: the handshake hashes it) and read (feature `schema`); the format's rules are in its docs |
 //! | `python.rs` | the Python back end: a module of the standard library only (feature `schema`) |
+//! | `dynamic.rs` | messages as JSON with no generated code, for tools that have only the document (feature `schema`) |
 //! | `csharp.rs` | the C# back end, for Unity and .NET: one file of the base class library alone (feature `schema`) |
 //! | `typescript.rs` | the TypeScript back end: a `.ts`, the same as a plain ES module `.js`, and its `.d.ts`, from one source (feature `schema`) |
 //! | `lock.rs` | the breaking-change check against a committed document (feature `schema`) |
@@ -48,6 +49,8 @@
 
 #[cfg(feature = "schema")]
 pub mod csharp;
+#[cfg(feature = "schema")]
+pub mod dynamic;
 mod json;
 #[cfg(feature = "schema")]
 pub mod lock;
