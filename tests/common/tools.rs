@@ -133,6 +133,9 @@ fn missing(what: &str) -> String {
         packages.push("nodejs");
         packages.push("npm");
     }
+    if find("tshark").is_none() {
+        packages.push("tshark");
+    }
     if find("mcs").is_none() || find("mono").is_none() {
         packages.push("mono-mcs");
         packages.push("mono-runtime");
@@ -241,6 +244,21 @@ pub fn mono() -> (PathBuf, PathBuf) {
                 apt_install(&["mono-mcs", "mono-runtime"])?;
             }
             found().ok_or_else(|| missing("Mono's C# compiler and runtime (mcs, mono)"))
+        })
+        .clone()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Wireshark's `tshark`: found, or installed with apt-get when this runs as root (Debian's
+/// `tshark`).
+pub fn tshark() -> PathBuf {
+    static FOUND: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            if find("tshark").is_none() && is_root() && find("apt-get").is_some() {
+                apt_install(&["tshark"])?;
+            }
+            find("tshark").ok_or_else(|| missing("Wireshark's tshark"))
         })
         .clone()
         .unwrap_or_else(|e| panic!("{e}"))

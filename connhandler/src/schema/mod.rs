@@ -9,6 +9,7 @@
 //! | `dynamic.rs` | messages as JSON with no generated code, for tools that have only the document (feature `schema`) |
 //! | `csharp.rs` | the C# back end, for Unity and .NET: one file of the base class library alone (feature `schema`) |
 //! | `typescript.rs` | the TypeScript back end: a `.ts`, the same as a plain ES module `.js`, and its `.d.ts`, from one source (feature `schema`) |
+//! | `wireshark.rs` | the Wireshark back end: a Lua dissector (feature `schema`) |
 //! | `lock.rs` | the breaking-change check against a committed document (feature `schema`) |
 //!
 //! The document is written deterministically (types by name, variants by id), and its hash
@@ -58,6 +59,8 @@ pub mod lock;
 pub mod python;
 #[cfg(feature = "schema")]
 pub mod typescript;
+#[cfg(feature = "schema")]
+pub mod wireshark;
 
 #[cfg(feature = "schema")]
 use std::path::Path;
