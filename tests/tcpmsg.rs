@@ -944,7 +944,7 @@ fn send_with_a_schema_refuses_bad_lines_clearly() {
 /// generates, named after the protocol.
 #[test]
 fn gen_writes_the_peers_of_a_document() {
-    use connhandler::schema::{csharp, python, typescript, FramingSpec, Protocol};
+    use connhandler::schema::{csharp, python, typescript, wireshark, FramingSpec, Protocol};
     let doc = lobby::document("gen", FramingSpec::panda3d(2));
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("tcpmsg-gen");
     let _ = std::fs::remove_dir_all(&dir);
@@ -966,6 +966,7 @@ fn gen_writes_the_peers_of_a_document() {
         ("lobby.js", ts.js),
         ("lobby.d.ts", ts.d_ts),
         ("Lobby.cs", csharp::generate(&protocol)),
+        ("lobby.lua", wireshark::generate(&protocol)),
     ] {
         let path = dir.join(file);
         assert_eq!(

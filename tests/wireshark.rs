@@ -4,6 +4,8 @@
 //! splits), then `tshark -X lua_script:GENERATED` must show every message by name with its
 //! fields as sent, an unknown id as such and a malformed message as an expert-info error.
 
+#[path = "common/certs.rs"]
+mod certs;
 mod common;
 
 use std::{net::Ipv4Addr, path::PathBuf, process::Command};
@@ -407,6 +409,230 @@ fn tshark_shows_panda3d_datagrams() {
     assert_eq!(
         shown(&lines),
         ["Login|bob|", "Move||-1"],
+        "{}",
+        lines.join("\n")
+    );
+}
+
+/// Who the server is to a client of `Arena`.
+#[derive(Peer, Default)]
+#[peer(recv = Down, send = Up, name = "arena-client")]
+struct ArenaClient;
+
+/// A TCP relay that records what passes, in order, for a capture: (from the client, bytes).
+async fn recording_relay(
+    server: std::net::SocketAddr,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<(bool, Vec<u8>)>>>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = log.clone();
+    tokio::spawn(async move {
+        let (client, _) = listener.accept().await.unwrap();
+        let upstream = tokio::net::TcpStream::connect(server).await.unwrap();
+        let (mut cr, mut cw) = client.into_split();
+        let (mut ur, mut uw) = upstream.into_split();
+        let up_log = record.clone();
+        let up = tokio::spawn(async move {
+            let mut buf = vec![0; 65536];
+            while let Ok(n) = cr.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                up_log.lock().unwrap().push((true, buf[..n].to_vec()));
+                if uw.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+            let _ = uw.shutdown().await;
+        });
+        let mut buf = vec![0; 65536];
+        while let Ok(n) = ur.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            record.lock().unwrap().push((false, buf[..n].to_vec()));
+            if cw.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+        let _ = cw.shutdown().await;
+        let _ = up.await;
+    });
+    (addr, log)
+}
+
+/// Over TLS, with the key log file the server's TLS settings write (`key_log_file`), tshark
+/// decrypts the capture and the dissector shows the messages inside.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tshark_reads_tls_with_the_servers_key_log() {
+    use connhandler::{
+        central,
+        tls::{TlsClient, TlsServer},
+        Event, Incoming, Outgoing,
+    };
+    let pki = certs::pki("wireshark");
+    let (cert, key) = pki.server();
+    let keylog = dir().join("tls-keys.log");
+    let _ = std::fs::remove_file(&keylog);
+    let (tx, mut events) = central::<Event<Arena>>(64);
+    let server = Incoming::<Arena>::builder("127.0.0.1:0")
+        .tls(
+            TlsServer::from_pem_files(&cert, &key)
+                .unwrap()
+                .key_log_file(&keylog)
+                .unwrap(),
+        )
+        .listen(&tx)
+        .await
+        .unwrap();
+    let (relay, log) = recording_relay(server.local_addr()).await;
+    let (ctx, mut client_events) = central::<Event<ArenaClient>>(64);
+    let (out, peer) = Outgoing::<ArenaClient>::builder(relay)
+        .tls(
+            TlsClient::with_ca_file(pki.ca())
+                .unwrap()
+                .server_name("localhost"),
+        )
+        .connect(&ctx)
+        .await
+        .unwrap();
+    peer.send(Up::Login {
+        name: "cy".into(),
+        level: 3,
+    })
+    .unwrap();
+    // The server answers the login with a welcome; the client waits for it.
+    loop {
+        match common::within("the login", events.recv()).await.unwrap() {
+            Event::Message(p, Up::Login { name, .. }) => {
+                assert_eq!(name, "cy");
+                p.send(Down::Kicked {
+                    reason: "full".into(),
+                })
+                .unwrap();
+                break;
+            }
+            _ => continue,
+        }
+    }
+    loop {
+        match common::within("the answer", client_events.recv())
+            .await
+            .unwrap()
+        {
+            Event::Message(_, Down::Kicked { reason }) => {
+                assert_eq!(reason, "full");
+                break;
+            }
+            _ => continue,
+        }
+    }
+    out.shutdown().await;
+    server.shutdown().await;
+    let mut cap = Capture::new(7443);
+    for (from_client, bytes) in log.lock().unwrap().iter() {
+        cap.segment(*from_client, bytes);
+    }
+    let file = dir().join("arena_tls.pcap");
+    cap.write(&file);
+    assert!(
+        std::fs::read_to_string(&keylog)
+            .unwrap()
+            .contains("CLIENT_HANDSHAKE_TRAFFIC_SECRET"),
+        "the key log has no TLS 1.3 secrets"
+    );
+    let lua = dissector(
+        "arena_tls",
+        &Protocol::of::<Arena>(FramingSpec::tcp_message()),
+    );
+    let lines = tshark(
+        &file,
+        &lua,
+        &[
+            "ch_arena.tls_port:7443",
+            &format!("tls.keylog_file:{}", keylog.display()),
+        ],
+        &[
+            "ch_arena.msg",
+            "ch_arena.Up.Login.name",
+            "ch_arena.Down.Kicked.reason",
+        ],
+    );
+    assert_eq!(
+        shown(&lines),
+        ["Login|cy|", "Kicked||full"],
+        "{}",
+        lines.join("\n")
+    );
+}
+
+/// Over WebSocket, the dissector takes each binary WebSocket message as one message
+/// (Wireshark's HTTP and WebSocket dissectors find the upgrade and the frames).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tshark_reads_websocket_messages() {
+    use connhandler::{central, ws::WebSocket, Event, Incoming, Outgoing};
+    let (tx, mut events) = central::<Event<Arena>>(64);
+    let server = Incoming::<Arena>::builder("127.0.0.1:0")
+        .websocket(WebSocket::new().path("/arena"))
+        .listen(&tx)
+        .await
+        .unwrap();
+    let (relay, log) = recording_relay(server.local_addr()).await;
+    let (ctx, mut client_events) = central::<Event<ArenaClient>>(64);
+    let (out, peer) = Outgoing::<ArenaClient>::builder(relay)
+        .websocket(WebSocket::new().path("/arena"))
+        .connect(&ctx)
+        .await
+        .unwrap();
+    peer.send(Up::Move(7, -7)).unwrap();
+    loop {
+        if let Event::Message(p, Up::Move(7, -7)) =
+            common::within("the move", events.recv()).await.unwrap()
+        {
+            p.send(Down::Kicked {
+                reason: "moved".into(),
+            })
+            .unwrap();
+            break;
+        }
+    }
+    loop {
+        if let Event::Message(_, Down::Kicked { .. }) =
+            common::within("the answer", client_events.recv())
+                .await
+                .unwrap()
+        {
+            break;
+        }
+    }
+    out.shutdown().await;
+    server.shutdown().await;
+    // Port 80: Wireshark's HTTP dissector sees the upgrade there.
+    let mut cap = Capture::new(80);
+    for (from_client, bytes) in log.lock().unwrap().iter() {
+        cap.segment(*from_client, bytes);
+    }
+    let file = dir().join("arena_ws.pcap");
+    cap.write(&file);
+    let lua = dissector("arena_ws", &Protocol::of::<Arena>(FramingSpec::websocket()));
+    let lines = tshark(
+        &file,
+        &lua,
+        &["ch_arena.ws_port:80"],
+        &[
+            "ch_arena.msg",
+            "ch_arena.Up.Move.1",
+            "ch_arena.Down.Kicked.reason",
+        ],
+    );
+    assert_eq!(
+        shown(&lines),
+        ["Move|-7|", "Kicked||moved"],
         "{}",
         lines.join("\n")
     );

@@ -32,8 +32,8 @@ USAGE:
 COMMANDS:
     gen     Write the peers of a protocol document (connhandler::schema): NAME.py
             (Python), NAME.ts, NAME.js and NAME.d.ts (TypeScript, and the same as an ES
-            module with its types), NAME.cs (C#), into --out DIR (default: here); prints
-            each path written.
+            module with its types), NAME.cs (C#) and NAME.lua (a Wireshark dissector), into
+            --out DIR (default: here); prints each path written.
     echo    Listen; print exactly one line `listening on HOST:PORT` once bound (the real
             port when port 0 was asked), then send every message back to its sender,
             unchanged, until killed.
@@ -593,7 +593,7 @@ async fn main() -> ExitCode {
 
 /// `gen`: the peers of the document, written into `--out`.
 fn generate(o: &Options) -> Result<(), String> {
-    use connhandler::schema::{csharp, python, typescript};
+    use connhandler::schema::{csharp, python, typescript, wireshark};
     let Some(p) = &o.schema else {
         return Err("`gen` needs --schema FILE".to_owned());
     };
@@ -621,6 +621,7 @@ fn generate(o: &Options) -> Result<(), String> {
         (format!("{name}.js"), ts.js),
         (format!("{name}.d.ts"), ts.d_ts),
         (format!("{class}.cs"), csharp::generate(p)),
+        (format!("{name}.lua"), wireshark::generate(p)),
     ] {
         let path = dir.join(file);
         std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;

@@ -88,6 +88,8 @@ pub struct TlsServer {
     config: Arc<RwLock<Arc<ServerConfig>>>,
     /// How the config was built, for `require_client_certs` and `reload_pem_files`.
     parts: Option<Arc<ServerParts>>,
+    /// Where the connections' secrets go (`key_log_file`), kept across reloads.
+    key_log: Option<Arc<dyn rustls::KeyLog>>,
 }
 
 struct ServerParts {
@@ -106,6 +108,7 @@ impl fmt::Debug for TlsServer {
                     .as_ref()
                     .is_some_and(|p| p.client_roots.is_some()),
             )
+            .field("key_log", &self.key_log.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -170,6 +173,7 @@ impl TlsServer {
         TlsServer {
             config: Arc::new(RwLock::new(config)),
             parts: None,
+            key_log: None,
         }
     }
 
@@ -178,7 +182,50 @@ impl TlsServer {
         Ok(TlsServer {
             config: Arc::new(RwLock::new(config)),
             parts: Some(Arc::new(parts)),
+            key_log: None,
         })
+    }
+
+    /// Writes the secrets of every TLS connection from now on to `path` (appended, in the
+    /// NSS key log format that Wireshark reads as `tls.keylog_file`), so that a capture of
+    /// the traffic can be read: a debugging aid, off by default. Whoever has the file can
+    /// read every connection it covers: never turn it on in production.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be opened for appending.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let tls = connhandler::tls::TlsServer::from_pem_files("cert.pem", "key.pem")?
+    ///     .key_log_file("/tmp/tls-keys.log")?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn key_log_file(self, path: impl AsRef<Path>) -> io::Result<Self> {
+        Ok(self.key_log(Arc::new(KeyLogTo::open(path.as_ref())?)))
+    }
+
+    /// The `SSLKEYLOGFILE` convention (as browsers and curl have it): the secrets go to the
+    /// file that variable names when a handshake runs, and nowhere when it is unset. A
+    /// debugging aid, as [`key_log_file`](Self::key_log_file).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let tls = connhandler::tls::TlsServer::from_pem_files("cert.pem", "key.pem")?
+    ///     .key_log_from_env();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn key_log_from_env(self) -> Self {
+        self.key_log(Arc::new(rustls::KeyLogFile::new()))
+    }
+
+    fn key_log(mut self, log: Arc<dyn rustls::KeyLog>) -> Self {
+        self.key_log = Some(log);
+        let current = self.current();
+        self.reload(current);
+        self
     }
 
     /// Mutual TLS: clients must show a certificate signed by a CA in `ca_file` (PEM), or the
@@ -208,9 +255,14 @@ impl TlsServer {
             key: p.key.clone_key(),
             client_roots: None,
         });
-        Self::from_parts(ServerParts {
+        let key_log = self.key_log;
+        let server = Self::from_parts(ServerParts {
             client_roots: Some(Arc::new(roots)),
             ..parts
+        })?;
+        Ok(match key_log {
+            Some(log) => server.key_log(log),
+            None => server,
         })
     }
 
@@ -253,6 +305,14 @@ impl TlsServer {
     /// # }
     /// ```
     pub fn reload(&self, config: Arc<ServerConfig>) {
+        let config = match &self.key_log {
+            Some(log) => {
+                let mut with_log = (*config).clone();
+                with_log.key_log = log.clone();
+                Arc::new(with_log)
+            }
+            None => config,
+        };
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = config;
     }
 
@@ -301,6 +361,7 @@ pub struct TlsClient {
     config: Option<Arc<ClientConfig>>,
     name: Option<String>,
     client: Option<Arc<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>>,
+    key_log: Option<Arc<dyn rustls::KeyLog>>,
 }
 
 impl fmt::Debug for TlsClient {
@@ -308,6 +369,7 @@ impl fmt::Debug for TlsClient {
         f.debug_struct("TlsClient")
             .field("server_name", &self.name)
             .field("client_cert", &self.client.is_some())
+            .field("key_log", &self.key_log.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -326,6 +388,7 @@ impl TlsClient {
             config: None,
             name: None,
             client: None,
+            key_log: None,
         }
     }
 
@@ -389,6 +452,36 @@ impl TlsClient {
         }
     }
 
+    /// Writes the secrets of every connection from now on to `path`, as
+    /// [`TlsServer::key_log_file`] does (a debugging aid, off by default).
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be opened for appending.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let tls = connhandler::tls::TlsClient::with_ca_file("ca.pem")?.key_log_file("/tmp/tls-keys.log")?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn key_log_file(mut self, path: impl AsRef<Path>) -> io::Result<Self> {
+        self.key_log = Some(Arc::new(KeyLogTo::open(path.as_ref())?));
+        Ok(self)
+    }
+
+    /// The `SSLKEYLOGFILE` convention, as [`TlsServer::key_log_from_env`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tls = connhandler::tls::TlsClient::platform_roots().key_log_from_env();
+    /// ```
+    pub fn key_log_from_env(mut self) -> Self {
+        self.key_log = Some(Arc::new(rustls::KeyLogFile::new()));
+        self
+    }
+
     /// The name the server's certificate must carry (and the SNI sent); default: the host
     /// of the address connected to.
     ///
@@ -450,7 +543,7 @@ impl TlsClient {
         let name = ServerName::try_from(name.to_owned())
             .map_err(|_| invalid(format!("{name:?} is not a valid TLS server name")))?;
         if let Some(config) = &self.config {
-            return Ok((config.clone(), name));
+            return Ok((self.with_key_log(config.clone()), name));
         }
         let roots = match &self.roots {
             Some(roots) => roots.clone(),
@@ -466,7 +559,54 @@ impl TlsClient {
                 .with_client_auth_cert(pair.0.clone(), pair.1.clone_key())
                 .map_err(invalid)?,
         };
-        Ok((Arc::new(config), name))
+        Ok((self.with_key_log(Arc::new(config)), name))
+    }
+
+    fn with_key_log(&self, config: Arc<ClientConfig>) -> Arc<ClientConfig> {
+        match &self.key_log {
+            Some(log) => {
+                let mut with_log = (*config).clone();
+                with_log.key_log = log.clone();
+                Arc::new(with_log)
+            }
+            None => config,
+        }
+    }
+}
+
+/// Secrets appended to a file, one line each, in the NSS key log format
+/// (`LABEL CLIENT_RANDOM SECRET`, hex).
+struct KeyLogTo {
+    file: std::sync::Mutex<std::fs::File>,
+}
+
+impl KeyLogTo {
+    fn open(path: &Path) -> io::Result<KeyLogTo> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(KeyLogTo {
+            file: std::sync::Mutex::new(file),
+        })
+    }
+}
+
+impl fmt::Debug for KeyLogTo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyLogTo").finish_non_exhaustive()
+    }
+}
+
+impl rustls::KeyLog for KeyLogTo {
+    fn log(&self, label: &str, client_random: &[u8], secret: &[u8]) {
+        use std::io::Write as _;
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        let line = format!("{label} {} {}\n", hex(client_random), hex(secret));
+        // One write per line, so that lines of two connections never mix; a failure to
+        // write a debugging aid does not fail the handshake.
+        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = file.write_all(line.as_bytes());
     }
 }
 
