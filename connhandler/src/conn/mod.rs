@@ -286,11 +286,8 @@ where
         ctx.talk.clone(),
     ));
     // Our hello goes first, before anything the program or a broadcast can queue.
-    if let Some(greeting) = &ctx.talk.handshake {
-        let _ = shared.queue_last((greeting.hello)(
-            &greeting.config.version(),
-            greeting.protocol,
-        ));
+    if let Some(hello) = crate::talk::Conversation::hello(&ctx.talk) {
+        let _ = shared.queue_last(hello);
     }
     let handle = PeerHandle::new(shared.clone());
     ctx.registry.insert(handle.clone());
@@ -335,7 +332,7 @@ where
         decoded: false,
         work: 0,
         slot: admission.slot,
-        greeted: ctx.talk.handshake.is_none(),
+        conversation: crate::talk::Conversation::new(&ctx.talk),
         last_words: false,
     };
     let done = ctx.tracker.spawn(reader.run(read, writer).instrument(span));

@@ -46,6 +46,7 @@ use crate::{
     message::Decode,
     peer::Peer,
     reason::{Disconnect, DisconnectReason, Farewell},
+    talk::{Conversation, Step},
     tap::{Direction, Tap},
     transport::ReadHalf,
 };
@@ -90,9 +91,10 @@ pub(super) struct Reader<P: Peer, F, E> {
     /// The handler's connection slot, held for the life of the connection and then until
     /// the central task takes its `Disconnected`.
     pub(super) slot: Option<OwnedSemaphorePermit>,
-    /// Whether `Connected` was pushed: at once, or, with a version handshake, once the
-    /// peer's hello is accepted.
-    pub(super) greeted: bool,
+    /// The conversation (`talk/conversation.rs`): whether the peer's hello came, and what
+    /// each message it sends is (`Connected` is pushed at once, or, with a version
+    /// handshake, once the peer's hello is accepted).
+    pub(super) conversation: Conversation,
     /// Whether the connection closes after last words of ours (a rejection) that a reset
     /// must not destroy: the close lingers.
     pub(super) last_words: bool,
@@ -187,7 +189,7 @@ where
     /// was not ours (worth reconnecting for an outgoing handler).
     pub(super) async fn run<R: ReadHalf>(mut self, mut read: R, writer: JoinHandle<usize>) -> bool {
         let handle = PeerHandle::new(self.shared.clone());
-        let ended = if self.greeted && self.connected(&handle).is_err() {
+        let ended = if self.conversation.greeted() && self.connected(&handle).is_err() {
             Some(DisconnectReason::Shutdown)
         } else {
             self.read_loop(&mut read, &handle).await
@@ -238,7 +240,6 @@ where
     /// Pushes `Connected`.
     fn connected(&mut self, handle: &PeerHandle<P>) -> Result<(), QueueClosed> {
         tracing::debug!("connected");
-        self.greeted = true;
         self.hand
             .push_unbounded(Event::Connected(handle.clone()).into(), None)
     }
@@ -473,97 +474,34 @@ where
         handle: &PeerHandle<P>,
     ) -> Result<Option<P::Recv>, Held<E>> {
         let shared = self.shared.clone();
-        let talk = shared.talk();
-        if let Some(greeting) = &talk.handshake {
-            let ours = greeting.config.version();
-            let our_protocol = crate::talk::Greeting::<P>::show(Some(greeting.protocol));
-            if (greeting.is_rejection)(&msg) {
-                return Err(Held::Stop(Some(DisconnectReason::VersionMismatch {
-                    ours: ours.to_string(),
-                    theirs: shared.peer_version().map(ToString::to_string),
-                    by_peer: true,
-                    our_protocol,
-                    their_protocol: crate::talk::Greeting::<P>::show((greeting.protocol_of)(&msg)),
-                })));
-            }
-            if !self.greeted {
-                let Some(said) = (greeting.version_of)(&msg) else {
-                    return Err(Held::Stop(Some(DisconnectReason::NoHello)));
-                };
-                let their_protocol = (greeting.protocol_of)(&msg);
-                // Both said a hash (the protocol's hello has a `#[wire(protocol)]` field),
-                // and they differ: other messages under the same version.
-                let other_messages = greeting.protocol != 0
-                    && their_protocol.is_some_and(|h| h != greeting.protocol);
-                return match said {
-                    Ok(theirs) if greeting.config.accepts(&theirs) && other_messages => {
-                        let version = theirs.to_string();
-                        let theirs_hash =
-                            crate::talk::Greeting::<P>::show(their_protocol).unwrap_or_default();
-                        tracing::debug!(%version, ours = ?our_protocol, theirs = %theirs_hash, "messages hash not ours");
-                        let reason = DisconnectReason::ProtocolMismatch {
-                            version: version.clone(),
-                            ours: our_protocol.unwrap_or_default(),
-                            theirs: theirs_hash.clone(),
-                        };
-                        let said = format!("{version} with messages {theirs_hash}");
-                        match (greeting.reject)(&ours, &said, greeting.protocol) {
-                            Some(no) => {
-                                self.last_words = shared.close_with(no, reason).is_ok();
-                            }
-                            None => shared.closing().close_with(reason),
-                        }
-                        Err(Held::Stop(None))
-                    }
-                    Ok(theirs) if greeting.config.accepts(&theirs) => {
-                        shared.set_peer_version(theirs);
-                        self.deadlines.on_greeted();
-                        match self.connected(handle) {
-                            Ok(()) => Ok(None),
-                            Err(closed) => Err(Held::Stop(closed.into())),
-                        }
-                    }
-                    said => {
-                        let theirs = match said {
-                            Ok(v) => v.to_string(),
-                            Err(e) => e.text().to_owned(),
-                        };
-                        tracing::debug!(%ours, %theirs, "version not accepted");
-                        let reason = DisconnectReason::VersionMismatch {
-                            ours: ours.to_string(),
-                            theirs: Some(theirs.clone()),
-                            by_peer: false,
-                            our_protocol,
-                            their_protocol: crate::talk::Greeting::<P>::show(their_protocol),
-                        };
-                        match (greeting.reject)(&ours, &theirs, greeting.protocol) {
-                            Some(no) => {
-                                self.last_words = shared.close_with(no, reason).is_ok();
-                            }
-                            None => shared.closing().close_with(reason),
-                        }
-                        Err(Held::Stop(None))
-                    }
-                };
-            }
-        }
-        if let Some(beating) = &talk.heartbeat {
-            let beat = (beating.beat)(&msg);
-            if beat.is_some() {
+        match self.conversation.receive(shared.talk(), msg) {
+            Step::Deliver(msg) => Ok(Some(msg)),
+            Step::Beat { reply, deliver } => {
                 // Counted as a message already, on its way in.
                 self.controls(1, true)?;
-            }
-            if beat == Some(crate::talk::Beat::Ping) {
-                if let Some(pong) = (beating.pong)() {
+                if let Some(pong) = reply {
                     // A peer that pings and never reads gets what its queue holds, no more.
                     let _ = shared.try_send(pong);
                 }
+                Ok(deliver)
             }
-            if beat.is_some() && !beating.config.delivers() {
-                return Ok(None);
+            Step::Greeted(version) => {
+                shared.set_peer_version(version);
+                self.deadlines.on_greeted();
+                match self.connected(handle) {
+                    Ok(()) => Ok(None),
+                    Err(closed) => Err(Held::Stop(closed.into())),
+                }
             }
+            Step::Refuse { reason, last_words } => {
+                match last_words {
+                    Some(no) => self.last_words = shared.close_with(no, reason).is_ok(),
+                    None => shared.closing().close_with(reason),
+                }
+                Err(Held::Stop(None))
+            }
+            Step::Stop(reason) => Err(Held::Stop(Some(reason))),
         }
-        Ok(Some(msg))
     }
 
     /// `n` control frames arrived (see `Limiter::take_controls`): over a limit, the
@@ -582,7 +520,7 @@ where
         self.deadlines.on_ping();
         if let Some(frame) = self.framing.ping_frame() {
             self.shared.queue_reply(frame);
-        } else if let Some(ping) = self.shared.talk().heartbeat.and_then(|b| (b.ping)()) {
+        } else if let Some(ping) = Conversation::ping(self.shared.talk()) {
             let _ = self.shared.try_send(ping);
         }
     }

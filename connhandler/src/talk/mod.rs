@@ -61,6 +61,7 @@
 //! }
 //! ```
 
+mod conversation;
 mod heartbeat;
 mod pending;
 mod request;
@@ -68,6 +69,7 @@ mod version;
 
 use std::time::Duration;
 
+pub(crate) use conversation::{Conversation, Step};
 pub use heartbeat::{Beat, Beats, Heartbeat};
 pub(crate) use pending::Pending;
 pub use request::{By, Correlated, CorrelationField, Pairing, Reply, Request, RequestError};
