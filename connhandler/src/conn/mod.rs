@@ -286,7 +286,7 @@ where
         ctx.talk.clone(),
     ));
     // Our hello goes first, before anything the program or a broadcast can queue.
-    if let Some(hello) = crate::talk::Conversation::hello(&ctx.talk) {
+    if let Some(hello) = crate::talk::Conversation::hello(ctx.talk) {
         let _ = shared.queue_last(hello);
     }
     let handle = PeerHandle::new(shared.clone());
@@ -332,7 +332,7 @@ where
         decoded: false,
         work: 0,
         slot: admission.slot,
-        conversation: crate::talk::Conversation::new(&ctx.talk),
+        conversation: crate::talk::Conversation::new(ctx.talk),
         last_words: false,
     };
     let done = ctx.tracker.spawn(reader.run(read, writer).instrument(span));
