@@ -28,7 +28,7 @@
 //! struct Echo;
 //!
 //! let lua = wireshark::generate(&Protocol::of::<Echo>(FramingSpec::tcp_message()));
-//! assert!(lua.contains("Proto(\"ch_echo\""));
+//! assert!(lua.contains("local ABBREV = \"ch_echo\""));
 //! ```
 
 use std::fmt::Write as _;
