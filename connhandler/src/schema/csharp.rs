@@ -29,7 +29,7 @@
 
 use std::fmt::Write as _;
 
-use super::{FramingSpec, Protocol};
+use super::{is_u8, FramingSpec, Protocol};
 use crate::describe::{ByteOrder, FieldDef, FieldKind, FieldRole, Shape, Ty, TypeDef, VariantDef};
 
 /// The generator's version, in the header of what it writes.
@@ -197,23 +197,9 @@ fn parameter(member: &str) -> String {
     }
 }
 
-/// A C# string literal.
+/// A string literal of the language.
 fn lit(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    super::quoted(s, |c| format!("\\u{c:04x}"))
 }
 
 fn le(o: ByteOrder) -> &'static str {
@@ -221,16 +207,6 @@ fn le(o: ByteOrder) -> &'static str {
         ByteOrder::Little => "true",
         ByteOrder::Big => "false",
     }
-}
-
-fn is_u8(ty: &Ty) -> bool {
-    matches!(
-        ty,
-        Ty::Int {
-            bits: 8,
-            signed: false
-        }
-    )
 }
 
 /// The reader's and writer's method of a number, and whether it takes a byte order.

@@ -36,7 +36,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::Protocol;
+use super::{is_u8, Protocol};
 use crate::describe::{ByteOrder, FieldDef, FieldKind, Shape, Ty, TypeDef};
 
 /// Decodes the whole of `bytes` as a message of `ty` (the document's `recv` or `send`).
@@ -631,16 +631,6 @@ fn json_fits(ty: &Ty, v: &Value) -> bool {
         Ty::Option(inner) => v.is_null() || json_fits(inner, v),
         _ => true,
     }
-}
-
-fn is_u8(ty: &Ty) -> bool {
-    matches!(
-        ty,
-        Ty::Int {
-            bits: 8,
-            signed: false
-        }
-    )
 }
 
 fn hex(b: &[u8]) -> String {

@@ -349,6 +349,37 @@ pub(crate) fn identifier(name: &str, reserved: &[&str]) -> String {
     s
 }
 
+/// A string literal of the generated languages (JavaScript, C#, Lua): quotes, backslashes and
+/// newlines escaped, other control characters as `control` writes them.
+#[cfg(feature = "schema")]
+pub(crate) fn quoted(s: &str, control: fn(u32) -> String) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if (c as u32) < 0x20 => out.push_str(&control(c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Whether a vec's or an array's items are bytes (carried as a byte string, not a list).
+#[cfg(feature = "schema")]
+pub(crate) fn is_u8(ty: &Ty) -> bool {
+    matches!(
+        ty,
+        Ty::Int {
+            bits: 8,
+            signed: false
+        }
+    )
+}
+
 /// FNV-1a 64 of `text`.
 fn fnv1a(text: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;

@@ -43,7 +43,7 @@
 
 use std::fmt::Write as _;
 
-use super::{FramingSpec, Protocol};
+use super::{is_u8, FramingSpec, Protocol};
 use crate::describe::{ByteOrder, FieldDef, FieldKind, FieldRole, Shape, Ty, TypeDef, VariantDef};
 
 /// The generator's version, in the header of what it writes.
@@ -431,23 +431,9 @@ fn ident(name: &str) -> String {
     super::identifier(name, RESERVED)
 }
 
-/// A string literal of JavaScript (JSON's form is one).
+/// A string literal of the language.
 fn lit(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    super::quoted(s, |c| format!("\\u{c:04x}"))
 }
 
 fn le(o: ByteOrder) -> &'static str {
@@ -572,16 +558,6 @@ fn number_name(m: &str) -> String {
         }
         m => format!("{} {m}", if m.starts_with('i') { "an" } else { "a" }),
     }
-}
-
-fn is_u8(ty: &Ty) -> bool {
-    matches!(
-        ty,
-        Ty::Int {
-            bits: 8,
-            signed: false
-        }
-    )
 }
 
 /// The TypeScript type of a value (`json`: as JSON.parse gives it).

@@ -33,7 +33,7 @@
 
 use std::fmt::Write as _;
 
-use super::{FramingSpec, Protocol};
+use super::{is_u8, FramingSpec, Protocol};
 use crate::describe::{ByteOrder, FieldDef, FieldKind, Shape, Ty, TypeDef};
 
 /// The generator's version, in the header of what it writes.
@@ -83,22 +83,9 @@ struct Gen<'a> {
     temp: usize,
 }
 
+/// A string literal of the language.
 fn lit(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\{:03}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    super::quoted(s, |c| format!("\\{c:03}"))
 }
 
 fn le(o: ByteOrder) -> &'static str {
@@ -106,16 +93,6 @@ fn le(o: ByteOrder) -> &'static str {
         ByteOrder::Little => "true",
         ByteOrder::Big => "false",
     }
-}
-
-fn is_u8(ty: &Ty) -> bool {
-    matches!(
-        ty,
-        Ty::Int {
-            bits: 8,
-            signed: false
-        }
-    )
 }
 
 /// A name for Lua functions (`Envelope<u8>` → `Envelope_u8`).
