@@ -2,6 +2,8 @@
 //! canonical hash: unchanged by the Rust source's order of variants, changed by what a peer
 //! generated from it would read differently.
 
+mod common;
+
 use connhandler::{
     describe::{FieldKind, FieldRole, Shape, Ty},
     schema::{FramingSpec, Protocol},
@@ -434,4 +436,168 @@ fn the_generator_output_is_golden() {
     module.unwrap();
     typescript.unwrap();
     csharp.unwrap();
+}
+
+/// The golden lobby code runs in its own runtimes, not only compiles: CPython on
+/// `lobby.py`, Node on the JavaScript made from the same source as `lobby.ts`, and Mono on
+/// `Lobby.cs` decode the lobby's messages made in Rust (a hello, a correlated request and
+/// its reply with a nested option, a rest field, the catch-all) and encode them again to the
+/// same bytes, and give their decode error for bytes that are no message.
+#[test]
+fn the_golden_peers_run_in_their_runtimes() {
+    use connhandler::Encode;
+    use std::process::Command;
+    let up = [
+        v1::Up::Hello {
+            version: "1.2.0".into(),
+        },
+        v1::Up::Find {
+            req: 7,
+            name: "blue".into(),
+        },
+        v1::Up::Chat {
+            from: "ann".into(),
+            text: "héllo".into(),
+        },
+    ];
+    let down = [
+        v1::Down::Found {
+            req: 7,
+            room: Some(v1::Room {
+                name: "blue".into(),
+                players: vec![1, 2, 3],
+            }),
+        },
+        v1::Down::Found { req: 8, room: None },
+        v1::Down::Blob(vec![9, 8, 7]),
+        v1::Down::Other(0x99, bytes::Bytes::from_static(b"xy")),
+    ];
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let mut lines = Vec::new();
+    for m in &up {
+        let mut b = bytes::BytesMut::new();
+        m.encode(&mut b);
+        lines.push(format!("up {}", hex(&b)));
+    }
+    for m in &down {
+        let mut b = bytes::BytesMut::new();
+        m.encode(&mut b);
+        lines.push(format!("down {}", hex(&b)));
+    }
+    // A Find cut short, and an unknown id on the side without a catch-all.
+    lines.push("up 0200000007".to_owned());
+    lines.push("up 0900".to_owned());
+    let expected: Vec<String> = lines
+        .iter()
+        .map(|l| match l.split_once(' ').unwrap().1 {
+            "0200000007" | "0900" => "err".to_owned(),
+            h => format!("ok {h}"),
+        })
+        .collect();
+    let input = lines.join("\n") + "\n";
+    let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let tmp = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("golden-lobby");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let run = |what: &str, cmd: &mut Command| {
+        use std::io::Write;
+        let mut child = cmd
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let what = what.to_owned();
+        let out = common::within_blocking(&what.clone(), move || child.wait_with_output().unwrap());
+        assert!(
+            out.status.success(),
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| {
+                if l.starts_with("err") {
+                    "err".to_owned()
+                } else {
+                    l.to_owned()
+                }
+            })
+            .collect();
+        assert_eq!(got, expected, "{what}");
+    };
+    // SEND is what the lobby's peers send (its `Up`), RECV what they receive (`Down`).
+    run(
+        "CPython on lobby.py",
+        Command::new(common::python::python3())
+            .arg("-c")
+            .arg(
+                "import importlib.util, sys\n\
+                 spec = importlib.util.spec_from_file_location('lobby', sys.argv[1])\n\
+                 m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n\
+                 for line in sys.stdin:\n\
+                 \x20   side, h = line.split()\n\
+                 \x20   t = m.SEND if side == 'up' else m.RECV\n\
+                 \x20   try:\n\
+                 \x20       print('ok ' + t.decode(bytes.fromhex(h)).encode().hex())\n\
+                 \x20   except m.DecodeError as e:\n\
+                 \x20       print('err ' + str(e))\n",
+            )
+            .arg(golden.join("lobby.py")),
+    );
+    let protocol = Protocol::of::<v1::Lobby>(FramingSpec::tcp_message());
+    let js = tmp.join("lobby.mjs");
+    std::fs::write(&js, connhandler::schema::typescript::generate(&protocol).js).unwrap();
+    run(
+        "Node on lobby's JavaScript",
+        Command::new(common::tools::node())
+            .arg("--input-type=module")
+            .arg("-e")
+            .arg(format!(
+                "import * as m from {:?};\n\
+                 import {{ createInterface }} from 'node:readline';\n\
+                 const hex = (b) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');\n\
+                 for await (const line of createInterface({{ input: process.stdin }})) {{\n\
+                 \x20 const [side, h] = line.split(' ');\n\
+                 \x20 const bytes = Uint8Array.from(h.match(/../g) || [], (x) => parseInt(x, 16));\n\
+                 \x20 try {{ console.log('ok ' + hex((side === 'up' ? m.SEND : m.RECV).decode(bytes).encode())); }}\n\
+                 \x20 catch (e) {{ if (!(e instanceof m.DecodeError)) throw e; console.log('err ' + e.message); }}\n\
+                 }}",
+                format!("file://{}", js.display())
+            )),
+    );
+    let (mcs, mono) = common::tools::mono();
+    let main = tmp.join("Main.cs");
+    std::fs::write(
+        &main,
+        "using System; using LobbyProtocol;\n\
+         static class M { static void Main() { string line;\n\
+         while ((line = Console.ReadLine()) != null) {\n\
+         var parts = line.Split(' '); var h = parts[1]; var b = new byte[h.Length / 2];\n\
+         for (int i = 0; i < b.Length; i++) b[i] = Convert.ToByte(h.Substring(2 * i, 2), 16);\n\
+         try { IMessage m = parts[0] == \"up\" ? (IMessage)Up.Decode(b) : Down.Decode(b);\n\
+         Console.WriteLine(\"ok \" + BitConverter.ToString(m.Encode()).Replace(\"-\", \"\").ToLowerInvariant()); }\n\
+         catch (DecodeException e) { Console.WriteLine(\"err \" + e.Message); } } } }\n",
+    )
+    .unwrap();
+    let exe = tmp.join("lobby.exe");
+    let built = Command::new(mcs)
+        .args(["-nologo", "-warnaserror+", "-r:System.Numerics"])
+        .arg(format!("-out:{}", exe.display()))
+        .arg(golden.join("Lobby.cs"))
+        .arg(&main)
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "mcs: {}{}",
+        String::from_utf8_lossy(&built.stdout),
+        String::from_utf8_lossy(&built.stderr)
+    );
+    run("Mono on Lobby.cs", Command::new(mono).arg(&exe));
 }
