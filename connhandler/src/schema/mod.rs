@@ -71,6 +71,16 @@ use crate::{
     wire::Wire,
 };
 
+/// The generator's name and version, in the header of every file the back ends write.
+///
+/// # Examples
+///
+/// ```
+/// assert!(connhandler::schema::GENERATOR.starts_with("connhandler "));
+/// ```
+#[cfg(feature = "schema")]
+pub const GENERATOR: &str = concat!("connhandler ", env!("CARGO_PKG_VERSION"));
+
 /// The document format's version; [`Protocol::from_json`] reads this one.
 pub const FORMAT_VERSION: u32 = 1;
 

@@ -36,8 +36,7 @@ use std::fmt::Write as _;
 use super::{FramingSpec, Protocol};
 use crate::describe::{ByteOrder, FieldDef, FieldKind, FieldRole, Shape, Ty, TypeDef, VariantDef};
 
-/// The generator's version, in the header of what it writes.
-pub const GENERATOR: &str = concat!("connhandler ", env!("CARGO_PKG_VERSION"));
+pub use super::GENERATOR;
 
 const RUNTIME: &str = include_str!("python/runtime.py");
 const FRAMING: &str = include_str!("python/framing.py");

@@ -36,8 +36,7 @@ use std::fmt::Write as _;
 use super::{is_u8, FramingSpec, Protocol};
 use crate::describe::{ByteOrder, FieldDef, FieldKind, Shape, Ty, TypeDef};
 
-/// The generator's version, in the header of what it writes.
-pub const GENERATOR: &str = super::python::GENERATOR;
+pub use super::GENERATOR;
 
 const RUNTIME: &str = include_str!("wireshark/runtime.lua");
 const FRAMING: &str = include_str!("wireshark/framing.lua");
