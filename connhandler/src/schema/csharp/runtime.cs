@@ -312,11 +312,23 @@
             return value;
         }
 
+        // One writer per thread, reused (a fresh one while it is busy: a hook that encodes).
+        [ThreadStatic] static Writer shared;
+
         internal static byte[] Encode(IMessage message)
         {
-            Writer w = new Writer();
-            message.Write(w);
-            return w.Done();
+            Writer w = shared ?? new Writer();
+            shared = null;
+            w.Pos = 0;
+            try
+            {
+                message.Write(w);
+                return w.Done();
+            }
+            finally
+            {
+                if (w.Buf.Length <= 65536) shared = w;
+            }
         }
     }
 
