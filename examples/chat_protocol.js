@@ -549,6 +549,7 @@ export class TcpMessageReader {
     this.max = options.maxMessageSize ?? MAX_MESSAGE_SIZE;
     this.maxFrame = options.maxFrameLength ?? 8 << 20;
     this.whole = options.whole;
+    this.couldEnd = options.couldEnd;
     this.pending = new Pending();
     this.parts = [];
     this.partsLength = 0;
@@ -581,9 +582,10 @@ export class TcpMessageReader {
       this.open = false;
     }
   }
-  /** Ends a message left open on a full chunk marked 0 (after a pause). */
+  /** Ends a message left open on a full chunk marked 0 (after a pause), if it can be one. */
   flush() {
     if (!this.open || this.partsLength === 0) return [];
+    if (this.couldEnd !== undefined && !this.couldEnd(this.joined())) return [];
     const done = this.joined();
     this.parts = [];
     this.partsLength = 0;

@@ -1361,3 +1361,65 @@ async fn generated_client_against(
     server.shutdown().await;
     (stdout, reason)
 }
+
+/// A pause (`flush`) ends a message left open on a full chunk marked 0 only when its bytes
+/// can be a message (a kind ending with a rest field, in the reference writer's exact
+/// multiple); a self-delimiting message still arriving slowly is never cut by one. In the
+/// generated Python and JavaScript stream readers.
+#[test]
+fn a_pause_ends_only_a_message_that_can_end() {
+    let python = r#"
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("conformance", sys.argv[1])
+m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
+slow = m.tcp_message_frame(m.Every.Texts("", "x" * 70000, b"", b"", True).encode())
+r = m._new_reader()
+first = r.feed(slow[:2 + 65535])
+paused = m._flush(r)
+rest = r.feed(slow[2 + 65535:])
+# Every.Rest: id 1 + u32 4 + text to the end, 65535 bytes in all, framed as the reference does.
+exact = m.Every.Rest(7, "y" * (65535 - 5)).encode()
+r2 = m._new_reader()
+fed = r2.feed(m.tcp_message_frame(exact, explicit_final_chunk=False))
+ended = m._flush(r2)
+print(len(first), len(paused), len(rest), len(rest[0]) if rest else 0, len(fed), len(ended), len(ended[0]) if ended else 0)
+"#;
+    let node = r#"
+import { pathToFileURL } from "node:url";
+const m = await import(pathToFileURL(process.argv[1]).href);
+const slow = m.tcpMessageFrame(new m.Every.Texts("", "x".repeat(70000), new Uint8Array(0), new Uint8Array(0), true).encode());
+const r = m.streamReader();
+const first = r.feed(slow.subarray(0, 2 + 65535));
+const paused = r.flush();
+const rest = r.feed(slow.subarray(2 + 65535));
+const exact = new m.Every.Rest(7, "y".repeat(65535 - 5)).encode();
+const r2 = m.streamReader();
+const fed = r2.feed(m.tcpMessageFrame(exact, m.MAX_MESSAGE_SIZE, false));
+const ended = r2.flush();
+console.log([first.length, paused.length, rest.length, rest.length ? rest[0].length : 0, fed.length, ended.length, ended.length ? ended[0].length : 0].join(" "));
+"#;
+    // 70000 bytes of text + the header's 12: one message, after the pause, not before.
+    let expected = "0 0 1 70012 0 1 65535";
+    let py = Command::new(common::python::python3())
+        .args(["-c", python])
+        .arg(generated_python())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&py.stdout).trim(),
+        expected,
+        "Python: {}",
+        String::from_utf8_lossy(&py.stderr)
+    );
+    let js = Command::new(common::tools::node())
+        .args(["--input-type=module", "-e", node])
+        .arg(generated_typescript())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&js.stdout).trim(),
+        expected,
+        "Node: {}",
+        String::from_utf8_lossy(&js.stderr)
+    );
+}

@@ -890,6 +890,11 @@ export interface TcpMessageReaderOptions {
    * writer's exact multiples); without it, such a message ends at `flush()`.
    */
   whole?: (body: Uint8Array) => boolean;
+  /**
+   * Whether bytes left open can be a message at all: `flush()` ends only such a message, so
+   * that a message still arriving slowly is never cut by a pause.
+   */
+  couldEnd?: (body: Uint8Array) => boolean;
 }
 
 /**
@@ -902,6 +907,7 @@ export class TcpMessageReader {
   readonly max: number;
   readonly maxFrame: number;
   readonly whole: ((body: Uint8Array) => boolean) | undefined;
+  readonly couldEnd: ((body: Uint8Array) => boolean) | undefined;
   pending: Pending;
   parts: Uint8Array[];
   partsLength: number;
@@ -910,6 +916,7 @@ export class TcpMessageReader {
     this.max = options.maxMessageSize ?? MAX_MESSAGE_SIZE;
     this.maxFrame = options.maxFrameLength ?? 8 << 20;
     this.whole = options.whole;
+    this.couldEnd = options.couldEnd;
     this.pending = new Pending();
     this.parts = [];
     this.partsLength = 0;
@@ -942,9 +949,10 @@ export class TcpMessageReader {
       this.open = false;
     }
   }
-  /** Ends a message left open on a full chunk marked 0 (after a pause). */
+  /** Ends a message left open on a full chunk marked 0 (after a pause), if it can be one. */
   flush(): Uint8Array[] {
     if (!this.open || this.partsLength === 0) return [];
+    if (this.couldEnd !== undefined && !this.couldEnd(this.joined())) return [];
     const done = this.joined();
     this.parts = [];
     this.partsLength = 0;
@@ -1106,7 +1114,17 @@ function wholeMessage(body: Uint8Array): boolean {
   }
 }
 
+/** Whether `body` decodes: a pause may end it (a kind whose end is the message's). */
+function decodes(body: Uint8Array): boolean {
+  try {
+    RECV.decode(body);
+    return true;
+  } catch (e) {
+    return false;
+  }
+}
+
 /** A reader of the protocol's framing, for a byte stream. */
 export function streamReader(): StreamReader {
-  return new TcpMessageReader({ whole: wholeMessage });
+  return new TcpMessageReader({ whole: wholeMessage, couldEnd: decodes });
 }

@@ -31,9 +31,9 @@ async def main(host, port, said, sizes):
             msg = proto.SEND.Texts("", "x" * size, b"", b"", explicit)
             conn.writer.write(proto.tcp_message_frame(msg.encode(), explicit_final_chunk=explicit))
             await conn.drain()
-            # The messages here tell their own end: no pause ends one (a long pause, so
-            # that a loaded machine's gap between two chunks never does either).
-            back = await asyncio.wait_for(conn.receive(pause=10), 30)
+            # The default pause: it ends no message that is still arriving (they tell
+            # their own end), however long a loaded machine's gap between two chunks.
+            back = await asyncio.wait_for(conn.receive(), 30)
             if back is None:
                 print("closed", flush=True)
                 return

@@ -305,8 +305,21 @@ impl Gen<'_> {
                 self.line(1, "return getattr(msg, \"_SELF_DELIMITING\", True)");
                 self.line(0, "");
                 self.line(0, "");
+                // A pause ends an open message only if its bytes decode (a kind whose end
+                // is the message's): a self-delimiting one that does not is still arriving.
+                self.line(0, "def _decodes(body):");
+                self.line(1, "try:");
+                let _ = writeln!(self.out, "        {recv}.decode(body)");
+                self.line(1, "except DecodeError:");
+                self.line(2, "return False");
+                self.line(1, "return True");
+                self.line(0, "");
+                self.line(0, "");
                 self.line(0, "def _new_reader():");
-                self.line(1, "return TcpMessageReader(whole=_whole)");
+                self.line(
+                    1,
+                    "return TcpMessageReader(whole=_whole, could_end=_decodes)",
+                );
                 self.line(0, "");
                 self.line(0, "");
                 self.line(0, "_frame = tcp_message_frame");

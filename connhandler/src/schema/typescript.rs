@@ -807,10 +807,26 @@ impl Gen<'_> {
             self.line(0, "");
             self.line(
                 0,
+                "/** Whether `body` decodes: a pause may end it (a kind whose end is the message's). */",
+            );
+            self.line(0, "function decodes(body«: Uint8Array»)«: boolean» {");
+            self.line(1, "try {");
+            self.line(2, "RECV.decode(body);");
+            self.line(2, "return true;");
+            self.line(1, "} catch (e) {");
+            self.line(2, "return false;");
+            self.line(1, "}");
+            self.line(0, "}");
+            self.line(0, "");
+            self.line(
+                0,
                 "/** A reader of the protocol's framing, for a byte stream. */",
             );
             self.line(0, "export function streamReader()«: StreamReader» {");
-            self.line(1, "return new TcpMessageReader({ whole: wholeMessage });");
+            self.line(
+                1,
+                "return new TcpMessageReader({ whole: wholeMessage, couldEnd: decodes });",
+            );
             self.line(0, "}");
         } else {
             self.line(

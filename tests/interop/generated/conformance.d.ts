@@ -549,6 +549,11 @@ export interface TcpMessageReaderOptions {
    * writer's exact multiples); without it, such a message ends at `flush()`.
    */
   whole?: (body: Uint8Array) => boolean;
+  /**
+   * Whether bytes left open can be a message at all: `flush()` ends only such a message, so
+   * that a message still arriving slowly is never cut by a pause.
+   */
+  couldEnd?: (body: Uint8Array) => boolean;
 }
 
 /**
@@ -561,13 +566,14 @@ export declare class TcpMessageReader {
   readonly max: number;
   readonly maxFrame: number;
   readonly whole: ((body: Uint8Array) => boolean) | undefined;
+  readonly couldEnd: ((body: Uint8Array) => boolean) | undefined;
   pending: Pending;
   parts: Uint8Array[];
   partsLength: number;
   open: boolean;
   constructor(options?: TcpMessageReaderOptions);
   feed(data: Uint8Array): Uint8Array[];
-  /** Ends a message left open on a full chunk marked 0 (after a pause). */
+  /** Ends a message left open on a full chunk marked 0 (after a pause), if it can be one. */
   flush(): Uint8Array[];
   joined(): Uint8Array;
 }

@@ -1398,6 +1398,7 @@ export class TcpMessageReader {
     this.max = options.maxMessageSize ?? MAX_MESSAGE_SIZE;
     this.maxFrame = options.maxFrameLength ?? 8 << 20;
     this.whole = options.whole;
+    this.couldEnd = options.couldEnd;
     this.pending = new Pending();
     this.parts = [];
     this.partsLength = 0;
@@ -1430,9 +1431,10 @@ export class TcpMessageReader {
       this.open = false;
     }
   }
-  /** Ends a message left open on a full chunk marked 0 (after a pause). */
+  /** Ends a message left open on a full chunk marked 0 (after a pause), if it can be one. */
   flush() {
     if (!this.open || this.partsLength === 0) return [];
+    if (this.couldEnd !== undefined && !this.couldEnd(this.joined())) return [];
     const done = this.joined();
     this.parts = [];
     this.partsLength = 0;
@@ -1574,7 +1576,17 @@ function wholeMessage(body) {
   }
 }
 
+/** Whether `body` decodes: a pause may end it (a kind whose end is the message's). */
+function decodes(body) {
+  try {
+    RECV.decode(body);
+    return true;
+  } catch (e) {
+    return false;
+  }
+}
+
 /** A reader of the protocol's framing, for a byte stream. */
 export function streamReader() {
-  return new TcpMessageReader({ whole: wholeMessage });
+  return new TcpMessageReader({ whole: wholeMessage, couldEnd: decodes });
 }

@@ -557,13 +557,16 @@ def tcp_message_frame(body, max_message_size=MAX_MESSAGE_SIZE, explicit_final_ch
 class TcpMessageReader:
     """Reassembles TcpMessage messages from bytes as they arrive: ``feed(data)`` returns the
     messages completed. A message that ends on a full chunk marked 0 (the reference writer's
-    exact multiples) ends where its bytes decode as a whole message, or at ``flush()`` (when
-    no more bytes come for a while)."""
+    exact multiples) ends where its bytes decode as a whole message (``whole``), or at
+    ``flush()`` (when no more bytes come for a while) if its bytes can be a message at all
+    (``could_end``): a message still arriving slowly is never cut by a pause."""
 
-    def __init__(self, max_message_size=MAX_MESSAGE_SIZE, max_frame_length=8 << 20, whole=None):
+    def __init__(self, max_message_size=MAX_MESSAGE_SIZE, max_frame_length=8 << 20, whole=None,
+                 could_end=None):
         self.max = max_message_size
         self.max_frame = max_frame_length
         self.whole = whole
+        self.could_end = could_end
         self.buf = bytearray()
         self.message = bytearray()
         self.open = False
@@ -593,8 +596,11 @@ class TcpMessageReader:
             self.open = False
 
     def flush(self):
-        """Ends a message left open on a full chunk marked 0 (after a pause)."""
-        if self.open and self.message:
+        """Ends a message left open on a full chunk marked 0 (after a pause), if its bytes
+        can be a message."""
+        if self.open and self.message and (
+            self.could_end is None or self.could_end(bytes(self.message))
+        ):
             done = bytes(self.message)
             self.message = bytearray()
             self.open = False
@@ -705,8 +711,16 @@ def _whole(body):
     return getattr(msg, "_SELF_DELIMITING", True)
 
 
+def _decodes(body):
+    try:
+        Internal.decode(body)
+    except DecodeError:
+        return False
+    return True
+
+
 def _new_reader():
-    return TcpMessageReader(whole=_whole)
+    return TcpMessageReader(whole=_whole, could_end=_decodes)
 
 
 _frame = tcp_message_frame

@@ -89,6 +89,11 @@ class Pending {
    * writer's exact multiples); without it, such a message ends at `flush()`.
    */
   whole?: (body: Uint8Array) => boolean;
+  /**
+   * Whether bytes left open can be a message at all: `flush()` ends only such a message, so
+   * that a message still arriving slowly is never cut by a pause.
+   */
+  couldEnd?: (body: Uint8Array) => boolean;
 }»
 
 /**
@@ -101,6 +106,7 @@ export class TcpMessageReader {
   «readonly max: number;»
   «readonly maxFrame: number;»
   «readonly whole: ((body: Uint8Array) => boolean) | undefined;»
+  «readonly couldEnd: ((body: Uint8Array) => boolean) | undefined;»
   «pending: Pending;»
   «parts: Uint8Array[];»
   «partsLength: number;»
@@ -109,6 +115,7 @@ export class TcpMessageReader {
     this.max = options.maxMessageSize ?? MAX_MESSAGE_SIZE;
     this.maxFrame = options.maxFrameLength ?? 8 << 20;
     this.whole = options.whole;
+    this.couldEnd = options.couldEnd;
     this.pending = new Pending();
     this.parts = [];
     this.partsLength = 0;
@@ -141,9 +148,10 @@ export class TcpMessageReader {
       this.open = false;
     }
   }
-  /** Ends a message left open on a full chunk marked 0 (after a pause). */
+  /** Ends a message left open on a full chunk marked 0 (after a pause), if it can be one. */
   flush()«: Uint8Array[]» {
     if (!this.open || this.partsLength === 0) return [];
+    if (this.couldEnd !== undefined && !this.couldEnd(this.joined())) return [];
     const done = this.joined();
     this.parts = [];
     this.partsLength = 0;
