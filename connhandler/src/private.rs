@@ -26,7 +26,7 @@ pub use crate::{
     wire::{
         decode_whole, decode_whole_with_id, fingerprint_combine, fingerprint_mix, fingerprint_str,
         frame_status, frame_status_decoding, read_items, Ctx, Endian, LenWidth, LengthOverflow,
-        ReadFrom, Source, Wire, WireRest,
+        Source, Wire, WireRest,
     },
 };
 
@@ -125,7 +125,7 @@ pub fn json_decode<T: serde::de::DeserializeOwned, S: Source>(
     src: &mut S,
 ) -> Result<T, DecodeError> {
     let parsed = serde_json::from_slice(src.rest());
-    src.skip(src.rest().len());
+    src.advance(src.rest().len());
     parsed.map_err(|e| {
         if e.is_eof() {
             DecodeError::incomplete(1)
@@ -227,7 +227,7 @@ pub fn get_prim<T: Prim>(run: &[u8], at: usize, big_endian: bool) -> Result<T, D
 /// Moves the cursor `n` bytes on (a run of items read in place).
 #[inline(always)]
 pub fn advance<S: Source>(src: &mut S, n: usize) {
-    src.skip(n);
+    src.advance(n);
 }
 
 /// Reads a number at `at` in a run's array: for numbers reading cannot fail (only `bool`s
@@ -241,7 +241,7 @@ pub fn get_num<T: Prim + Default>(run: &[u8], at: usize, big_endian: bool) -> T 
 #[inline(always)]
 pub fn take_run<const N: usize>(src: &mut impl Source) -> Option<[u8; N]> {
     let run = *src.rest().first_chunk::<N>()?;
-    src.skip(N);
+    src.advance(N);
     Some(run)
 }
 

@@ -142,7 +142,7 @@ pub(super) fn enum_fast_decode(g: &Gen, variants: &[Variant]) -> TokenStream {
     }
 }
 
-/// `Wire::decode_vec` for a struct of fixed size without an id: the run of `n` items is
+/// `Wire::wire_read_vec` for a struct of fixed size without an id: the run of `n` items is
 /// checked once and read in a tight loop over arrays. Nothing for any other struct.
 pub(super) fn struct_fast_vec(
     g: &Gen,
@@ -166,7 +166,7 @@ pub(super) fn struct_fast_vec(
     };
     quote! {
         #[inline]
-        fn read_vec_from<__S: #p::Source>(
+        fn wire_read_vec<__S: #p::Source>(
             __src: &mut __S,
             __n: usize,
             __ctx: #p::Ctx,
@@ -188,7 +188,7 @@ pub(super) fn struct_fast_vec(
                         __n.min(#p::Source::rest(__src).len() / #n + 1),
                     );
                     for _ in 0..__n {
-                        __out.push(<Self as #p::ReadFrom>::read_from(__src, __ctx)?);
+                        __out.push(<Self as #p::Wire>::wire_read(__src, __ctx)?);
                     }
                     #p::Ok(__out)
                 }

@@ -235,30 +235,6 @@ fn expand(cont: &Container) -> TokenStream {
         }
         _ => quote!(),
     };
-    // A fast run reader is reached from `Vec<Self>` through the `Wire` impl's.
-    let vec_readers = if fast_vec.is_empty() {
-        quote!()
-    } else {
-        quote! {
-            #[inline]
-            fn decode_vec(
-                __src: &mut #p::Bytes,
-                __n: usize,
-                __ctx: #p::Ctx,
-            ) -> #p::Result<#p::Vec<Self>, #p::DecodeError> {
-                <Self as #p::ReadFrom>::read_vec_from(__src, __n, __ctx)
-            }
-
-            #[inline]
-            fn decode_vec_slice(
-                __src: &mut &[u8],
-                __n: usize,
-                __ctx: #p::Ctx,
-            ) -> #p::Result<#p::Vec<Self>, #p::DecodeError> {
-                <Self as #p::ReadFrom>::read_vec_from(__src, __n, __ctx)
-            }
-        }
-    };
     let in_place = fingerprint::in_place(&g, cont);
     let describe_body = describe::describe(&g, cont);
     let talk = talk::impls(cont, &p);
@@ -299,36 +275,23 @@ fn expand(cont: &Container) -> TokenStream {
                     __src: &mut #p::Bytes,
                     __ctx: #p::Ctx,
                 ) -> #p::Result<Self, #p::DecodeError> {
-                    <Self as #p::ReadFrom>::read_from(__src, __ctx)
+                    <Self as #p::Wire>::wire_read(__src, __ctx)
                 }
 
                 #[inline]
-                fn wire_decode_slice(
-                    __src: &mut &[u8],
-                    __ctx: #p::Ctx,
-                ) -> #p::Result<Self, #p::DecodeError> {
-                    <Self as #p::ReadFrom>::read_from(__src, __ctx)
-                }
-
-                fn describe(__types: &mut #p::describe::Types) -> #p::describe::Ty {
-                    #describe_body
-                }
-
-                #vec_readers
-                #fast_array
-            }
-
-            #[automatically_derived]
-            impl #impl_generics #p::ReadFrom for #ident #ty_generics #where_clause {
-                #[inline]
-                fn read_from<__S: #p::Source>(
+                fn wire_read<__S: #p::Source>(
                     __src: &mut __S,
                     _: #p::Ctx,
                 ) -> #p::Result<Self, #p::DecodeError> {
                     #decode_body
                 }
 
+                fn describe(__types: &mut #p::describe::Types) -> #p::describe::Ty {
+                    #describe_body
+                }
+
                 #fast_vec
+                #fast_array
             }
 
             #[automatically_derived]
