@@ -293,6 +293,99 @@ async fn a_peer_that_never_answers_times_the_request_out() {
     out.shutdown().await;
 }
 
+/// The events of a program that posts its requests: the handler's, and the outcomes.
+enum PostEv {
+    Net(Event<Server>),
+    Outcome(&'static str, Result<Down, RequestError>),
+}
+
+impl From<Event<Server>> for PostEv {
+    fn from(e: Event<Server>) -> Self {
+        PostEv::Net(e)
+    }
+}
+
+#[tokio::test]
+async fn posted_requests_bring_every_outcome_to_the_central_queue_before_the_disconnect() {
+    // A server that answers once the first request's bytes come, then reads on and never
+    // writes.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut got = vec![0u8; 256];
+        match tokio::io::AsyncReadExt::read(&mut s, &mut got).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let mut answer = raw(&Down::Sum(5));
+        let mut framed = (answer.len() as u16).to_le_bytes().to_vec();
+        framed.append(&mut answer);
+        let _ = tokio::io::AsyncWriteExt::write_all(&mut s, &framed).await;
+        let _ = tokio::io::AsyncReadExt::read_to_end(&mut s, &mut got).await;
+    });
+    let (tx, mut central) = central::<PostEv>(256);
+    let (out, server) = Outgoing::<Server>::builder(addr)
+        .retry(Retry::never())
+        .connect(&tx)
+        .await
+        .unwrap();
+    server
+        .request(Up::Add(2, 3))
+        .post(&tx, |r| PostEv::Outcome("answered", r));
+    server
+        .request(Up::Add(1, 1))
+        .timeout(Duration::from_millis(100))
+        .post(&tx, |r| PostEv::Outcome("timed out", r));
+    // Posted from a thread outside the runtime (a game loop's): it waits for the end.
+    let (handle, ttx) = (server.clone(), tx.clone());
+    std::thread::spawn(move || {
+        handle
+            .request(Up::Add(3, 3))
+            .post(&ttx, |r| PostEv::Outcome("ended", r));
+    })
+    .join()
+    .unwrap();
+    server
+        .request(Up::Note(1))
+        .post(&tx, |r| PostEv::Outcome("refused", r));
+    let mut outcomes = Vec::new();
+    let mut ended = false;
+    within("the outcomes and the disconnect", async {
+        while outcomes.len() < 4 || !ended {
+            match central.recv().await.expect("central open") {
+                PostEv::Outcome(what, r) => {
+                    assert!(!ended, "{what}: an outcome after the disconnect");
+                    outcomes.push((what, r));
+                    if outcomes.len() == 3 {
+                        server.disconnect();
+                    }
+                }
+                PostEv::Net(Event::Disconnected(..)) => ended = true,
+                PostEv::Net(Event::Message(_, m)) => panic!("a reply reached the queue: {m:?}"),
+                PostEv::Net(_) => {}
+            }
+        }
+    })
+    .await;
+    outcomes.sort_by_key(|(what, _)| *what);
+    assert_eq!(outcomes[0], ("answered", Ok(Down::Sum(5))));
+    assert!(
+        matches!(&outcomes[1], ("ended", Err(RequestError::Disconnected(_)))),
+        "{:?}",
+        outcomes[1]
+    );
+    assert_eq!(outcomes[2], ("refused", Err(RequestError::NotARequest)));
+    assert_eq!(
+        outcomes[3],
+        (
+            "timed out",
+            Err(RequestError::TimedOut(Duration::from_millis(100)))
+        )
+    );
+    out.shutdown().await;
+}
+
 #[tokio::test]
 async fn correlated_replies_pair_out_of_order() {
     let (stx, mut scentral) = central::<Event<Client>>(256);

@@ -8,14 +8,17 @@ use std::sync::{
 };
 
 use bytes::{Bytes, BytesMut};
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::{
+    sync::{mpsc, Notify},
+    time::Instant,
+};
 
 use super::{inbound::check_subject, BusError, Inner};
 use crate::{
     budget::Budget,
     message::{Decode, Encode},
     peer::Peer,
-    talk::{Reply, RequestError},
+    talk::{Reply, RequestError, Retime, Slot},
 };
 
 struct Out {
@@ -158,36 +161,46 @@ pub(super) fn request<P: Peer>(bus: &Inner<P>, subject: &str, msg: &P::Send) -> 
         return Reply::failed(RequestError::TooMany(bus.max_pending));
     };
     let payload = encode(msg);
-    let (tx, rx) = oneshot::channel();
+    let slot = Arc::new(Slot::new());
+    let (retime, mut timeout) = Retime::own(bus.request_timeout);
     let (client, token, subject) = (bus.client.clone(), bus.token.clone(), subject.to_owned());
+    let filled = slot.clone();
+    let started = Instant::now();
     tokio::spawn(async move {
         let _permit = permit;
-        // The reply's own timer decides the time-out (it may be changed after this
-        // starts); a reply given up drops its end, which ends this task.
+        // This task keeps the time-out (the `Reply` may change it after this starts); a
+        // reply given up closes `timeout`, which ends this task.
         let ask = async_nats::client::Request::new()
             .payload(payload)
             .timeout(None);
-        let mut tx = tx;
-        let answer = tokio::select! {
-            biased;
-            _ = token.cancelled() => {
-                let _ = tx.send(Err(RequestError::Closed));
-                return;
-            }
-            _ = tx.closed() => return,
-            answer = client.send_request(subject, ask) => answer,
-        };
-        let outcome = match answer {
-            Ok(m) => <P::Recv as Decode>::decode(m.payload)
-                .map_err(|e| RequestError::Refused(format!("the reply did not decode: {e}"))),
-            Err(e) => Err(match e.kind() {
-                async_nats::client::RequestErrorKind::NoResponders => {
-                    RequestError::Refused("no responders on the subject".into())
+        let answer = client.send_request(subject, ask);
+        tokio::pin!(answer);
+        let outcome = loop {
+            let within = *timeout.borrow_and_update();
+            tokio::select! {
+                biased;
+                _ = token.cancelled() => break Err(RequestError::Closed),
+                changed = timeout.changed() => match changed {
+                    Ok(()) => continue,
+                    Err(_) => return,
+                },
+                _ = tokio::time::sleep_until(started + within) => {
+                    break Err(RequestError::TimedOut(within));
                 }
-                _ => RequestError::Disconnected(e.to_string()),
-            }),
+                answer = &mut answer => break match answer {
+                    Ok(m) => <P::Recv as Decode>::decode(m.payload).map_err(|e| {
+                        RequestError::Refused(format!("the reply did not decode: {e}"))
+                    }),
+                    Err(e) => Err(match e.kind() {
+                        async_nats::client::RequestErrorKind::NoResponders => {
+                            RequestError::Refused("no responders on the subject".into())
+                        }
+                        _ => RequestError::Disconnected(e.to_string()),
+                    }),
+                },
+            }
         };
-        let _ = tx.send(outcome);
+        filled.fill(outcome);
     });
-    Reply::waiting(rx, bus.request_timeout)
+    Reply::waiting(slot, retime, bus.request_timeout)
 }

@@ -2,12 +2,12 @@
 //! queued under the same lock (so that by-order pairing follows the order on the wire),
 //! then awaited or posted by the caller (`talk::Reply`).
 
-use tokio::sync::oneshot;
+use std::sync::Arc;
 
 use super::{send::SendError, shared::Shared};
 use crate::{
     peer::Peer,
-    talk::{Correlated, CorrelationField, Reply, Request, RequestError},
+    talk::{Correlated, CorrelationField, Reply, Request, RequestError, Slot},
 };
 
 impl<P: Peer> Shared<P>
@@ -24,7 +24,8 @@ where
             return Reply::failed(RequestError::Closed);
         }
         let pending = self.pending_or_new(<P::Recv as Correlated>::correlation);
-        let (tx, rx) = oneshot::channel();
+        let slot = Arc::new(Slot::new());
+        let timeout = self.talk().request_timeout;
         let registered = pending.register(
             msg,
             pairing,
@@ -36,10 +37,11 @@ where
                     SendError::Refused(_, why) => RequestError::Refused(why.to_string()),
                 })
             },
-            tx,
+            slot.clone(),
+            timeout,
         );
         match registered {
-            Ok(()) => Reply::waiting(rx, self.talk().request_timeout),
+            Ok(()) => Reply::waiting(slot, pending.retime(), timeout),
             Err(e) => Reply::failed(e),
         }
     }
@@ -53,7 +55,8 @@ where
             return Reply::failed(RequestError::Closed);
         }
         let pending = self.pending_or_new(<P::Recv as Correlated>::correlation);
-        let (tx, rx) = oneshot::channel();
+        let slot = Arc::new(Slot::new());
+        let timeout = self.talk().request_timeout;
         let registered = pending.register_with(
             |id| make(T::from_id(id)),
             |id| T::from_id(id).id(),
@@ -65,10 +68,11 @@ where
                     SendError::Refused(_, why) => RequestError::Refused(why.to_string()),
                 })
             },
-            tx,
+            slot.clone(),
+            timeout,
         );
         match registered {
-            Ok(()) => Reply::waiting(rx, self.talk().request_timeout),
+            Ok(()) => Reply::waiting(slot, pending.retime(), timeout),
             Err(e) => Reply::failed(e),
         }
     }

@@ -54,6 +54,8 @@ pub(crate) struct Shared<P: Peer> {
     /// Requests waiting for replies: made by the first request (most connections make
     /// none, and pay one pointer).
     pending: OnceLock<Box<Pending<P::Recv>>>,
+    /// The runtime the connection runs on (its request timer's, if it makes requests).
+    runtime: Option<tokio::runtime::Handle>,
     /// The version the peer's hello said, once accepted.
     version: OnceLock<Version>,
     /// Bytes of the read budget the connection's unfinished frame holds (its reader sets
@@ -89,6 +91,7 @@ impl<P: Peer> Shared<P> {
             framer,
             talk,
             pending: OnceLock::new(),
+            runtime: tokio::runtime::Handle::try_current().ok(),
             version: OnceLock::new(),
             unfinished: AtomicUsize::new(0),
         }
@@ -166,8 +169,13 @@ impl<P: Peer> Shared<P> {
         &self,
         correlation: fn(&P::Recv) -> Option<u64>,
     ) -> &Pending<P::Recv> {
-        self.pending
-            .get_or_init(|| Box::new(Pending::new(self.talk.max_pending, correlation)))
+        self.pending.get_or_init(|| {
+            Box::new(Pending::new(
+                self.talk.max_pending,
+                correlation,
+                self.runtime.as_ref(),
+            ))
+        })
     }
 
     /// The version the peer's hello said, once accepted.

@@ -4,7 +4,8 @@
 //! | room | owns |
 //! | --- | --- |
 //! | `request.rs` | [`Request`]/[`Correlated`] (which messages are requests, which replies answer them), [`Reply`], [`RequestError`] |
-//! | `pending.rs` | the requests of one connection waiting for replies (a state table) |
+//! | `pending.rs` | the requests of one connection waiting for replies (a state table), and the one timer that keeps their time-outs |
+//! | `slot.rs` | where one request's outcome goes, shared by its entry and its [`Reply`] (a state table) |
 //! | `version.rs` | [`Version`], [`Agree`], [`Handshake`], [`Hello`] |
 //! | `heartbeat.rs` | [`Heartbeat`], [`Beats`] |
 //! | here | what a handler hands its connections: the hooks of the three, as plain functions |
@@ -65,14 +66,16 @@ mod conversation;
 mod heartbeat;
 mod pending;
 mod request;
+mod slot;
 mod version;
 
 use std::time::Duration;
 
 pub(crate) use conversation::{Conversation, Step};
 pub use heartbeat::{Beat, Beats, Heartbeat};
-pub(crate) use pending::Pending;
+pub(crate) use pending::{Pending, Retime};
 pub use request::{By, Correlated, CorrelationField, Pairing, Reply, Request, RequestError};
+pub(crate) use slot::Slot;
 pub use version::{
     rejection_reason, Agree, Handshake, Hello, ProtocolField, Rule, Version, VersionError,
     VersionField,

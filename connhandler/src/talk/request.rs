@@ -6,15 +6,12 @@ use std::{
     fmt,
     future::Future,
     pin::Pin,
+    sync::Arc,
     task::{Context, Poll},
     time::Duration,
 };
 
-use tokio::{
-    sync::oneshot,
-    time::{Instant, Sleep},
-};
-
+use super::{pending::Retime, slot::Slot};
 use crate::central::CentralSender;
 
 /// How a reply is paired with its request.
@@ -216,8 +213,6 @@ impl fmt::Display for RequestError {
 
 impl std::error::Error for RequestError {}
 
-pub(crate) type ReplySender<R> = oneshot::Sender<Result<R, RequestError>>;
-
 /// The reply to a request: a future (from any task; it never makes the central task wait
 /// unless awaited there), or, with [`post`](Reply::post), an event in the central queue.
 /// It resolves with the reply, or with an error after the time-out (the handler's
@@ -249,11 +244,13 @@ pub(crate) type ReplySender<R> = oneshot::Sender<Result<R, RequestError>>;
 /// ```
 #[must_use = "the reply is dropped unless the future is awaited or posted"]
 pub struct Reply<R> {
-    rx: Option<oneshot::Receiver<Result<R, RequestError>>>,
+    /// Where the outcome comes; `None` once taken (or for a refused request).
+    slot: Option<Arc<Slot<R>>>,
+    /// The way back to the request's entry, for [`timeout`](Reply::timeout).
+    retime: Option<Retime<R>>,
+    /// Why the request was refused when it was made.
     early: Option<RequestError>,
-    started: Instant,
     timeout: Duration,
-    sleep: Option<Pin<Box<Sleep>>>,
 }
 
 impl<R> fmt::Debug for Reply<R> {
@@ -266,26 +263,24 @@ impl<R> fmt::Debug for Reply<R> {
 }
 
 impl<R> Reply<R> {
-    pub(crate) fn waiting(
-        rx: oneshot::Receiver<Result<R, RequestError>>,
-        timeout: Duration,
-    ) -> Self {
+    /// A request registered with its slot, timing out after `timeout` (kept by the
+    /// connection's timer).
+    pub(crate) fn waiting(slot: Arc<Slot<R>>, retime: Retime<R>, timeout: Duration) -> Self {
         Reply {
-            rx: Some(rx),
+            slot: Some(slot),
+            retime: Some(retime),
             early: None,
-            started: Instant::now(),
             timeout,
-            sleep: None,
         }
     }
 
+    /// A request refused when it was made.
     pub(crate) fn failed(e: RequestError) -> Self {
         Reply {
-            rx: None,
+            slot: None,
+            retime: None,
             early: Some(e),
-            started: Instant::now(),
             timeout: Duration::ZERO,
-            sleep: None,
         }
     }
 
@@ -305,18 +300,23 @@ impl<R> Reply<R> {
     /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
-        self.sleep = None;
+        if let (Some(slot), Some(retime)) = (&self.slot, &self.retime) {
+            retime.set(slot, timeout);
+        }
         self
     }
 
     /// Delivers the outcome to the central queue as the program's own event, `make(outcome)`,
-    /// instead of being awaited: for a central loop, which must not wait on one peer. A task
-    /// of the runtime waits for it (within the time-out) and posts it, waiting for room in
-    /// the central queue as readers do.
+    /// instead of being awaited: for a central loop, which must not wait on one peer. No
+    /// task waits for it: the connection's reader queues the event when the reply comes (or
+    /// its request timer at the time-out, or its end with the reason), so a posted request
+    /// costs what an awaited one does. The event is never held back by the central queue's
+    /// bounds (as `Connected` and `Disconnected` are not): at most the handler's
+    /// `max_pending` requests per connection wait, so at most that many such events.
+    /// `make` runs where the outcome comes (a reader task, or here if it came already):
+    /// keep it a constructor.
     ///
-    /// # Panics
-    ///
-    /// Outside a Tokio runtime.
+    /// Works from any thread, inside a Tokio runtime or not (a game loop's).
     ///
     /// # Examples
     ///
@@ -337,17 +337,34 @@ impl<R> Reply<R> {
     ///     .post(tx, move |outcome| Ev::Score(who, outcome));
     /// # }
     /// ```
-    pub fn post<E, M>(self, central: &CentralSender<E>, make: M)
+    pub fn post<E, M>(mut self, central: &CentralSender<E>, make: M)
     where
         R: Send + 'static,
         E: Send + 'static,
         M: FnOnce(Result<R, RequestError>) -> E + Send + 'static,
     {
         let central = central.clone();
-        tokio::spawn(async move {
-            let outcome = self.await;
-            let _ = central.post(make(outcome)).await;
-        });
+        // Kept until the outcome comes: a request that keeps its own time (the bus's) gives
+        // up when this is dropped.
+        let keep = self.retime.take();
+        let deliver = move |outcome| {
+            drop(keep);
+            // A closed queue: the program is gone, and the outcome with it.
+            let _ = central.push_unbounded(make(outcome), None);
+        };
+        match self.slot.take() {
+            Some(slot) => slot.post(Box::new(deliver)),
+            None => deliver(Err(self.early.take().unwrap_or(RequestError::Closed))),
+        }
+    }
+}
+
+impl<R> Drop for Reply<R> {
+    /// Gives up the reply: it is dropped when it comes.
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            slot.give_up();
+        }
     }
 }
 
@@ -359,26 +376,11 @@ impl<R> Future for Reply<R> {
         if let Some(e) = this.early.take() {
             return Poll::Ready(Err(e));
         }
-        let Some(rx) = this.rx.as_mut() else {
+        let Some(slot) = this.slot.as_ref() else {
             return Poll::Ready(Err(RequestError::Closed));
         };
-        if let Poll::Ready(outcome) = Pin::new(rx).poll(cx) {
-            this.rx = None;
-            return Poll::Ready(outcome.unwrap_or_else(|_| {
-                Err(RequestError::Disconnected("the connection ended".into()))
-            }));
-        }
-        let deadline = this.started + this.timeout;
-        let sleep = this
-            .sleep
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-        match sleep.as_mut().poll(cx) {
-            Poll::Ready(()) => {
-                // Dropping the receiver tells the waiting slot that nobody waits any more.
-                this.rx = None;
-                Poll::Ready(Err(RequestError::TimedOut(this.timeout)))
-            }
-            Poll::Pending => Poll::Pending,
-        }
+        let outcome = std::task::ready!(slot.poll(cx.waker()));
+        this.slot = None;
+        Poll::Ready(outcome)
     }
 }
