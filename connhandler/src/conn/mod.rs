@@ -7,6 +7,7 @@
 //! | `shared.rs` | the state handles and tasks share, fields private |
 //! | `handle.rs` | `PeerHandle`, thin over the shared state |
 //! | `send.rs` | the send path (checks, direct write, queueing, policy) and `SendError` |
+//! | `direct.rs` | `DirectWrite`: a reply written from the sending task while the writer is idle (a state table) |
 //! | `request.rs` | a request: registered with the waiting ones and queued under one lock |
 //! | `queue.rs` | the per-peer outgoing queue and its bounds (soft, hard, the write time-out) |
 //! | `pressure.rs` | backpressure: the reader holds a peer's messages while the peer has enough to answer |
@@ -33,6 +34,7 @@
 
 mod close;
 mod deadline;
+mod direct;
 mod event;
 mod framer;
 mod hand_on;
@@ -68,10 +70,10 @@ pub use send::SendError;
 use self::{
     close::Closing,
     deadline::Deadlines,
+    direct::DirectWrite,
     pressure::Flight,
     read_buf::ReadBuf,
     reader::Reader,
-    send::DirectWrite,
     shared::{Identity, SendSettings, Shared},
     writer::Writer,
 };

@@ -22,85 +22,20 @@
 //! waiting); a connection whose queue is full is skipped (or, under `Disconnect`, closed).
 //!
 //! The "central hint" is `central::reply_now`: the central task took a lone message and
-//! nothing else waits, so a reply may go out at once. It decides speed, never order: a
-//! direct write happens only while the writer is idle (nothing buffered, nothing queued),
-//! and the writer leaves the idle state under the same lock before it writes anything.
-//!
-//! | writer state (`DirectWrite`) | `idle` | `write` |
-//! | --- | --- | --- |
-//! | waiting for its queue, nothing buffered | true | the transport (none with a tap) |
-//! | encoding or writing | false | the transport |
-//! | ended | false | none (the last handle of the socket goes with the writer) |
+//! nothing else waits, so a reply may go out at once. It decides speed, never order: the
+//! direct write (`direct.rs`) happens only while the writer is idle (nothing buffered,
+//! nothing queued).
 
-use std::{
-    fmt,
-    sync::{Arc, Mutex},
-};
-
-use bytes::{Buf, BytesMut};
+use std::{fmt, sync::Arc};
 
 use super::{
+    direct::Direct,
     queue::{Framed, NotQueued, Outgoing},
     shared::Shared,
 };
 use crate::{
     codec::FrameError, limits::QueuePolicy, message::Encode, peer::Peer, reason::DisconnectReason,
-    transport::TryWrite,
 };
-
-/// Encodes and frames one message for a connection (its framing, with the type erased).
-pub(crate) type EncodeFn<S> = Box<dyn FnMut(&S, &mut BytesMut) -> Result<(), FrameError> + Send>;
-
-/// A direct buffer larger than this is not kept after a write.
-const KEEP_DIRECT_BUFFER: usize = 4096;
-
-/// Writing from the sending task, skipping the writer task (see the table above). Whoever
-/// holds the lock may write to the transport while `idle`; the writer takes the lock to
-/// leave the idle state, so the two never interleave.
-pub(crate) struct DirectWrite<S> {
-    state: Mutex<Direct<S>>,
-}
-
-struct Direct<S> {
-    /// Whether the writer task is idle, waiting for its queue.
-    idle: bool,
-    /// The transport; `None` when direct writes are off (a tap is set) or the writer ended.
-    write: Option<Arc<dyn TryWrite>>,
-    encode: EncodeFn<S>,
-    buf: BytesMut,
-}
-
-impl<S> DirectWrite<S> {
-    /// Direct writes through `write` (none: off), encoding with `encode`.
-    pub(crate) fn new(write: Option<Arc<dyn TryWrite>>, encode: EncodeFn<S>) -> Self {
-        DirectWrite {
-            state: Mutex::new(Direct {
-                idle: false,
-                write,
-                encode,
-                buf: BytesMut::new(),
-            }),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Direct<S>> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The writer's side: enters or leaves the idle state. Leaving it waits for a direct
-    /// write in progress to end.
-    pub(crate) fn set_idle(&self, idle: bool) {
-        self.lock().idle = idle;
-    }
-
-    /// The writer's side, as it ends: no direct writes from now on, and the transport's
-    /// second handle goes.
-    pub(crate) fn stop(&self) {
-        let mut direct = self.lock();
-        direct.idle = false;
-        direct.write = None;
-    }
-}
 
 impl<P: Peer> Shared<P> {
     /// `PeerHandle::send`: checks, then writes directly or queues; a full queue gets the
@@ -233,49 +168,28 @@ impl<P: Peer> Shared<P> {
         if !crate::central::reply_now() {
             return Some(msg);
         }
-        let mut guard = self.direct().lock();
-        let d = &mut *guard;
-        if !d.idle || self.queue().len() != 0 {
-            return Some(msg);
+        let written = self.direct().write(
+            &msg,
+            || self.queue().len() == 0,
+            |rest| {
+                // The rest must go next. The queue is empty and open (the writer closes it
+                // only after leaving the idle state, which needs the direct lock, held here).
+                let rest_len = rest.len();
+                let rest = Outgoing::Framed(Arc::new(Framed {
+                    wire: rest,
+                    body: None,
+                }));
+                if self.queue().force_push(rest, rest_len).is_err() {
+                    tracing::error!("the rest of a partly written message could not be queued");
+                    self.closing()
+                        .close_with(DisconnectReason::Io(std::io::ErrorKind::BrokenPipe.into()));
+                }
+            },
+        );
+        match written {
+            Direct::Written => None,
+            Direct::NotWritten => Some(msg),
         }
-        let Some(write) = d.write.as_deref() else {
-            return Some(msg);
-        };
-        d.buf.clear();
-        if (d.encode)(&msg, &mut d.buf).is_err() {
-            // The writer meets the same error and reports it.
-            return Some(msg);
-        }
-        let written = match write.try_write(&d.buf) {
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
-            // The writer meets the same error and reports it.
-            Err(_) => return Some(msg),
-        };
-        if written == d.buf.len() {
-            if d.buf.capacity() > KEEP_DIRECT_BUFFER {
-                d.buf = BytesMut::new();
-            }
-            return None;
-        }
-        if written == 0 {
-            return Some(msg);
-        }
-        // Part of it went out: the rest must go next. The queue is empty and open (the
-        // writer closes it only after leaving the idle state, which needs this lock).
-        d.buf.advance(written);
-        let rest = d.buf.split().freeze();
-        let rest_len = rest.len();
-        let rest = Outgoing::Framed(Arc::new(Framed {
-            wire: rest,
-            body: None,
-        }));
-        if self.queue().force_push(rest, rest_len).is_err() {
-            tracing::error!("the rest of a partly written message could not be queued");
-            self.closing()
-                .close_with(DisconnectReason::Io(std::io::ErrorKind::BrokenPipe.into()));
-        }
-        None
     }
 
     /// The last row of the table: applies the queue policy to a message that found the

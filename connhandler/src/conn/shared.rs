@@ -14,9 +14,9 @@ use std::{
 
 use super::{
     close::Closing,
+    direct::DirectWrite,
     framer::Framer,
     queue::{Bounds, OutQueue},
-    send::DirectWrite,
 };
 use crate::{
     limits::QueuePolicy,
