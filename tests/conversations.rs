@@ -6,7 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{within, RawClient};
+use common::{
+    events::{expect_connected, expect_disconnected, next_after_connected as next},
+    within, RawClient,
+};
 use connhandler::{
     central,
     talk::{Agree, Handshake, Heartbeat, RequestError, Version},
@@ -131,19 +134,6 @@ async fn connect_client(
         .await
         .unwrap();
     (tx, central, out, server)
-}
-
-/// The next event that is not `Connected`.
-async fn next<P: Peer>(central: &mut Central<Event<P>>) -> Event<P> {
-    within("an event", async {
-        loop {
-            match central.recv().await.expect("central open") {
-                Event::Connected(_) => continue,
-                e => return e,
-            }
-        }
-    })
-    .await
 }
 
 #[tokio::test]
@@ -528,15 +518,9 @@ async fn the_handshake_accepts_the_same_major_version_before_connected() {
     let (out, mut central) =
         handshake_client(listener.local_addr(), handshake("2.0.3", Agree::SameMajor)).await;
     // Each side's first event is Connected, after the hellos; the hellos are not messages.
-    let server = match within("client connected", central.recv()).await.unwrap() {
-        Event::Connected(server) => server,
-        other => panic!("{other:?}"),
-    };
+    let server = expect_connected(&mut central).await;
     assert_eq!(server.peer_version(), Some(&Version::new(2, 1, 0)));
-    let client = match within("server connected", scentral.recv()).await.unwrap() {
-        Event::Connected(client) => client,
-        other => panic!("{other:?}"),
-    };
+    let client = expect_connected(&mut scentral).await;
     assert_eq!(client.peer_version(), Some(&Version::new(2, 0, 3)));
     server.send(Up::Note(7)).unwrap();
     match within("note", scentral.recv()).await.unwrap() {
@@ -559,46 +543,37 @@ async fn the_server_rejects_a_version_and_the_client_hears_why() {
     )
     .await;
     // The server's only event: Disconnected naming both versions.
-    match within("server", scentral.recv()).await.unwrap() {
-        Event::Disconnected(_, d) => match d.reason {
-            DisconnectReason::VersionMismatch {
-                ours,
-                theirs,
-                by_peer: false,
-                our_protocol,
-                their_protocol,
-            } => {
-                assert_eq!((ours.as_str(), theirs.as_deref()), ("2.1.0", Some("3.0.0")));
-                // The protocol describes itself, so the reason names our messages hash; its
-                // hello has no `#[wire(protocol)]` field, so the peer's is not said.
-                let hash = connhandler::schema::Protocol::of::<Client>(
-                    connhandler::schema::FramingSpec::tcp_message(),
-                )
-                .messages_hash();
-                assert_eq!(our_protocol, Some(hash));
-                assert_eq!(their_protocol, None);
-            }
-            other => panic!("{other}"),
-        },
-        other => panic!("{other:?}"),
+    let (_, d) = expect_disconnected(&mut scentral).await;
+    match d.reason {
+        DisconnectReason::VersionMismatch {
+            ours,
+            theirs,
+            by_peer: false,
+            our_protocol,
+            their_protocol,
+        } => {
+            assert_eq!((ours.as_str(), theirs.as_deref()), ("2.1.0", Some("3.0.0")));
+            // The protocol describes itself, so the reason names our messages hash; its
+            // hello has no `#[wire(protocol)]` field, so the peer's is not said.
+            let hash = connhandler::schema::Protocol::of::<Client>(
+                connhandler::schema::FramingSpec::tcp_message(),
+            )
+            .messages_hash();
+            assert_eq!(our_protocol, Some(hash));
+            assert_eq!(their_protocol, None);
+        }
+        other => panic!("{other}"),
     }
     // The client accepted the server's hello (Connected), then got its rejection.
-    assert!(matches!(
-        within("client", central.recv()).await.unwrap(),
-        Event::Connected(_)
-    ));
-    match within("client", central.recv()).await.unwrap() {
-        Event::Disconnected(_, d) => {
-            assert!(
-                matches!(
-                    &d.reason,
-                    DisconnectReason::VersionMismatch { by_peer: true, theirs: Some(t), .. } if t == "2.1.0"
-                ),
-                "{d}"
-            );
-        }
-        other => panic!("{other:?}"),
-    }
+    expect_connected(&mut central).await;
+    let (_, d) = expect_disconnected(&mut central).await;
+    assert!(
+        matches!(
+            &d.reason,
+            DisconnectReason::VersionMismatch { by_peer: true, theirs: Some(t), .. } if t == "2.1.0"
+        ),
+        "{d}"
+    );
     // A mismatch is not retried: the same versions would meet again.
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(out.stats().reconnects, 0);
@@ -611,30 +586,23 @@ async fn the_client_rejects_the_servers_version() {
     let (listener, mut scentral) = handshake_server(handshake("2.1.0", Agree::SameMajor)).await;
     let (out, mut central) =
         handshake_client(listener.local_addr(), handshake("2.0.0", Agree::Exact)).await;
-    match within("client", central.recv()).await.unwrap() {
-        Event::Disconnected(_, d) => assert!(
-            matches!(
-                &d.reason,
-                DisconnectReason::VersionMismatch { by_peer: false, .. }
-            ),
-            "{d}"
+    let (_, d) = expect_disconnected(&mut central).await;
+    assert!(
+        matches!(
+            &d.reason,
+            DisconnectReason::VersionMismatch { by_peer: false, .. }
         ),
-        other => panic!("the client's only event is Disconnected, got {other:?}"),
-    }
-    assert!(matches!(
-        within("server", scentral.recv()).await.unwrap(),
-        Event::Connected(_)
-    ));
-    match within("server", scentral.recv()).await.unwrap() {
-        Event::Disconnected(_, d) => assert!(
-            matches!(
-                &d.reason,
-                DisconnectReason::VersionMismatch { by_peer: true, .. }
-            ),
-            "{d}"
+        "{d}"
+    );
+    expect_connected(&mut scentral).await;
+    let (_, d) = expect_disconnected(&mut scentral).await;
+    assert!(
+        matches!(
+            &d.reason,
+            DisconnectReason::VersionMismatch { by_peer: true, .. }
         ),
-        other => panic!("{other:?}"),
-    }
+        "{d}"
+    );
     out.shutdown().await;
 }
 
@@ -798,14 +766,8 @@ mod messages_hash {
             handshake("2.0.0", Agree::SameMajor),
         )
         .await;
-        let server = match within("client connected", central.recv()).await.unwrap() {
-            Event::Connected(server) => server,
-            other => panic!("{other:?}"),
-        };
-        assert!(matches!(
-            within("server connected", scentral.recv()).await.unwrap(),
-            Event::Connected(_)
-        ));
+        let server = expect_connected(&mut central).await;
+        expect_connected(&mut scentral).await;
         server.send(v1_reordered::Up::Move { x: 3, y: -4 }).unwrap();
         match within("the move", scentral.recv()).await.unwrap() {
             Event::Message(_, v1::Up::Move { x: 3, y: -4 }) => {}
@@ -827,38 +789,27 @@ mod messages_hash {
         )
         .await;
         // Each side reads the other's hello first and refuses it: nobody is Connected.
-        match within("the server's Disconnected", scentral.recv())
-            .await
-            .unwrap()
-        {
-            Event::Disconnected(_, d) => {
-                assert!(
-                    matches!(
-                        &d.reason,
-                        DisconnectReason::ProtocolMismatch { version, ours: o, theirs: t }
-                            if version == "2.0.0" && *o == ours && *t == theirs
-                    ),
-                    "{d}"
-                );
-                let text = d.reason.to_string();
-                assert!(text.contains(&ours) && text.contains(&theirs), "{text}");
-            }
-            other => panic!("the server's only event is Disconnected, got {other:?}"),
-        }
-        match within("the client's Disconnected", central.recv())
-            .await
-            .unwrap()
-        {
-            Event::Disconnected(_, d) => assert!(
-                matches!(
-                    &d.reason,
-                    DisconnectReason::ProtocolMismatch { version, ours: o, theirs: t }
-                        if version == "2.0.0" && *o == theirs && *t == ours
-                ),
-                "{d}"
+        let (_, d) = expect_disconnected(&mut scentral).await;
+        assert!(
+            matches!(
+                &d.reason,
+                DisconnectReason::ProtocolMismatch { version, ours: o, theirs: t }
+                    if version == "2.0.0" && *o == ours && *t == theirs
             ),
-            other => panic!("the client's only event is Disconnected, got {other:?}"),
-        }
+            "{d}"
+        );
+        let text = d.reason.to_string();
+        assert!(text.contains(&ours) && text.contains(&theirs), "{text}");
+
+        let (_, d) = expect_disconnected(&mut central).await;
+        assert!(
+            matches!(
+                &d.reason,
+                DisconnectReason::ProtocolMismatch { version, ours: o, theirs: t }
+                    if version == "2.0.0" && *o == theirs && *t == ours
+            ),
+            "{d}"
+        );
         listener.shutdown().await;
         out.shutdown().await;
     }
@@ -873,37 +824,27 @@ mod messages_hash {
             handshake("3.0.0", Agree::with(|_, _| true)),
         )
         .await;
-        match within("the server's Disconnected", scentral.recv())
-            .await
-            .unwrap()
-        {
-            Event::Disconnected(_, d) => match &d.reason {
-                DisconnectReason::VersionMismatch {
-                    our_protocol,
-                    their_protocol,
-                    by_peer: false,
-                    ..
-                } => {
-                    assert_eq!(our_protocol.as_deref(), Some(ours.as_str()));
-                    assert_eq!(their_protocol.as_deref(), Some(theirs.as_str()));
-                    let text = d.reason.to_string();
-                    assert!(text.contains(&ours) && text.contains(&theirs), "{text}");
-                }
-                other => panic!("{other}"),
-            },
-            other => panic!("{other:?}"),
+        let (_, d) = expect_disconnected(&mut scentral).await;
+        match &d.reason {
+            DisconnectReason::VersionMismatch {
+                our_protocol,
+                their_protocol,
+                by_peer: false,
+                ..
+            } => {
+                assert_eq!(our_protocol.as_deref(), Some(ours.as_str()));
+                assert_eq!(their_protocol.as_deref(), Some(theirs.as_str()));
+                let text = d.reason.to_string();
+                assert!(text.contains(&ours) && text.contains(&theirs), "{text}");
+            }
+            other => panic!("{other}"),
         }
         // The client refused the server's hello for its messages.
-        match within("the client's Disconnected", central.recv())
-            .await
-            .unwrap()
-        {
-            Event::Disconnected(_, d) => assert!(
-                matches!(&d.reason, DisconnectReason::ProtocolMismatch { ours: o, theirs: t, .. } if *o == theirs && *t == ours),
-                "{d}"
-            ),
-            other => panic!("{other:?}"),
-        }
+        let (_, d) = expect_disconnected(&mut central).await;
+        assert!(
+            matches!(&d.reason, DisconnectReason::ProtocolMismatch { ours: o, theirs: t, .. } if *o == theirs && *t == ours),
+            "{d}"
+        );
         listener.shutdown().await;
         out.shutdown().await;
     }
@@ -928,10 +869,7 @@ mod messages_hash {
             },
             None => panic!("closed before the hello"),
         }
-        assert!(matches!(
-            within("connected", scentral.recv()).await.unwrap(),
-            Event::Connected(_)
-        ));
+        expect_connected(&mut scentral).await;
         drop(scentral);
         listener.shutdown().await;
     }
@@ -949,22 +887,18 @@ async fn a_peer_that_never_says_its_version_is_cut_by_the_deadline() {
             version: "2.1.0".into()
         }
     );
-    match within("server", scentral.recv()).await.unwrap() {
-        Event::Disconnected(_, d) => assert!(
-            matches!(d.reason, DisconnectReason::TimedOut(Timeout::Handshake(_))),
-            "{d}"
-        ),
-        other => panic!("{other:?}"),
-    }
+    let (_, d) = expect_disconnected(&mut scentral).await;
+    assert!(
+        matches!(d.reason, DisconnectReason::TimedOut(Timeout::Handshake(_))),
+        "{d}"
+    );
     assert_eq!(silent.recv().await, None);
 
     // One that speaks first with something else is cut at once.
     let mut rude = RawClient::connect(listener.local_addr()).await;
     rude.send(&raw(&Up::Note(1))).await;
-    match within("server", scentral.recv()).await.unwrap() {
-        Event::Disconnected(_, d) => assert!(matches!(d.reason, DisconnectReason::NoHello), "{d}"),
-        other => panic!("{other:?}"),
-    }
+    let (_, d) = expect_disconnected(&mut scentral).await;
+    assert!(matches!(d.reason, DisconnectReason::NoHello), "{d}");
     // A version that is not one is a mismatch naming the text.
     let mut odd = RawClient::connect(listener.local_addr()).await;
     odd.send(&raw(&Up::Hello {
@@ -983,13 +917,11 @@ async fn a_peer_that_never_says_its_version_is_cut_by_the_deadline() {
     );
     assert_eq!(odd.recv().await, None, "closed after the rejection");
     drop(odd);
-    match within("server", scentral.recv()).await.unwrap() {
-        Event::Disconnected(_, d) => assert!(
-            matches!(&d.reason, DisconnectReason::VersionMismatch { theirs: Some(t), .. } if t == "two"),
-            "{d}"
-        ),
-        other => panic!("{other:?}"),
-    }
+    let (_, d) = expect_disconnected(&mut scentral).await;
+    assert!(
+        matches!(&d.reason, DisconnectReason::VersionMismatch { theirs: Some(t), .. } if t == "two"),
+        "{d}"
+    );
 }
 
 // ---- Heartbeats ------------------------------------------------------------------------
@@ -1013,10 +945,7 @@ async fn heartbeats_keep_a_quiet_link_and_stay_out_of_the_central_queue() {
         .connect(&tx)
         .await
         .unwrap();
-    assert!(matches!(
-        within("connected", scentral.recv()).await.unwrap(),
-        Event::Connected(_)
-    ));
+    expect_connected(&mut scentral).await;
     // Quiet for three times the allowance: pings and pongs flow, nobody is cut, and no
     // ping or pong reaches either central queue.
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -1048,17 +977,12 @@ async fn a_heartbeat_cuts_a_dead_peer() {
     let mut dead = RawClient::connect(listener.local_addr()).await;
     let ping = dead.recv().await.expect("a ping");
     assert_eq!(Down::decode(ping).unwrap(), Down::Ping);
-    assert!(matches!(
-        within("connected", scentral.recv()).await.unwrap(),
-        Event::Connected(_)
-    ));
-    match within("cut", scentral.recv()).await.unwrap() {
-        Event::Disconnected(_, d) => assert!(
-            matches!(d.reason, DisconnectReason::TimedOut(Timeout::Heartbeat(t)) if t == Duration::from_millis(500)),
-            "{d}"
-        ),
-        other => panic!("{other:?}"),
-    }
+    expect_connected(&mut scentral).await;
+    let (_, d) = expect_disconnected(&mut scentral).await;
+    assert!(
+        matches!(d.reason, DisconnectReason::TimedOut(Timeout::Heartbeat(t)) if t == Duration::from_millis(500)),
+        "{d}"
+    );
     // A peer that answers pings (by hand) is kept.
     let mut alive = RawClient::connect(listener.local_addr()).await;
     for _ in 0..10 {
@@ -1066,10 +990,7 @@ async fn a_heartbeat_cuts_a_dead_peer() {
         assert_eq!(Down::decode(ping).unwrap(), Down::Ping);
         alive.send(&raw(&Up::Pong)).await;
     }
-    assert!(matches!(
-        within("connected", scentral.recv()).await.unwrap(),
-        Event::Connected(_)
-    ));
+    expect_connected(&mut scentral).await;
     assert!(
         scentral.try_recv().is_err(),
         "the pongs stayed out of the queue"
@@ -1098,10 +1019,7 @@ async fn over_websocket_the_heartbeat_sends_ping_frames() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert!(!server.is_closed(), "answered ping frames keep the link");
-    assert!(matches!(
-        within("connected", scentral.recv()).await.unwrap(),
-        Event::Connected(_)
-    ));
+    expect_connected(&mut scentral).await;
     assert!(scentral.try_recv().is_err());
     out.shutdown().await;
 }
@@ -1132,10 +1050,7 @@ async fn a_fast_heartbeat_is_not_cut_by_the_control_frame_limit() {
             other => panic!("{other:?}"),
         }
     }
-    assert!(matches!(
-        within("connected", scentral.recv()).await.unwrap(),
-        Event::Connected(_)
-    ));
+    expect_connected(&mut scentral).await;
     assert!(
         scentral.try_recv().is_err(),
         "not cut, and the pings and pongs stayed out of the queue"

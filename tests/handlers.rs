@@ -1,4 +1,6 @@
-//! Incoming and outgoing handlers over loopback: events, ordering, closing, refusals.
+//! Incoming handlers over loopback: events, ordering, bad input, caps, closing, shutdown,
+//! broadcasts and groups, taps, peer data, framings, the central queue. Outgoing handlers
+//! are in `outgoing.rs`, the send path in `sending.rs`.
 
 mod common;
 
@@ -9,53 +11,19 @@ use std::{
 };
 
 use bytes::Bytes;
-use common::{within, Raw, RawClient};
+use common::{
+    events::{expect_connected, expect_disconnected, expect_message, next_event as next},
+    raw_server as server, within, Raw, RawClient,
+};
 use connhandler::{
     central,
     codec::{Custom, FrameError, Panda3dCodec, TcpMessageCodec},
     tap::{Direction, Tap},
-    Central, DecodeErrorKind, Disconnect, DisconnectReason, Event, Incoming, Outgoing, Peer,
-    PeerHandle, Retry, SendError,
+    DecodeErrorKind, DisconnectReason, Event, Incoming, Outgoing, Peer, PeerHandle,
 };
 use tokio::io::AsyncWriteExt;
 
 type Ev = Event<Raw>;
-
-async fn next(central: &mut Central<Ev>) -> Ev {
-    within("next event", central.recv())
-        .await
-        .expect("central queue closed")
-}
-
-async fn expect_connected(central: &mut Central<Ev>) -> PeerHandle<Raw> {
-    match next(central).await {
-        Event::Connected(p) => p,
-        other => panic!("expected Connected, got {other:?}"),
-    }
-}
-
-async fn expect_message(central: &mut Central<Ev>) -> (PeerHandle<Raw>, Bytes) {
-    match next(central).await {
-        Event::Message(p, m) => (p, m),
-        other => panic!("expected Message, got {other:?}"),
-    }
-}
-
-async fn expect_disconnected(central: &mut Central<Ev>) -> (PeerHandle<Raw>, Disconnect) {
-    match next(central).await {
-        Event::Disconnected(p, d) => (p, d),
-        other => panic!("expected Disconnected, got {other:?}"),
-    }
-}
-
-async fn server() -> (Incoming<Raw>, Central<Ev>, connhandler::CentralSender<Ev>) {
-    let (tx, central) = central::<Ev>(1024);
-    let server = Incoming::<Raw>::builder("127.0.0.1:0")
-        .listen(&tx)
-        .await
-        .unwrap();
-    (server, central, tx)
-}
 
 #[tokio::test]
 async fn port_zero_reports_the_bound_address_and_echo_works() {
@@ -152,172 +120,6 @@ async fn ordering_invariants_under_concurrency() {
     );
 }
 
-/// Messages queued before `disconnect` are written before the socket closes, including
-/// those still queued behind a write that is blocked when `disconnect` is called.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn disconnect_flushes_what_was_queued() {
-    let (tx, mut central) = central::<Ev>(64);
-    let server = Incoming::<Raw>::builder("127.0.0.1:0")
-        .queue_capacity(2000)
-        .queue_bytes(16 << 20)
-        .listen(&tx)
-        .await
-        .unwrap();
-    let mut client = RawClient::connect(server.local_addr()).await;
-    let peer = expect_connected(&mut central).await;
-    // 8 MB: far more than the socket buffers hold, so the writer is blocked mid-write when
-    // `disconnect` is called and the rest goes out while closing.
-    for i in 0..1000u32 {
-        peer.try_send(Bytes::from(i.to_le_bytes().repeat(2000)))
-            .unwrap();
-    }
-    // The writer has started on them (and, with the socket buffers full, is blocked).
-    within("the writer starts", async {
-        while peer.queued_bytes() >= 8_000_000 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
-    peer.disconnect_with("done");
-    // After disconnect, sends are refused to the caller.
-    assert!(matches!(
-        peer.try_send(Bytes::from_static(b"late")),
-        Err(SendError::Closed(_))
-    ));
-    for i in 0..1000u32 {
-        let msg = client.recv().await.expect("message lost before close");
-        assert_eq!(&msg[..4], &i.to_le_bytes());
-        assert_eq!(msg.len(), 8000);
-    }
-    assert!(
-        client.recv().await.is_none(),
-        "socket closed after the queue"
-    );
-    drop(client); // as peers do on end of stream; the server waits for it (linger)
-    let (_, d) = expect_disconnected(&mut central).await;
-    match d.reason {
-        DisconnectReason::ClosedLocally { reason } => assert_eq!(reason.as_deref(), Some("done")),
-        other => panic!("unexpected reason {other}"),
-    }
-    assert_eq!(d.unsent, 0);
-}
-
-/// A reply to a lone message is written straight from the central task when the writer is
-/// idle; one the socket cannot take whole is finished by the writer, ahead of the replies
-/// queued after it: the peer gets every byte, in order.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replies_written_from_the_central_task_keep_their_order() {
-    let (tx, mut central) = central::<Ev>(1024);
-    let server = Incoming::<Raw>::builder("127.0.0.1:0")
-        .queue_bytes(16 << 20)
-        .listen(&tx)
-        .await
-        .unwrap();
-    let mut client = RawClient::connect(server.local_addr()).await;
-    let peer = expect_connected(&mut central).await;
-    let big = common::pattern(6 << 20, 7);
-    for round in 0..3u8 {
-        client.send(&[round]).await;
-        let (from, msg) = expect_message(&mut central).await;
-        assert_eq!(&msg[..], &[round]);
-        // More than the socket buffers hold: the first write cannot take it all.
-        from.try_send(Bytes::from(big.clone())).unwrap();
-        for i in 0..100u32 {
-            from.try_send(Bytes::from(i.to_le_bytes().to_vec()))
-                .unwrap();
-        }
-        let got = client.recv().await.expect("big reply");
-        assert!(got[..] == big[..], "round {round}: big reply damaged");
-        for i in 0..100u32 {
-            let got = client.recv().await.expect("small reply");
-            assert_eq!(&got[..], &i.to_le_bytes(), "round {round}");
-        }
-    }
-    // Lone requests answered one at a time.
-    for i in 0..200u32 {
-        client.send(&i.to_le_bytes()).await;
-        let (from, msg) = expect_message(&mut central).await;
-        from.try_send(msg).unwrap();
-        assert_eq!(client.recv().await.as_deref(), Some(&i.to_le_bytes()[..]));
-    }
-    drop(peer);
-}
-
-/// A message that cannot be written (the peer never reads) is counted, not dropped
-/// silently.
-#[tokio::test]
-async fn unwritable_messages_are_counted_in_disconnected() {
-    let (tx, mut central) = central::<Ev>(64);
-    let server = Incoming::<Raw>::builder("127.0.0.1:0")
-        .queue_capacity(64)
-        .close_timeout(Duration::from_millis(200))
-        .listen(&tx)
-        .await
-        .unwrap();
-    let _client = RawClient::connect(server.local_addr()).await; // never reads
-    let peer = expect_connected(&mut central).await;
-    let big = Bytes::from(vec![7u8; 60_000]);
-    let mut queued = 0;
-    // Fill the socket buffers and then the queue.
-    loop {
-        match peer.try_send(big.clone()) {
-            Ok(()) => queued += 1,
-            Err(SendError::Full(_)) => break,
-            Err(e) => panic!("{e}"),
-        }
-        if queued % 16 == 0 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-    assert!(queued > 0);
-    peer.disconnect();
-    let (_, d) = expect_disconnected(&mut central).await;
-    assert!(matches!(d.reason, DisconnectReason::ClosedLocally { .. }));
-    assert!(d.unsent > 0, "queued messages not written must be counted");
-    assert!(d.unsent <= queued);
-}
-
-#[tokio::test]
-async fn empty_message_is_refused_and_the_connection_stays_up() {
-    let (server, mut central, _tx) = server().await;
-    let mut client = RawClient::connect(server.local_addr()).await;
-    let peer = expect_connected(&mut central).await;
-    match peer.send(Bytes::new()) {
-        Err(SendError::Refused(_, FrameError::EmptyMessage)) => {}
-        other => panic!("expected a refusal, got {other:?}"),
-    }
-    assert!(!peer.is_closed());
-    peer.send(Bytes::from_static(b"still here")).unwrap();
-    assert_eq!(client.recv().await.as_deref(), Some(&b"still here"[..]));
-    // And the broadcast of an empty message is refused too.
-    assert!(matches!(
-        server.broadcast(&Bytes::new()),
-        Err(FrameError::EmptyMessage)
-    ));
-}
-
-#[tokio::test]
-async fn try_send_reports_a_full_queue() {
-    let (tx, mut central) = central::<Ev>(64);
-    let server = Incoming::<Raw>::builder("127.0.0.1:0")
-        .queue_capacity(1)
-        .listen(&tx)
-        .await
-        .unwrap();
-    let _client = RawClient::connect(server.local_addr()).await;
-    let peer = expect_connected(&mut central).await;
-    let big = Bytes::from(vec![1u8; 1 << 20]);
-    let mut full = false;
-    for _ in 0..200 {
-        if let Err(e) = peer.try_send(big.clone()) {
-            assert!(matches!(e, SendError::Full(_)), "{e}");
-            full = true;
-            break;
-        }
-    }
-    assert!(full, "a peer that never reads fills its queue");
-}
-
 /// Bad input closes that one connection with a reason; the listener and other peers carry
 /// on.
 #[tokio::test]
@@ -410,6 +212,7 @@ async fn bad_input_closes_only_that_connection() {
 
 #[derive(Default, Debug)]
 struct Text;
+
 impl Peer for Text {
     type Recv = String;
     type Send = String;
@@ -799,148 +602,6 @@ async fn one_central_queue_for_several_kinds() {
     }
 }
 
-#[tokio::test]
-async fn outgoing_retries_until_the_server_is_up() {
-    // Find a free port, then leave it closed for a while.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let (tx, mut central) = central::<Ev>(64);
-    let out = Outgoing::<Raw>::builder(("127.0.0.1", port))
-        .retry(Retry::fixed(Duration::from_millis(50)))
-        .start(&tx);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(out.peer().is_none());
-    let server = Incoming::<Raw>::builder(("127.0.0.1", port))
-        .listen(&tx)
-        .await
-        .unwrap();
-    // Both sides see the connection.
-    let mut ids = Vec::new();
-    for _ in 0..2 {
-        ids.push(expect_connected(&mut central).await);
-    }
-    let client_side = out.peer().expect("connected");
-    assert!(ids.contains(&client_side));
-    client_side
-        .send(Bytes::from_static(b"after retry"))
-        .unwrap();
-    let (p, m) = expect_message(&mut central).await;
-    assert_ne!(p, client_side);
-    assert_eq!(&m[..], b"after retry");
-    drop(server);
-}
-
-#[tokio::test]
-async fn outgoing_gives_up_with_connect_failed() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let (tx, mut central) = central::<Ev>(64);
-    let _out = Outgoing::<Raw>::builder(("127.0.0.1", port))
-        .retry(Retry::backoff(Duration::from_millis(10), Duration::from_millis(40)).max_attempts(3))
-        .start(&tx);
-    match next(&mut central).await {
-        Event::ConnectFailed(e) => {
-            assert_eq!(e.attempts(), 3);
-            assert_eq!(
-                e.io_error().map(|e| e.kind()),
-                Some(std::io::ErrorKind::ConnectionRefused)
-            );
-            assert!(e.to_string().contains("after 3 attempts"), "{e}");
-        }
-        other => panic!("{other:?}"),
-    }
-}
-
-#[tokio::test]
-async fn outgoing_connect_times_out() {
-    // A listener whose backlog is full and that never accepts: SYNs go unanswered.
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let listener = socket.listen(1).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mut fillers = Vec::new();
-    let (tx, _central) = central::<Ev>(64);
-    let mut timed_out = false;
-    for _ in 0..16 {
-        let attempt = Outgoing::<Raw>::builder(addr)
-            .connect_timeout(Duration::from_millis(200))
-            .retry(Retry::never())
-            .connect(&tx)
-            .await;
-        match attempt {
-            Ok(pair) => fillers.push(pair),
-            Err(e) => {
-                assert!(e.is_timeout(), "{e}");
-                assert!(e.to_string().contains("timed out"), "{e}");
-                timed_out = true;
-                break;
-            }
-        }
-    }
-    assert!(timed_out, "the backlog never filled");
-}
-
-#[tokio::test]
-async fn outgoing_host_name_that_does_not_resolve() {
-    let (tx, _central) = central::<Ev>(64);
-    let err = Outgoing::<Raw>::builder("no-such-host.invalid:7000")
-        .retry(Retry::never())
-        .connect_timeout(Duration::from_secs(20))
-        .connect(&tx)
-        .await
-        .unwrap_err();
-    assert!(err.is_resolve(), "{err}");
-    assert!(
-        err.to_string()
-            .starts_with("cannot connect to no-such-host.invalid:7000: cannot resolve"),
-        "{err}"
-    );
-}
-
-#[tokio::test]
-async fn outgoing_reconnects_after_the_server_drops_it() {
-    let (server, mut central, tx) = server().await;
-    let out = Outgoing::<Raw>::builder(server.local_addr())
-        .retry(Retry::fixed(Duration::from_millis(20)))
-        .reconnect(true)
-        .start(&tx);
-    // Server side and client side both connect; the server kicks its side.
-    let mut first_client = None;
-    let mut server_side = None;
-    for _ in 0..2 {
-        let p = expect_connected(&mut central).await;
-        if p.handler_name() == "raw" && server.peers().contains(&p) {
-            server_side = Some(p);
-        } else {
-            first_client = Some(p);
-        }
-    }
-    let (first_client, server_side) = (first_client.unwrap(), server_side.unwrap());
-    server_side.disconnect();
-    let mut reconnected = None;
-    let mut client_disconnected = false;
-    while reconnected.is_none() || !client_disconnected {
-        match next(&mut central).await {
-            Event::Disconnected(p, d) if p == first_client => {
-                assert!(matches!(d.reason, DisconnectReason::ClosedByPeer), "{d}");
-                client_disconnected = true;
-            }
-            Event::Connected(p) if !server.peers().contains(&p) => reconnected = Some(p),
-            _ => {}
-        }
-    }
-    let again = reconnected.unwrap();
-    assert_ne!(again, first_client, "a new connection is a new peer");
-    assert_eq!(out.peer(), Some(again));
-    // A local close does not reconnect.
-    out.shutdown().await;
-    assert!(out.peer().is_none());
-}
-
 /// Any tokio-util codec plugs in, and the Panda3D framing carries large datagrams with the
 /// 4-byte header.
 #[tokio::test]
@@ -1026,30 +687,6 @@ fn polled_game_loop_without_async() {
     rt.block_on(server.shutdown());
 }
 
-/// No task of an outgoing handler outlives it: once it is shut down and every sender is
-/// dropped, the central queue ends.
-#[tokio::test]
-async fn outgoing_tasks_end_with_the_handler() {
-    let (server, mut central, tx) = server().await;
-    let (out, client_side) = Outgoing::<Raw>::builder(server.local_addr())
-        .reconnect(true)
-        .connect(&tx)
-        .await
-        .unwrap();
-    out.shutdown().await;
-    assert!(client_side.is_closed());
-    server.shutdown().await;
-    drop((out, server, tx, client_side));
-    let mut disconnected = 0;
-    while let Some(ev) = within("queue end", central.recv()).await {
-        if let Event::Disconnected(_, d) = ev {
-            assert!(d.reason.is_local() || matches!(d.reason, DisconnectReason::ClosedByPeer));
-            disconnected += 1;
-        }
-    }
-    assert_eq!(disconnected, 2, "both ends of the connection were reported");
-}
-
 /// A central task slower than its peers: the bounded queue pauses reading (TCP pushes back)
 /// instead of buffering without bound, and nothing is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1128,111 +765,6 @@ async fn idle_end_reads_reference_exact_multiples_as_raw_bytes() {
         }
         assert!(wire == msg, "echo of size {n}");
     }
-}
-
-/// A `make_peer` hook that panics refuses that connection with an error that says so; the
-/// handler itself does not die.
-#[tokio::test]
-async fn outgoing_make_peer_panic_is_reported() {
-    let (server, _central, tx) = server().await;
-    let err = connhandler::OutgoingBuilder::<Raw>::new(server.local_addr(), |_| {
-        panic!("no peer data for you")
-    })
-    .retry(Retry::never())
-    .connect(&tx)
-    .await
-    .unwrap_err();
-    assert!(err.to_string().contains("make_peer hook panicked"), "{err}");
-}
-
-#[tokio::test]
-async fn a_length_beyond_its_prefix_is_refused_and_the_connection_stays_up() {
-    #[derive(connhandler::Message, Debug, Clone, PartialEq)]
-    #[wire(len = u8)]
-    enum Say {
-        #[wire(id = 1)]
-        Line { text: String },
-    }
-    #[derive(connhandler::Peer, Default, Debug)]
-    #[peer(recv = Bytes, send = Say, name = "talker")]
-    struct Talker;
-
-    let (tx, mut central) = central::<Event<Talker>>(64);
-    let server = Incoming::<Talker>::builder("127.0.0.1:0")
-        .listen(&tx)
-        .await
-        .unwrap();
-    let mut client = RawClient::connect(server.local_addr()).await;
-    let peer = match within("c", central.recv()).await {
-        Some(Event::Connected(p)) => p,
-        other => panic!("{other:?}"),
-    };
-    let long = Say::Line {
-        text: "x".repeat(300),
-    };
-    match peer.send(long.clone()) {
-        Err(SendError::Refused(back, FrameError::LengthOverflow(e))) => {
-            assert_eq!(back, long, "the message is handed back");
-            assert_eq!((e.len, e.max, e.field), (300, 255, Some("text")));
-        }
-        other => panic!("expected a refusal, got {other:?}"),
-    }
-    assert!(matches!(
-        peer.try_send(long.clone()),
-        Err(SendError::Refused(_, FrameError::LengthOverflow(_)))
-    ));
-    assert!(matches!(
-        server.broadcast(&long),
-        Err(FrameError::LengthOverflow(_))
-    ));
-    assert!(!peer.is_closed());
-    peer.send(Say::Line { text: "ok".into() }).unwrap();
-    assert_eq!(client.recv().await.as_deref(), Some(&b"\x01\x00\x02ok"[..]));
-}
-
-/// Last words: `close_with` queues a final message even behind a full queue, writes it
-/// before the close, and the peer reads it before the end of the stream.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn close_with_sends_the_last_words_before_the_close() {
-    use connhandler::QueuePolicy;
-    let (tx, mut central) = central::<Ev>(64);
-    let server = Incoming::<Raw>::builder("127.0.0.1:0")
-        .queue_policy(QueuePolicy::Fail)
-        .queue_capacity(2)
-        .listen(&tx)
-        .await
-        .unwrap();
-    let mut client = RawClient::connect(server.local_addr()).await;
-    let peer = expect_connected(&mut central).await;
-    // Fill the queue while the client does not read.
-    let chunk = Bytes::from(vec![3u8; 60_000]);
-    let mut queued = 0;
-    while peer.try_send(chunk.clone()).is_ok() {
-        queued += 1;
-        tokio::task::yield_now().await;
-    }
-    assert!(matches!(
-        peer.try_send(chunk.clone()),
-        Err(SendError::Full(_))
-    ));
-    peer.close_with(Bytes::from_static(b"server full, try later"), "full")
-        .unwrap();
-    assert!(peer.is_closed());
-    for _ in 0..queued {
-        assert_eq!(client.recv().await.as_deref(), Some(&chunk[..]));
-    }
-    assert_eq!(
-        client.recv().await.as_deref(),
-        Some(&b"server full, try later"[..])
-    );
-    assert!(client.recv().await.is_none(), "then the end of the stream");
-    drop(client);
-    let (_, d) = expect_disconnected(&mut central).await;
-    match d.reason {
-        DisconnectReason::ClosedLocally { reason } => assert_eq!(reason.as_deref(), Some("full")),
-        other => panic!("unexpected reason {other}"),
-    }
-    assert_eq!(d.unsent, 0);
 }
 
 /// Two handlers of one peer kind feed one central queue; each connection's handler is told

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::{
+    events::next_event as next,
     python::{free_port, python3, Peer as PyPeer},
     within, Raw, RawClient,
 };
@@ -18,7 +19,7 @@ use connhandler::{
     central,
     codec::TcpMessageCodec,
     tls::{TlsClient, TlsServer},
-    Central, Event, Incoming, Outgoing, Retry,
+    Event, Incoming, Outgoing, Retry,
 };
 use tokio::io::AsyncReadExt;
 
@@ -47,12 +48,6 @@ async fn echo(tls: TlsServer) -> (Incoming<Raw>, tokio::task::JoinHandle<Vec<Ev>
         seen
     });
     (server, task)
-}
-
-async fn next(central: &mut Central<Ev>) -> Ev {
-    within("an event", central.recv())
-        .await
-        .expect("the queue closed")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod events;
 pub mod nats;
 pub mod python;
 pub mod tools;
@@ -205,4 +206,19 @@ impl Peer for Raw {
     type Recv = Bytes;
     type Send = Bytes;
     const NAME: &'static str = "raw";
+}
+
+/// An incoming handler of raw messages on a free loopback port, with its central queue (1024
+/// events) and a sender into it.
+pub async fn raw_server() -> (
+    connhandler::Incoming<Raw>,
+    connhandler::Central<connhandler::Event<Raw>>,
+    connhandler::CentralSender<connhandler::Event<Raw>>,
+) {
+    let (tx, central) = connhandler::central::<connhandler::Event<Raw>>(1024);
+    let server = connhandler::Incoming::<Raw>::builder("127.0.0.1:0")
+        .listen(&tx)
+        .await
+        .unwrap();
+    (server, central, tx)
 }
