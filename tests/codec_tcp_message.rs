@@ -6,7 +6,7 @@ mod common;
 use bytes::{Bytes, BytesMut};
 use common::{pattern, reference_read_chunks, reference_write, LenPrefixed};
 use connhandler::{
-    codec::{Decoder, Encoder, FrameError, Framing, Panda3dCodec, TcpMessageCodec},
+    codec::{Chunked, Decoder, Encoder, FrameError, Framing, Panda3dCodec, TcpMessageCodec},
     Decode, Encode,
 };
 use proptest::prelude::*;

@@ -5,6 +5,9 @@
 //! - [`Panda3dCodec`]: Panda3D's datagram framing (a little-endian length header of 0, 2 or 4
 //!   bytes).
 //! - [`Custom`]: any tokio-util codec, plugged into the handlers.
+//! - WebSocket's framing (`websocket.rs`, feature `websocket`): each binary WebSocket message
+//!   one message; a handler with `websocket = "/path"` runs it in place of its own
+//!   (`carried.rs`: the handler's framing or WebSocket's, what a connection runs).
 //!
 //! Each implements [`Framing`], the trait the handlers are generic over; the two built-in codecs
 //! also implement tokio-util's [`Decoder`] and [`Encoder`], so they work with
@@ -16,10 +19,14 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use crate::message::{Encode, FrameStatusFn};
 
+mod carried;
 mod custom;
 mod panda3d;
 mod tcp_message;
+#[cfg(feature = "websocket")]
+pub(crate) mod websocket;
 
+pub(crate) use carried::Carried;
 pub use custom::Custom;
 pub use panda3d::{Panda3dCodec, Panda3dCodecBuilder};
 pub use tcp_message::{TcpMessageCodec, TcpMessageCodecBuilder};
@@ -75,13 +82,18 @@ impl Found {
     }
 }
 
-/// A framing that handlers can run a connection over.
+/// A framing that handlers can run a connection over: it finds a message in the bytes read
+/// and cuts it out (or lends it where it lies), and puts one message on the wire.
 ///
 /// One value is cloned for every connection, so it holds the configuration and the per-stream
-/// decoding state. Implement it for a new transport framing, or wrap a tokio-util codec in
-/// [`Custom`].
+/// decoding state. Implement it for a new transport framing (two methods: find and cut one
+/// frame, encode one), or wrap a tokio-util codec in [`Custom`]. What only a framing of
+/// chunks needs (reading no further than the next chunk, ending a message that only a pause
+/// can end) is a second trait, [`Chunked`], reached through [`chunked`](Framing::chunked).
 ///
 /// # Examples
+///
+/// The built-in TcpMessage framing:
 ///
 /// ```
 /// use bytes::{Bytes, BytesMut};
@@ -91,6 +103,47 @@ impl Found {
 /// let mut wire = BytesMut::new();
 /// framing.encode_message(&Bytes::from_static(b"hi"), &mut wire).unwrap();
 /// assert_eq!(&wire[..], &[2, 0, b'h', b'i']);
+/// assert_eq!(framing.decode_frame(&mut wire).unwrap(), Some(Bytes::from_static(b"hi")));
+/// ```
+///
+/// A framing of your own: each message ends with a zero byte (and holds none).
+///
+/// ```
+/// use bytes::{Bytes, BytesMut};
+/// use connhandler::{codec::{FrameError, Framing}, Encode};
+///
+/// #[derive(Clone, Default)]
+/// struct ZeroEnded;
+///
+/// impl Framing for ZeroEnded {
+///     fn decode_frame(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+///         let Some(end) = src.iter().position(|&b| b == 0) else {
+///             return Ok(None); // more bytes needed
+///         };
+///         let frame = src.split_to(end + 1).freeze();
+///         Ok(Some(frame.slice(..end)))
+///     }
+///
+///     fn encode_message<M: Encode + ?Sized>(
+///         &mut self,
+///         msg: &M,
+///         dst: &mut BytesMut,
+///     ) -> Result<(), FrameError> {
+///         let start = dst.len();
+///         msg.encode(dst);
+///         if dst[start..].contains(&0) {
+///             dst.truncate(start);
+///             return Err(FrameError::Other("a zero byte in the message".into()));
+///         }
+///         dst.extend_from_slice(&[0]);
+///         Ok(())
+///     }
+/// }
+///
+/// let mut framing = ZeroEnded;
+/// let mut wire = BytesMut::new();
+/// framing.encode_message(&Bytes::from_static(b"hi"), &mut wire).unwrap();
+/// assert_eq!(&wire[..], b"hi\0");
 /// assert_eq!(framing.decode_frame(&mut wire).unwrap(), Some(Bytes::from_static(b"hi")));
 /// ```
 pub trait Framing: Clone + Send + 'static {
@@ -187,8 +240,31 @@ pub trait Framing: Clone + Send + 'static {
         false
     }
 
+    /// The framing's [`Chunked`] side, if it has one (its chunks or pauses need more than
+    /// cutting frames); the default has none. [`TcpMessageCodec`] answers `Some(self)`.
+    fn chunked(&mut self) -> Option<&mut dyn Chunked> {
+        None
+    }
+}
+
+/// What only a framing of chunks needs beyond [`Framing`]: reading no further than its
+/// next chunk (so a message of several chunks is put together where it is read), and ending
+/// a message that only a pause can end (a writer's last chunk that is exactly full). A
+/// framing that has them answers [`Framing::chunked`] with itself; every method has a
+/// default that does nothing.
+///
+/// # Examples
+///
+/// ```
+/// use connhandler::codec::{Chunked, Framing, TcpMessageCodec};
+///
+/// let mut framing = TcpMessageCodec::new();
+/// let chunked: &mut dyn Chunked = framing.chunked().expect("TcpMessage is chunked");
+/// assert_eq!(chunked.pending_end_after(), None, "nothing pending");
+/// ```
+pub trait Chunked {
     /// How long a connection waits, once it has read every byte available, before ending a
-    /// message whose end the bytes cannot tell ([`end_pending`](Framing::end_pending)); `None`
+    /// message whose end the bytes cannot tell ([`end_pending`](Chunked::end_pending)); `None`
     /// (the default) when no such message is pending or the framing never ends one this way.
     fn pending_end_after(&self) -> Option<Duration> {
         None
@@ -205,7 +281,7 @@ pub trait Framing: Clone + Send + 'static {
     ///
     /// ```
     /// use bytes::BytesMut;
-    /// use connhandler::codec::{Framing, TcpMessageCodec};
+    /// use connhandler::codec::{Chunked, Framing, TcpMessageCodec};
     ///
     /// let mut framing = TcpMessageCodec::builder().max_message_size(4).new_codec()?;
     /// // The first chunk of a long message (header 0: more chunks follow), half read.
@@ -221,41 +297,15 @@ pub trait Framing: Clone + Send + 'static {
     }
 
     /// Ends the pending message after the wait of
-    /// [`pending_end_after`](Framing::pending_end_after) passed with no more bytes; `src` is
+    /// [`pending_end_after`](Chunked::pending_end_after) passed with no more bytes; `src` is
     /// the buffer [`decode_frame`](Framing::decode_frame) reads from.
     fn end_pending(&mut self, src: &mut BytesMut) -> Option<Bytes> {
         let _ = src;
         None
     }
 
-    /// Bytes the framing owes the peer after decoding (a WebSocket pong), taken by the
-    /// connection after each batch of frames and queued if its queue has room; the default
-    /// owes nothing.
-    fn take_reply(&mut self) -> Option<Bytes> {
-        None
-    }
-
-    /// How many control frames of the framing's own (WebSocket pings and pongs) it read
-    /// since last asked, for the connection's rate limits; the default reads none.
-    fn take_controls(&mut self) -> u32 {
-        0
-    }
-
-    /// The framing's own ping (a WebSocket ping frame), which a heartbeat sends in place of
-    /// the protocol's ping message; the default has none.
-    fn ping_frame(&mut self) -> Option<Bytes> {
-        None
-    }
-
-    /// Appends the framing's own closing words to `dst`, written after the last queued
-    /// message when the connection closes (a WebSocket close frame with `code` and
-    /// `reason`); the default appends nothing.
-    fn encode_close(&mut self, code: u16, reason: &str, dst: &mut BytesMut) {
-        let _ = (code, reason, dst);
-    }
-
-    /// Gives the framing the receiving message type's [`Decode::frame_status`]: framings that
-    /// cannot always tell where a message ends use it; the default ignores it.
+    /// Gives the framing the receiving message type's [`Decode::frame_status`]: a framing
+    /// that cannot always tell where a message ends uses it; the default ignores it.
     ///
     /// [`Decode::frame_status`]: crate::Decode::frame_status
     fn set_frame_status(&mut self, status: FrameStatusFn) {

@@ -5,7 +5,9 @@ use std::{ops::RangeInclusive, time::Duration};
 use bytes::{Buf, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder, Framed};
 
-use super::{encode_checked, ConfigError, Found, FrameError, Framing, DEFAULT_MAX_FRAME_LENGTH};
+use super::{
+    encode_checked, Chunked, ConfigError, Found, FrameError, Framing, DEFAULT_MAX_FRAME_LENGTH,
+};
 use crate::message::{Encode, FrameStatus, FrameStatusFn};
 
 /// The largest `max_message_size`: a chunk length must fit the u16 header.
@@ -103,7 +105,7 @@ pub struct TcpMessageCodec {
 ///
 /// A chunk's bytes join the message where they were read when no header bytes lie before
 /// them (`hole` 0: always, when reads stop where
-/// [`read_limit`](Framing::read_limit) says); otherwise each byte is moved once, over the hole.
+/// [`read_limit`](Chunked::read_limit) says); otherwise each byte is moved once, over the hole.
 #[derive(Clone, Copy, Debug)]
 enum State {
     Header,
@@ -563,23 +565,6 @@ impl Framing for TcpMessageCodec {
         }
     }
 
-    fn read_limit(&self, src: &BytesMut) -> Option<usize> {
-        match self.state {
-            // The rest of a chunk that continues, and the next header: no byte read after
-            // that header, so none has to be moved.
-            State::Chunk {
-                left,
-                continues: true,
-            } => Some(left + 2),
-            State::Header if self.assembled > 0 => Some(
-                (self.assembled + self.hole + 2)
-                    .saturating_sub(src.len())
-                    .max(1),
-            ),
-            _ => None,
-        }
-    }
-
     fn encode_message<M: Encode + ?Sized>(
         &mut self,
         msg: &M,
@@ -605,6 +590,31 @@ impl Framing for TcpMessageCodec {
 
     fn is_mid_frame(&self) -> bool {
         !matches!(self.state, State::Header) || self.assembled > 0
+    }
+
+    fn chunked(&mut self) -> Option<&mut dyn Chunked> {
+        Some(self)
+    }
+}
+
+/// A message of several chunks is put together where it is read; an exact multiple written
+/// the reference's way (no final 0) is ended by a pause (`idle_end`).
+impl Chunked for TcpMessageCodec {
+    fn read_limit(&self, src: &BytesMut) -> Option<usize> {
+        match self.state {
+            // The rest of a chunk that continues, and the next header: no byte read after
+            // that header, so none has to be moved.
+            State::Chunk {
+                left,
+                continues: true,
+            } => Some(left + 2),
+            State::Header if self.assembled > 0 => Some(
+                (self.assembled + self.hole + 2)
+                    .saturating_sub(src.len())
+                    .max(1),
+            ),
+            _ => None,
+        }
     }
 
     fn pending_end_after(&self) -> Option<Duration> {

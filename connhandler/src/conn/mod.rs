@@ -80,7 +80,7 @@ use self::{
 use crate::{
     budget::{Hold, ReadBudget},
     central::CentralSender,
-    codec::Framing,
+    codec::{Carried, Framing},
     limits::{AddrSlot, Limiter, QueuePolicy, RateLimit},
     message::Decode,
     peer::{Peer, PeerId},
@@ -214,7 +214,7 @@ pub(crate) struct ConnCtx<'a, P: Peer, F, E> {
     pub(crate) handler: &'a Arc<str>,
     pub(crate) handler_id: crate::peer::HandlerId,
     pub(crate) settings: &'a Arc<ConnSettings>,
-    pub(crate) framing: &'a F,
+    pub(crate) framing: &'a Carried<F>,
     pub(crate) parent: &'a CancellationToken,
     pub(crate) central: &'a CentralSender<E>,
     pub(crate) tracker: &'a TaskTracker,
@@ -255,7 +255,9 @@ where
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     let mut framing = ctx.framing.clone();
-    framing.set_frame_status(<P::Recv as Decode>::frame_status);
+    if let Some(chunked) = framing.chunked() {
+        chunked.set_frame_status(<P::Recv as Decode>::frame_status);
+    }
     let (read, write) = stream.into_split();
     let write = Arc::new(write);
     let mut encoder = framing.clone();

@@ -6,7 +6,7 @@
 //! | reading | what is not decoded yet | none while the last read left room; `read_size` once it is full or the last read filled its room and little is left |
 //! | `read_size` | | a few of the last messages (`4 x longest`), within `READ_CHUNK..=MAX_READ`: long messages are read and handed on a few at a time |
 //!
-//! Reads also stop where the framing asks (`Framing::read_limit`), so that it need not move
+//! Reads also stop where the framing asks (`Chunked::read_limit`), so that it need not move
 //! what it has read.
 
 use std::io;
@@ -70,7 +70,7 @@ impl ReadBuf {
     }
 
     /// Reads what is there now, at most `limit` bytes (where the framing asks reads to
-    /// stop: see `Framing::read_limit`); `WouldBlock` when nothing is. Room is made first
+    /// stop: see `Chunked::read_limit`); `WouldBlock` when nothing is. Room is made first
     /// ([`make_room`](Self::make_room)).
     pub(crate) async fn read<R: ReadHalf>(
         &mut self,

@@ -41,7 +41,7 @@ use super::{
 use crate::{
     addr::ip_key,
     budget::{Hold, Short},
-    codec::Framing,
+    codec::{Carried, Framing},
     limits::{Limited, Limiter, QueuePolicy},
     message::Decode,
     peer::Peer,
@@ -73,7 +73,7 @@ enum Held<E> {
 
 pub(super) struct Reader<P: Peer, F, E> {
     pub(super) shared: Arc<Shared<P>>,
-    pub(super) framing: F,
+    pub(super) framing: Carried<F>,
     pub(super) limiter: Limiter,
     pub(super) hand: HandOn<E>,
     pub(super) settings: Arc<ConnSettings>,
@@ -278,7 +278,7 @@ where
             }
             // 5. Read.
             self.buf.make_room();
-            let limit = self.framing.read_limit(self.buf.bytes());
+            let limit = (self.framing.chunked()).and_then(|c| c.read_limit(self.buf.bytes()));
             match self.buf.read(read, limit).await {
                 // Boxed, as the cold paths below are: the read loop's future (one per
                 // connection) stays the size of its hot path.
@@ -816,14 +816,14 @@ where
     }
 
     /// Step 6: nothing to read now. Waits for input, the earliest deadline, the end of a
-    /// frame that only a pause can tell (see `Framing::end_pending`), or the close.
+    /// frame that only a pause can tell (see `Chunked::end_pending`), or the close.
     async fn wait<R: ReadHalf>(
         &mut self,
         read: &mut R,
         handle: &PeerHandle<P>,
         closed: &mut CloseWait<'_>,
     ) -> Result<(), Stop> {
-        let pending = self.framing.pending_end_after();
+        let pending = self.framing.chunked().and_then(|c| c.pending_end_after());
         let woke = {
             let pause = async {
                 match pending {
@@ -850,10 +850,12 @@ where
                 None => Ok(()),
             },
             Woke::Readable(ready) => ready.map_err(|e| Some(DisconnectReason::Io(e))),
-            Woke::Pause => match self.framing.end_pending(self.buf.bytes()) {
-                Some(frame) => self.hand_on(frame, handle, read).await,
-                None => Ok(()),
-            },
+            Woke::Pause => {
+                match (self.framing.chunked()).and_then(|c| c.end_pending(self.buf.bytes())) {
+                    Some(frame) => self.hand_on(frame, handle, read).await,
+                    None => Ok(()),
+                }
+            }
         }
     }
 }

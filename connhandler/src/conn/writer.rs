@@ -21,7 +21,7 @@ use super::{
     ConnSettings,
 };
 use crate::{
-    codec::Framing,
+    codec::{Carried, Framing},
     message::Encode,
     peer::Peer,
     reason::DisconnectReason,
@@ -41,7 +41,7 @@ pub(super) struct Writer<P: Peer, F, W> {
     /// Items taken from the queue at once and not encoded yet (still counted in its bound).
     pub(super) taken: VecDeque<Outgoing<P::Send>>,
     pub(super) write: Arc<W>,
-    pub(super) framing: F,
+    pub(super) framing: Carried<F>,
     pub(super) settings: Arc<ConnSettings>,
 }
 

@@ -9,12 +9,12 @@ use super::{Connections, Core, MakePeer};
 use crate::{
     budget::ReadBudget,
     central::CentralSender,
+    codec::Carried,
     codec::{Framing, TcpMessageCodec},
     conn::{ConnSettings, Framer, Registry},
     limits::PerIp,
     peer::Peer,
     talk::{Beating, Beats, Greeting, Handshake, Heartbeat, Hello, Talk},
-    transport::Carried,
 };
 
 /// What distinguishes the builders of the two handler kinds: the settings of one kind

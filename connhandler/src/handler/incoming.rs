@@ -90,14 +90,14 @@ impl Kind for Listen {
     const BUILDER: &'static str = "IncomingBuilder";
 
     #[allow(private_interfaces)]
-    fn carried<F>(&self, framing: F) -> crate::transport::Carried<F> {
+    fn carried<F>(&self, framing: F) -> crate::codec::Carried<F> {
         #[cfg(feature = "websocket")]
         if let Some(ws) = &self.door.ws {
-            return crate::transport::Carried::WebSocket(
+            return crate::codec::Carried::WebSocket(
                 ws.framing(crate::transport::ws::Role::Server),
             );
         }
-        crate::transport::Carried::Stream(framing)
+        crate::codec::Carried::Stream(framing)
     }
 
     fn unprotect(&mut self) {

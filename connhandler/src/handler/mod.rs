@@ -109,7 +109,7 @@ pub(crate) struct Connections<P: Peer, F, E> {
     settings: Arc<ConnSettings>,
     /// The handler's framing, or WebSocket's in its place; cloned for each connection
     /// (behind a lock: a framing need not be `Sync`, and door tasks share this).
-    framing: std::sync::Mutex<crate::transport::Carried<F>>,
+    framing: std::sync::Mutex<crate::codec::Carried<F>>,
     token: CancellationToken,
     central: CentralSender<E>,
     tracker: TaskTracker,

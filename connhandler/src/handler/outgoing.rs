@@ -192,14 +192,14 @@ impl Kind for Connect {
     const BUILDER: &'static str = "OutgoingBuilder";
 
     #[allow(private_interfaces)]
-    fn carried<F>(&self, framing: F) -> crate::transport::Carried<F> {
+    fn carried<F>(&self, framing: F) -> crate::codec::Carried<F> {
         #[cfg(feature = "websocket")]
         if let Some(ws) = &self.door.ws {
-            return crate::transport::Carried::WebSocket(
+            return crate::codec::Carried::WebSocket(
                 ws.framing(crate::transport::ws::Role::Client),
             );
         }
-        crate::transport::Carried::Stream(framing)
+        crate::codec::Carried::Stream(framing)
     }
 }
 

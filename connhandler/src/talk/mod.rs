@@ -73,7 +73,9 @@ use std::time::Duration;
 
 pub(crate) use conversation::{Conversation, Step};
 pub use heartbeat::{Beat, Beats, Heartbeat};
-pub(crate) use pending::{Pending, Retime};
+pub(crate) use pending::Pending;
+#[cfg(feature = "nats")]
+pub(crate) use pending::Retime;
 pub use request::{By, Correlated, CorrelationField, Pairing, Reply, Request, RequestError};
 pub(crate) use slot::Slot;
 pub use version::{

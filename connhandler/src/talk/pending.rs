@@ -86,12 +86,14 @@ impl<R> Waiting<R> {
 /// entry in the connection's table, or to the task that keeps its own time (the bus's).
 pub(crate) enum Retime<R> {
     Table(Arc<Waiting<R>>),
+    #[cfg_attr(not(feature = "nats"), allow(dead_code))]
     Own(watch::Sender<Duration>),
 }
 
 impl<R> Retime<R> {
     /// For a request that keeps its own time: the receiver says the time-out, and closes
     /// when the `Reply` is dropped (nobody waits any more).
+    #[cfg_attr(not(feature = "nats"), allow(dead_code))]
     pub(crate) fn own(timeout: Duration) -> (Self, watch::Receiver<Duration>) {
         let (tx, rx) = watch::channel(timeout);
         (Retime::Own(tx), rx)

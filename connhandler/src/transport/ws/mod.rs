@@ -14,12 +14,11 @@
 //! derived protocol's binary id is not valid UTF-8, so derived protocols use binary
 //! messages, in JSON body mode too).
 
-mod framing;
 mod handshake;
 
 use std::{fmt, sync::Arc};
 
-pub(crate) use framing::{Role, WsFraming};
+pub(crate) use crate::codec::websocket::{Role, WsFraming, DEFAULT_MAX_FRAGMENTS};
 pub(crate) use handshake::{accept, connect};
 
 /// The WebSocket settings of a handler: the path and subprotocols it serves or asks for,
@@ -91,7 +90,7 @@ impl WebSocket {
             subprotocols: Vec::new(),
             origins: Origins::Listed(Vec::new()),
             max_message: DEFAULT_MAX_MESSAGE_SIZE,
-            max_fragments: framing::DEFAULT_MAX_FRAGMENTS,
+            max_fragments: DEFAULT_MAX_FRAGMENTS,
             text: false,
             host: None,
         }

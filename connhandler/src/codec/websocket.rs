@@ -346,22 +346,32 @@ impl Framing for WsFraming {
     fn is_mid_frame(&self) -> bool {
         self.begun_text.is_some()
     }
+}
 
-    fn take_reply(&mut self) -> Option<Bytes> {
+/// What only WebSocket's framing has: its own control frames, which the connection sends and
+/// counts (reached through `Carried`, not the public [`Framing`]).
+impl WsFraming {
+    /// The pong owed for a ping read, taken by the connection after each batch of frames and
+    /// queued if its queue has room.
+    pub(crate) fn take_reply(&mut self) -> Option<Bytes> {
         self.reply.take()
     }
 
-    fn take_controls(&mut self) -> u32 {
+    /// How many pings and pongs were read since last asked, for the connection's rate limits.
+    pub(crate) fn take_controls(&mut self) -> u32 {
         std::mem::take(&mut self.controls)
     }
 
-    fn ping_frame(&mut self) -> Option<Bytes> {
+    /// WebSocket's own ping, which a heartbeat sends in place of the protocol's ping message.
+    pub(crate) fn ping_frame(&mut self) -> Option<Bytes> {
         let mut ping = BytesMut::new();
         self.header(OpCode::Control(Control::Ping), 0, &mut ping);
         Some(ping.freeze())
     }
 
-    fn encode_close(&mut self, code: u16, reason: &str, dst: &mut BytesMut) {
+    /// Appends a close frame with `code` and `reason`, written after the last queued message
+    /// when the connection closes.
+    pub(crate) fn encode_close(&mut self, code: u16, reason: &str, dst: &mut BytesMut) {
         // A close frame's reason: at most 123 bytes, cut at a character boundary.
         let mut end = reason.len().min(123);
         while !reason.is_char_boundary(end) {
