@@ -21,8 +21,7 @@ use tokio::task::JoinHandle;
 
 use super::{BusError, BusEvent, BusMessage, Inner};
 use crate::{
-    central::CentralSender,
-    conn::{HandOn, Refused},
+    central::{CentralSender, HandOn, Refused},
     message::{Decode, DecodeError, DecodeErrorKind},
     peer::Peer,
 };

@@ -16,7 +16,6 @@
 //! | `reader.rs` | the reader task, as a list of steps over the next three |
 //! | `read_buf.rs` | the read buffer and its sizing policy |
 //! | `deadline.rs` | the deadlines: first message, idle, frame, the version handshake, the heartbeat |
-//! | `hand_on.rs` | room in the central queue, batches handed on |
 //! | `writer.rs` | the writer task |
 //! | `registry.rs` | the connections of one handler |
 //!
@@ -37,7 +36,6 @@ mod deadline;
 mod direct;
 mod event;
 mod framer;
-mod hand_on;
 mod handle;
 mod pressure;
 mod queue;
@@ -58,9 +56,6 @@ use tracing::Instrument;
 pub(crate) use crate::transport::Transport;
 pub use event::Event;
 pub(crate) use framer::Framer;
-pub(crate) use hand_on::HandOn;
-#[cfg(feature = "nats")]
-pub(crate) use hand_on::Refused;
 pub use handle::PeerHandle;
 pub(crate) use queue::Framed;
 pub(crate) use registry::Registry;
@@ -79,7 +74,7 @@ use self::{
 };
 use crate::{
     budget::{Hold, ReadBudget},
-    central::CentralSender,
+    central::{CentralSender, HandOn},
     codec::{Carried, Framing},
     limits::{AddrSlot, Limiter, QueuePolicy, RateLimit},
     message::Decode,

@@ -30,7 +30,6 @@ use super::{
     close::{linger, CloseWait},
     deadline::{Deadlines, Due},
     event::Event,
-    hand_on::{HandOn, QueueClosed, Refused},
     handle::PeerHandle,
     pressure::Flight,
     read_buf::ReadBuf,
@@ -41,6 +40,7 @@ use super::{
 use crate::{
     addr::ip_key,
     budget::{Hold, Short},
+    central::{HandOn, QueueClosed, Refused},
     codec::{Carried, Framing},
     limits::{Limited, Limiter, QueuePolicy},
     message::Decode,

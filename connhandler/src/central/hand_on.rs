@@ -1,14 +1,15 @@
 //! The reader's hand-on to the central queue: room taken ahead in the queue's bounds (events
-//! and bytes), the messages of one read collected and handed on together.
+//! and bytes, a [`Reserved`]), the messages of one read collected and handed on together.
+//! Connections' readers and the bus's use it.
 //!
-//! | state | `credit` / `byte_credit` | `batch` | next |
+//! | state | `room` (events / bytes) | `batch` | next |
 //! | --- | --- | --- | --- |
 //! | empty | 0 | empty | [`HandOn::offer`] takes up to `CREDIT` events and `BYTE_CREDIT` bytes (or the frame's length, if more) of room at once |
 //! | collecting | room left | messages of this read | `offer` adds one per unit of room and its frame's bytes; a batch of `MAX_HANDED_AT_ONCE` is flushed at once |
 //! | full | 0, none to take (either bound) | messages of this read | `offer` hands the event back; the reader flushes and waits ([`HandOn::room`]), still watching its socket |
 //! | flushed | 0 (unused room given back) | empty (a spare vector) | after each read's messages, [`HandOn::flush`] |
 
-use crate::central::{CentralSender, Ticket};
+use super::{CentralSender, Reserved, Ticket};
 
 /// A reader hands on at most this many messages at once.
 const MAX_HANDED_AT_ONCE: usize = 256;
@@ -34,24 +35,20 @@ pub(crate) enum Refused<E> {
 
 /// What one connection's reader has for the central queue and has not handed on yet.
 pub(crate) struct HandOn<E> {
-    central: CentralSender<E>,
+    /// Room taken in the central queue and not spent yet (given back at each flush).
+    room: Reserved<E>,
     /// Messages decoded and given room in the central queue, not yet handed on.
     batch: Vec<E>,
     /// The bytes of the messages in `batch`.
     batch_bytes: usize,
-    /// Room taken in the central queue and not used yet (given back at each flush).
-    credit: usize,
-    byte_credit: usize,
 }
 
 impl<E> HandOn<E> {
     pub(crate) fn new(central: CentralSender<E>) -> Self {
         HandOn {
-            central,
+            room: Reserved::new(central),
             batch: Vec::new(),
             batch_bytes: 0,
-            credit: 0,
-            byte_credit: 0,
         }
     }
 
@@ -62,14 +59,15 @@ impl<E> HandOn<E> {
         event: E,
         ticket: Option<Ticket>,
     ) -> Result<(), QueueClosed> {
-        self.central
+        self.room
+            .central()
             .push_unbounded(event, ticket)
             .map_err(|_| QueueClosed)
     }
 
     /// Runs `reached` once the central task has taken everything handed on before it.
     pub(crate) fn push_marker(&self, reached: impl FnOnce() + Send + 'static) {
-        self.central.push_marker(reached);
+        self.room.central().push_marker(reached);
     }
 
     /// Adds `event` (decoded from `bytes` bytes) to the batch if the queue has room for it;
@@ -77,17 +75,13 @@ impl<E> HandOn<E> {
     #[inline]
     pub(crate) fn offer(&mut self, event: E, bytes: usize) -> Result<(), Refused<E>> {
         let bytes = if bytes < UNCOUNTED_BELOW { 0 } else { bytes };
-        if self.credit == 0 {
-            self.credit = self.central.try_reserve_up_to(CREDIT);
-            if self.credit == 0 {
-                return Err(Refused::Full(event));
-            }
-        }
-        if self.byte_credit < bytes && !self.take_bytes(bytes) {
+        if self.room.events() == 0 && self.room.try_events(CREDIT) == 0 {
             return Err(Refused::Full(event));
         }
-        self.credit -= 1;
-        self.byte_credit -= bytes;
+        if self.room.bytes() < bytes && !self.take_bytes(bytes) {
+            return Err(Refused::Full(event));
+        }
+        self.room.spend(bytes);
         self.push(event, bytes)
             .map_err(|QueueClosed| Refused::Closed)
     }
@@ -95,15 +89,7 @@ impl<E> HandOn<E> {
     /// Takes byte room for at least `bytes` more.
     fn take_bytes(&mut self, bytes: usize) -> bool {
         let want = bytes.max(BYTE_CREDIT);
-        if self.central.try_reserve_bytes(want) {
-            self.byte_credit += want;
-            return true;
-        }
-        if want > bytes && self.central.try_reserve_bytes(bytes) {
-            self.byte_credit += bytes;
-            return true;
-        }
-        false
+        self.room.try_bytes(want) || (want > bytes && self.room.try_bytes(bytes))
     }
 
     /// The queue has no room: hands on what was collected, then waits until it has room
@@ -116,28 +102,16 @@ impl<E> HandOn<E> {
         stop: impl std::future::Future<Output = ()>,
     ) -> Result<bool, QueueClosed> {
         self.flush()?;
-        let central = &self.central;
-        let room = async {
-            if !central.reserve().await {
-                return false;
-            }
-            if !central.reserve_bytes(bytes).await {
-                central.unreserve(1);
-                return false;
-            }
-            true
-        };
         let room = tokio::select! {
             biased;
-            room = room => room,
+            room = self.room.wait(bytes) => room,
             _ = stop => return Ok(false),
         };
-        if !room {
-            return Err(QueueClosed);
+        if room {
+            Ok(true)
+        } else {
+            Err(QueueClosed)
         }
-        self.credit = 1;
-        self.byte_credit = bytes;
-        Ok(true)
     }
 
     fn push(&mut self, event: E, bytes: usize) -> Result<(), QueueClosed> {
@@ -151,20 +125,17 @@ impl<E> HandOn<E> {
 
     /// Hands the collected messages to the central queue, and gives back unused room.
     pub(crate) fn flush(&mut self) -> Result<(), QueueClosed> {
-        self.central.unreserve(std::mem::take(&mut self.credit));
-        self.central
-            .unreserve_bytes(std::mem::take(&mut self.byte_credit));
+        self.room.release();
         let bytes = std::mem::take(&mut self.batch_bytes);
+        let central = self.room.central();
         if self.batch.len() <= 1 {
             // One message (a request awaiting its reply, typically): no batch to allocate.
             return match self.batch.pop() {
-                Some(event) => self.central.push_one(event, bytes).map_err(|_| QueueClosed),
+                Some(event) => central.push_one(event, bytes).map_err(|_| QueueClosed),
                 None => Ok(()),
             };
         }
-        let batch = std::mem::replace(&mut self.batch, self.central.batch_vec());
-        self.central
-            .push_batch(batch, bytes)
-            .map_err(|_| QueueClosed)
+        let batch = std::mem::replace(&mut self.batch, central.batch_vec());
+        central.push_batch(batch, bytes).map_err(|_| QueueClosed)
     }
 }

@@ -1,7 +1,13 @@
 //! The central queue: one typed queue per program that every handler feeds.
+//!
+//! | file | holds |
+//! | --- | --- |
+//! | `mod.rs` | the queue: [`central`], [`CentralSender`] (posting), [`Central`] (receiving), the bounds they share |
+//! | `reserve.rs` | `Reserved`: room taken ahead in the bounds, as a value that gives back what it does not use |
+//! | `hand_on.rs` | `HandOn`: a reader's messages of one read, handed on together within its `Reserved` room (the connections' and the bus's) |
+//! | `hint.rs` | the direct-write hint, scoped to the task that took a lone event |
 
 use std::{
-    cell::Cell,
     collections::VecDeque,
     fmt,
     sync::{
@@ -15,6 +21,15 @@ use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
 
 use crate::{budget::Budget, room::Room};
+
+mod hand_on;
+mod hint;
+mod reserve;
+
+pub(crate) use hand_on::{HandOn, QueueClosed, Refused};
+use hint::hint_reply_now;
+pub(crate) use hint::reply_now;
+use reserve::Reserved;
 
 /// The default bound of [`central`] queues: messages waiting for the program.
 pub const DEFAULT_CENTRAL_CAPACITY: usize = 1024;
@@ -36,35 +51,6 @@ enum Item<E> {
     /// Messages, in order, each counted in the bound; two or more (one comes as `Bounded`);
     /// their bytes in all.
     Batch(Vec<E>, Meta),
-}
-
-thread_local! {
-    /// Whether the event the central task on this thread took last came alone (not in a
-    /// batch of several from one read) and nothing else waited in the queue: a reply to it
-    /// may be written at once from the sending task. Replies to a batch are queued, so that
-    /// the connection's writer sends them in one write rather than one each; replies while
-    /// events wait are queued too, so that writers on other threads share the system calls.
-    /// Only a hint: it decides speed, never order.
-    ///
-    /// Scoped to the task that took the event (its id; `None` inside: a thread that is not
-    /// a Tokio task, a game loop's): another task that runs on this thread while the
-    /// central task waits for something else does not see it. The central task's next
-    /// `recv` sets it again.
-    static REPLY_NOW: Cell<Option<Option<tokio::task::Id>>> = const { Cell::new(None) };
-}
-
-/// Sets the hint (see [`REPLY_NOW`]) for the task running now, or clears it.
-#[inline]
-fn hint_reply_now(alone: bool) {
-    REPLY_NOW.set(alone.then(tokio::task::try_id));
-}
-
-/// See [`REPLY_NOW`]: whether this task took a lone event last, with nothing else waiting.
-#[inline]
-pub(crate) fn reply_now() -> bool {
-    REPLY_NOW
-        .get()
-        .is_some_and(|task| task == tokio::task::try_id())
 }
 
 /// The bound, shared by both sides: room for bounded events not yet received, and the count
@@ -454,34 +440,34 @@ impl<E> CentralSender<E> {
     }
 
     /// Takes room for up to `n` bounded events if there is some now; how many it got.
-    pub(crate) fn try_reserve_up_to(&self, n: usize) -> usize {
+    fn try_reserve_up_to(&self, n: usize) -> usize {
         self.bound.room.try_take_up_to(n)
     }
 
     /// Gives back room taken and not used.
-    pub(crate) fn unreserve(&self, n: usize) {
+    fn unreserve(&self, n: usize) {
         if n > 0 {
             self.bound.room.release(n);
         }
     }
 
     /// Waits for room for one bounded event; `false` once the queue is closed.
-    pub(crate) async fn reserve(&self) -> bool {
+    async fn reserve(&self) -> bool {
         self.bound.room.take(|| self.tx.is_closed()).await
     }
 
     /// Takes `n` bytes of the byte bound if they fit now.
-    pub(crate) fn try_reserve_bytes(&self, n: usize) -> bool {
+    fn try_reserve_bytes(&self, n: usize) -> bool {
         self.bound.bytes.try_take(n)
     }
 
     /// Gives back bytes taken and not used.
-    pub(crate) fn unreserve_bytes(&self, n: usize) {
+    fn unreserve_bytes(&self, n: usize) {
         self.bound.bytes.release(n);
     }
 
     /// Waits for `n` bytes of the byte bound; `false` once the queue is closed.
-    pub(crate) async fn reserve_bytes(&self, n: usize) -> bool {
+    async fn reserve_bytes(&self, n: usize) -> bool {
         self.bound.bytes.take(n, || self.tx.is_closed()).await
     }
 
@@ -502,7 +488,7 @@ impl<E> CentralSender<E> {
     }
 
     /// Hands on one message whose room (and `bytes`) was taken (no batch allocated for it).
-    pub(crate) fn push_one(&self, event: E, bytes: usize) -> Result<(), ()> {
+    fn push_one(&self, event: E, bytes: usize) -> Result<(), ()> {
         let meta = self.meta(bytes);
         self.send(Item::Bounded(event, meta), 1).map_err(|_| {
             self.bound.room.release(1);
@@ -511,7 +497,7 @@ impl<E> CentralSender<E> {
     }
 
     /// An empty vector for the next batch: one the central task emptied, if there is one.
-    pub(crate) fn batch_vec(&self) -> Vec<E> {
+    fn batch_vec(&self) -> Vec<E> {
         self.spare
             .lock()
             .pop()
@@ -519,7 +505,7 @@ impl<E> CentralSender<E> {
     }
 
     /// Queues messages for which room was reserved, one each, in order.
-    pub(crate) fn push_batch(&self, batch: Vec<E>, bytes: usize) -> Result<(), ()> {
+    fn push_batch(&self, batch: Vec<E>, bytes: usize) -> Result<(), ()> {
         let n = batch.len();
         if n == 0 {
             return Ok(());
@@ -735,7 +721,7 @@ impl<E> Central<E> {
     }
 
     /// Whether nothing else waits in the queue. Only then is a reply written from the
-    /// central task (see [`REPLY_NOW`]): the system call adds to the central task's work,
+    /// central task (see `hint.rs`): the system call adds to the central task's work,
     /// which is better left to the connection's writer (on another thread) while events
     /// queue up.
     fn idle(&self) -> bool {
@@ -924,39 +910,5 @@ impl<E> Iterator for Drain<'_, E> {
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         (0, Some(self.left))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn the_reply_hint_belongs_to_the_task_that_took_the_lone_event() {
-        let (tx, mut central) = central::<u8>(8);
-        tx.try_post(1).unwrap();
-        assert_eq!(central.recv().await, Some(1));
-        assert!(reply_now(), "a lone event, nothing else waiting");
-        // Another task on this same thread, run while the central task waits.
-        let other = tokio::spawn(async { reply_now() });
-        assert!(!other.await.unwrap(), "another task does not see the hint");
-        assert!(reply_now(), "the central task still does");
-        // Two events waiting: the first is not taken alone.
-        tx.try_post(2).unwrap();
-        tx.try_post(3).unwrap();
-        assert_eq!(central.recv().await, Some(2));
-        assert!(!reply_now(), "events wait behind it");
-        assert_eq!(central.recv().await, Some(3));
-        assert!(reply_now());
-    }
-
-    #[test]
-    fn the_reply_hint_works_on_a_plain_thread() {
-        let (tx, mut central) = central::<u8>(8);
-        tx.try_post(1).unwrap();
-        assert_eq!(central.try_recv(), Ok(1));
-        assert!(reply_now(), "a game loop's thread is its own central task");
-        let other = std::thread::spawn(reply_now).join().unwrap();
-        assert!(!other, "another thread does not see it");
     }
 }
