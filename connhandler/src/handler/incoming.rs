@@ -12,7 +12,6 @@ use std::{
 };
 
 use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpSocket},
     sync::Semaphore,
 };
@@ -20,23 +19,22 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::{
+    accept::AcceptLoop,
     builder::{sealed, DefaultPeer, PeerSource, WithHook},
     door::InDoor,
-    Connections, Core, HandlerBuilder, Kind,
+    Core, HandlerBuilder, Kind,
 };
 use crate::{
     addr::Address,
     budget::ReadBudget,
     central::CentralSender,
     codec::{FrameError, Framing, TcpMessageCodec},
-    conn::Admission,
     conn::Event,
     conn::{Framer, PeerHandle},
     group::BroadcastReport,
     limits::Refusal,
     limits::{PerIp, RateLimit},
     peer::Peer,
-    reason::{Farewell, RefusedBy},
 };
 
 /// The settings only an incoming handler has: where it listens, its backlog, its
@@ -550,28 +548,29 @@ impl std::error::Error for BindError {
     }
 }
 
+/// The listener's counts, kept by the accept loop (`accept.rs`), read by `stats`.
 #[derive(Default)]
-struct Counters {
-    accepted: AtomicU64,
-    refused: AtomicU64,
-    refused_full: AtomicU64,
-    refused_per_ip: AtomicU64,
-    refused_rate: AtomicU64,
-    refused_by_hook: AtomicU64,
-    refused_untrusted: AtomicU64,
-    accept_errors: AtomicU64,
-    failed_handshakes: AtomicU64,
+pub(super) struct Counters {
+    pub(super) accepted: AtomicU64,
+    pub(super) refused: AtomicU64,
+    pub(super) refused_full: AtomicU64,
+    pub(super) refused_per_ip: AtomicU64,
+    pub(super) refused_rate: AtomicU64,
+    pub(super) refused_by_hook: AtomicU64,
+    pub(super) refused_untrusted: AtomicU64,
+    pub(super) accept_errors: AtomicU64,
+    pub(super) failed_handshakes: AtomicU64,
 }
 
 impl Counters {
     /// Counts a refusal at the door, by its cause.
-    fn refused(&self, cause: &AtomicU64) {
+    pub(super) fn refused(&self, cause: &AtomicU64) {
         self.refused.fetch_add(1, Ordering::Relaxed);
         cause.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a refusal by the per-address caps, by its cause.
-    fn refused_per_address(&self, refusal: &Refusal) {
+    pub(super) fn refused_per_address(&self, refusal: &Refusal) {
         self.refused(match refusal {
             Refusal::PerIp => &self.refused_per_ip,
             Refusal::Rate => &self.refused_rate,
@@ -856,239 +855,4 @@ impl<P: Peer, F: Framing> Incoming<P, F> {
     pub async fn shutdown(&self) {
         self.core.shutdown().await
     }
-}
-
-struct AcceptLoop<P: Peer, F, E> {
-    listener: TcpListener,
-    connections: Arc<Connections<P, F, E>>,
-    door: Arc<InDoor>,
-    limit: Option<Arc<Semaphore>>,
-    /// Refused connections lingering over their last words, `MAX_LINGERING` at most.
-    lingering: Arc<Semaphore>,
-    listener_token: CancellationToken,
-    stats: Arc<Counters>,
-}
-
-impl<P, F, E> AcceptLoop<P, F, E>
-where
-    P: Peer,
-    F: Framing,
-    E: From<Event<P>> + Send + 'static,
-{
-    async fn run(self) {
-        loop {
-            let accepted = tokio::select! {
-                _ = self.listener_token.cancelled() => break,
-                accepted = self.listener.accept() => accepted,
-            };
-            match accepted {
-                Ok((stream, addr)) => self.serve(stream, addr),
-                Err(e) => {
-                    self.stats.accept_errors.fetch_add(1, Ordering::Relaxed);
-                    if is_per_connection(&e) {
-                        tracing::debug!("accept: {e}");
-                        continue;
-                    }
-                    // Out of file descriptors or memory: wait for some to be freed.
-                    tracing::error!("accept failed: {e}; retrying in 100 ms");
-                    tokio::select! {
-                        _ = self.listener_token.cancelled() => break,
-                        _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-                    }
-                }
-            }
-        }
-        tracing::info!("listener closed");
-    }
-
-    /// Admits a connection by the caps (counting a refusal by its cause; no event, which a
-    /// flood would make unbounded), then starts it.
-    /// Says goodbye to a connection refused at the door, when the peer kind has last words
-    /// for it ([`Peer::farewell`]): written, the write side shut down, and the socket held
-    /// until the peer closes or `close_timeout` passes, `MAX_LINGERING` at a time. Without
-    /// last words, or with every lingering place taken (a flood), the socket just closes.
-    fn refuse(&self, stream: tokio::net::TcpStream, by: RefusedBy) {
-        if !self.door.is_open() {
-            // Last words would go in plain TCP before a handshake the peer expects.
-            return;
-        }
-        let Some(msg) = P::farewell(&Farewell::Refused(by)) else {
-            return;
-        };
-        let Ok(framed) = self.connections.framer().frame(&msg) else {
-            return;
-        };
-        let Ok(place) = self.lingering.clone().try_acquire_owned() else {
-            return;
-        };
-        let (limit, stop) = (self.connections.close_timeout(), self.connections.token());
-        self.connections.spawn(async move {
-            let _place = place;
-            let mut stream = stream;
-            let goodbye = async {
-                stream.write_all(&framed.wire).await?;
-                stream.shutdown().await?;
-                let mut sink = [0u8; 256];
-                while stream.read(&mut sink).await? > 0 {}
-                Ok::<(), io::Error>(())
-            };
-            tokio::select! {
-                _ = tokio::time::timeout(limit, goodbye) => {}
-                _ = stop.cancelled() => {}
-            }
-        });
-    }
-
-    fn serve(&self, stream: tokio::net::TcpStream, addr: SocketAddr) {
-        let stats = &self.stats;
-        let slot = match &self.limit {
-            None => None,
-            Some(limit) => match limit.clone().try_acquire_owned() {
-                Ok(slot) => Some(slot),
-                Err(_) => {
-                    stats.refused(&stats.refused_full);
-                    tracing::debug!(%addr, "max_connections reached; connection refused");
-                    self.refuse(stream, RefusedBy::MaxConnections);
-                    return;
-                }
-            },
-        };
-        if !self.door.is_open() {
-            self.serve_through_door(stream, addr, slot);
-            return;
-        }
-        let Some((stream, addr_slot)) = self.admit(stream, addr) else {
-            return;
-        };
-        let Some(data) = self.connections.make_peer(addr) else {
-            stats.refused(&stats.refused_by_hook);
-            return;
-        };
-        stats.accepted.fetch_add(1, Ordering::Relaxed);
-        let admission = Admission {
-            slot,
-            addr: addr_slot,
-        };
-        self.connections
-            .start(stream, addr, data, admission, Default::default());
-    }
-
-    /// Admits a connection from `addr` by the per-address caps, or refuses it (counted, and
-    /// given its last words where the handler speaks plain TCP): `None`.
-    fn admit(
-        &self,
-        stream: tokio::net::TcpStream,
-        addr: SocketAddr,
-    ) -> Option<(tokio::net::TcpStream, Option<crate::limits::AddrSlot>)> {
-        let stats = &self.stats;
-        match self.connections.admit(addr.ip()) {
-            Ok(a) => Some((stream, a)),
-            Err(refusal) => {
-                stats.refused_per_address(&refusal);
-                tracing::debug!(%addr, ?refusal, "connection refused");
-                let by = match refusal {
-                    Refusal::PerIp => RefusedBy::PerIp,
-                    Refusal::Rate => RefusedBy::ConnectRate,
-                };
-                self.refuse(stream, by);
-                None
-            }
-        }
-    }
-
-    /// A connection with a door to pass (PROXY header, TLS, WebSocket): in a task of its
-    /// own, holding its `max_connections` slot, within `handshake_timeout`. Without a PROXY
-    /// header the per-address caps apply before any handshake work; with one, to the
-    /// client it names.
-    fn serve_through_door(
-        &self,
-        stream: tokio::net::TcpStream,
-        addr: SocketAddr,
-        slot: Option<tokio::sync::OwnedSemaphorePermit>,
-    ) {
-        let proxied = self.door.proxy && self.door.trusts(addr.ip());
-        if self.door.proxy && !proxied && !self.door.serve_direct {
-            self.stats.refused(&self.stats.refused_untrusted);
-            tracing::debug!(%addr, "not a trusted load balancer: refused (a PROXY header is expected)");
-            return;
-        }
-        let (mut stream, early) = if proxied {
-            (stream, None)
-        } else {
-            let Some((stream, addr_slot)) = self.admit(stream, addr) else {
-                return;
-            };
-            (stream, Some(addr_slot))
-        };
-        let (door, connections, stats) = (
-            self.door.clone(),
-            self.connections.clone(),
-            self.stats.clone(),
-        );
-        let stop = connections.token();
-        self.connections.spawn(async move {
-            let pass = async {
-                let (client, balancer) = door.client_addr(&mut stream, addr, proxied).await?;
-                let addr_slot = match early {
-                    Some(a) => a,
-                    None => match connections.admit(client.ip()) {
-                        Ok(a) => a,
-                        Err(refusal) => {
-                            stats.refused_per_address(&refusal);
-                            return Ok(None);
-                        }
-                    },
-                };
-                let mut opened = crate::conn::Opened::default();
-                opened.info.proxied_by = balancer;
-                let (passed, opened) = door.handshake(stream, opened).await?;
-                Ok::<_, io::Error>(Some((passed, client, opened, addr_slot)))
-            };
-            let passed = tokio::select! {
-                _ = stop.cancelled() => return,
-                passed = tokio::time::timeout(door.timeout, pass) => passed,
-            };
-            let (passed, client, opened, addr_slot) = match passed {
-                Ok(Ok(Some(passed))) => passed,
-                Ok(Ok(None)) => return,
-                Ok(Err(e)) => {
-                    stats.failed_handshakes.fetch_add(1, Ordering::Relaxed);
-                    #[cfg(feature = "tls")]
-                    if let Some(hint) = crate::transport::tls::hint(&e) {
-                        tracing::warn!(%addr, "TLS handshake failed: {e}; {hint}");
-                        return;
-                    }
-                    tracing::debug!(%addr, "handshake failed: {e}");
-                    return;
-                }
-                Err(_) => {
-                    stats.failed_handshakes.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(%addr, "handshake_timeout passed");
-                    return;
-                }
-            };
-            let Some(data) = connections.make_peer(client) else {
-                stats.refused(&stats.refused_by_hook);
-                return;
-            };
-            stats.accepted.fetch_add(1, Ordering::Relaxed);
-            let admission = Admission {
-                slot,
-                addr: addr_slot,
-            };
-            connections.start_passed(passed, client, data, admission, opened);
-        });
-    }
-}
-
-/// Accept errors that concern one connection only (it was reset before we took it).
-fn is_per_connection(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::Interrupted
-            | io::ErrorKind::WouldBlock
-    )
 }

@@ -5,13 +5,15 @@
 //! | room | owns |
 //! | --- | --- |
 //! | `builder.rs` | [`HandlerBuilder`]: the settings every handler has, as plain methods; a kind parameter ([`Listen`], [`Connect`]) carries the settings of one kind |
-//! | `incoming.rs` | the listen settings, [`Incoming`], its accept loop, broadcast and stats |
+//! | `incoming.rs` | the listen settings, [`Incoming`], its broadcast and stats |
+//! | `accept.rs` | the accept loop, and a connection at the door (`Arrival`: its slot, its admission, the door's steps, one serve tail; a state table) |
 //! | `outgoing.rs` | the connect settings, [`Outgoing`], its connect/retry/reconnect driver |
 //! | `door.rs` | the steps a new connection takes before it is served: PROXY header, TLS, WebSocket upgrade |
 //! | here | what both kinds share: the handle's core (name, shutdown, close on drop) and what their tasks need to start connections |
 //!
 //! Handlers depend on `conn` (one connection) and `central`; nothing below depends on them.
 
+mod accept;
 mod builder;
 mod door;
 mod incoming;
