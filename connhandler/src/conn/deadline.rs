@@ -1,15 +1,13 @@
 //! The reader's deadlines: the first-message time-out (a new connection said nothing), the
 //! idle time-out (nothing arrived) and the frame time-out (part of a frame arrived and the
-//! rest did not), behind one timer.
+//! rest did not), behind one timer, which is armed for the conversation's deadlines too
+//! (the handshake's and the heartbeat's, kept by `talk/conversation.rs`).
 //!
 //! | time-out | armed | reset | fires at |
 //! | --- | --- | --- | --- |
 //! | first message | when set, from the start | never; disarmed by the first bytes (a frame that then trickles in is the frame time-out's) | opened + `first_message_timeout` |
 //! | idle | when set, from the start | by every read that got bytes | last read + `idle_timeout` |
 //! | frame | when a read leaves part of a frame buffered that was not there before, or begins a new frame after whole ones | when the buffer ends on a frame boundary; a frame that completes starts the next one's clock | its first byte's read + `frame_timeout`, moved later by `1 / min_frame_rate` s for each byte that arrives, never past the last read + `frame_timeout`: a frame that keeps arriving at the minimum rate is never cut, one that slows below it is cut within `frame_timeout` however much came before; moved later too by the time the reader itself held reading (backpressure, a full central queue, a short read budget) |
-//! | handshake | with a version handshake, from the start | never; disarmed when the peer's hello is accepted | opened + the handshake's time-out |
-//! | heartbeat: ping | with a heartbeat | by every read that got bytes, and by each ping sent | the later of the last read and the last ping + `every` (not a time-out: the reader sends a ping) |
-//! | heartbeat: silence | with a heartbeat | by every read that got bytes | last read + the allowance |
 //!
 //! The timer is armed once at the earliest deadline and is not touched per message: a
 //! deadline that moves later (the idle one, on each read) is found when the timer fires, and
@@ -37,19 +35,9 @@ pub(crate) struct TimeoutSettings {
     pub(crate) frame: Option<Duration>,
     /// Bytes per second an unfinished frame may take beyond `frame`.
     pub(crate) min_frame_rate: Option<u32>,
-    /// The version handshake's time-out.
-    pub(crate) handshake: Option<Duration>,
-    /// The heartbeat: a ping after this much quiet, a cut after that much silence.
+    /// The heartbeat: a ping after this much quiet, a cut after that much silence (kept by
+    /// the conversation; here for the control-frame rate it needs).
     pub(crate) heartbeat: Option<(Duration, Duration)>,
-}
-
-/// What the timer found due.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Due {
-    /// A time-out: the connection is cut.
-    Cut(Timeout),
-    /// The heartbeat's ping is due.
-    Ping,
 }
 
 /// When the reader gives up waiting, and why. Kept small: one per connection.
@@ -60,12 +48,6 @@ pub(crate) struct Deadlines {
     heard: bool,
     /// Whether a whole message arrived.
     spoke: bool,
-    /// Whether the peer's hello was accepted (true without a handshake).
-    greeted: bool,
-    /// When the connection opened (the handshake's deadline counts from it).
-    opened: Instant,
-    /// The last heartbeat ping sent.
-    last_ping: Option<Instant>,
     /// The last read that got bytes; until one does, when the connection opened.
     last_read: Instant,
     /// When the unfinished frame is due (see the table), and the bytes of it buffered.
@@ -76,15 +58,11 @@ pub(crate) struct Deadlines {
 
 impl Deadlines {
     pub(crate) fn new(set: Arc<ConnSettings>) -> Self {
-        let now = Instant::now();
         Deadlines {
-            greeted: set.timeouts.handshake.is_none(),
             set,
             heard: false,
             spoke: false,
-            opened: now,
-            last_ping: None,
-            last_read: now,
+            last_read: Instant::now(),
             frame: None,
             sleep: None,
         }
@@ -95,19 +73,9 @@ impl Deadlines {
     pub(crate) fn on_read(&mut self) {
         self.heard = true;
         let set = &self.set.timeouts;
-        if set.idle.is_some() || set.frame.is_some() || set.heartbeat.is_some() {
+        if set.idle.is_some() || set.frame.is_some() {
             self.last_read = Instant::now();
         }
-    }
-
-    /// The peer's hello was accepted: the handshake's deadline is gone.
-    pub(crate) fn on_greeted(&mut self) {
-        self.greeted = true;
-    }
-
-    /// The heartbeat's ping was sent.
-    pub(crate) fn on_ping(&mut self) {
-        self.last_ping = Some(Instant::now());
     }
 
     /// A whole message arrived.
@@ -161,13 +129,13 @@ impl Deadlines {
         }
     }
 
-    /// The earliest deadline, if any is armed, with what is due then.
-    pub(crate) fn next(&self) -> Option<(Instant, Due)> {
+    /// The earliest deadline, if any is armed, with the time-out due then.
+    pub(crate) fn next(&self) -> Option<(Instant, Timeout)> {
         self.deadlines().min_by_key(|(at, _)| *at)
     }
 
     /// Every armed deadline.
-    fn deadlines(&self) -> impl Iterator<Item = (Instant, Due)> {
+    fn deadlines(&self) -> impl Iterator<Item = (Instant, Timeout)> {
         let set = &self.set.timeouts;
         // Until bytes arrive, `last_read` is when the connection opened.
         let first = (!self.heard)
@@ -179,30 +147,15 @@ impl Deadlines {
             .frame
             .zip(self.frame)
             .map(|(t, (due, _))| (due, Timeout::Frame(t)));
-        let handshake = set
-            .handshake
-            .filter(|_| !self.greeted)
-            .map(|t| (self.opened + t, Timeout::Handshake(t)));
-        let silence = set
-            .heartbeat
-            .map(|(_, allowed)| (self.last_read + allowed, Timeout::Heartbeat(allowed)));
-        let cut = [first, idle, frame, handshake, silence]
-            .into_iter()
-            .flatten()
-            .map(|(at, t)| (at, Due::Cut(t)));
-        let ping = set.heartbeat.map(|(every, _)| {
-            let quiet_since = self
-                .last_ping
-                .map_or(self.last_read, |p| p.max(self.last_read));
-            (quiet_since + every, Due::Ping)
-        });
-        cut.chain(ping)
+        [first, idle, frame].into_iter().flatten()
     }
 
-    /// Waits for the timer, arming it first at the earliest deadline (never, when none is
-    /// set). When it returns, ask [`expired`](Self::expired).
-    pub(crate) async fn timer(&mut self) {
-        let Some((at, _)) = self.next() else {
+    /// Waits for the timer, arming it first at the earliest deadline, or at `also` (the
+    /// conversation's) if that comes first (never, when none is set). When it returns, ask
+    /// [`expired`](Self::expired), then the conversation.
+    pub(crate) async fn timer(&mut self, also: Option<Instant>) {
+        let ours = self.next().map(|(at, _)| at);
+        let Some(at) = [ours, also].into_iter().flatten().min() else {
             return std::future::pending().await;
         };
         let sleep = match &mut self.sleep {
@@ -217,15 +170,14 @@ impl Deadlines {
         sleep.as_mut().await
     }
 
-    /// After the timer fired: what is due, if anything is (else the deadline moved later,
-    /// and the next wait re-arms the timer).
-    pub(crate) fn expired(&self) -> Option<Due> {
+    /// After the timer fired: the time-out due, if one is (else the deadline moved later,
+    /// or the conversation's was due, and the next wait re-arms the timer).
+    pub(crate) fn expired(&self) -> Option<Timeout> {
         let now = Instant::now();
-        // A cut that is due wins over a ping that is due.
         self.deadlines()
             .filter(|(at, _)| *at <= now)
-            .min_by_key(|(at, due)| (matches!(due, Due::Ping), *at))
-            .map(|(_, due)| due)
+            .min_by_key(|(at, _)| *at)
+            .map(|(_, t)| t)
     }
 }
 
@@ -304,7 +256,7 @@ mod tests {
             held += 1;
             d.after_decode(false, || Some(held));
             if let Some(due) = d.expired() {
-                assert_eq!(due, Due::Cut(Timeout::Frame(Duration::from_secs(2))));
+                assert_eq!(due, Timeout::Frame(Duration::from_secs(2)));
                 break Instant::now() - slowed;
             }
             assert!(
@@ -332,17 +284,11 @@ mod tests {
             idle: Some(Duration::from_secs(300)),
             ..Default::default()
         });
-        assert!(matches!(
-            d.next(),
-            Some((_, Due::Cut(Timeout::FirstMessage(_))))
-        ));
+        assert!(matches!(d.next(), Some((_, Timeout::FirstMessage(_)))));
         tokio::time::advance(Duration::from_secs(31)).await;
-        assert!(matches!(
-            d.expired(),
-            Some(Due::Cut(Timeout::FirstMessage(_)))
-        ));
+        assert!(matches!(d.expired(), Some(Timeout::FirstMessage(_))));
         d.on_read();
-        assert!(matches!(d.next(), Some((_, Due::Cut(Timeout::Idle(_))))));
+        assert!(matches!(d.next(), Some((_, Timeout::Idle(_)))));
         assert!(d.expired().is_none());
     }
 
@@ -354,60 +300,18 @@ mod tests {
         });
         let started = Instant::now();
         // Armed at the idle deadline as it is now: 10 s.
-        assert!(tokio::time::timeout(Duration::from_secs(1), d.timer())
+        assert!(tokio::time::timeout(Duration::from_secs(1), d.timer(None))
             .await
             .is_err());
         tokio::time::advance(Duration::from_secs(4)).await;
         // A read moves the deadline to 15 s; the timer is not touched.
         d.on_read();
-        d.timer().await;
+        d.timer(None).await;
         assert_eq!(Instant::now() - started, Duration::from_secs(10));
         assert!(d.expired().is_none(), "fired early: no time-out yet");
         // Re-armed when it fired.
-        d.timer().await;
+        d.timer(None).await;
         assert_eq!(Instant::now() - started, Duration::from_secs(15));
-        assert!(matches!(d.expired(), Some(Due::Cut(Timeout::Idle(_)))));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_heartbeat_pings_when_quiet_and_cuts_after_the_allowance() {
-        let mut d = with(TimeoutSettings {
-            heartbeat: Some((Duration::from_secs(2), Duration::from_secs(5))),
-            ..Default::default()
-        });
-        let start = Instant::now();
-        d.timer().await;
-        assert_eq!(d.expired(), Some(Due::Ping));
-        assert_eq!(Instant::now() - start, Duration::from_secs(2));
-        d.on_ping();
-        d.timer().await;
-        assert_eq!(d.expired(), Some(Due::Ping), "quiet since the ping");
-        assert_eq!(Instant::now() - start, Duration::from_secs(4));
-        // The pong comes: both deadlines move.
-        d.on_read();
-        d.on_ping();
-        let (at, due) = d.next().unwrap();
-        assert_eq!((at - start, due), (Duration::from_secs(6), Due::Ping));
-        tokio::time::advance(Duration::from_secs(5)).await;
-        assert_eq!(
-            d.expired(),
-            Some(Due::Cut(Timeout::Heartbeat(Duration::from_secs(5)))),
-            "silent for the allowance: the cut wins"
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn the_handshake_deadline_goes_with_the_hello() {
-        let mut d = with(TimeoutSettings {
-            handshake: Some(Duration::from_secs(3)),
-            ..Default::default()
-        });
-        d.on_read();
-        assert!(matches!(
-            d.next(),
-            Some((_, Due::Cut(Timeout::Handshake(_))))
-        ));
-        d.on_greeted();
-        assert!(d.next().is_none());
+        assert!(matches!(d.expired(), Some(Timeout::Idle(_))));
     }
 }

@@ -331,7 +331,7 @@ where
         decoded: false,
         work: 0,
         slot: admission.slot,
-        conversation: crate::talk::Conversation::new(ctx.talk),
+        conversation: crate::talk::Conversation::new(ctx.talk, tokio::time::Instant::now()),
         last_words: false,
     };
     let done = ctx.tracker.spawn(reader.run(read, writer).instrument(span));

@@ -28,7 +28,7 @@ use tokio::{sync::OwnedSemaphorePermit, task::JoinHandle, time::Instant};
 
 use super::{
     close::{linger, CloseWait},
-    deadline::{Deadlines, Due},
+    deadline::Deadlines,
     event::Event,
     handle::PeerHandle,
     pressure::Flight,
@@ -46,7 +46,7 @@ use crate::{
     message::Decode,
     peer::Peer,
     reason::{Disconnect, DisconnectReason, Farewell},
-    talk::{Conversation, Step},
+    talk::{Conversation, Due, Step},
     tap::{Direction, Tap},
     transport::ReadHalf,
 };
@@ -285,7 +285,7 @@ where
                 Ok(0) => return Box::pin(self.at_end(handle, read)).await,
                 Ok(n) => {
                     self.work += n;
-                    self.deadlines.on_read();
+                    self.heard();
                     if let Err(per_ip) = self.limiter.take(Limited::Bytes, n as u64) {
                         return Some(DisconnectReason::RateLimited {
                             what: Limited::Bytes,
@@ -487,7 +487,6 @@ where
             }
             Step::Greeted(version) => {
                 shared.set_peer_version(version);
-                self.deadlines.on_greeted();
                 match self.connected(handle) {
                     Ok(()) => Ok(None),
                     Err(closed) => Err(Held::Stop(closed.into())),
@@ -515,9 +514,18 @@ where
             })
     }
 
+    /// Bytes arrived: the deadlines that count from the last read move (the connection's,
+    /// and the heartbeat's if the conversation has one).
+    #[inline]
+    fn heard(&mut self) {
+        self.deadlines.on_read();
+        if self.conversation.listens() {
+            self.conversation.heard(Instant::now());
+        }
+    }
+
     /// The heartbeat's ping is due: the protocol's ping, or the framing's own (WebSocket).
     fn ping(&mut self) {
-        self.deadlines.on_ping();
         if let Some(frame) = self.framing.ping_frame() {
             self.shared.queue_reply(frame);
         } else if let Some(ping) = Conversation::ping(self.shared.talk()) {
@@ -664,7 +672,7 @@ where
                 watch.fin_deadline = Some(Instant::now() + self.settings.close_timeout);
             }
             Ok(0) => return Err(Some(DisconnectReason::ClosedByPeer)),
-            Ok(_) => self.deadlines.on_read(),
+            Ok(_) => self.heard(),
             Err(e)
                 if matches!(
                     e.kind(),
@@ -834,21 +842,26 @@ where
             tokio::select! {
                 biased;
                 _ = closed => Woke::Closed,
-                _ = self.deadlines.timer() => Woke::Timer,
+                _ = self.deadlines.timer(self.conversation.next_deadline()) => Woke::Timer,
                 ready = read.readable() => Woke::Readable(ready),
                 _ = pause => Woke::Pause,
             }
         };
         match woke {
             Woke::Closed => Err(None),
-            Woke::Timer => match self.deadlines.expired() {
-                Some(Due::Cut(which)) => Err(Some(DisconnectReason::TimedOut(which))),
-                Some(Due::Ping) => {
-                    self.ping();
-                    Ok(())
+            Woke::Timer => {
+                if let Some(which) = self.deadlines.expired() {
+                    return Err(Some(DisconnectReason::TimedOut(which)));
                 }
-                None => Ok(()),
-            },
+                match self.conversation.on_time(Instant::now()) {
+                    Some(Due::Cut(which)) => Err(Some(DisconnectReason::TimedOut(which))),
+                    Some(Due::Ping) => {
+                        self.ping();
+                        Ok(())
+                    }
+                    None => Ok(()),
+                }
+            }
             Woke::Readable(ready) => ready.map_err(|e| Some(DisconnectReason::Io(e))),
             Woke::Pause => {
                 match (self.framing.chunked()).and_then(|c| c.end_pending(self.buf.bytes())) {

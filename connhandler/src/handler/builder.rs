@@ -659,7 +659,6 @@ impl<K: Kind, P: Peer, F: Framing, H> HandlerBuilder<K, P, F, H> {
         P::Send: Hello,
         P::Recv: Hello,
     {
-        self.settings.timeouts.handshake = Some(handshake.time_limit());
         self.talk.handshake = Some(Greeting::new(handshake));
         self
     }

@@ -1,8 +1,17 @@
 //! The conversation of one connection as a state machine with no I/O: our hello when the
-//! connection opens, each received message in and a [`Step`] out, the ping when the
-//! heartbeat's deadline says one is due. The reader moves messages through it and carries
-//! out the steps (hand a message on, queue a reply, push `Connected`, close with a reason and
-//! last words); the deadlines stay with the connection's clock (`conn/deadline.rs`).
+//! connection opens, each received message in and a [`Step`] out, and its own deadlines (the
+//! handshake's, the heartbeat's ping and silence): [`Conversation::next_deadline`] says when
+//! it next wants the time, [`Conversation::on_time`] what is due then. The reader moves
+//! messages through it, tells it when bytes arrive, arms the connection's one timer for its
+//! deadline too, and carries out the steps (hand a message on, queue a reply, push
+//! `Connected`, send the ping, close with a reason and last words). Times are given to it,
+//! never read by it: tests drive it with instants of their own.
+//!
+//! | deadline | armed | moved | due |
+//! | --- | --- | --- | --- |
+//! | handshake | with a version handshake, from the start | never; gone once the peer's hello is accepted | `Cut(Handshake)` at opened + the handshake's time limit |
+//! | heartbeat: ping | with a heartbeat | by every read that got bytes, and by each ping due | `Ping` at the later of the last read and the last ping + `every` |
+//! | heartbeat: silence | with a heartbeat | by every read that got bytes | `Cut(Heartbeat)` at the last read + the allowance; a cut due wins over a ping due |
 //!
 //! | state | message in | step out | state after |
 //! | --- | --- | --- | --- |
@@ -19,8 +28,24 @@
 //! A connection with no version handshake starts greeted; one with neither a handshake nor a
 //! heartbeat never calls it (`Talk::watches_messages`).
 
+use std::time::Duration;
+
+use tokio::time::Instant;
+
 use super::{Greeting, Talk, Version};
-use crate::{peer::Peer, reason::DisconnectReason};
+use crate::{
+    peer::Peer,
+    reason::{DisconnectReason, Timeout},
+};
+
+/// What the conversation's clock found due.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Due {
+    /// A time-out: the connection is cut.
+    Cut(Timeout),
+    /// The heartbeat's ping is due.
+    Ping,
+}
 
 /// What the reader does with a received message.
 pub(crate) enum Step<P: Peer> {
@@ -43,21 +68,86 @@ pub(crate) enum Step<P: Peer> {
     Stop(DisconnectReason),
 }
 
-/// The conversation's state: whether the peer's hello came, and what version it said.
-#[derive(Debug, Clone, Default)]
+/// The conversation's state: whether the peer's hello came, and what version it said; its
+/// clock.
+#[derive(Debug, Clone)]
 pub(crate) struct Conversation {
     greeted: bool,
     peer_version: Option<Version>,
+    /// The handshake's time limit, until the hello is accepted.
+    handshake: Option<Duration>,
+    /// The heartbeat: a ping after `every` of quiet, a cut after the allowance of silence.
+    heartbeat: Option<(Duration, Duration)>,
+    /// When the connection opened (the handshake's deadline counts from it).
+    opened: Instant,
+    /// The last read that got bytes; until one does, when the connection opened.
+    heard: Instant,
+    /// The last ping due.
+    pinged: Option<Instant>,
 }
 
 impl Conversation {
-    /// A connection's conversation at its start: greeted already when there is no version
-    /// handshake.
-    pub(crate) fn new<P: Peer>(talk: &Talk<P>) -> Conversation {
+    /// A connection's conversation as it opens at `now`: greeted already when there is no
+    /// version handshake.
+    pub(crate) fn new<P: Peer>(talk: &Talk<P>, now: Instant) -> Conversation {
         Conversation {
             greeted: talk.handshake.is_none(),
             peer_version: None,
+            handshake: talk.handshake.as_ref().map(|g| g.config.time_limit()),
+            heartbeat: talk
+                .heartbeat
+                .map(|b| (b.config.interval(), b.config.silence_allowed())),
+            opened: now,
+            heard: now,
+            pinged: None,
         }
+    }
+
+    /// Whether the conversation wants to know when bytes arrive (it has a heartbeat).
+    #[inline]
+    pub(crate) fn listens(&self) -> bool {
+        self.heartbeat.is_some()
+    }
+
+    /// Bytes arrived at `now`.
+    #[inline]
+    pub(crate) fn heard(&mut self, now: Instant) {
+        self.heard = now;
+    }
+
+    /// Every deadline armed now.
+    fn deadlines(&self) -> impl Iterator<Item = (Instant, Due)> {
+        let handshake = self
+            .handshake
+            .filter(|_| !self.greeted)
+            .map(|t| (self.opened + t, Due::Cut(Timeout::Handshake(t))));
+        let silence = self
+            .heartbeat
+            .map(|(_, allowed)| (self.heard + allowed, Due::Cut(Timeout::Heartbeat(allowed))));
+        let ping = self.heartbeat.map(|(every, _)| {
+            let quiet_since = self.pinged.map_or(self.heard, |p| p.max(self.heard));
+            (quiet_since + every, Due::Ping)
+        });
+        [handshake, silence, ping].into_iter().flatten()
+    }
+
+    /// The earliest instant something may be due (the connection's timer is armed for it).
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.deadlines().map(|(at, _)| at).min()
+    }
+
+    /// The time is `now`: what is due, if anything (a cut wins over a ping). A ping due is
+    /// counted as sent: the next one is due `every` later.
+    pub(crate) fn on_time(&mut self, now: Instant) -> Option<Due> {
+        let due = self
+            .deadlines()
+            .filter(|(at, _)| *at <= now)
+            .min_by_key(|(at, due)| (matches!(due, Due::Ping), *at))
+            .map(|(_, due)| due);
+        if due == Some(Due::Ping) {
+            self.pinged = Some(now);
+        }
+        due
     }
 
     /// Whether the peer's hello came (or none was needed): the connection is connected.
@@ -164,7 +254,8 @@ impl Conversation {
 
 #[cfg(test)]
 mod tests {
-    //! The conversation in memory: messages in, steps out; no sockets, no clock.
+    //! The conversation in memory: messages in, steps out, instants given; no sockets, no
+    //! clock read.
 
     use bytes::Bytes;
 
@@ -243,7 +334,7 @@ mod tests {
     #[test]
     fn a_hello_of_an_accepted_version_greets_then_messages_go_on() {
         let talk = talk(true, None);
-        let mut c = Conversation::new(&talk);
+        let mut c = Conversation::new(&talk, Instant::now());
         assert!(!c.greeted());
         assert_eq!(
             Conversation::hello(&talk).as_deref(),
@@ -260,7 +351,7 @@ mod tests {
     #[test]
     fn anything_but_a_hello_first_is_no_hello() {
         let talk = talk(true, None);
-        let mut c = Conversation::new(&talk);
+        let mut c = Conversation::new(&talk, Instant::now());
         assert!(matches!(
             c.receive(&talk, msg("data")),
             Step::Stop(DisconnectReason::NoHello)
@@ -271,7 +362,7 @@ mod tests {
     #[test]
     fn a_refused_version_is_answered_with_our_rejection() {
         let talk = talk(true, None);
-        let mut c = Conversation::new(&talk);
+        let mut c = Conversation::new(&talk, Instant::now());
         match c.receive(&talk, msg("hello 2.0.0 abc")) {
             Step::Refuse {
                 reason:
@@ -300,7 +391,7 @@ mod tests {
     #[test]
     fn the_same_version_with_other_messages_is_refused() {
         let talk = talk(true, None);
-        let mut c = Conversation::new(&talk);
+        let mut c = Conversation::new(&talk, Instant::now());
         match c.receive(&talk, msg("hello 1.2.0 def")) {
             Step::Refuse {
                 reason:
@@ -324,7 +415,7 @@ mod tests {
     #[test]
     fn the_peers_rejection_ends_it_naming_what_it_said() {
         let talk = talk(true, None);
-        let mut c = Conversation::new(&talk);
+        let mut c = Conversation::new(&talk, Instant::now());
         assert!(matches!(
             c.receive(&talk, msg("hello 1.2.5 abc")),
             Step::Greeted(_)
@@ -345,7 +436,7 @@ mod tests {
             false,
             Some(Heartbeat::every(std::time::Duration::from_secs(5))),
         );
-        let mut c = Conversation::new(&talk);
+        let mut c = Conversation::new(&talk, Instant::now());
         assert!(c.greeted(), "no handshake: greeted from the start");
         assert_eq!(Conversation::ping(&talk).as_deref(), Some(&b"ping"[..]));
         match c.receive(&talk, msg("ping")) {
@@ -378,5 +469,70 @@ mod tests {
             false,
             Some(Heartbeat::every(std::time::Duration::from_secs(5)).deliver(true)),
         )
+    }
+
+    fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    #[test]
+    fn a_heartbeat_pings_when_quiet_and_cuts_after_the_allowance() {
+        let talk = talk(false, Some(Heartbeat::every(secs(2)).allowance(secs(5))));
+        let start = Instant::now();
+        let mut c = Conversation::new(&talk, start);
+        assert!(c.listens());
+        assert_eq!(c.next_deadline(), Some(start + secs(2)));
+        assert_eq!(c.on_time(start + secs(1)), None, "not quiet long enough");
+        assert_eq!(c.on_time(start + secs(2)), Some(Due::Ping));
+        assert_eq!(
+            c.next_deadline(),
+            Some(start + secs(4)),
+            "quiet since the ping"
+        );
+        assert_eq!(c.on_time(start + secs(4)), Some(Due::Ping));
+        // The pong comes: both deadlines move.
+        c.heard(start + secs(4));
+        assert_eq!(c.next_deadline(), Some(start + secs(6)));
+        assert_eq!(
+            c.on_time(start + secs(9)),
+            Some(Due::Cut(Timeout::Heartbeat(secs(5)))),
+            "silent for the allowance: the cut wins over the ping due"
+        );
+    }
+
+    #[test]
+    fn the_handshake_deadline_goes_with_the_hello() {
+        let talk = talk(true, None);
+        let start = Instant::now();
+        let mut c = Conversation::new(&talk, start);
+        let limit = talk
+            .handshake
+            .as_ref()
+            .map(|g| g.config.time_limit())
+            .unwrap();
+        assert_eq!(c.next_deadline(), Some(start + limit));
+        assert_eq!(c.on_time(start + limit - secs(1)), None);
+        assert!(matches!(
+            c.receive(&talk, msg("hello 1.2.5 abc")),
+            Step::Greeted(_)
+        ));
+        assert_eq!(c.next_deadline(), None);
+        assert_eq!(c.on_time(start + limit + secs(1)), None);
+        // Without the hello, the time-out.
+        let mut late = Conversation::new(&talk, start);
+        assert_eq!(
+            late.on_time(start + limit),
+            Some(Due::Cut(Timeout::Handshake(limit)))
+        );
+    }
+
+    #[test]
+    fn without_a_handshake_or_heartbeat_nothing_is_ever_due() {
+        let talk = talk(false, None);
+        let start = Instant::now();
+        let mut c = Conversation::new(&talk, start);
+        assert!(!c.listens());
+        assert_eq!(c.next_deadline(), None);
+        assert_eq!(c.on_time(start + secs(3600)), None);
     }
 }

@@ -71,7 +71,7 @@ mod version;
 
 use std::time::Duration;
 
-pub(crate) use conversation::{Conversation, Step};
+pub(crate) use conversation::{Conversation, Due, Step};
 pub use heartbeat::{Beat, Beats, Heartbeat};
 pub(crate) use pending::Pending;
 #[cfg(feature = "nats")]
