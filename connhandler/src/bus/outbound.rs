@@ -18,7 +18,7 @@ use crate::{
     budget::Budget,
     message::{Decode, Encode},
     peer::Peer,
-    talk::{Reply, RequestError, Retime, Slot},
+    talk::{Filler, Reply, RequestError, Retime, Slot},
 };
 
 struct Out {
@@ -164,7 +164,7 @@ pub(super) fn request<P: Peer>(bus: &Inner<P>, subject: &str, msg: &P::Send) -> 
     let slot = Arc::new(Slot::new());
     let (retime, mut timeout) = Retime::own(bus.request_timeout);
     let (client, token, subject) = (bus.client.clone(), bus.token.clone(), subject.to_owned());
-    let filled = slot.clone();
+    let filled = Filler::new(slot.clone());
     let started = Instant::now();
     tokio::spawn(async move {
         let _permit = permit;

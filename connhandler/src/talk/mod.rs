@@ -77,6 +77,8 @@ pub(crate) use pending::Pending;
 #[cfg(feature = "nats")]
 pub(crate) use pending::Retime;
 pub use request::{By, Correlated, CorrelationField, Pairing, Reply, Request, RequestError};
+#[cfg(feature = "nats")]
+pub(crate) use slot::Filler;
 pub(crate) use slot::Slot;
 pub use version::{
     rejection_reason, Agree, Handshake, Hello, ProtocolField, Rule, Version, VersionError,

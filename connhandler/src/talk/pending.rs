@@ -298,14 +298,12 @@ impl<R> Pending<R> {
 }
 
 impl<R> Drop for Pending<R> {
-    /// Stops the timer task of a table that was never ended.
+    /// A table that was never ended (its connection's tasks did not run to their end): its
+    /// requests fail, and its timer task stops.
     fn drop(&mut self) {
-        let mut table = self.waiting.lock();
-        if table.ended.is_none() {
-            table.ended = Some("the connection is gone".to_owned());
+        if self.waiting.lock().ended.is_none() {
+            self.end("the connection ended");
         }
-        drop(table);
-        self.waiting.clock.notify_one();
     }
 }
 
@@ -572,6 +570,7 @@ mod tests {
             Some(Err(RequestError::Disconnected("gone".into())))
         );
         let dropped = Pending::<Msg>::new(8, correlation, None);
+        let (_, waiting, _) = ask(&dropped, BY_ORDER);
         settle().await;
         assert_eq!(
             tokio::runtime::Handle::current()
@@ -586,6 +585,12 @@ mod tests {
                 .metrics()
                 .num_alive_tasks(),
             0
+        );
+        assert_eq!(
+            outcome(&waiting),
+            Some(Err(RequestError::Disconnected(
+                "the connection ended".into()
+            )))
         );
     }
 }

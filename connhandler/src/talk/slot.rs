@@ -13,7 +13,7 @@
 //! dropped; the table keeps the entry's place, see `pending.rs`).
 
 use std::{
-    sync::{Mutex, MutexGuard},
+    sync::{Arc, Mutex, MutexGuard},
     task::{Poll, Waker},
 };
 
@@ -124,9 +124,39 @@ impl<R> Slot<R> {
     }
 }
 
+/// The side that fills a slot from a task of its own (a bus request's): dropped unfilled (the
+/// task ended early, or the runtime went away), it fills the slot with `Disconnected`, so no
+/// `Reply` waits for ever.
+#[cfg_attr(not(feature = "nats"), allow(dead_code))]
+pub(crate) struct Filler<R>(Option<Arc<Slot<R>>>);
+
+#[cfg_attr(not(feature = "nats"), allow(dead_code))]
+impl<R> Filler<R> {
+    pub(crate) fn new(slot: Arc<Slot<R>>) -> Self {
+        Filler(Some(slot))
+    }
+
+    /// Fills the slot (see [`Slot::fill`]).
+    pub(crate) fn fill(mut self, outcome: Result<R, RequestError>) {
+        if let Some(slot) = self.0.take() {
+            slot.fill(outcome);
+        }
+    }
+}
+
+impl<R> Drop for Filler<R> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.0.take() {
+            slot.fill(Err(RequestError::Disconnected(
+                "the request's task ended".into(),
+            )));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
+    use std::sync::Mutex;
 
     use super::*;
 
@@ -163,6 +193,16 @@ mod tests {
         assert!(early.fill(Ok(2)));
         early.post(deliver(&got));
         assert_eq!(*got.lock().unwrap(), [Ok(1), Ok(2)]);
+    }
+
+    #[test]
+    fn a_filler_dropped_unfilled_says_its_task_ended() {
+        let slot = Arc::new(Slot::<u32>::new());
+        drop(Filler::new(slot.clone()));
+        assert!(matches!(
+            slot.poll(&noop()),
+            Poll::Ready(Err(RequestError::Disconnected(_)))
+        ));
     }
 
     #[test]
