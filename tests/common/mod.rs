@@ -172,9 +172,15 @@ impl<F: Framing> RawClient<F> {
     }
 
     pub async fn send(&mut self, msg: &[u8]) {
+        self.try_send(msg).await.expect("write");
+    }
+
+    /// As [`send`](Self::send), giving back the write's error (the server hung up) instead of
+    /// failing the test.
+    pub async fn try_send(&mut self, msg: &[u8]) -> std::io::Result<()> {
         let mut wire = BytesMut::new();
         self.framing.encode_message(msg, &mut wire).expect("encode");
-        self.stream.write_all(&wire).await.expect("write");
+        self.stream.write_all(&wire).await
     }
 
     pub async fn send_raw(&mut self, wire: &[u8]) {
