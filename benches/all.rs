@@ -1056,11 +1056,13 @@ async fn echo_as<P: Peer + Default>(
     back: fn(P::Recv) -> P::Send,
 ) -> (f64, Duration) {
     let (tx, mut central) = central::<Event<P>>(8192);
-    let server = Incoming::<P>::builder("127.0.0.1:0")
-        .queue_capacity(inflight.max(16) * 2)
-        .listen(&tx)
-        .await
-        .unwrap();
+    let mut server = Incoming::<P>::builder("127.0.0.1:0").queue_capacity(inflight.max(16) * 2);
+    // `ECHO_UNPROTECTED=1`: the limits a loopback tool turns off (the defaults are measured
+    // otherwise).
+    if std::env::var_os("ECHO_UNPROTECTED").is_some() {
+        server = server.unprotected();
+    }
+    let server = server.listen(&tx).await.unwrap();
     let mut client = ChildProc::start(&[
         "echo".into(),
         server.local_addr().to_string(),
@@ -1241,6 +1243,30 @@ type EchoRound = ((f64, Duration), (f64, Duration), (f64, Duration));
 
 async fn bench_echo(quick: bool) {
     let (secs, rounds) = if quick { (1, 1) } else { (2, 3) };
+    // For profiling one server at one load: `ECHO_ONLY=connhandler|direct|hand`,
+    // `ECHO_LOAD=100x1`, `ECHO_SECS=10` (then run `perf` on this process, whose child is the
+    // load generator).
+    if let Ok(only) = std::env::var("ECHO_ONLY") {
+        let load = std::env::var("ECHO_LOAD").unwrap_or_else(|_| "100x1".into());
+        let (c, i) = load.split_once('x').expect("ECHO_LOAD is CONNSxINFLIGHT");
+        let (conns, inflight): (usize, usize) = (c.parse().unwrap(), i.parse().unwrap());
+        let secs: u64 = std::env::var("ECHO_SECS").map_or(10, |s| s.parse().unwrap());
+        println!(
+            "echo server pid {} ({only}, {conns} x {inflight}, {secs} s)",
+            std::process::id()
+        );
+        let (rate, cpu) = match only.as_str() {
+            "connhandler" => echo_connhandler(conns, inflight, secs).await,
+            "direct" => echo_baseline(conns, inflight, secs).await,
+            "hand" => echo_hand_central(conns, inflight, secs).await,
+            other => panic!("ECHO_ONLY={other}: connhandler, direct or hand"),
+        };
+        println!(
+            "{only}: {rate:.0} msg/s, server cpu {:.0} ns per message",
+            cpu.as_nanos() as f64 / (rate * secs as f64)
+        );
+        return;
+    }
     for conns in [1usize, 100, 1000] {
         for inflight in [1usize, 16] {
             // Each round: connhandler, the direct echo, the hand-written central design.
