@@ -558,30 +558,37 @@ async fn main() -> ExitCode {
             }
         };
     }
-    let result = match options.framing {
-        FramingKind::TcpMessage => {
-            let mut builder = TcpMessageCodec::builder();
-            builder.idle_end(options.chunk_wait);
-            if let Some(max) = options.max_message_size {
-                builder.max_message_size(max);
+    // The command (its central loop included) runs as a task of the runtime, on its worker
+    // threads: run in `main`'s own thread, every event would cross threads to reach the
+    // central loop (a wake-up through the kernel per message; measured in BENCHMARKS.md).
+    let result = tokio::spawn(async move {
+        match options.framing {
+            FramingKind::TcpMessage => {
+                let mut builder = TcpMessageCodec::builder();
+                builder.idle_end(options.chunk_wait);
+                if let Some(max) = options.max_message_size {
+                    builder.max_message_size(max);
+                }
+                match builder.new_codec() {
+                    Ok(codec) => run(&options, codec).await,
+                    Err(e) => Err(e.to_string()),
+                }
             }
-            match builder.new_codec() {
-                Ok(codec) => run(&options, codec).await,
-                Err(e) => Err(e.to_string()),
+            FramingKind::Panda3d(header) => {
+                let mut builder = Panda3dCodec::builder();
+                builder.header_size(header);
+                if let Some(max) = options.max_message_size {
+                    builder.max_frame_length(max);
+                }
+                match builder.new_codec() {
+                    Ok(codec) => run(&options, codec).await,
+                    Err(e) => Err(e.to_string()),
+                }
             }
         }
-        FramingKind::Panda3d(header) => {
-            let mut builder = Panda3dCodec::builder();
-            builder.header_size(header);
-            if let Some(max) = options.max_message_size {
-                builder.max_frame_length(max);
-            }
-            match builder.new_codec() {
-                Ok(codec) => run(&options, codec).await,
-                Err(e) => Err(e.to_string()),
-            }
-        }
-    };
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("the command failed: {e}")));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
