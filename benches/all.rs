@@ -1121,6 +1121,24 @@ async fn echo_baseline(conns: usize, inflight: usize, secs: u64) -> (f64, Durati
 /// task on `FramedWrite` with `recv_many` and a flush when the channel is empty; opens and
 /// closes through the same central channel.
 async fn echo_hand_central(conns: usize, inflight: usize, secs: u64) -> (f64, Duration) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut client = ChildProc::start(&[
+        "echo".into(),
+        listener.local_addr().unwrap().to_string(),
+        conns.to_string(),
+        inflight.to_string(),
+        secs.to_string(),
+    ]);
+    let server = tokio::spawn(hand_central_server(listener));
+    let cpu0 = cpu_time();
+    let done: f64 = client.line().parse().unwrap();
+    let cpu = cpu_time() - cpu0;
+    server.abort();
+    (done / secs as f64, cpu)
+}
+
+/// The hand-written central design's server (see [`echo_hand_central`]), until aborted.
+async fn hand_central_server(listener: tokio::net::TcpListener) {
     use futures_util::{SinkExt, StreamExt};
     use tokio::sync::mpsc;
     use tokio_util::codec::{FramedRead, FramedWrite};
@@ -1137,14 +1155,6 @@ async fn echo_hand_central(conns: usize, inflight: usize, secs: u64) -> (f64, Du
             .new_codec()
     }
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let mut client = ChildProc::start(&[
-        "echo".into(),
-        listener.local_addr().unwrap().to_string(),
-        conns.to_string(),
-        inflight.to_string(),
-        secs.to_string(),
-    ]);
     let (tx, mut rx) = mpsc::channel::<Central>(1024);
     let central = tokio::spawn(async move {
         let mut peers: std::collections::HashMap<u64, mpsc::Sender<Bytes>> = Default::default();
@@ -1165,52 +1175,54 @@ async fn echo_hand_central(conns: usize, inflight: usize, secs: u64) -> (f64, Du
             }
         }
     });
-    let acceptor = tokio::spawn(async move {
-        let mut next_id = 0u64;
-        loop {
-            let Ok((s, _)) = listener.accept().await else {
-                return;
-            };
-            s.set_nodelay(true).unwrap();
-            next_id += 1;
-            let id = next_id;
-            let (read, write) = s.into_split();
-            let (out_tx, mut out_rx) = mpsc::channel::<Bytes>(256);
-            let tx = tx.clone();
-            if tx.send(Central::Open(id, out_tx)).await.is_err() {
-                return;
-            }
-            tokio::spawn(async move {
-                let mut frames = FramedRead::new(read, codec());
-                while let Some(Ok(frame)) = frames.next().await {
-                    if tx.send(Central::Message(id, frame.freeze())).await.is_err() {
-                        return;
-                    }
-                }
-                let _ = tx.send(Central::Closed(id)).await;
-            });
-            tokio::spawn(async move {
-                let mut sink = FramedWrite::new(write, codec());
-                let mut batch = Vec::with_capacity(64);
-                while out_rx.recv_many(&mut batch, 64).await > 0 {
-                    for msg in batch.drain(..) {
-                        if sink.feed(msg).await.is_err() {
-                            return;
-                        }
-                    }
-                    if out_rx.is_empty() && SinkExt::<Bytes>::flush(&mut sink).await.is_err() {
-                        return;
-                    }
-                }
-            });
+    let _central = AbortOnDrop(central);
+    let mut next_id = 0u64;
+    loop {
+        let Ok((s, _)) = listener.accept().await else {
+            return;
+        };
+        s.set_nodelay(true).unwrap();
+        next_id += 1;
+        let id = next_id;
+        let (read, write) = s.into_split();
+        let (out_tx, mut out_rx) = mpsc::channel::<Bytes>(256);
+        let tx = tx.clone();
+        if tx.send(Central::Open(id, out_tx)).await.is_err() {
+            return;
         }
-    });
-    let cpu0 = cpu_time();
-    let done: f64 = client.line().parse().unwrap();
-    let cpu = cpu_time() - cpu0;
-    acceptor.abort();
-    central.abort();
-    (done / secs as f64, cpu)
+        tokio::spawn(async move {
+            let mut frames = FramedRead::new(read, codec());
+            while let Some(Ok(frame)) = frames.next().await {
+                if tx.send(Central::Message(id, frame.freeze())).await.is_err() {
+                    return;
+                }
+            }
+            let _ = tx.send(Central::Closed(id)).await;
+        });
+        tokio::spawn(async move {
+            let mut sink = FramedWrite::new(write, codec());
+            let mut batch = Vec::with_capacity(64);
+            while out_rx.recv_many(&mut batch, 64).await > 0 {
+                for msg in batch.drain(..) {
+                    if sink.feed(msg).await.is_err() {
+                        return;
+                    }
+                }
+                if out_rx.is_empty() && SinkExt::<Bytes>::flush(&mut sink).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// Aborts a task when dropped (the hand-written server's central task, with its server).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The baseline echo of one connection: TcpMessage frames read and written back in
@@ -2345,6 +2357,14 @@ async fn child(args: Vec<String>) {
             let mut line = String::new();
             let _ = std::io::stdin().read_line(&mut line);
             drop(held);
+        }
+        "hand-server" => {
+            // The hand-written central design as a process of its own, for an outside load
+            // generator (`--child echo ADDR C I SECS`).
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            println!("{}", listener.local_addr().unwrap());
+            std::io::stdout().flush().unwrap();
+            hand_central_server(listener).await;
         }
         "echo-server" => {
             // A plain tokio echo server of TcpMessage frames: it answers in order.
