@@ -129,7 +129,10 @@ impl From<BusEvent<Cluster>> for LoginEv {
     }
 }
 
-async fn login_server(me: String, url: String) -> Result<(), Box<dyn std::error::Error>> {
+async fn login_server(
+    me: String,
+    url: String,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let (tx, mut central) = central::<LoginEv>(1024);
     let bus = bus_builder(&url, &format!("login-{me}"))
         .connect(&tx)
@@ -201,7 +204,7 @@ async fn login_server(me: String, url: String) -> Result<(), Box<dyn std::error:
 
 // ---- A launcher ------------------------------------------------------------------------
 
-async fn launcher(me: String, url: String) -> Result<(), Box<dyn std::error::Error>> {
+async fn launcher(me: String, url: String) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let (tx, mut central) = central::<BusEvent<Cluster>>(1024);
     let bus = bus_builder(&url, &format!("launcher-{me}"))
         .connect(&tx)
@@ -336,7 +339,7 @@ async fn next_for(
     .expect("an answer within 10 s")
 }
 
-async fn orchestra() -> Result<(), Box<dyn std::error::Error>> {
+async fn orchestra() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let Some(bin) = nats_server_binary() else {
         println!("this example needs nats-server: `apt-get install nats-server` (Debian), then run it again");
         return Ok(());
@@ -446,7 +449,13 @@ async fn orchestra() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    // The program, its central loop included, runs as a task on the runtime's worker
+    // threads: `main`'s own thread is not one of them (see the README).
+    tokio::spawn(run()).await?
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args
         .iter()

@@ -51,7 +51,13 @@ const CLIENTS: usize = 3;
 const ROUNDS: u32 = 3;
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    // The program, its central loop included, runs as a task on the runtime's worker
+    // threads: `main`'s own thread is not one of them (see the README).
+    tokio::spawn(run()).await?
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let (tx, mut central) = central::<Program>(1024);
     let server = Incoming::<EchoClient>::builder("127.0.0.1:0")
         .name("echo")

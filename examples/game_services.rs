@@ -191,7 +191,13 @@ impl From<Event<ControllerLink>> for Central {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    // The program, its central loop included, runs as a task on the runtime's worker
+    // threads: `main`'s own thread is not one of them (see the README).
+    tokio::spawn(run()).await?
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let (tx, mut central) = central::<Central>(1024);
 
     // The launcher starts first and retries until the controller listens.
