@@ -1063,13 +1063,7 @@ async fn echo_as<P: Peer + Default>(
         server = server.unprotected();
     }
     let server = server.listen(&tx).await.unwrap();
-    let mut client = ChildProc::start(&[
-        "echo".into(),
-        server.local_addr().to_string(),
-        conns.to_string(),
-        inflight.to_string(),
-        secs.to_string(),
-    ]);
+    let mut client = echo_load(server.local_addr(), conns, inflight, secs);
     let central_task = tokio::spawn(async move {
         while let Some(ev) = central.recv().await {
             if let Event::Message(p, m) = ev {
@@ -1087,16 +1081,22 @@ async fn echo_as<P: Peer + Default>(
     (done / secs as f64, cpu)
 }
 
-/// A direct tokio echo server with the same framing and no central queue.
-async fn echo_baseline(conns: usize, inflight: usize, secs: u64) -> (f64, Duration) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let mut client = ChildProc::start(&[
+/// The echo's load generator, a child process: `conns` connections to `addr`, each keeping
+/// `inflight` 32-byte messages in flight for `secs`; its line says how many came back.
+fn echo_load(addr: SocketAddr, conns: usize, inflight: usize, secs: u64) -> ChildProc {
+    ChildProc::start(&[
         "echo".into(),
-        listener.local_addr().unwrap().to_string(),
+        addr.to_string(),
         conns.to_string(),
         inflight.to_string(),
         secs.to_string(),
-    ]);
+    ])
+}
+
+/// A direct tokio echo server with the same framing and no central queue.
+async fn echo_baseline(conns: usize, inflight: usize, secs: u64) -> (f64, Duration) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut client = echo_load(listener.local_addr().unwrap(), conns, inflight, secs);
     let acceptor = tokio::spawn(async move {
         loop {
             let Ok((s, _)) = listener.accept().await else {
@@ -1122,13 +1122,7 @@ async fn echo_baseline(conns: usize, inflight: usize, secs: u64) -> (f64, Durati
 /// closes through the same central channel.
 async fn echo_hand_central(conns: usize, inflight: usize, secs: u64) -> (f64, Duration) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let mut client = ChildProc::start(&[
-        "echo".into(),
-        listener.local_addr().unwrap().to_string(),
-        conns.to_string(),
-        inflight.to_string(),
-        secs.to_string(),
-    ]);
+    let mut client = echo_load(listener.local_addr().unwrap(), conns, inflight, secs);
     let server = tokio::spawn(hand_central_server(listener));
     let cpu0 = cpu_time();
     let done: f64 = client.line().parse().unwrap();

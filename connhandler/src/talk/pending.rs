@@ -548,23 +548,21 @@ mod tests {
         );
     }
 
+    fn alive_tasks() -> usize {
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks()
+    }
+
     #[tokio::test(start_paused = true)]
     async fn the_timer_task_ends_with_the_table() {
         let p = Pending::new(8, correlation, None);
         let (_, slot, _) = ask(&p, BY_ORDER);
         settle().await;
-        let before = tokio::runtime::Handle::current()
-            .metrics()
-            .num_alive_tasks();
-        assert_eq!(before, 1, "the timer task");
+        assert_eq!(alive_tasks(), 1, "the timer task");
         p.end("gone");
         settle().await;
-        assert_eq!(
-            tokio::runtime::Handle::current()
-                .metrics()
-                .num_alive_tasks(),
-            0
-        );
+        assert_eq!(alive_tasks(), 0);
         assert_eq!(
             outcome(&slot),
             Some(Err(RequestError::Disconnected("gone".into())))
@@ -572,20 +570,10 @@ mod tests {
         let dropped = Pending::<Msg>::new(8, correlation, None);
         let (_, waiting, _) = ask(&dropped, BY_ORDER);
         settle().await;
-        assert_eq!(
-            tokio::runtime::Handle::current()
-                .metrics()
-                .num_alive_tasks(),
-            1
-        );
+        assert_eq!(alive_tasks(), 1);
         drop(dropped);
         settle().await;
-        assert_eq!(
-            tokio::runtime::Handle::current()
-                .metrics()
-                .num_alive_tasks(),
-            0
-        );
+        assert_eq!(alive_tasks(), 0);
         assert_eq!(
             outcome(&waiting),
             Some(Err(RequestError::Disconnected(
