@@ -54,13 +54,7 @@ pub fn decode(p: &Protocol, ty: &Ty, bytes: &[u8]) -> Result<Value, String> {
         data: bytes,
         pos: 0,
     };
-    let name = match ty {
-        Ty::Named(n) => n,
-        other => return Err(format!("{other:?} is not a message type")),
-    };
-    let t = p
-        .get(name)
-        .ok_or_else(|| format!("no type {name} in the document"))?;
+    let t = message_type(p, ty)?;
     let (msg, fields) = r.message(t)?;
     if r.pos != bytes.len() {
         return Err(format!(
@@ -69,6 +63,16 @@ pub fn decode(p: &Protocol, ty: &Ty, bytes: &[u8]) -> Result<Value, String> {
         ));
     }
     Ok(json!({ "msg": msg, "fields": fields }))
+}
+
+/// The document's definition of the message type `ty`.
+fn message_type<'p>(p: &'p Protocol, ty: &Ty) -> Result<&'p TypeDef, String> {
+    let name = match ty {
+        Ty::Named(n) => n,
+        other => return Err(format!("{other:?} is not a message type")),
+    };
+    p.get(name)
+        .ok_or_else(|| format!("no type {name} in the document"))
 }
 
 /// Encodes `message` (`{"msg": NAME, "fields": {..}}`) as a message of `ty`.
@@ -81,13 +85,7 @@ pub fn decode(p: &Protocol, ty: &Ty, bytes: &[u8]) -> Result<Value, String> {
 ///
 /// See the [module's docs](self).
 pub fn encode(p: &Protocol, ty: &Ty, message: &Value) -> Result<Vec<u8>, String> {
-    let name = match ty {
-        Ty::Named(n) => n,
-        other => return Err(format!("{other:?} is not a message type")),
-    };
-    let t = p
-        .get(name)
-        .ok_or_else(|| format!("no type {name} in the document"))?;
+    let t = message_type(p, ty)?;
     let msg = message
         .get("msg")
         .and_then(Value::as_str)

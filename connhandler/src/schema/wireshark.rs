@@ -297,6 +297,22 @@ impl Gen<'_> {
         self.line(0, "end");
     }
 
+    /// Opens a `do` block with a subtree named `name` under `tree`: the subtree's and its
+    /// start's Lua names, and the block's indent.
+    fn open_group(&mut self, indent: usize, tree: &str, name: &str) -> (String, String, String) {
+        self.temp += 1;
+        let g = format!("g{}", self.temp);
+        let s = format!("s{}", self.temp);
+        let pad = "    ".repeat(indent);
+        let _ = writeln!(self.out, "{pad}do");
+        let _ = writeln!(
+            self.out,
+            "{pad}    local {g}, {s} = group(r, {tree}, {})",
+            lit(name)
+        );
+        (g, s, pad)
+    }
+
     fn id_check(&mut self, t: &TypeDef, id: u64, indent: usize) {
         let at = lit(&format!("{}.id", t.name));
         let pad = "    ".repeat(indent);
@@ -467,16 +483,7 @@ impl Gen<'_> {
                 return;
             }
             Ty::Tuple(items) => {
-                self.temp += 1;
-                let g = format!("g{}", self.temp);
-                let s = format!("s{}", self.temp);
-                let pad = "    ".repeat(indent);
-                let _ = writeln!(self.out, "{pad}do");
-                let _ = writeln!(
-                    self.out,
-                    "{pad}    local {g}, {s} = group(r, {tree}, {})",
-                    lit(name)
-                );
+                let (g, s, pad) = self.open_group(indent, tree, name);
                 for (k, item) in items.iter().enumerate() {
                     self.value(
                         indent + 1,
@@ -495,16 +502,7 @@ impl Gen<'_> {
             }
             Ty::Unit => return,
             Ty::Named(n) => {
-                self.temp += 1;
-                let g = format!("g{}", self.temp);
-                let s = format!("s{}", self.temp);
-                let pad = "    ".repeat(indent);
-                let _ = writeln!(self.out, "{pad}do");
-                let _ = writeln!(
-                    self.out,
-                    "{pad}    local {g}, {s} = group(r, {tree}, {})",
-                    lit(name)
-                );
+                let (g, s, pad) = self.open_group(indent, tree, name);
                 let _ = writeln!(
                     self.out,
                     "{pad}    {g}:append_text(\": \" .. read_{}(r, {g}))",
