@@ -1872,18 +1872,51 @@ impl Peer for Pinger {
     const NAME: &'static str = "pinger";
 }
 
+/// The three ways a bus benchmark sends: connhandler's bus, the async-nats client it wraps
+/// used directly (both ends), and a direct connhandler TCP link.
+#[derive(Clone, Copy, PartialEq)]
+enum Way {
+    Bus,
+    RawNats,
+    Tcp,
+}
+
+impl Way {
+    fn arg(self) -> &'static str {
+        match self {
+            Way::Bus => "bus",
+            Way::RawNats => "raw",
+            Way::Tcp => "tcp",
+        }
+    }
+}
+
 /// One way: `count` 32-byte messages from this process to the child, counted there;
 /// messages per second from the first send to the child's last receipt.
-async fn one_way(over_bus: bool, url: &str, count: u64) -> f64 {
+async fn one_way(way: Way, url: &str, count: u64) -> f64 {
     let mut child = ChildProc::start(&[
         "bus-sink".into(),
-        if over_bus { "bus" } else { "tcp" }.into(),
+        way.arg().into(),
         url.into(),
         count.to_string(),
     ]);
     let at = child.line();
     let payload = Bytes::from(vec![9u8; 32]);
-    if over_bus {
+    if way == Way::RawNats {
+        // As a user of async-nats would write it: publish awaits room in the client's
+        // command channel.
+        let client = async_nats::connect(url).await.unwrap();
+        for _ in 0..count {
+            client
+                .publish("bench.oneway", payload.clone())
+                .await
+                .unwrap();
+        }
+        client.flush().await.unwrap();
+        let rate = sink_rate(&mut child, count);
+        drop(client);
+        rate
+    } else if way == Way::Bus {
         let (tx, _central) = central::<connhandler::bus::BusEvent<BusRaw>>(64);
         let bus = connhandler::bus::Bus::<BusRaw>::builder([url])
             .max_message_size(64 * 1024)
@@ -1937,19 +1970,33 @@ fn sink_rate(child: &mut ChildProc, count: u64) -> f64 {
 
 /// Request/reply: `inflight` requests at a time, each awaited in a task, for `secs`;
 /// round trips per second.
-async fn ask_over(over_bus: bool, url: &str, inflight: usize, secs: u64) -> f64 {
-    let mut child = ChildProc::start(&[
-        "bus-answer".into(),
-        if over_bus { "bus" } else { "tcp" }.into(),
-        url.into(),
-    ]);
+async fn ask_over(way: Way, url: &str, inflight: usize, secs: u64) -> f64 {
+    let mut child = ChildProc::start(&["bus-answer".into(), way.arg().into(), url.into()]);
     let at = child.line();
     let until =
         tokio::time::Instant::now() + Duration::from_secs(secs) + Duration::from_millis(200);
     let start = tokio::time::Instant::now() + Duration::from_millis(200);
     let total = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut tasks = Vec::new();
-    if over_bus {
+    if way == Way::RawNats {
+        let client = async_nats::connect(url).await.unwrap();
+        for _ in 0..inflight {
+            let (client, total) = (client.clone(), total.clone());
+            tasks.push(tokio::spawn(async move {
+                let payload = Bytes::from(vec![9u8; 32]);
+                while tokio::time::Instant::now() < until {
+                    let answer = client.request("bench.ask", payload.clone()).await.unwrap();
+                    assert_eq!(answer.payload.len(), 32);
+                    if tokio::time::Instant::now() >= start {
+                        total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    } else if way == Way::Bus {
         let (tx, _central) = central::<connhandler::bus::BusEvent<BusRaw>>(64);
         let bus = connhandler::bus::Bus::<BusRaw>::builder([url])
             .max_message_size(64 * 1024)
@@ -2015,29 +2062,39 @@ async fn bench_bus(quick: bool) {
     } else {
         (1_000_000, 2, 3)
     };
-    let mut pairs = Vec::new();
+    // Against the client it wraps (the target, 0.9x), then against a direct link
+    // (what the broker's hop costs). The three take turns in every round.
+    let (mut raw, mut tcp) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
-        pairs.push((
-            one_way(true, &url, count).await,
-            one_way(false, &url, count).await,
-        ));
+        let bus = one_way(Way::Bus, &url, count).await;
+        raw.push((bus, one_way(Way::RawNats, &url, count).await));
+        tcp.push((bus, one_way(Way::Tcp, &url, count).await));
     }
     report_pairs(
+        "bus, one way, 32 B messages between two processes, connhandler's bus vs raw async-nats at both ends",
+        raw,
+        "msg/s",
+    );
+    report_pairs(
         "bus, one way, 32 B messages between two processes, through nats-server vs a direct connhandler TCP link",
-        pairs,
+        tcp,
         "msg/s",
     );
     for inflight in [1usize, 16] {
-        let mut pairs = Vec::new();
+        let (mut raw, mut tcp) = (Vec::new(), Vec::new());
         for _ in 0..rounds {
-            pairs.push((
-                ask_over(true, &url, inflight, secs).await,
-                ask_over(false, &url, inflight, secs).await,
-            ));
+            let bus = ask_over(Way::Bus, &url, inflight, secs).await;
+            raw.push((bus, ask_over(Way::RawNats, &url, inflight, secs).await));
+            tcp.push((bus, ask_over(Way::Tcp, &url, inflight, secs).await));
         }
         report_pairs(
+            &format!("bus, request/reply, {inflight} in flight, connhandler's bus vs raw async-nats at both ends"),
+            raw,
+            "round trips/s",
+        );
+        report_pairs(
             &format!("bus, request/reply, {inflight} in flight, through nats-server vs a connhandler TCP request"),
-            pairs,
+            tcp,
             "round trips/s",
         );
     }
@@ -2382,13 +2439,31 @@ async fn child(args: Vec<String>) {
                 last = Instant::now();
                 first.get_or_insert(last);
             };
-            if kind == "bus" {
+            if kind == "raw" {
+                use futures_util::StreamExt;
+                // As much room as the bus's sink has (256 MiB of 32-byte messages is more
+                // than a run sends).
+                let client = async_nats::ConnectOptions::new()
+                    .subscription_capacity(1 << 21)
+                    .connect(url)
+                    .await
+                    .unwrap();
+                let mut sub = client.subscribe("bench.oneway").await.unwrap();
+                println!("ready");
+                std::io::stdout().flush().unwrap();
+                while got < count {
+                    match tokio::time::timeout(Duration::from_secs(1), sub.next()).await {
+                        Ok(Some(_)) => note(&mut got),
+                        _ => break,
+                    }
+                }
+            } else if kind == "bus" {
                 let (tx, mut central) = central::<connhandler::bus::BusEvent<BusRaw>>(8192);
-                // 4096 messages held in the client (64 MiB would hold only 1024 of 64 KiB,
-                // fewer than one read of 32-byte messages brings).
+                // As many messages held in the client as the raw sink holds (2 Mi, counted
+                // as 64 KiB each: the bound the server sets).
                 let bus = connhandler::bus::Bus::<BusRaw>::builder([url])
                     .max_message_size(64 * 1024)
-                    .subscription_bytes(256 << 20)
+                    .subscription_bytes((64 * 1024) << 21)
                     .connect(&tx)
                     .await
                     .unwrap();
@@ -2424,7 +2499,18 @@ async fn child(args: Vec<String>) {
         }
         "bus-answer" => {
             let (kind, url) = (args[1].as_str(), args[2].as_str());
-            if kind == "bus" {
+            if kind == "raw" {
+                use futures_util::StreamExt;
+                let client = async_nats::connect(url).await.unwrap();
+                let mut sub = client.subscribe("bench.ask").await.unwrap();
+                println!("ready");
+                std::io::stdout().flush().unwrap();
+                while let Some(m) = sub.next().await {
+                    if let Some(to) = m.reply {
+                        let _ = client.publish(to, m.payload).await;
+                    }
+                }
+            } else if kind == "bus" {
                 let (tx, mut central) = central::<connhandler::bus::BusEvent<BusRaw>>(8192);
                 let bus = connhandler::bus::Bus::<BusRaw>::builder([url])
                     .max_message_size(64 * 1024)

@@ -113,34 +113,42 @@ pub(super) fn publish<P: Peer>(
 }
 
 /// The task that hands queued messages to the NATS client (which may make it wait: while
-/// the connection is down, its own buffer fills).
+/// the connection is down, its own buffer fills). What is queued is taken at once (up to
+/// `MAX_AT_ONCE`) and handed over in order; its room is given back when the whole batch is
+/// with the client.
 pub(super) async fn publisher<P: Peer>(bus: Arc<Inner<P>>) {
+    const MAX_AT_ONCE: usize = 256;
     let Some(mut rx) = bus.outbound.rx.lock().unwrap().take() else {
         return;
     };
+    let mut batch = Vec::with_capacity(MAX_AT_ONCE);
     loop {
-        let out = tokio::select! {
+        let taken = tokio::select! {
             biased;
             _ = bus.token.cancelled() => return,
-            out = rx.recv() => match out {
-                Some(out) => out,
-                None => return,
-            },
+            taken = rx.recv_many(&mut batch, MAX_AT_ONCE) => taken,
         };
-        let len = out.payload.len();
-        let sent = tokio::select! {
-            biased;
-            _ = bus.token.cancelled() => return,
-            sent = bus.client.publish(out.subject, out.payload) => sent,
-        };
-        match sent {
-            Ok(()) => {
-                bus.counters.published.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(e) => tracing::debug!("publish failed: {e}"),
+        if taken == 0 {
+            return;
         }
-        bus.outbound.bytes.release(len);
-        if bus.outbound.queued.fetch_sub(1, Ordering::AcqRel) == 1 {
+        let bytes: usize = batch.iter().map(|out| out.payload.len()).sum();
+        let hand_over = async {
+            for out in batch.drain(..) {
+                match bus.client.publish(out.subject, out.payload).await {
+                    Ok(()) => {
+                        bus.counters.published.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => tracing::debug!("publish failed: {e}"),
+                }
+            }
+        };
+        tokio::select! {
+            biased;
+            _ = bus.token.cancelled() => return,
+            () = hand_over => {}
+        }
+        bus.outbound.bytes.release(bytes);
+        if bus.outbound.queued.fetch_sub(taken, Ordering::AcqRel) == taken {
             bus.outbound.empty.notify_waiters();
         }
     }
