@@ -17,7 +17,6 @@ use std::{io, net::SocketAddr, sync::atomic::Ordering, sync::Arc, time::Duration
 
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpListener, TcpStream},
     sync::{OwnedSemaphorePermit, Semaphore},
 };
 use tokio_util::sync::CancellationToken;
@@ -33,11 +32,12 @@ use crate::{
     limits::{AddrSlot, Refusal},
     peer::Peer,
     reason::{Farewell, RefusedBy},
+    transport::{Listener, Socket},
 };
 
 /// An incoming handler's accept loop.
 pub(super) struct AcceptLoop<P: Peer, F, E> {
-    pub(super) listener: TcpListener,
+    pub(super) listener: Listener,
     pub(super) connections: Arc<Connections<P, F, E>>,
     pub(super) door: Arc<InDoor>,
     pub(super) limit: Option<Arc<Semaphore>>,
@@ -53,7 +53,7 @@ where
     F: Framing,
     E: From<Event<P>> + Send + 'static,
 {
-    pub(super) async fn run(self) {
+    pub(super) async fn run(mut self) {
         loop {
             let accepted = tokio::select! {
                 _ = self.listener_token.cancelled() => break,
@@ -81,7 +81,7 @@ where
 
     /// A connection accepted: its `max_connections` slot, then served at once (an open
     /// door) or through its door in a task of its own.
-    fn arrived(&self, stream: TcpStream, addr: SocketAddr) {
+    fn arrived(&self, stream: Socket, addr: SocketAddr) {
         let slot = match &self.limit {
             None => None,
             Some(limit) => match limit.clone().try_acquire_owned() {
@@ -103,7 +103,7 @@ where
         if self.door.is_open() {
             if let Some(arrival) = self.admit(arrival) {
                 arrival.serve(
-                    Passed::Tcp,
+                    Passed::plain,
                     Opened::default(),
                     &self.connections,
                     &self.stats,
@@ -116,7 +116,7 @@ where
 
     /// Admits an arrival by the per-address caps of its address, or refuses it (counted,
     /// and given its last words where the handler speaks plain TCP): `None`.
-    fn admit(&self, mut arrival: Arrival<TcpStream>) -> Option<Arrival<TcpStream>> {
+    fn admit(&self, mut arrival: Arrival<Socket>) -> Option<Arrival<Socket>> {
         match self.connections.admit(arrival.addr.ip()) {
             Ok(a) => {
                 arrival.admitted = Some(a);
@@ -139,7 +139,7 @@ where
     /// own, holding its `max_connections` slot, within `handshake_timeout`. Without a PROXY
     /// header the per-address caps apply before any handshake work; with one, to the
     /// client it names.
-    fn through_door(&self, arrival: Arrival<TcpStream>) {
+    fn through_door(&self, arrival: Arrival<Socket>) {
         let addr = arrival.addr;
         let proxied = self.door.proxy && self.door.trusts(addr.ip());
         if self.door.proxy && !proxied && !self.door.serve_direct {
@@ -192,7 +192,7 @@ where
     /// for it ([`Peer::farewell`]): written, the write side shut down, and the socket held
     /// until the peer closes or `close_timeout` passes, `MAX_LINGERING` at a time. Without
     /// last words, or with every lingering place taken (a flood), the socket just closes.
-    fn refuse(&self, stream: TcpStream, by: RefusedBy) {
+    fn refuse(&self, stream: Socket, by: RefusedBy) {
         if !self.door.is_open() {
             // Last words would go in plain TCP before a handshake the peer expects.
             return;
@@ -237,7 +237,7 @@ pub(super) struct Arrival<S> {
     admitted: Option<Option<AddrSlot>>,
 }
 
-impl Arrival<TcpStream> {
+impl Arrival<Socket> {
     /// The door's steps (`door.rs`): the PROXY header (then the per-address caps for the
     /// client it names, if not admitted before), TLS, WebSocket. `Ok(None)`: refused by the
     /// caps (counted).

@@ -15,16 +15,32 @@ use std::{io, net::SocketAddr, time::Duration};
 
 use tokio::net::TcpStream;
 
-use crate::{conn::Opened, transport::proxy};
+use crate::{
+    conn::Opened,
+    transport::{proxy, Socket},
+};
 
 /// The default `handshake_timeout` of an incoming handler.
 pub(crate) const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A connection that passed its door: plain TCP, or TLS.
+/// A connection that passed its door: plain TCP, plain in memory, or TLS (over either).
 pub(crate) enum Passed {
     Tcp(TcpStream),
+    #[cfg(feature = "testing")]
+    Mem(crate::transport::memory::MemStream),
     #[cfg(feature = "tls")]
     Tls(crate::transport::tls::TlsStream),
+}
+
+impl Passed {
+    /// A socket served as it is (no TLS).
+    pub(crate) fn plain(socket: Socket) -> Passed {
+        match socket {
+            Socket::Tcp(s) => Passed::Tcp(s),
+            #[cfg(feature = "testing")]
+            Socket::Mem(s) => Passed::Mem(s),
+        }
+    }
 }
 
 /// An incoming handler's door.
@@ -90,7 +106,7 @@ impl InDoor {
     /// from a trusted balancer: `proxied`) and the balancer's.
     pub(crate) async fn client_addr(
         &self,
-        tcp: &mut TcpStream,
+        tcp: &mut Socket,
         addr: SocketAddr,
         proxied: bool,
     ) -> io::Result<(SocketAddr, Option<SocketAddr>)> {
@@ -107,7 +123,7 @@ impl InDoor {
     #[allow(unused_mut)]
     pub(crate) async fn handshake(
         &self,
-        mut tcp: TcpStream,
+        mut tcp: Socket,
         mut opened: Opened,
     ) -> io::Result<(Passed, Opened)> {
         #[cfg(feature = "tls")]
@@ -125,7 +141,7 @@ impl InDoor {
         if let Some(ws) = &self.ws {
             opened.info.ws = Some(crate::transport::ws::accept(&mut tcp, ws).await?);
         }
-        Ok((Passed::Tcp(tcp), opened))
+        Ok((Passed::plain(tcp), opened))
     }
 }
 
@@ -152,7 +168,7 @@ impl OutDoor {
     #[allow(unused_mut, unused_variables)]
     pub(crate) async fn handshake(
         &self,
-        mut tcp: TcpStream,
+        mut tcp: Socket,
         host: &str,
     ) -> Result<(Passed, Opened), DoorError> {
         let mut opened = Opened::default();
@@ -181,6 +197,6 @@ impl OutDoor {
             opened.info.ws = Some(info);
             opened.initial = initial;
         }
-        Ok((Passed::Tcp(tcp), opened))
+        Ok((Passed::plain(tcp), opened))
     }
 }

@@ -58,6 +58,9 @@ pub struct Listen {
     per_ip: Option<RateLimit>,
     /// What a connection passes before it is served: PROXY header, TLS, WebSocket.
     door: InDoor,
+    /// The in-memory network's host it listens on, instead of the system's sockets.
+    #[cfg(feature = "testing")]
+    net: Option<crate::testing::net::Host>,
 }
 
 /// Refused connections that may linger over their last words at once.
@@ -71,6 +74,17 @@ const DEFAULT_MAX_PER_IP: usize = 4096;
 const DEFAULT_CONNECT_RATE: (u64, Duration) = (2048, Duration::from_secs(1));
 
 impl Listen {
+    /// The in-memory network's host it listens on, if any.
+    #[cfg(feature = "testing")]
+    fn memory_host(&self) -> Option<&crate::testing::net::Host> {
+        self.net.as_ref()
+    }
+
+    #[cfg(not(feature = "testing"))]
+    fn memory_host(&self) -> Option<std::convert::Infallible> {
+        None
+    }
+
     /// The per-address cap in force.
     fn max_per_ip(&self) -> Option<usize> {
         match self.max_per_ip {
@@ -169,6 +183,8 @@ impl<P: Peer> HandlerBuilder<Listen, P> {
             connect_rate: Some(DEFAULT_CONNECT_RATE),
             per_ip: None,
             door: InDoor::default(),
+            #[cfg(feature = "testing")]
+            net: None,
         };
         let mut builder = HandlerBuilder::with_kind(listen);
         // Safe for a server facing the internet (the table in the README).
@@ -197,6 +213,31 @@ impl<P: Peer, F: Framing, H> HandlerBuilder<Listen, P, F, H> {
     /// ```
     pub fn backlog(mut self, backlog: u32) -> Self {
         self.kind.backlog = backlog;
+        self
+    }
+
+    /// Listens on `host` of an in-memory network (feature `testing`) instead of the
+    /// system's sockets: at the port of the address given to the builder (0 picks one),
+    /// on the host's address. See [`testing::net`](crate::testing::net).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("../doc_client.rs")]
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), connhandler::BindError> {
+    /// let net = connhandler::testing::net::Network::new();
+    /// let (tx, _central) = connhandler::central::<connhandler::Event<Client>>(64);
+    /// let server = connhandler::Incoming::<Client>::builder("0.0.0.0:7000")
+    ///     .in_memory(&net.host("login"))
+    ///     .listen(&tx)
+    ///     .await?;
+    /// assert_eq!(server.local_addr().to_string(), "10.0.0.1:7000");
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "testing")]
+    pub fn in_memory(mut self, host: &crate::testing::net::Host) -> Self {
+        self.kind.net = Some(host.clone());
         self
     }
 
@@ -414,7 +455,24 @@ impl<P: Peer, F: Framing, H> HandlerBuilder<Listen, P, F, H> {
             addr: addr.to_string(),
             source,
         };
-        let listener = listen(&addr, self.kind.backlog).await.map_err(bind_err)?;
+        let listener = match self.kind.memory_host() {
+            #[cfg(feature = "testing")]
+            Some(host) => {
+                let port = host
+                    .inner()
+                    .resolve(host.ip(), &addr.to_string())
+                    .map_err(bind_err)?
+                    .port();
+                crate::transport::Listener::Mem(
+                    host.inner()
+                        .bind(host.ip(), port, self.kind.backlog)
+                        .map_err(bind_err)?,
+                )
+            }
+            _ => crate::transport::Listener::Tcp(
+                listen(&addr, self.kind.backlog).await.map_err(bind_err)?,
+            ),
+        };
         let local_addr = listener.local_addr().map_err(bind_err)?;
         let per_ip = PerIp::new(
             self.kind.per_ip,

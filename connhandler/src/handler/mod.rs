@@ -222,6 +222,8 @@ where
     ) -> (PeerHandle<P>, JoinHandle<bool>) {
         match passed {
             door::Passed::Tcp(s) => self.start(s, addr, data, admission, opened),
+            #[cfg(feature = "testing")]
+            door::Passed::Mem(s) => self.start(s, addr, data, admission, opened),
             #[cfg(feature = "tls")]
             door::Passed::Tls(s) => self.start(s, addr, data, admission, opened),
         }

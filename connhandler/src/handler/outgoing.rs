@@ -26,6 +26,7 @@ use crate::{
     conn::{Admission, Opened, PeerHandle},
     peer::Peer,
     reason::{ConnectError, ConnectErrorKind},
+    transport::Socket,
 };
 
 /// When to try connecting again after a failed attempt, and, with `reconnect`, after a lost
@@ -184,6 +185,9 @@ pub struct Connect {
     reconnect: bool,
     /// What a connection passes before it is served: TLS, WebSocket.
     door: OutDoor,
+    /// The in-memory network's host it connects from, instead of the system's sockets.
+    #[cfg(feature = "testing")]
+    net: Option<crate::testing::net::Host>,
 }
 
 impl sealed::Sealed for Connect {}
@@ -256,6 +260,8 @@ impl<P: Peer> HandlerBuilder<Connect, P> {
             retry: Retry::default(),
             reconnect: false,
             door: OutDoor::default(),
+            #[cfg(feature = "testing")]
+            net: None,
         };
         HandlerBuilder::with_kind(connect)
     }
@@ -329,6 +335,24 @@ impl<P: Peer, F: Framing, H> HandlerBuilder<Connect, P, F, H> {
     /// ```
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.kind.timeout = timeout;
+        self
+    }
+
+    /// Connects from `host` of an in-memory network (feature `testing`) instead of the
+    /// system's sockets; the address names a host of that network (`"login:7000"`) or its
+    /// address. See [`testing::net`](crate::testing::net).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = include_str!("../doc_client.rs")]
+    /// let net = connhandler::testing::net::Network::new();
+    /// let b = connhandler::Outgoing::<Client>::builder("login:7000")
+    ///     .in_memory(&net.host("launcher"));
+    /// ```
+    #[cfg(feature = "testing")]
+    pub fn in_memory(mut self, host: &crate::testing::net::Host) -> Self {
+        self.kind.net = Some(host.clone());
         self
     }
 
@@ -731,7 +755,7 @@ async fn connect_with_retry<P: Peer, E: From<Event<P>>>(
         attempt += 1;
         let result = tokio::select! {
             _ = closed.cancelled() => return None,
-            r = connect_once(&connect.addr, &connect.door, connect.timeout) => r,
+            r = connect_once(connect) => r,
         };
         let kind = match result {
             Ok(connected) => return Some(connected),
@@ -755,29 +779,39 @@ async fn connect_with_retry<P: Peer, E: From<Event<P>>>(
     }
 }
 
-async fn connect_once(
-    addr: &Address,
-    door: &OutDoor,
-    timeout: Duration,
-) -> Result<(Passed, SocketAddr, Opened), ConnectErrorKind> {
-    let attempt = async {
-        let addrs = addr.resolve().await.map_err(ConnectErrorKind::Resolve)?;
-        let mut last = None;
-        let mut connected = None;
-        for a in addrs {
-            match TcpStream::connect(a).await {
-                Ok(stream) => {
-                    connected = Some((stream, a));
-                    break;
-                }
-                Err(e) => last = Some(e),
-            }
+/// Opens the socket: a TCP connection, or one of the in-memory network.
+async fn open(connect: &Connect) -> Result<(Socket, SocketAddr), ConnectErrorKind> {
+    let addr = &connect.addr;
+    #[cfg(feature = "testing")]
+    if let Some(host) = &connect.net {
+        let to = host
+            .inner()
+            .resolve(host.ip(), &addr.to_string())
+            .map_err(ConnectErrorKind::Resolve)?;
+        let stream = host
+            .inner()
+            .connect(host.ip(), to)
+            .await
+            .map_err(ConnectErrorKind::Io)?;
+        return Ok((Socket::Mem(stream), to));
+    }
+    let addrs = addr.resolve().await.map_err(ConnectErrorKind::Resolve)?;
+    let mut last = None;
+    for a in addrs {
+        match TcpStream::connect(a).await {
+            Ok(stream) => return Ok((Socket::Tcp(stream), a)),
+            Err(e) => last = Some(e),
         }
-        let Some((stream, a)) = connected else {
-            return Err(ConnectErrorKind::Io(last.unwrap_or_else(|| {
-                io::Error::new(io::ErrorKind::NotFound, "no address")
-            })));
-        };
+    }
+    Err(ConnectErrorKind::Io(last.unwrap_or_else(|| {
+        io::Error::new(io::ErrorKind::NotFound, "no address")
+    })))
+}
+
+async fn connect_once(connect: &Connect) -> Result<(Passed, SocketAddr, Opened), ConnectErrorKind> {
+    let (addr, door, timeout) = (&connect.addr, &connect.door, connect.timeout);
+    let attempt = async {
+        let (stream, a) = open(connect).await?;
         let (passed, opened) = door
             .handshake(stream, &addr.host())
             .await

@@ -27,7 +27,9 @@ use rustls::{
     server::WebPkiClientVerifier,
     ClientConfig, Connection, RootCertStore, ServerConfig,
 };
-use tokio::{io::AsyncRead, net::TcpStream};
+use tokio::io::AsyncRead;
+
+use crate::transport::Socket;
 
 use super::{ReadHalf, Transport, TryWrite, WriteHalf};
 
@@ -756,9 +758,9 @@ fn cert_names(cert: &CertificateDer<'_>) -> Vec<String> {
 /// The server side of a handshake over `tcp`: the stream tokio-rustls made, for the
 /// WebSocket upgrade over it before [`TlsStream::server`] takes it apart.
 pub(crate) async fn accept(
-    tcp: TcpStream,
+    tcp: Socket,
     tls: &TlsServer,
-) -> io::Result<tokio_rustls::server::TlsStream<TcpStream>> {
+) -> io::Result<tokio_rustls::server::TlsStream<Socket>> {
     tokio_rustls::TlsAcceptor::from(tls.current())
         .accept(tcp)
         .await
@@ -767,10 +769,10 @@ pub(crate) async fn accept(
 /// The client side of a handshake over `tcp`, to `host` (the default server name). A
 /// failure caused by the server's certificate says what to do about it.
 pub(crate) async fn connect(
-    tcp: TcpStream,
+    tcp: Socket,
     tls: &TlsClient,
     host: &str,
-) -> io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+) -> io::Result<tokio_rustls::client::TlsStream<Socket>> {
     let (config, name) = tls.prepare(host)?;
     tokio_rustls::TlsConnector::from(config)
         .connect(name, tcp)
@@ -821,29 +823,25 @@ pub(crate) fn hint(e: &io::Error) -> Option<&'static str> {
 
 /// A TLS connection after its handshake: the socket and the session its halves share.
 pub(crate) struct TlsStream {
-    tcp: Arc<TcpStream>,
+    tcp: Arc<Socket>,
     session: Arc<Mutex<Connection>>,
 }
 
 impl TlsStream {
     /// The data phase of a server connection (plaintext the handshake's stream had read
     /// and not handed out stays in the session, read first).
-    pub(crate) fn server(
-        stream: tokio_rustls::server::TlsStream<TcpStream>,
-    ) -> (TlsStream, TlsInfo) {
+    pub(crate) fn server(stream: tokio_rustls::server::TlsStream<Socket>) -> (TlsStream, TlsInfo) {
         let (tcp, session) = stream.into_inner();
         TlsStream::new(tcp, Connection::Server(session))
     }
 
     /// The data phase of a client connection.
-    pub(crate) fn client(
-        stream: tokio_rustls::client::TlsStream<TcpStream>,
-    ) -> (TlsStream, TlsInfo) {
+    pub(crate) fn client(stream: tokio_rustls::client::TlsStream<Socket>) -> (TlsStream, TlsInfo) {
         let (tcp, session) = stream.into_inner();
         TlsStream::new(tcp, Connection::Client(session))
     }
 
-    fn new(tcp: TcpStream, session: Connection) -> (TlsStream, TlsInfo) {
+    fn new(tcp: Socket, session: Connection) -> (TlsStream, TlsInfo) {
         let info = TlsInfo::of(&session);
         let stream = TlsStream {
             tcp: Arc::new(tcp),
@@ -855,7 +853,7 @@ impl TlsStream {
 
 /// The socket as the blocking-style reader and writer rustls takes: `WouldBlock` when the
 /// socket has nothing, or no room.
-struct NowIo<'a>(&'a TcpStream);
+struct NowIo<'a>(&'a Socket);
 
 impl io::Read for NowIo<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -879,7 +877,7 @@ fn lock(session: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
 
 /// Writes what the session holds until it holds nothing (`Ok(true)`) or the socket takes no
 /// more now (`Ok(false)`).
-fn write_out(session: &mut Connection, tcp: &TcpStream) -> io::Result<bool> {
+fn write_out(session: &mut Connection, tcp: &Socket) -> io::Result<bool> {
     while session.wants_write() {
         match session.write_tls(&mut NowIo(tcp)) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -906,7 +904,7 @@ impl Transport for TlsStream {
     }
 
     fn set_keepalive(&self, idle: std::time::Duration) -> io::Result<()> {
-        crate::transport::stream::set_tcp_keepalive(&self.tcp, idle)
+        self.tcp.set_keepalive(idle)
     }
 
     fn into_split(self) -> (TlsRead, TlsWrite) {
@@ -925,7 +923,7 @@ impl Transport for TlsStream {
 
 /// The reader's half of a TLS connection.
 pub(crate) struct TlsRead {
-    tcp: Arc<TcpStream>,
+    tcp: Arc<Socket>,
     session: Arc<Mutex<Connection>>,
     /// The socket's end of stream was read.
     eof: bool,
@@ -1000,7 +998,7 @@ impl ReadHalf for TlsRead {
 
 /// The writer's half of a TLS connection.
 pub(crate) struct TlsWrite {
-    tcp: Arc<TcpStream>,
+    tcp: Arc<Socket>,
     session: Arc<Mutex<Connection>>,
 }
 
@@ -1037,6 +1035,6 @@ impl WriteHalf for TlsWrite {
     async fn shutdown(&mut self) -> io::Result<()> {
         lock(&self.session).send_close_notify();
         self.flush().await?;
-        socket2::SockRef::from(&*self.tcp).shutdown(std::net::Shutdown::Write)
+        self.tcp.shutdown_write()
     }
 }

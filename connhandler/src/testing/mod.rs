@@ -1,4 +1,9 @@
-//! Helpers for tests of a protocol: round trips and golden bytes.
+//! Helpers for tests: round trips and golden bytes of a protocol; with the feature
+//! `testing`, an in-memory network ([`net`]) to test whole programs on, with faults and
+//! tokio's paused clock.
+
+#[cfg(feature = "testing")]
+pub mod net;
 
 use std::fmt::Debug;
 
