@@ -930,16 +930,21 @@ fn beat() -> Heartbeat {
     Heartbeat::every(Duration::from_millis(50)).allowance(Duration::from_millis(500))
 }
 
-#[tokio::test]
+/// On the in-memory network, under paused time: the quiet second and a half takes no real
+/// time and cannot be stretched by a loaded machine.
+#[tokio::test(start_paused = true)]
 async fn heartbeats_keep_a_quiet_link_and_stay_out_of_the_central_queue() {
+    let net = connhandler::testing::net::Network::new();
     let (stx, mut scentral) = central::<Event<Client>>(64);
-    let listener = Incoming::<Client>::builder("127.0.0.1:0")
+    let listener = Incoming::<Client>::builder("0.0.0.0:7000")
+        .in_memory(&net.host("server"))
         .heartbeat(beat())
         .listen(&stx)
         .await
         .unwrap();
     let (tx, mut central) = central::<Event<Server>>(64);
     let (out, server) = Outgoing::<Server>::builder(listener.local_addr())
+        .in_memory(&net.host("client"))
         .retry(Retry::never())
         .heartbeat(beat())
         .connect(&tx)
@@ -997,11 +1002,13 @@ async fn a_heartbeat_cuts_a_dead_peer() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn over_websocket_the_heartbeat_sends_ping_frames() {
     use connhandler::ws::WebSocket;
+    let net = connhandler::testing::net::Network::new();
     let (stx, mut scentral) = central::<Event<Client>>(64);
-    let listener = Incoming::<Client>::builder("127.0.0.1:0")
+    let listener = Incoming::<Client>::builder("0.0.0.0:80")
+        .in_memory(&net.host("server"))
         .websocket(WebSocket::new())
         .heartbeat(beat())
         .listen(&stx)
@@ -1013,6 +1020,7 @@ async fn over_websocket_the_heartbeat_sends_ping_frames() {
     let url = format!("ws://{}/", listener.local_addr());
     let (out, server) = Outgoing::<Server>::websocket_url(&url)
         .unwrap()
+        .in_memory(&net.host("client"))
         .retry(Retry::never())
         .connect(&tx)
         .await

@@ -351,3 +351,65 @@ async fn the_same_seed_gives_the_same_jitter() {
     let _ = next_event::<Client>;
     let _ = Bytes::new();
 }
+
+#[path = "common/certs.rs"]
+mod certs;
+
+#[tokio::test(start_paused = true)]
+async fn tls_and_websocket_handshakes_run_over_the_network_too() {
+    use connhandler::{
+        tls::{TlsClient, TlsServer},
+        ws::WebSocket,
+    };
+    let pki = certs::pki("memory-net");
+    let (cert, key) = pki.server();
+    let net = Network::new();
+    net.set_conditions(
+        "launcher",
+        "login",
+        Conditions::new().latency(Duration::from_millis(40)),
+    );
+    net.set_conditions(
+        "login",
+        "launcher",
+        Conditions::new().latency(Duration::from_millis(40)),
+    );
+    let (_server, mut sev) = login_server(&net, |b| {
+        b.tls(TlsServer::from_pem_files(&cert, &key).unwrap())
+            .websocket(WebSocket::new())
+    })
+    .await;
+    let (tx, mut cev) = central::<Event<Server>>(64);
+    let tls = TlsClient::with_ca_file(pki.ca())
+        .unwrap()
+        .server_name("localhost");
+    let (_out, link) = Outgoing::<Server>::builder("login:7000")
+        .in_memory(&net.host("launcher"))
+        .tls(tls)
+        .websocket(WebSocket::new())
+        .connect(&tx)
+        .await
+        .unwrap();
+    assert_eq!(
+        link.tls().expect("a TLS connection").peer_names(),
+        ["localhost"]
+    );
+    assert!(
+        link.transport().websocket().is_some(),
+        "a WebSocket connection"
+    );
+    let peer = expect_connected(&mut sev).await;
+    assert!(peer.tls().is_some());
+    link.send(chat("over tls and websocket")).unwrap();
+    assert_eq!(
+        expect_message(&mut sev).await.1,
+        chat("over tls and websocket")
+    );
+    peer.send(chat("and back")).unwrap();
+    expect_connected(&mut cev).await;
+    assert_eq!(expect_message(&mut cev).await.1, chat("and back"));
+    // A reset reaches both ends through TLS as well.
+    net.connections("launcher", "login")[0].reset();
+    let (_, d) = expect_disconnected(&mut sev).await;
+    assert!(matches!(d.reason, DisconnectReason::Io(_)), "{d}");
+}
