@@ -310,6 +310,104 @@ fn proxy_forwards_both_ways_and_prints_the_traffic() {
     assert_eq!(to_upstream[1], to_client[1], "the same client both ways");
 }
 
+/// `tcpmsg proxy`'s link conditioner, black-box: 100 ms each way and 1 Mbit/s each way
+/// between a client and the proxy, in front of `tcpmsg echo`. The figures are printed; the
+/// test asserts what a conditioner that does nothing cannot meet (a round trip of at least
+/// 200 ms, and no more than 1 Mbit/s), never an upper bound on time.
+#[test]
+fn proxy_link_conditioner_delays_and_caps_the_link() {
+    let (_echo, echo_addr) = echo(&["--unprotected"]);
+    let (_proxy, proxy_addr, _out) = start_listening(&[
+        "proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--connect",
+        &echo_addr.to_string(),
+        "--unprotected",
+        "--delay-ms",
+        "100",
+        "--bandwidth",
+        "1000000",
+    ]);
+    let mut stream = TcpStream::connect(proxy_addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream.set_nodelay(true).unwrap();
+    // The round trip of a small message, the least of five.
+    let mut rtts = Vec::new();
+    for i in 0..5u8 {
+        let msg = pattern(32, i);
+        let started = std::time::Instant::now();
+        stream.write_all(&reference_write(&msg, 65535)).unwrap();
+        assert_eq!(reference_read(&mut stream, 65535, 32), msg);
+        rtts.push(started.elapsed());
+    }
+    let rtt = *rtts.iter().min().unwrap();
+    assert!(
+        rtt >= Duration::from_millis(200),
+        "round trip {rtt:?}: the delay was not applied"
+    );
+    // 256 KiB out and back in 4 KiB messages, all sent at once: each direction carries
+    // 256 KiB (and 2 bytes of header per message) at 1 Mbit/s.
+    let msgs: Vec<Vec<u8>> = (0..64u8).map(|i| pattern(4096, i)).collect();
+    let started = std::time::Instant::now();
+    let mut writer = stream.try_clone().unwrap();
+    let to_send = msgs.clone();
+    let sender = std::thread::spawn(move || {
+        for m in &to_send {
+            writer.write_all(&reference_write(m, 65535)).unwrap();
+        }
+    });
+    for m in &msgs {
+        assert_eq!(&reference_read(&mut stream, 65535, 4096), m);
+    }
+    let took = started.elapsed();
+    sender.join().unwrap();
+    let bits = (64 * (4096 + 2) * 8) as f64;
+    let rate = bits / (took - rtt).as_secs_f64();
+    println!(
+        "conditioner: asked 200 ms and 1 Mbit/s; measured a round trip of {rtt:?} (least of {rtts:?}) and {:.3} Mbit/s ({took:?} for 256 KiB each way)",
+        rate / 1e6
+    );
+    assert!(
+        rate <= 1.0e6 * 1.01,
+        "{rate:.0} bit/s through a 1 Mbit/s cap: the cap was not applied"
+    );
+}
+
+/// `--reset-after-bytes`: the client's connection ends with a real RST once that many bytes
+/// crossed, in the middle of its message.
+#[test]
+fn proxy_link_conditioner_resets_with_a_real_rst() {
+    let (_echo, echo_addr) = echo(&["--unprotected"]);
+    let (_proxy, proxy_addr, _out) = start_listening(&[
+        "proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--connect",
+        &echo_addr.to_string(),
+        "--reset-after-bytes",
+        "10",
+    ]);
+    let mut stream = TcpStream::connect(proxy_addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream
+        .write_all(&reference_write(&pattern(40, 1), 65535))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let err = loop {
+        match stream.read(&mut buf) {
+            Ok(0) => panic!("the connection ended with a FIN, not a reset"),
+            Ok(_) => panic!("an answer came through a connection reset after 10 bytes"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
+}
+
 #[test]
 fn panda3d_framings() {
     for (framing, n) in [("panda3d:2", 65535usize), ("panda3d:4", 1 << 20)] {

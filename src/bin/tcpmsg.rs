@@ -9,6 +9,9 @@ use std::{
     time::Duration,
 };
 
+#[path = "tcpmsg/conditioner.rs"]
+mod conditioner;
+
 use bytes::Bytes;
 use connhandler::{
     central,
@@ -83,6 +86,19 @@ OPTIONS:
     --half-close on|off       after a peer's FIN, still write the replies (on)
     --unprotected             all of the protection above off (loopback tools, benchmarks)
     --pending-bytes N         proxy: bytes a client may send before its upstream is up (1 MiB)
+
+  Link conditioner (proxy; all off by default): the clients' side of the proxy as a bad
+  link, to test real programs. Applied to the bytes between each client and the proxy:
+    --delay-ms N              add N ms to each direction (a round trip gains 2 N)
+    --jitter-ms N             and up to N ms more, drawn per read from --seed (order kept)
+    --bandwidth BITS          at most BITS bits per second each way
+    --bandwidth-up BITS       client to upstream only; --bandwidth-down: the other way
+    --stall-every-ms N --stall-ms M  every N ms, deliver nothing for M ms
+    --reset-after-bytes N     reset each connection (a real RST: zero linger) once N bytes
+                              have crossed it, both ways together
+    --reset-random-bytes N    reset each connection after a number of bytes drawn from
+                              1..=N (from --seed)
+    --seed S                  the draws' seed (0): the same seed, the same run
 
   Transports of the listening side (echo, proxy's clients):
     --tls-cert FILE --tls-key FILE  serve TLS with this certificate chain and key (PEM)
@@ -167,6 +183,7 @@ struct Options {
     chunk_wait: Duration,
     protection: Protection,
     pending_bytes: usize,
+    conditions: conditioner::Conditions,
     listen_door: ListenDoor,
     connect_door: ConnectDoor,
 }
@@ -375,6 +392,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         chunk_wait: Duration::from_millis(100),
         protection: Protection::default(),
         pending_bytes: 1 << 20,
+        conditions: conditioner::Conditions::default(),
         listen_door: ListenDoor::default(),
         connect_door: ConnectDoor::default(),
     };
@@ -448,6 +466,22 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
             }
             "--unprotected" => o.protection.unprotected = true,
             "--pending-bytes" => o.pending_bytes = number(value()?)? as usize,
+            "--delay-ms" => o.conditions.delay = Duration::from_millis(number(value()?)?),
+            "--jitter-ms" => o.conditions.jitter = Duration::from_millis(number(value()?)?),
+            "--bandwidth" => {
+                let bps = number(value()?)?;
+                o.conditions.up_bps = Some(bps);
+                o.conditions.down_bps = Some(bps);
+            }
+            "--bandwidth-up" => o.conditions.up_bps = Some(number(value()?)?),
+            "--bandwidth-down" => o.conditions.down_bps = Some(number(value()?)?),
+            "--stall-every-ms" => {
+                o.conditions.stall_every = Some(Duration::from_millis(number(value()?)?))
+            }
+            "--stall-ms" => o.conditions.stall_for = Duration::from_millis(number(value()?)?),
+            "--reset-after-bytes" => o.conditions.reset_after = Some(number(value()?)?),
+            "--reset-random-bytes" => o.conditions.reset_random = Some(number(value()?)?),
+            "--seed" => o.conditions.seed = number(value()?)?,
             "--tls-cert" => o.listen_door.cert = Some(value()?),
             "--tls-key" => o.listen_door.key = Some(value()?),
             "--tls-client-ca" => o.listen_door.client_ca = Some(value()?),
@@ -836,16 +870,50 @@ async fn proxy<F: Framing>(o: &Options, framing: F) -> Result<(), String> {
     let (tx, mut central) = central::<ProxyEvent>(1024);
     let listen = o.listen.as_deref().unwrap_or_default();
     let upstream_addr = o.connect.clone().unwrap_or_default();
-    let builder = IncomingBuilder::new(listen, |_| Client)
+    let conditioned = o.conditions.is_on();
+    o.conditions.check()?;
+    if conditioned && o.listen_door.proxy_protocol {
+        return Err(
+            "the link conditioner and --proxy-protocol cannot be combined: the \
+             conditioner gives the proxy each client's address in a PROXY header of its own"
+                .into(),
+        );
+    }
+    // Conditioned, the message handler listens on loopback behind the conditioner's relay,
+    // which names each client in a PROXY header.
+    let inner = if conditioned { "127.0.0.1:0" } else { listen };
+    let builder = IncomingBuilder::new(inner, |_| Client)
         .name("proxy")
         .framing(framing.clone());
-    let server = o
-        .listen_door
-        .apply(o.protection.apply(builder))?
-        .listen(&tx)
-        .await
-        .map_err(|e| e.to_string())?;
-    println!("listening on {}", server.local_addr());
+    let mut builder = o.listen_door.apply(o.protection.apply(builder))?;
+    if conditioned {
+        builder = builder
+            .proxy_protocol(true)
+            .proxy_trusted(["127.0.0.1/32".parse::<connhandler::IpNet>().unwrap()]);
+    }
+    let server = builder.listen(&tx).await.map_err(|e| e.to_string())?;
+    if conditioned {
+        let relay = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        println!(
+            "listening on {}",
+            relay.local_addr().map_err(|e| e.to_string())?
+        );
+        let max = o
+            .protection
+            .max_connections
+            .filter(|n| *n > 0)
+            .map_or(16_384, |n| n as usize);
+        tokio::spawn(conditioner::relay(
+            relay,
+            server.local_addr(),
+            o.conditions.clone(),
+            max,
+        ));
+    } else {
+        println!("listening on {}", server.local_addr());
+    }
     let _ = std::io::stdout().flush();
     // The upstream's transport options, checked once (each client's upstream uses them).
     o.connect_door.builder(upstream_addr.as_str(), |_| Client)?;
