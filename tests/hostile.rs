@@ -15,6 +15,7 @@ use std::{
 
 use bytes::Bytes;
 use common::{open_fds, within, Raw, RawClient};
+use connhandler::testing::net::Network;
 use connhandler::{
     central, central_with_bytes, Central, DisconnectReason, Event, Incoming, IncomingBuilder,
     Outgoing, QueuePolicy, Retry, SendError, Timeout,
@@ -49,11 +50,24 @@ impl Seen {
 async fn echo_server(
     configure: impl FnOnce(IncomingBuilder<Raw>) -> IncomingBuilder<Raw>,
 ) -> (Incoming<Raw>, Arc<Seen>, JoinHandle<()>) {
+    echo_server_at(Incoming::<Raw>::builder("127.0.0.1:0"), configure).await
+}
+
+/// The echo server on host `server` of an in-memory network, port 7000.
+async fn echo_server_in_memory(
+    net: &Network,
+    configure: impl FnOnce(IncomingBuilder<Raw>) -> IncomingBuilder<Raw>,
+) -> (Incoming<Raw>, Arc<Seen>, JoinHandle<()>) {
+    let builder = Incoming::<Raw>::builder("0.0.0.0:7000").in_memory(&net.host("server"));
+    echo_server_at(builder, configure).await
+}
+
+async fn echo_server_at(
+    builder: IncomingBuilder<Raw>,
+    configure: impl FnOnce(IncomingBuilder<Raw>) -> IncomingBuilder<Raw>,
+) -> (Incoming<Raw>, Arc<Seen>, JoinHandle<()>) {
     let (tx, mut central) = central::<Ev>(1024);
-    let server = configure(Incoming::<Raw>::builder("127.0.0.1:0"))
-        .listen(&tx)
-        .await
-        .unwrap();
+    let server = configure(builder).listen(&tx).await.unwrap();
     let seen = Arc::new(Seen::default());
     let s = seen.clone();
     let task = tokio::spawn(async move {
@@ -256,15 +270,17 @@ async fn round_trips_with(central: &mut Central<Ev>, addr: SocketAddr) {
 
 /// Messages written so that every write ends a few bytes into the next frame: no frame is
 /// ever unfinished for long, so the frame time-out must not fire, although the buffer never
-/// ends on a frame boundary.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// ends on a frame boundary. On the in-memory network under paused time: the 150 ms between
+/// writes are exact, whatever the machine's load.
+#[tokio::test(start_paused = true)]
 async fn the_frame_time_out_measures_each_frame_from_its_own_first_byte() {
-    let (server, seen, _task) = echo_server(|b| {
+    let net = Network::new();
+    let (_server, seen, _task) = echo_server_in_memory(&net, |b| {
         b.frame_timeout(Duration::from_millis(1000))
             .min_frame_rate(None)
     })
     .await;
-    let mut c = RawClient::connect(server.local_addr()).await;
+    let mut c = RawClient::connect_in_memory(&net.host("client"), "server:7000").await;
     let msg = [9u8; 300];
     let mut wire = Vec::new();
     for _ in 0..16 {
@@ -289,19 +305,22 @@ async fn the_frame_time_out_measures_each_frame_from_its_own_first_byte() {
 
 /// A crowd that trickles bytes in, and one that says nothing: all are cut (frame and
 /// first-message time-outs, on by default and shortened here), while the good peer is
-/// served, and a long message on a slow but steady link is not cut.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// served, and a long message on a slow but steady link is not cut. On the in-memory
+/// network under paused time, each of the crowd from a host of its own: the trickle's pace
+/// and the slow link's rate are exact, so the test cannot be flaky on a loaded machine.
+#[tokio::test(start_paused = true)]
 async fn slowloris_and_silent_crowds_are_cut_and_a_slow_link_is_not() {
-    let (server, seen, _task) = echo_server(|b| {
+    let net = Network::new();
+    let (_server, seen, _task) = echo_server_in_memory(&net, |b| {
         b.frame_timeout(Duration::from_millis(300))
             .first_message_timeout(Duration::from_millis(300))
     })
     .await;
-    let addr = server.local_addr();
     let mut crowd = Vec::new();
     for i in 0..40 {
+        let host = net.host(&format!("crowd-{i}"));
         crowd.push(tokio::spawn(async move {
-            let mut s = TcpStream::connect(addr).await.unwrap();
+            let mut s = host.connect("server:7000").await.unwrap();
             if i % 2 == 0 {
                 // Slowloris: the header of a 1000-byte message, then a byte at a time.
                 let _ = s.write_all(&1000u16.to_le_bytes()).await;
@@ -316,8 +335,9 @@ async fn slowloris_and_silent_crowds_are_cut_and_a_slow_link_is_not() {
     }
     // A 32 KiB message at about 40 KB/s: slower than the time-out allows for the whole
     // message, faster than the default minimum rate (4096 B/s).
+    let slow_host = net.host("slow");
     let slow = tokio::spawn(async move {
-        let mut c = RawClient::connect(addr).await;
+        let mut c = RawClient::connect_in_memory(&slow_host, "server:7000").await;
         let msg = common::pattern(32 * 1024, 3);
         let mut wire = Vec::from(&(msg.len() as u16).to_le_bytes()[..]);
         wire.extend_from_slice(&msg);
@@ -327,7 +347,12 @@ async fn slowloris_and_silent_crowds_are_cut_and_a_slow_link_is_not() {
         }
         assert_eq!(c.recv().await.as_deref(), Some(&msg[..]));
     });
-    round_trips(addr, 30).await;
+    let mut good = RawClient::connect_in_memory(&net.host("good"), "server:7000").await;
+    for i in 0..30u32 {
+        good.send(&i.to_le_bytes()).await;
+        let got = good.recv().await.expect("the good peer was cut");
+        assert_eq!(&got[..], &i.to_le_bytes());
+    }
     for c in crowd {
         within("the crowd is cut", c).await.unwrap();
     }
@@ -554,34 +579,44 @@ async fn half_close_keeps_the_replies() {
 }
 
 /// An outgoing handler with `reconnect`, against a server that accepts and closes at once,
-/// reconnects at the retry policy's pace, and counts it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// reconnects at the retry policy's pace, and counts it. On the in-memory network under
+/// paused time: the second it watches is the tokio clock's, which a loaded machine cannot
+/// stretch.
+#[tokio::test(start_paused = true)]
 async fn reconnect_after_a_lost_connection_waits_by_the_retry_policy() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let accepts = Arc::new(AtomicUsize::new(0));
-    let a = accepts.clone();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = listener.accept().await {
-            a.fetch_add(1, Ordering::SeqCst);
-            drop(s);
+    let net = connhandler::testing::net::Network::new();
+    let (stx, mut scentral) = central::<Ev>(64);
+    let server = Incoming::<Raw>::builder("0.0.0.0:7000")
+        .in_memory(&net.host("server"))
+        .unprotected()
+        .listen(&stx)
+        .await
+        .unwrap();
+    // The server's program closes every connection as it comes.
+    let closer = tokio::spawn(async move {
+        while let Some(ev) = scentral.recv().await {
+            if let Event::Connected(p) = ev {
+                p.disconnect();
+            }
         }
     });
     let (tx, mut central) = central::<Ev>(64);
-    let out = Outgoing::<Raw>::builder(addr)
+    let out = Outgoing::<Raw>::builder("server:7000")
+        .in_memory(&net.host("client"))
         .reconnect(true)
         .retry(Retry::fixed(Duration::from_millis(100)))
         .start(&tx);
     let drain = tokio::spawn(async move { while central.recv().await.is_some() {} });
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let n = accepts.load(Ordering::SeqCst);
-    // At 50-100 ms a wait, about 10-20 in one second; a tight loop makes thousands.
-    assert!((2..=25).contains(&n), "{n} connects in one second");
+    let n = server.stats().accepted;
+    // At 50-100 ms a wait, 10-20 in one second; a tight loop makes thousands.
+    assert!((10..=21).contains(&n), "{n} connects in one second");
     let stats = out.stats();
     assert!(stats.reconnects >= 1 && stats.connects >= 2, "{stats:?}");
     out.shutdown().await;
     drop(tx);
     drain.abort();
+    closer.abort();
 }
 
 /// Every failed connect attempt is counted; the event comes when the policy gives up.

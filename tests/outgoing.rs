@@ -14,20 +14,22 @@ use connhandler::{central, DisconnectReason, Event, Incoming, Outgoing, Retry};
 
 type Ev = Event<Raw>;
 
-#[tokio::test]
+/// On the in-memory network under paused time: no free port to find (and lose to another
+/// test), and the 300 ms of retries are the tokio clock's.
+#[tokio::test(start_paused = true)]
 async fn outgoing_retries_until_the_server_is_up() {
-    // Find a free port, then leave it closed for a while.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let net = connhandler::testing::net::Network::new();
     let (tx, mut central) = central::<Ev>(64);
-    let out = Outgoing::<Raw>::builder(("127.0.0.1", port))
+    let out = Outgoing::<Raw>::builder("server:7000")
+        .in_memory(&net.host("client"))
         .retry(Retry::fixed(Duration::from_millis(50)))
         .start(&tx);
+    net.host("server");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(out.peer().is_none());
-    let server = Incoming::<Raw>::builder(("127.0.0.1", port))
+    assert!(out.stats().connect_failures >= 3, "{:?}", out.stats());
+    let server = Incoming::<Raw>::builder("0.0.0.0:7000")
+        .in_memory(&net.host("server"))
         .listen(&tx)
         .await
         .unwrap();

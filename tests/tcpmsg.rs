@@ -398,12 +398,10 @@ fn proxy_link_conditioner_resets_with_a_real_rst() {
         .write_all(&reference_write(&pattern(40, 1), 65535))
         .unwrap();
     let mut buf = [0u8; 64];
-    let err = loop {
-        match stream.read(&mut buf) {
-            Ok(0) => panic!("the connection ended with a FIN, not a reset"),
-            Ok(_) => panic!("an answer came through a connection reset after 10 bytes"),
-            Err(e) => break e,
-        }
+    let err = match stream.read(&mut buf) {
+        Ok(0) => panic!("the connection ended with a FIN, not a reset"),
+        Ok(_) => panic!("an answer came through a connection reset after 10 bytes"),
+        Err(e) => e,
     };
     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
 }

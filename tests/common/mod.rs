@@ -135,11 +135,26 @@ pub fn pattern(n: usize, seed: u8) -> Vec<u8> {
         .collect()
 }
 
-/// A plain TCP client that speaks a framing by hand, to test handlers from the outside.
-pub struct RawClient<F: Framing = TcpMessageCodec> {
-    pub stream: TcpStream,
+/// A plain TCP client (or a raw stream of the in-memory network) that speaks a framing by
+/// hand, to test handlers from the outside.
+pub struct RawClient<F: Framing = TcpMessageCodec, S = TcpStream> {
+    pub stream: S,
     framing: F,
     buf: BytesMut,
+}
+
+impl RawClient<TcpMessageCodec, connhandler::testing::net::RawStream> {
+    /// A client from `host` of an in-memory network to `addr` (`"login:7000"`).
+    pub async fn connect_in_memory(host: &connhandler::testing::net::Host, addr: &str) -> Self {
+        let stream = within("connect", host.connect(addr))
+            .await
+            .expect("connect");
+        RawClient {
+            stream,
+            framing: TcpMessageCodec::new(),
+            buf: BytesMut::new(),
+        }
+    }
 }
 
 impl RawClient {
@@ -170,7 +185,9 @@ impl<F: Framing> RawClient<F> {
             buf: BytesMut::new(),
         }
     }
+}
 
+impl<F: Framing, S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> RawClient<F, S> {
     pub async fn send(&mut self, msg: &[u8]) {
         self.try_send(msg).await.expect("write");
     }

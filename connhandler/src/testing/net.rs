@@ -322,6 +322,114 @@ impl Host {
     pub(crate) fn inner(&self) -> &Arc<NetInner> {
         &self.net
     }
+
+    /// Opens a raw byte stream from this host to `addr` (a host of the network by name,
+    /// `"login:7000"`, or its address): for tests that speak bytes to a handler, as a
+    /// hostile peer would. Connects as a handler does (refused, or waiting while a
+    /// partition separates the hosts).
+    ///
+    /// # Errors
+    ///
+    /// `ConnectionRefused` when nothing listens there or the host refuses; `NotFound` for a
+    /// host the network does not have.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio::io::AsyncWriteExt;
+    /// # #[derive(Default)] struct Client;
+    /// # impl connhandler::Peer for Client { type Recv = bytes::Bytes; type Send = bytes::Bytes; const NAME: &'static str = "client"; }
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let net = connhandler::testing::net::Network::new();
+    /// let (tx, mut events) = connhandler::central::<connhandler::Event<Client>>(64);
+    /// let _server = connhandler::Incoming::<Client>::builder("0.0.0.0:7000")
+    ///     .in_memory(&net.host("login"))
+    ///     .listen(&tx)
+    ///     .await?;
+    /// let mut raw = net.host("attacker").connect("login:7000").await?;
+    /// raw.write_all(&[0xff, 0xff, 1]).await?; // a header, then a byte at a time...
+    /// assert!(matches!(events.recv().await, Some(connhandler::Event::Connected(_))));
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect(&self, addr: &str) -> std::io::Result<RawStream> {
+        let to = self.net.resolve(self.ip, addr)?;
+        let stream = self.net.connect(self.ip, to).await?;
+        Ok(RawStream(stream))
+    }
+}
+
+/// A raw byte stream of the in-memory network ([`Host::connect`]): tokio's `AsyncRead` and
+/// `AsyncWrite`, as a `TcpStream` is.
+///
+/// # Examples
+///
+/// ```
+/// # async fn f(net: connhandler::testing::net::Network) -> std::io::Result<()> {
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// let mut s = net.host("client").connect("login:7000").await?;
+/// s.write_all(&[2, 0, b'h', b'i']).await?;
+/// let mut back = [0u8; 4];
+/// s.read_exact(&mut back).await?;
+/// # Ok(()) }
+/// ```
+pub struct RawStream(crate::transport::memory::MemStream);
+
+impl fmt::Debug for RawStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawStream")
+            .field("local", &self.0.local_addr())
+            .finish()
+    }
+}
+
+impl RawStream {
+    /// This end's address.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f(s: &connhandler::testing::net::RawStream) {
+    /// println!("from {}", s.local_addr());
+    /// # }
+    /// ```
+    pub fn local_addr(&self) -> SocketAddr {
+        self.0.local_addr()
+    }
+}
+
+impl tokio::io::AsyncRead for RawStream {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for RawStream {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+    }
 }
 
 /// The conditions of one direction of a link: latency, jitter and a bandwidth cap. The

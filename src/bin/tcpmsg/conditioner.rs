@@ -67,7 +67,7 @@ impl Conditions {
     }
 
     pub(crate) fn check(&self) -> Result<(), String> {
-        if self.stall_every.is_some() != !self.stall_for.is_zero() {
+        if self.stall_every.is_some() == self.stall_for.is_zero() {
             return Err("--stall-every-ms and --stall-ms go together".into());
         }
         if self.stall_every.is_some_and(|e| e.is_zero()) {
