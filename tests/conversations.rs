@@ -13,6 +13,7 @@ use common::{
 use connhandler::{
     central,
     talk::{Agree, Handshake, Heartbeat, RequestError, Version},
+    testing::net::Network,
     Central, CentralSender, Decode, DisconnectReason, Encode, Event, Incoming, Message, Outgoing,
     Peer, PeerHandle, Retry, Timeout,
 };
@@ -489,9 +490,16 @@ fn handshake(v: &str, agree: Agree) -> Handshake {
         .timeout(Duration::from_millis(1000))
 }
 
-async fn handshake_server(hs: Handshake) -> (Incoming<Client>, Central<Event<Client>>) {
+/// The handshake tests run on the in-memory network under paused time: the server is host
+/// `server` at port 7000; a deadline, a refused retry or a version handshake's time-out is
+/// the tokio clock's, exact on a loaded machine.
+async fn handshake_server(
+    net: &Network,
+    hs: Handshake,
+) -> (Incoming<Client>, Central<Event<Client>>) {
     let (tx, central) = central::<Event<Client>>(64);
-    let listener = Incoming::<Client>::builder("127.0.0.1:0")
+    let listener = Incoming::<Client>::builder("0.0.0.0:7000")
+        .in_memory(&net.host("server"))
         .handshake(hs)
         .listen(&tx)
         .await
@@ -500,11 +508,12 @@ async fn handshake_server(hs: Handshake) -> (Incoming<Client>, Central<Event<Cli
 }
 
 async fn handshake_client(
-    addr: std::net::SocketAddr,
+    net: &Network,
     hs: Handshake,
 ) -> (Outgoing<Server>, Central<Event<Server>>) {
     let (tx, central) = central::<Event<Server>>(64);
-    let out = Outgoing::<Server>::builder(addr)
+    let out = Outgoing::<Server>::builder("server:7000")
+        .in_memory(&net.host("client"))
         .retry(Retry::fixed(Duration::from_millis(20)))
         .reconnect(true)
         .handshake(hs)
@@ -512,11 +521,12 @@ async fn handshake_client(
     (out, central)
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_handshake_accepts_the_same_major_version_before_connected() {
-    let (listener, mut scentral) = handshake_server(handshake("2.1.0", Agree::SameMajor)).await;
-    let (out, mut central) =
-        handshake_client(listener.local_addr(), handshake("2.0.3", Agree::SameMajor)).await;
+    let net = Network::new();
+    let (listener, mut scentral) =
+        handshake_server(&net, handshake("2.1.0", Agree::SameMajor)).await;
+    let (out, mut central) = handshake_client(&net, handshake("2.0.3", Agree::SameMajor)).await;
     // Each side's first event is Connected, after the hellos; the hellos are not messages.
     let server = expect_connected(&mut central).await;
     assert_eq!(server.peer_version(), Some(&Version::new(2, 1, 0)));
@@ -533,15 +543,14 @@ async fn the_handshake_accepts_the_same_major_version_before_connected() {
     out.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_server_rejects_a_version_and_the_client_hears_why() {
-    let (listener, mut scentral) = handshake_server(handshake("2.1.0", Agree::SameMajor)).await;
+    let net = Network::new();
+    let (listener, mut scentral) =
+        handshake_server(&net, handshake("2.1.0", Agree::SameMajor)).await;
     // The client would accept anything; the server does not accept 3.0.0.
-    let (out, mut central) = handshake_client(
-        listener.local_addr(),
-        handshake("3.0.0", Agree::with(|_, _| true)),
-    )
-    .await;
+    let (out, mut central) =
+        handshake_client(&net, handshake("3.0.0", Agree::with(|_, _| true))).await;
     // The server's only event: Disconnected naming both versions.
     let (_, d) = expect_disconnected(&mut scentral).await;
     match d.reason {
@@ -574,18 +583,20 @@ async fn the_server_rejects_a_version_and_the_client_hears_why() {
         ),
         "{d}"
     );
-    // A mismatch is not retried: the same versions would meet again.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A mismatch is not retried: the same versions would meet again (ten seconds of the
+    // paused clock, five hundred retry intervals).
+    tokio::time::sleep(Duration::from_secs(10)).await;
     assert_eq!(out.stats().reconnects, 0);
     assert_eq!(listener.stats().accepted, 1);
     out.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_client_rejects_the_servers_version() {
-    let (listener, mut scentral) = handshake_server(handshake("2.1.0", Agree::SameMajor)).await;
-    let (out, mut central) =
-        handshake_client(listener.local_addr(), handshake("2.0.0", Agree::Exact)).await;
+    let net = Network::new();
+    let (_listener, mut scentral) =
+        handshake_server(&net, handshake("2.1.0", Agree::SameMajor)).await;
+    let (out, mut central) = handshake_client(&net, handshake("2.0.0", Agree::Exact)).await;
     let (_, d) = expect_disconnected(&mut central).await;
     assert!(
         matches!(
@@ -875,10 +886,12 @@ mod messages_hash {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_peer_that_never_says_its_version_is_cut_by_the_deadline() {
-    let (listener, mut scentral) = handshake_server(handshake("2.1.0", Agree::SameMajor)).await;
-    let mut silent = RawClient::connect(listener.local_addr()).await;
+    let net = Network::new();
+    let (_listener, mut scentral) =
+        handshake_server(&net, handshake("2.1.0", Agree::SameMajor)).await;
+    let mut silent = RawClient::connect_in_memory(&net.host("silent"), "server:7000").await;
     // The server's hello arrives first; then nothing, then the close.
     let hello = silent.recv().await.expect("the server's hello");
     assert_eq!(
@@ -895,12 +908,12 @@ async fn a_peer_that_never_says_its_version_is_cut_by_the_deadline() {
     assert_eq!(silent.recv().await, None);
 
     // One that speaks first with something else is cut at once.
-    let mut rude = RawClient::connect(listener.local_addr()).await;
+    let mut rude = RawClient::connect_in_memory(&net.host("rude"), "server:7000").await;
     rude.send(&raw(&Up::Note(1))).await;
     let (_, d) = expect_disconnected(&mut scentral).await;
     assert!(matches!(d.reason, DisconnectReason::NoHello), "{d}");
     // A version that is not one is a mismatch naming the text.
-    let mut odd = RawClient::connect(listener.local_addr()).await;
+    let mut odd = RawClient::connect_in_memory(&net.host("odd"), "server:7000").await;
     odd.send(&raw(&Up::Hello {
         version: "two".into(),
     }))
@@ -970,16 +983,18 @@ async fn heartbeats_keep_a_quiet_link_and_stay_out_of_the_central_queue() {
     out.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_heartbeat_cuts_a_dead_peer() {
+    let net = Network::new();
     let (stx, mut scentral) = central::<Event<Client>>(64);
-    let listener = Incoming::<Client>::builder("127.0.0.1:0")
+    let _listener = Incoming::<Client>::builder("0.0.0.0:7000")
+        .in_memory(&net.host("server"))
         .heartbeat(beat())
         .listen(&stx)
         .await
         .unwrap();
     // A peer that reads the pings and never answers.
-    let mut dead = RawClient::connect(listener.local_addr()).await;
+    let mut dead = RawClient::connect_in_memory(&net.host("dead"), "server:7000").await;
     let ping = dead.recv().await.expect("a ping");
     assert_eq!(Down::decode(ping).unwrap(), Down::Ping);
     expect_connected(&mut scentral).await;
@@ -989,7 +1004,7 @@ async fn a_heartbeat_cuts_a_dead_peer() {
         "{d}"
     );
     // A peer that answers pings (by hand) is kept.
-    let mut alive = RawClient::connect(listener.local_addr()).await;
+    let mut alive = RawClient::connect_in_memory(&net.host("alive"), "server:7000").await;
     for _ in 0..10 {
         let ping = alive.recv().await.expect("a ping");
         assert_eq!(Down::decode(ping).unwrap(), Down::Ping);
