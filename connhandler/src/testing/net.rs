@@ -494,7 +494,9 @@ impl Conditions {
         self
     }
 
-    /// At most this many bytes per second (at least 1).
+    /// At most this many bytes per second (at least 1), for each connection on the link in
+    /// this direction (a connection's bytes queue behind each other; connections do not
+    /// share the cap).
     ///
     /// # Examples
     ///
