@@ -49,6 +49,22 @@ fn chat(s: &str) -> Msg {
     Msg::Chat(s.into())
 }
 
+/// An outgoing handler's builder on host `from` of `net`, to `to`.
+fn from_host(net: &Network, from: &str, to: &str) -> connhandler::OutgoingBuilder<Server> {
+    Outgoing::<Server>::builder(to).in_memory(&net.host(from))
+}
+
+/// The error of one connect attempt from host `launcher` to `to`, within `timeout`.
+async fn connect_error(net: &Network, to: &str, timeout: Duration) -> connhandler::ConnectError {
+    let (tx, _events) = central::<Event<Server>>(64);
+    from_host(net, "launcher", to)
+        .retry(Retry::never())
+        .connect_timeout(timeout)
+        .connect(&tx)
+        .await
+        .unwrap_err()
+}
+
 /// A login server on host `login` at port 7000, and the events it sees.
 async fn login_server(
     net: &Network,
@@ -66,8 +82,7 @@ async fn handlers_talk_by_host_name_with_the_hosts_addresses() {
     let (server, mut sev) = login_server(&net, |b| b).await;
     assert_eq!(server.local_addr().to_string(), "10.0.0.1:7000");
     let (tx, mut cev) = central::<Event<Server>>(64);
-    let (_out, link) = Outgoing::<Server>::builder("login:7000")
-        .in_memory(&net.host("launcher"))
+    let (_out, link) = from_host(&net, "launcher", "login:7000")
         .connect(&tx)
         .await
         .unwrap();
@@ -97,8 +112,7 @@ async fn latency_and_a_bandwidth_cap_delay_what_crosses() {
     net.set_conditions("login", "client", line);
     let (tx, _cev) = central::<Event<Server>>(64);
     let started = Instant::now();
-    let (_out, link) = Outgoing::<Server>::builder("login:7000")
-        .in_memory(&net.host("client"))
+    let (_out, link) = from_host(&net, "client", "login:7000")
         .connect(&tx)
         .await
         .unwrap();
@@ -128,8 +142,7 @@ async fn a_partition_cuts_a_quiet_link_by_its_heartbeat_and_a_reconnect_waits_fo
     let beat = || Heartbeat::every(Duration::from_secs(5)).allowance(Duration::from_secs(15));
     let (_server, mut sev) = login_server(&net, |b| b.heartbeat(beat())).await;
     let (tx, mut cev) = central::<Event<Server>>(64);
-    let (_out, _link) = Outgoing::<Server>::builder("login:7000")
-        .in_memory(&net.host("launcher"))
+    let (_out, _link) = from_host(&net, "launcher", "login:7000")
         .heartbeat(beat())
         .reconnect(true)
         .retry(Retry::default())
@@ -166,8 +179,7 @@ async fn a_reset_in_the_middle_of_a_message_is_a_disconnect_on_both_sides() {
     let net = Network::new();
     let (_server, mut sev) = login_server(&net, |b| b).await;
     let (tx, mut cev) = central::<Event<Server>>(64);
-    let (_out, link) = Outgoing::<Server>::builder("login:7000")
-        .in_memory(&net.host("launcher"))
+    let (_out, link) = from_host(&net, "launcher", "login:7000")
         .connect(&tx)
         .await
         .unwrap();
@@ -198,8 +210,7 @@ async fn a_half_close_delivers_what_was_sent_then_ends_the_connection() {
     let net = Network::new();
     let (_server, mut sev) = login_server(&net, |b| b).await;
     let (tx, _cev) = central::<Event<Server>>(64);
-    let (_out, link) = Outgoing::<Server>::builder("login:7000")
-        .in_memory(&net.host("launcher"))
+    let (_out, link) = from_host(&net, "launcher", "login:7000")
         .connect(&tx)
         .await
         .unwrap();
@@ -217,44 +228,23 @@ async fn a_half_close_delivers_what_was_sent_then_ends_the_connection() {
 #[tokio::test(start_paused = true)]
 async fn refused_and_timed_out_connects_are_connect_errors() {
     let net = Network::new();
-    let (tx, _cev) = central::<Event<Server>>(64);
+    let ten = Duration::from_secs(10);
     // Nothing listens on the host.
     net.host("login");
-    let err = Outgoing::<Server>::builder("login:7000")
-        .in_memory(&net.host("launcher"))
-        .retry(Retry::never())
-        .connect(&tx)
-        .await
-        .unwrap_err();
+    let err = connect_error(&net, "login:7000", ten).await;
     assert!(err.to_string().contains("refused"), "{err}");
     // A host that refuses.
     let (_server, _sev) = login_server(&net, |b| b).await;
     net.refuse_connections("login", true);
-    let err = Outgoing::<Server>::builder("login:7000")
-        .in_memory(&net.host("launcher"))
-        .retry(Retry::never())
-        .connect(&tx)
-        .await
-        .unwrap_err();
+    let err = connect_error(&net, "login:7000", ten).await;
     assert!(err.to_string().contains("refused"), "{err}");
     net.refuse_connections("login", false);
     // Behind a partition, the connect times out (30 s of the paused clock).
     net.partition("launcher", "login");
-    let err = Outgoing::<Server>::builder("login:7000")
-        .in_memory(&net.host("launcher"))
-        .retry(Retry::never())
-        .connect_timeout(Duration::from_secs(30))
-        .connect(&tx)
-        .await
-        .unwrap_err();
+    let err = connect_error(&net, "login:7000", Duration::from_secs(30)).await;
     assert!(err.to_string().contains("timed out"), "{err}");
     // An unknown host does not resolve.
-    let err = Outgoing::<Server>::builder("nowhere:7000")
-        .in_memory(&net.host("launcher"))
-        .retry(Retry::never())
-        .connect(&tx)
-        .await
-        .unwrap_err();
+    let err = connect_error(&net, "nowhere:7000", ten).await;
     assert!(err.to_string().contains("nowhere"), "{err}");
 }
 
@@ -266,14 +256,12 @@ async fn a_peer_that_stops_reading_is_cut_by_the_write_timeout_and_others_are_se
     // A well-behaved launcher and a stuck one (its host stops delivering to it: its
     // program never reads).
     let (tx, mut good_ev) = central::<Event<Server>>(4096);
-    let (_good_out, good) = Outgoing::<Server>::builder("login:7000")
-        .in_memory(&net.host("good"))
+    let (_good_out, good) = from_host(&net, "good", "login:7000")
         .connect(&tx)
         .await
         .unwrap();
     let (tx2, _stuck_ev) = central::<Event<Server>>(64);
-    let (_stuck_out, stuck) = Outgoing::<Server>::builder("login:7000")
-        .in_memory(&net.host("stuck"))
+    let (_stuck_out, stuck) = from_host(&net, "stuck", "login:7000")
         .connect(&tx2)
         .await
         .unwrap();
@@ -330,8 +318,7 @@ async fn the_same_seed_gives_the_same_jitter() {
                 .jitter(Duration::from_millis(30)),
         );
         let (tx, _cev) = central::<Event<Server>>(64);
-        let (_out, link) = Outgoing::<Server>::builder("login:7000")
-            .in_memory(&net.host("c"))
+        let (_out, link) = from_host(&net, "c", "login:7000")
             .connect(&tx)
             .await
             .unwrap();
@@ -383,8 +370,7 @@ async fn tls_and_websocket_handshakes_run_over_the_network_too() {
     let tls = TlsClient::with_ca_file(pki.ca())
         .unwrap()
         .server_name("localhost");
-    let (_out, link) = Outgoing::<Server>::builder("login:7000")
-        .in_memory(&net.host("launcher"))
+    let (_out, link) = from_host(&net, "launcher", "login:7000")
         .tls(tls)
         .websocket(WebSocket::new())
         .connect(&tx)

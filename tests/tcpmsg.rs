@@ -310,19 +310,24 @@ fn proxy_forwards_both_ways_and_prints_the_traffic() {
     assert_eq!(to_upstream[1], to_client[1], "the same client both ways");
 }
 
+/// `tcpmsg echo`, and `tcpmsg proxy` in front of it with the link conditioner's `options`;
+/// the two processes, the proxy's address and its stdout (kept open, as its lines go there).
+fn conditioned_proxy(options: &[&str]) -> (Proc, Proc, SocketAddr, Stdout) {
+    let (echo, echo_addr) = echo(&["--unprotected"]);
+    let echo_addr = echo_addr.to_string();
+    let mut args = vec!["proxy", "--listen", "127.0.0.1:0", "--connect", &echo_addr];
+    args.extend(options);
+    let (proxy, proxy_addr, out) = start_listening(&args);
+    (echo, proxy, proxy_addr, out)
+}
+
 /// `tcpmsg proxy`'s link conditioner, black-box: 100 ms each way and 1 Mbit/s each way
 /// between a client and the proxy, in front of `tcpmsg echo`. The figures are printed; the
 /// test asserts what a conditioner that does nothing cannot meet (a round trip of at least
 /// 200 ms, and no more than 1 Mbit/s), never an upper bound on time.
 #[test]
 fn proxy_link_conditioner_delays_and_caps_the_link() {
-    let (_echo, echo_addr) = echo(&["--unprotected"]);
-    let (_proxy, proxy_addr, _out) = start_listening(&[
-        "proxy",
-        "--listen",
-        "127.0.0.1:0",
-        "--connect",
-        &echo_addr.to_string(),
+    let (_echo, _proxy, proxy_addr, _out) = conditioned_proxy(&[
         "--unprotected",
         "--delay-ms",
         "100",
@@ -380,16 +385,7 @@ fn proxy_link_conditioner_delays_and_caps_the_link() {
 /// crossed, in the middle of its message.
 #[test]
 fn proxy_link_conditioner_resets_with_a_real_rst() {
-    let (_echo, echo_addr) = echo(&["--unprotected"]);
-    let (_proxy, proxy_addr, _out) = start_listening(&[
-        "proxy",
-        "--listen",
-        "127.0.0.1:0",
-        "--connect",
-        &echo_addr.to_string(),
-        "--reset-after-bytes",
-        "10",
-    ]);
+    let (_echo, _proxy, proxy_addr, _out) = conditioned_proxy(&["--reset-after-bytes", "10"]);
     let mut stream = TcpStream::connect(proxy_addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
