@@ -1,5 +1,5 @@
 //! Helpers for tests: round trips and golden bytes of a protocol; with the feature
-//! `testing`, an in-memory network ([`net`]) to test whole programs on, with faults and
+//! `testing`, an in-memory network (`testing::net`) to test whole programs on, with faults and
 //! tokio's paused clock.
 
 #[cfg(feature = "testing")]

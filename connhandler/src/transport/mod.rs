@@ -7,7 +7,7 @@
 //! | `tls.rs` | TLS (feature `tls`): settings, handshakes, [`TlsInfo`](tls::TlsInfo), the TLS byte stream |
 //! | `ws/` | WebSocket (feature `websocket`): settings and the upgrade (its framing, each WebSocket message one frame, is a framing: `codec/websocket.rs`) |
 //! | `socket.rs` | a socket before its door (TCP, or in memory), and listeners: what the accept loop, the door and the connect take |
-//! | `memory/` | the in-memory transport (feature `testing`): pipes with faults, the network of hosts ([`testing::net`](crate::testing::net)) |
+//! | `memory/` | the in-memory transport (feature `testing`): pipes with faults, the network of hosts (`testing::net`) |
 //! | `proxy.rs` | the PROXY protocol (v1 and v2) header a load balancer puts before the client's bytes |
 //! | `info.rs` | [`TransportInfo`]: what a connection learned at its door, readable from its handle |
 //!
