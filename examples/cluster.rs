@@ -322,21 +322,49 @@ async fn player(
     (out, link)
 }
 
-/// The next message for `who`, within 10 s.
-async fn next_for(
-    central: &mut connhandler::Central<PlayEv>,
-    who: &PeerHandle<LoginLink>,
-) -> ToPlayer {
-    tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match central.recv().await.expect("central open") {
-                PlayEv::Link(Event::Message(p, m)) if p == *who => return m,
-                _ => {}
-            }
+/// The players' central queue, and the messages that came for one player while the program
+/// waited for another's: kept, in order, for when it asks (the players' events interleave,
+/// and a message skipped is a message lost).
+struct Inbox {
+    central: connhandler::Central<PlayEv>,
+    held: Vec<(PeerHandle<LoginLink>, ToPlayer)>,
+}
+
+impl Inbox {
+    /// The next message for `who`, within 10 s.
+    async fn next_for(&mut self, who: &PeerHandle<LoginLink>) -> ToPlayer {
+        if let Some(i) = self.held.iter().position(|(p, _)| p == who) {
+            return self.held.remove(i).1;
         }
-    })
-    .await
-    .expect("an answer within 10 s")
+        let (central, held) = (&mut self.central, &mut self.held);
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match central.recv().await.expect("central open") {
+                    PlayEv::Link(Event::Message(p, m)) if p == *who => return m,
+                    PlayEv::Link(Event::Message(p, m)) => held.push((p, m)),
+                    _ => {}
+                }
+            }
+        })
+        .await
+        .expect("an answer within 10 s")
+    }
+
+    /// Why `who`'s connection ended, within 10 s (messages for others meanwhile are kept).
+    async fn disconnected(&mut self, who: &PeerHandle<LoginLink>) -> connhandler::Disconnect {
+        let (central, held) = (&mut self.central, &mut self.held);
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match central.recv().await.expect("central open") {
+                    PlayEv::Link(Event::Disconnected(p, why)) if p == *who => return why,
+                    PlayEv::Link(Event::Message(p, m)) => held.push((p, m)),
+                    _ => {}
+                }
+            }
+        })
+        .await
+        .expect("the disconnect within 10 s")
+    }
 }
 
 async fn orchestra() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -362,29 +390,33 @@ async fn orchestra() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     assert_eq!(l2.line(), "ready");
     println!("login a on {addr_a}, login b on {addr_b}, launchers l1 and l2 on the bus");
 
-    let (tx, mut central) = central::<PlayEv>(1024);
+    let (tx, central) = central::<PlayEv>(1024);
+    let mut inbox = Inbox {
+        central,
+        held: Vec::new(),
+    };
     let (_ann_out, ann) = player("ann", &addr_a, &tx).await;
     let (_bob_out, bob) = player("bob", &addr_b, &tx).await;
     assert!(matches!(
-        next_for(&mut central, &ann).await,
+        inbox.next_for(&ann).await,
         ToPlayer::Welcome { .. }
     ));
     assert!(matches!(
-        next_for(&mut central, &bob).await,
+        inbox.next_for(&bob).await,
         ToPlayer::Welcome { .. }
     ));
 
     // A chat across the two servers.
     ann.send(FromPlayer::Say("hello bob, from server a".into()))?;
     loop {
-        if let ToPlayer::Said { from, server, text } = next_for(&mut central, &bob).await {
+        if let ToPlayer::Said { from, server, text } = inbox.next_for(&bob).await {
             println!("bob (on b) hears {from} (on {server}): {text}");
             break;
         }
     }
     bob.send(FromPlayer::Say("hi ann, from server b".into()))?;
     loop {
-        if let ToPlayer::Said { from, server, text } = next_for(&mut central, &ann).await {
+        if let ToPlayer::Said { from, server, text } = inbox.next_for(&ann).await {
             if from == "bob" {
                 println!("ann (on a) hears {from} (on {server}): {text}");
                 break;
@@ -397,7 +429,7 @@ async fn orchestra() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     for (who, link) in [("ann", &ann), ("bob", &bob), ("ann", &ann), ("bob", &bob)] {
         link.send(FromPlayer::StartGame)?;
         loop {
-            match next_for(&mut central, link).await {
+            match inbox.next_for(link).await {
                 ToPlayer::GameReady { launcher, port } => {
                     println!("{who}: game ready on launcher {launcher}, port {port}");
                     launchers_used.insert(launcher);
@@ -411,21 +443,13 @@ async fn orchestra() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 
     // Login server a stops: ann moves to b; the launchers were never a's, nothing moves.
     drop(login_a);
-    loop {
-        if let PlayEv::Link(Event::Disconnected(p, why)) = central.recv().await.unwrap() {
-            if p == ann {
-                println!("ann: login server a went away ({})", why.reason);
-                break;
-            }
-        }
-    }
+    let why = inbox.disconnected(&ann).await;
+    println!("ann: login server a went away ({})", why.reason);
     let (_ann_out2, ann) = player("ann", &addr_b, &tx).await;
-    assert!(
-        matches!(next_for(&mut central, &ann).await, ToPlayer::Welcome { server } if server == "b")
-    );
+    assert!(matches!(inbox.next_for(&ann).await, ToPlayer::Welcome { server } if server == "b"));
     ann.send(FromPlayer::StartGame)?;
     loop {
-        match next_for(&mut central, &ann).await {
+        match inbox.next_for(&ann).await {
             ToPlayer::GameReady { launcher, port } => {
                 println!("ann (now on b): game ready on launcher {launcher}, port {port}");
                 break;
