@@ -662,6 +662,40 @@ mod hostile {
         }
     }
 
+    /// Through the link conditioner, a crowd that says nothing is cut by the proxy's
+    /// first-message time-out as it is without one, and the conditioner's relay lets go of
+    /// each connection when the proxy's side ends: the proxy's descriptors come back while the
+    /// clients still hold their sockets open. A well-behaved client is served meanwhile.
+    #[test]
+    fn conditioned_proxy_cuts_a_silent_crowd_and_lets_go() {
+        let (_echo, proxy, addr, _out) = conditioned_proxy(&[
+            "--delay-ms",
+            "1",
+            "--first-message-timeout-ms",
+            "300",
+        ]);
+        let before = proxy.open_fds();
+        let mut crowd: Vec<TcpStream> = (0..20).map(|_| connect(addr)).collect();
+        round_trips(addr, 5);
+        for (i, s) in crowd.iter_mut().enumerate() {
+            assert!(was_closed(s), "silent client {i} was not cut");
+        }
+        // The clients keep their sockets; the proxy must not keep its ends of them.
+        let mut fds = proxy.open_fds();
+        for _ in 0..500 {
+            if fds <= before {
+                break;
+            }
+            thread::sleep(Duration::from_millis(10));
+            fds = proxy.open_fds();
+        }
+        assert!(
+            fds <= before,
+            "{fds} descriptors open in the proxy with its silent clients cut, {before} before"
+        );
+        drop(crowd);
+    }
+
     /// Connections that send a message and reset, while another client never reads and fills
     /// its queue: the descriptors are released, and the good client is served.
     #[test]

@@ -14,6 +14,7 @@
 //! | read at `t` | after the link has sent what came before it and itself at the bandwidth cap, plus the delay and a draw of jitter (never before an earlier chunk) |
 //! | due inside a stall window | at the window's end |
 //! | crossing the reset mark | its bytes up to the mark, then both sockets close with a zero linger: the client gets an RST |
+//! | after the end of its direction | never: the end is passed on (a FIN); when the proxy's side ends, the connection ends, so a client that never closes is not held |
 
 use std::{
     io,
@@ -182,9 +183,18 @@ async fn connection(
         let up = direction(cr, uw, c, c.up_bps, start, up_rng, &shared);
         let down = direction(ur, cw, c, c.down_bps, start, down_rng, &shared);
         let mut over = shared.over.subscribe();
+        // The session ends with the proxy's side: once the message handler closed (and
+        // what it sent before is delivered), a client that never closes is not held.
+        let session = async {
+            tokio::pin!(up, down);
+            tokio::select! {
+                _ = &mut down => {}
+                _ = &mut up => (&mut down).await,
+            }
+        };
         tokio::select! {
             _ = over.wait_for(|over| *over) => {}
-            _ = async { tokio::join!(up, down) } => {}
+            _ = session => {}
         }
     }
     if shared
@@ -209,7 +219,8 @@ async fn direction(
     shared: &Shared,
 ) {
     let (tx, mut rx) = mpsc::channel::<(Instant, Bytes)>(CHUNKS);
-    let read = async {
+    // `async move`: the sender goes with the reader, so the writer sees the end.
+    let read = async move {
         let mut free_at = Instant::now();
         let mut last_due = free_at;
         loop {
