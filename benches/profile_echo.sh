@@ -4,10 +4,11 @@
 #
 # usage (from the repository's root, after `cargo bench --bench all --no-run`):
 #   benches/profile_echo.sh connhandler|hand|direct CONNSxINFLIGHT [unprotected]
+# BENCH=path/to/all-binary picks another build (a before-and-after pair taking turns).
 set -euo pipefail
 design=$1
 load=$2
-bench=$(ls -t target/release/deps/all-* | grep -v '\.d$' | head -1)
+bench=${BENCH:-$(ls -t target/release/deps/all-* | grep -v '\.d$' | head -1)}
 out=$(mktemp)
 if [ -n "${3:-}" ]; then export ECHO_UNPROTECTED=1; fi
 ECHO_ONLY=$design ECHO_LOAD=$load ECHO_SECS=8 "$bench" echo >"$out" 2>&1 &

@@ -668,12 +668,8 @@ mod hostile {
     /// clients still hold their sockets open. A well-behaved client is served meanwhile.
     #[test]
     fn conditioned_proxy_cuts_a_silent_crowd_and_lets_go() {
-        let (_echo, proxy, addr, _out) = conditioned_proxy(&[
-            "--delay-ms",
-            "1",
-            "--first-message-timeout-ms",
-            "300",
-        ]);
+        let (_echo, proxy, addr, _out) =
+            conditioned_proxy(&["--delay-ms", "1", "--first-message-timeout-ms", "300"]);
         let before = proxy.open_fds();
         let mut crowd: Vec<TcpStream> = (0..20).map(|_| connect(addr)).collect();
         round_trips(addr, 5);

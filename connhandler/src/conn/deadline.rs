@@ -20,7 +20,13 @@
 //! | armed | at or before the earliest deadline | reset only if a deadline is earlier than it |
 //! | fired | elapsed | the reader asks [`Deadlines::expired`]: a time-out, or re-armed at the next deadline |
 
-use std::{pin::Pin, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Poll, Waker},
+    time::Duration,
+};
 
 use tokio::time::{Instant, Sleep};
 
@@ -54,6 +60,13 @@ pub(crate) struct Deadlines {
     frame: Option<(Instant, usize)>,
     /// The timer, armed at its `deadline()`.
     sleep: Option<Pin<Box<Sleep>>>,
+    /// Whether a deadline may have come earlier than the armed timer since it was armed
+    /// (a frame began, or its due moved): only then are the deadlines gone through again
+    /// before a wait. The idle deadline only moves later, the first message's only goes.
+    check: bool,
+    /// The waker the armed timer was last polled with, while it waits: a wait with the same
+    /// waker (the reader's task) does not poll the timer again, as it already holds it.
+    polled_by: Option<Waker>,
 }
 
 impl Deadlines {
@@ -65,6 +78,8 @@ impl Deadlines {
             last_read: Instant::now(),
             frame: None,
             sleep: None,
+            check: true,
+            polled_by: None,
         }
     }
 
@@ -101,6 +116,7 @@ impl Deadlines {
         let Some(timeout) = self.set.timeouts.frame else {
             return;
         };
+        let before = self.frame;
         self.frame = match (unfinished(), self.frame) {
             (None, _) => None,
             // Still the same frame: its clock runs from its own first byte, moved later by
@@ -119,6 +135,9 @@ impl Deadlines {
             // A new frame: it began in the last read.
             (Some(held), _) => Some((self.last_read + timeout, held)),
         };
+        if self.frame.map(|(due, _)| due) != before.map(|(due, _)| due) {
+            self.check = true;
+        }
     }
 
     /// The reader held reading for `held` (backpressure, a full central queue, a short read
@@ -154,20 +173,46 @@ impl Deadlines {
     /// conversation's) if that comes first (never, when none is set). When it returns, ask
     /// [`expired`](Self::expired), then the conversation.
     pub(crate) async fn timer(&mut self, also: Option<Instant>) {
-        let ours = self.next().map(|(at, _)| at);
-        let Some(at) = [ours, also].into_iter().flatten().min() else {
+        let unchanged = !self.check
+            && match &self.sleep {
+                // Armed and waiting: still at or before every deadline, unless the
+                // conversation's came earlier.
+                Some(sleep) => !sleep.is_elapsed() && also.is_none_or(|at| at >= sleep.deadline()),
+                None => also.is_none(),
+            };
+        if !unchanged {
+            self.check = false;
+            self.polled_by = None;
+            let ours = self.next().map(|(at, _)| at);
+            let Some(at) = [ours, also].into_iter().flatten().min() else {
+                return std::future::pending().await;
+            };
+            match &mut self.sleep {
+                Some(sleep) => {
+                    if at < sleep.deadline() || sleep.is_elapsed() {
+                        sleep.as_mut().reset(at);
+                    }
+                }
+                none => {
+                    *none = Some(Box::pin(tokio::time::sleep_until(at)));
+                }
+            }
+        }
+        let Some(sleep) = &mut self.sleep else {
             return std::future::pending().await;
         };
-        let sleep = match &mut self.sleep {
-            Some(sleep) => {
-                if at < sleep.deadline() || sleep.is_elapsed() {
-                    sleep.as_mut().reset(at);
-                }
-                sleep
+        let polled_by = &mut self.polled_by;
+        std::future::poll_fn(|cx| {
+            // Polled before with this waker and not moved since: the timer wakes it when it
+            // fires (a future wakes the waker of its last poll), and `is_elapsed` says so.
+            if !sleep.is_elapsed() && polled_by.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                return Poll::Pending;
             }
-            none => none.insert(Box::pin(tokio::time::sleep_until(at))),
-        };
-        sleep.as_mut().await
+            let polled = sleep.as_mut().poll(cx);
+            *polled_by = polled.is_pending().then(|| cx.waker().clone());
+            polled
+        })
+        .await
     }
 
     /// After the timer fired: the time-out due, if one is (else the deadline moved later,

@@ -34,6 +34,8 @@ pub(crate) struct ReadBuf {
     small: SmallBuffer,
     /// Whether the last read filled the room it had: then more is likely waiting.
     filled: bool,
+    /// Whether the last read found nothing and registered the task (see `take_registered`).
+    registered: bool,
 }
 
 impl ReadBuf {
@@ -45,6 +47,7 @@ impl ReadBuf {
             paused: false,
             small: SmallBuffer::NONE,
             filled: false,
+            registered: false,
         }
     }
 
@@ -80,9 +83,22 @@ impl ReadBuf {
         let room = limit
             .unwrap_or(usize::MAX)
             .min(self.buf.capacity() - self.buf.len());
-        let got = read_now(read, &mut self.buf, limit).await;
+        let got = match read_now(read, &mut self.buf, limit).await {
+            Some(got) => got,
+            None => {
+                self.registered = true;
+                Err(io::ErrorKind::WouldBlock.into())
+            }
+        };
         self.filled = matches!(got, Ok(n) if n >= room);
         got
+    }
+
+    /// Whether the last read found nothing and left the task registered for readiness
+    /// (then the first look at readiness can be skipped: the task is woken when it comes).
+    /// Asked once, by the wait after that read.
+    pub(crate) fn take_registered(&mut self) -> bool {
+        std::mem::replace(&mut self.registered, false)
     }
 
     /// Makes room for the next read, by the policy in the module's table.

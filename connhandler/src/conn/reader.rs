@@ -832,6 +832,19 @@ where
         closed: &mut CloseWait<'_>,
     ) -> Result<(), Stop> {
         let pending = self.framing.chunked().and_then(|c| c.pending_end_after());
+        // The read that sent us here registered this task for readiness: the first poll of
+        // `readable` would only register it again (and readiness that comes meanwhile wakes
+        // the task, which polls it again).
+        let mut registered = self.buf.take_registered();
+        let ready = read.readable();
+        let readable = async move {
+            std::future::poll_fn(|_| match std::mem::take(&mut registered) {
+                true => std::task::Poll::Pending,
+                false => std::task::Poll::Ready(()),
+            })
+            .await;
+            ready.await
+        };
         let woke = {
             let pause = async {
                 match pending {
@@ -843,7 +856,7 @@ where
                 biased;
                 _ = closed => Woke::Closed,
                 _ = self.deadlines.timer(self.conversation.next_deadline()) => Woke::Timer,
-                ready = read.readable() => Woke::Readable(ready),
+                ready = readable => Woke::Readable(ready),
                 _ = pause => Woke::Pause,
             }
         };

@@ -102,8 +102,13 @@ impl Transport for TcpStream {
 }
 
 impl ReadHalf for OwnedReadHalf {
+    /// Polls the read direction's own waker slot, the one `poll_read` registered in when it
+    /// found nothing, rather than `readable()`'s list of waiters (a lock and a list entry per
+    /// wait, and a walk of the list per wake-up): the reader is this direction's only
+    /// waiter.
     fn readable(&self) -> impl Future<Output = io::Result<()>> + Send {
-        OwnedReadHalf::readable(self)
+        let stream: &TcpStream = self.as_ref();
+        std::future::poll_fn(move |cx| stream.poll_read_ready(cx))
     }
 }
 
@@ -123,7 +128,8 @@ impl WriteHalf for OwnedWriteHalf {
     }
 }
 
-/// Reads what is there now into `buf` (at most `limit` bytes), or fails with `WouldBlock`.
+/// Reads what is there now into `buf` (at most `limit` bytes); `None` when nothing is, the
+/// task then registered for readiness.
 ///
 /// Through `poll_read` rather than `try_read`: a read that does not fill the room it was
 /// given tells tokio the socket is drained, so the next read waits for readiness instead of
@@ -132,7 +138,7 @@ pub(crate) async fn read_now<R: ReadHalf>(
     read: &mut R,
     buf: &mut BytesMut,
     limit: Option<usize>,
-) -> io::Result<usize> {
+) -> Option<io::Result<usize>> {
     use bytes::BufMut;
     std::future::poll_fn(|cx| {
         let read = Pin::new(&mut *read);
@@ -140,10 +146,11 @@ pub(crate) async fn read_now<R: ReadHalf>(
             None => poll_read_buf(read, cx, buf),
             Some(n) => poll_read_buf(read, cx, &mut (&mut *buf).limit(n)),
         };
-        // Pending registered this task for readiness; the caller waits for it.
+        // `None`: nothing now, and the read registered this task to be woken when there is
+        // (a future's `Pending` does); the caller waits for it.
         Poll::Ready(match polled {
-            Poll::Ready(got) => got,
-            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+            Poll::Ready(got) => Some(got),
+            Poll::Pending => None,
         })
     })
     .await
