@@ -17,7 +17,7 @@
 //! | timer | `sleep` | on `wait` |
 //! | --- | --- | --- |
 //! | unset | none | created at the earliest deadline, if any |
-//! | armed | at or before the earliest deadline | reset only if a deadline is earlier than it |
+//! | armed | at or before the earliest deadline | reset only if a deadline is earlier than it; the deadlines are gone through only when a frame's deadline moved or the conversation's is earlier, and the timer is polled only when the waiting task is not the one it already holds (outside the co-operative budget, so that a poll always registers) |
 //! | fired | elapsed | the reader asks [`Deadlines::expired`]: a time-out, or re-armed at the next deadline |
 
 use std::{
@@ -208,7 +208,9 @@ impl Deadlines {
             if !sleep.is_elapsed() && polled_by.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                 return Poll::Pending;
             }
-            let polled = sleep.as_mut().poll(cx);
+            // Outside the task's co-operative budget: a `Pending` for lack of budget would
+            // not register the timer, and the next wait would not poll it again.
+            let polled = Pin::new(&mut tokio::task::unconstrained(sleep.as_mut())).poll(cx);
             *polled_by = polled.is_pending().then(|| cx.waker().clone());
             polled
         })
@@ -335,6 +337,55 @@ mod tests {
         d.on_read();
         assert!(matches!(d.next(), Some((_, Timeout::Idle(_)))));
         assert!(d.expired().is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_timer_waited_on_again_and_again_fires_when_due() {
+        let mut d = with(TimeoutSettings {
+            idle: Some(Duration::from_secs(10)),
+            frame: Some(Duration::from_secs(2)),
+            ..Default::default()
+        });
+        let started = Instant::now();
+        // Each wait is a new future on the same timer (the reader's select), most of them
+        // skipping the poll of the timer, which already holds the task's waker.
+        for _ in 0..5 {
+            assert!(tokio::time::timeout(Duration::from_secs(1), d.timer(None))
+                .await
+                .is_err());
+        }
+        // A frame begins: its deadline (2 s from now) is earlier than the armed one.
+        d.on_read();
+        d.after_decode(false, || Some(3));
+        d.timer(None).await;
+        assert_eq!(Instant::now() - started, Duration::from_secs(7));
+        assert!(matches!(d.expired(), Some(Timeout::Frame(_))));
+    }
+
+    /// The first poll of a newly armed timer comes when the task has spent its co-operative
+    /// budget (a busy reader): the timer is registered all the same, and fires.
+    #[tokio::test(start_paused = true)]
+    async fn a_timer_first_polled_without_budget_still_fires() {
+        let mut d = with(TimeoutSettings {
+            idle: Some(Duration::from_secs(10)),
+            ..Default::default()
+        });
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        for _ in 0..1000 {
+            tx.send(()).unwrap();
+        }
+        let started = Instant::now();
+        let timer = d.timer(None);
+        tokio::pin!(timer);
+        let waited = std::future::poll_fn(|cx| {
+            // Spends the budget (tokio's channel counts each message against it).
+            while let Poll::Ready(Some(())) = rx.poll_recv(cx) {}
+            timer.as_mut().poll(cx)
+        });
+        tokio::time::timeout(Duration::from_secs(60), waited)
+            .await
+            .expect("the timer never fired");
+        assert_eq!(Instant::now() - started, Duration::from_secs(10));
     }
 
     #[tokio::test(start_paused = true)]
