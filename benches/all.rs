@@ -2623,7 +2623,7 @@ fn bench_typescript(budget: Duration) {
     let module = dir.join("shapes.mjs");
     let protocol = Protocol::of::<PyBench>(FramingSpec::tcp_message());
     std::fs::write(&module, typescript::generate(&protocol).js).unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/typescript_codec.mjs");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/typescript_codec.mjs");
     let out = match std::process::Command::new("node")
         .arg(script)
         .arg(&module)
@@ -2684,7 +2684,7 @@ fn bench_python(budget: Duration) {
     let module = dir.join("shapes.py");
     let protocol = Protocol::of::<PyBench>(FramingSpec::tcp_message());
     std::fs::write(&module, python::generate(&protocol)).unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/python_codec.py");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python_codec.py");
     let out = match std::process::Command::new("python3")
         .arg(script)
         .arg(&module)
