@@ -30,6 +30,7 @@
 
 use std::{
     io::{BufRead, BufReader, Write},
+    ops::ControlFlow,
     path::PathBuf,
     process::{Child, Command, Stdio},
     time::Duration,
@@ -336,34 +337,42 @@ impl Inbox {
         if let Some(i) = self.held.iter().position(|(p, _)| p == who) {
             return self.held.remove(i).1;
         }
-        let (central, held) = (&mut self.central, &mut self.held);
-        tokio::time::timeout(Duration::from_secs(10), async {
-            loop {
-                match central.recv().await.expect("central open") {
-                    PlayEv::Link(Event::Message(p, m)) if p == *who => return m,
-                    PlayEv::Link(Event::Message(p, m)) => held.push((p, m)),
-                    _ => {}
-                }
-            }
+        self.wait("an answer", |ev| match ev {
+            PlayEv::Link(Event::Message(p, m)) if p == *who => ControlFlow::Break(m),
+            other => ControlFlow::Continue(other),
         })
         .await
-        .expect("an answer within 10 s")
     }
 
-    /// Why `who`'s connection ended, within 10 s (messages for others meanwhile are kept).
+    /// Why `who`'s connection ended, within 10 s.
     async fn disconnected(&mut self, who: &PeerHandle<LoginLink>) -> connhandler::Disconnect {
+        self.wait("the disconnect", |ev| match ev {
+            PlayEv::Link(Event::Disconnected(p, why)) if p == *who => ControlFlow::Break(why),
+            other => ControlFlow::Continue(other),
+        })
+        .await
+    }
+
+    /// Takes events until `take` takes one (`Break`), within 10 s (`what` it waits for names
+    /// the failure); the messages it hands back meanwhile (`Continue`) are kept for their
+    /// players.
+    async fn wait<T>(
+        &mut self,
+        what: &str,
+        mut take: impl FnMut(PlayEv) -> ControlFlow<T, PlayEv>,
+    ) -> T {
         let (central, held) = (&mut self.central, &mut self.held);
         tokio::time::timeout(Duration::from_secs(10), async {
             loop {
-                match central.recv().await.expect("central open") {
-                    PlayEv::Link(Event::Disconnected(p, why)) if p == *who => return why,
-                    PlayEv::Link(Event::Message(p, m)) => held.push((p, m)),
-                    _ => {}
+                match take(central.recv().await.expect("central open")) {
+                    ControlFlow::Break(taken) => return taken,
+                    ControlFlow::Continue(PlayEv::Link(Event::Message(p, m))) => held.push((p, m)),
+                    ControlFlow::Continue(_) => {}
                 }
             }
         })
         .await
-        .expect("the disconnect within 10 s")
+        .unwrap_or_else(|_| panic!("{what} within 10 s"))
     }
 }
 

@@ -33,6 +33,20 @@ impl Proc {
             .map(|d| d.count())
             .unwrap_or(0)
     }
+
+    /// Descriptors the process has open once they are down to `at_most`, or after 5 s
+    /// (closes the process is still making are waited for, within a bound).
+    fn open_fds_settled(&self, at_most: usize) -> usize {
+        let mut fds = self.open_fds();
+        for _ in 0..500 {
+            if fds <= at_most {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+            fds = self.open_fds();
+        }
+        fds
+    }
 }
 
 /// Starts `tcpmsg` with `args`, waits for its `listening on` line, returns it and the address.
@@ -677,14 +691,7 @@ mod hostile {
             assert!(was_closed(s), "silent client {i} was not cut");
         }
         // The clients keep their sockets; the proxy must not keep its ends of them.
-        let mut fds = proxy.open_fds();
-        for _ in 0..500 {
-            if fds <= before {
-                break;
-            }
-            thread::sleep(Duration::from_millis(10));
-            fds = proxy.open_fds();
-        }
+        let fds = proxy.open_fds_settled(before);
         assert!(
             fds <= before,
             "{fds} descriptors open in the proxy with its silent clients cut, {before} before"
@@ -715,14 +722,7 @@ mod hostile {
             }
         });
         round_trips(addr, 20);
-        let mut fds = p.open_fds();
-        for _ in 0..300 {
-            if fds <= before + 8 {
-                break;
-            }
-            thread::sleep(Duration::from_millis(10));
-            fds = p.open_fds();
-        }
+        let fds = p.open_fds_settled(before + 8);
         assert!(fds <= before + 8, "{fds} descriptors open, {before} before");
         drop(frozen);
     }
