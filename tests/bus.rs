@@ -461,3 +461,125 @@ async fn an_unsubscribed_subject_delivers_nothing_more() {
     let m = next_message(&mut central).await;
     assert_eq!((m.subject.as_str(), m.msg), ("fresh.news", Shared::Seq(3)));
 }
+
+#[tokio::test]
+async fn publishing_with_a_time_out_waits_for_room_and_loses_nothing() {
+    let server = NatsServer::start();
+    let (sub, mut central) = bus(&server).await;
+    sub.subscribe("feed").await.unwrap();
+    // A publish queue of four messages: a burst of plain `publish` is refused at once.
+    let (ptx, _pc) = connhandler::central::<BusEvent<Logins>>(64);
+    let publisher = Bus::<Logins>::builder([server.url()])
+        .max_message_size(64 * 1024)
+        .publish_queue(4, 64 * 1024)
+        .connect(&ptx)
+        .await
+        .unwrap();
+    const N: u32 = 3000;
+    let feeder = {
+        let publisher = publisher.clone();
+        tokio::spawn(async move {
+            for i in 0..N {
+                publisher
+                    .publish_timeout("feed", &Shared::Seq(i), Duration::from_secs(20))
+                    .await
+                    .unwrap_or_else(|e| panic!("message {i}: {e}"));
+            }
+        })
+    };
+    // Every message arrives, in order.
+    for i in 0..N {
+        assert_eq!(next_message(&mut central).await.msg, Shared::Seq(i));
+    }
+    within("the feeder", feeder).await.unwrap();
+    let stats = publisher.stats();
+    assert_eq!((stats.published, stats.refused_full), (u64::from(N), 0));
+}
+
+#[tokio::test]
+async fn publishing_with_a_time_out_gives_up_while_the_server_is_away_and_ends_with_the_bus() {
+    let mut server = NatsServer::start();
+    let (publisher, mut p_central) = bus(&server).await;
+    server.stop();
+    within("disconnected", async {
+        while !matches!(p_central.recv().await.unwrap(), BusEvent::Disconnected) {}
+    })
+    .await;
+    // The client's buffer, then the bus's queue, fill; then a publish waits its time and
+    // is refused, counted once.
+    let refused = within("a refusal", async {
+        let mut sent = 0u64;
+        loop {
+            match publisher
+                .publish_timeout("void", &Shared::Seq(0), Duration::from_millis(50))
+                .await
+            {
+                Ok(()) => sent += 1,
+                Err(BusError::Full) => return sent,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    })
+    .await;
+    assert!(refused > 0, "the first messages were queued");
+    assert_eq!(publisher.stats().refused_full, 1);
+    // One waiting when the bus ends is told so, and so is one after.
+    let waiter = {
+        let publisher = publisher.clone();
+        tokio::spawn(async move {
+            publisher
+                .publish_timeout("void", &Shared::Seq(1), Duration::from_secs(600))
+                .await
+        })
+    };
+    publisher.shutdown(Duration::from_millis(50)).await;
+    assert!(matches!(
+        within("the waiter", waiter).await.unwrap(),
+        Err(BusError::Closed)
+    ));
+    assert!(matches!(
+        publisher
+            .publish_timeout("void", &Shared::Seq(2), Duration::from_secs(1))
+            .await,
+        Err(BusError::Closed)
+    ));
+}
+
+#[tokio::test]
+async fn messages_of_every_size_in_turn_on_several_subjects_arrive_whole() {
+    // Small messages are encoded one after another into a shared buffer, large ones on
+    // their own, and the subject is kept while it repeats: none of that shows.
+    let server = NatsServer::start();
+    let (publisher, _pc) = bus(&server).await;
+    let (sub, mut central) = bus(&server).await;
+    sub.subscribe("size.>").await.unwrap();
+    let say = |i: usize| Shared::Say {
+        from: i.to_string(),
+        text: "x".repeat(i * 997 % 20_000),
+    };
+    let subject = |i: usize| format!("size.{}", i / 3 % 4);
+    const N: usize = 400;
+    let feeder = {
+        let publisher = publisher.clone();
+        tokio::spawn(async move {
+            for i in 0..N {
+                publisher
+                    .publish_timeout(&subject(i), &say(i), Duration::from_secs(20))
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    for i in 0..N {
+        let m = next_message(&mut central).await;
+        assert_eq!((m.subject, m.msg), (subject(i), say(i)), "message {i}");
+    }
+    within("the feeder", feeder).await.unwrap();
+    // A bad subject is still refused, whether or not it follows a good one.
+    for bad in ["size..x", "size.a b", ""] {
+        assert!(matches!(
+            publisher.publish(bad, &say(1)),
+            Err(BusError::BadSubject(_))
+        ));
+    }
+}

@@ -189,7 +189,7 @@ pub(super) async fn subscribe<P: Peer>(
     group: Option<&str>,
 ) -> Result<Subscription, BusError> {
     check_subject(subject)?;
-    if bus.token.is_cancelled() {
+    if bus.is_closed() {
         return Err(BusError::Closed);
     }
     let mut subs = bus.subs.lock().await;

@@ -6,7 +6,7 @@
 //! | --- | --- |
 //! | here | [`Bus`], [`BusBuilder`], [`BusEvent`], [`BusMessage`], [`BusError`], [`BusStats`] |
 //! | `inbound.rs` | subscriptions: a task each, from the NATS client's channel into the central queue within its bounds; the client's own events (connection, slow consumers) as [`BusEvent`]s |
-//! | `outbound.rs` | publishing without waiting (a queue bounded in messages and bytes, written by a task of its own) and requests over NATS |
+//! | `outbound.rs` | publishing without waiting (a queue bounded in messages and bytes, written by a task of its own), or waiting a bounded time for its room, and requests over NATS |
 //!
 //! A bus's life, as the program sees it:
 //!
@@ -14,7 +14,7 @@
 //! | --- | --- | --- |
 //! | connecting | `BusBuilder::connect` tries the servers (NATS picks among them) within `connect_timeout` | none (an error from `connect`) |
 //! | connected | subscriptions deliver, publishes and requests go out | `Connected { server }` |
-//! | disconnected | NATS reconnects by itself, to any server it knows; subscriptions are renewed on the new connection; messages published meanwhile wait in the bus's queue while it has room (then `publish` says `Full`) | `Disconnected` |
+//! | disconnected | NATS reconnects by itself, to any server it knows; subscriptions are renewed on the new connection; messages published meanwhile wait in the bus's queue while it has room (then `publish` says `Full`, and `publish_timeout` once its time is up) | `Disconnected` |
 //! | reconnected | as connected | `Connected { server }` |
 //! | closed | `shutdown` flushes what was published, then ends every task | `Closed` |
 //!
@@ -38,7 +38,7 @@ use std::{
     fmt,
     path::PathBuf,
     sync::{
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         Arc, Mutex,
     },
     time::Duration,
@@ -632,6 +632,7 @@ impl<P: Peer> BusBuilder<P> {
         let inner = Arc::new(Inner {
             client,
             token: CancellationToken::new(),
+            closed: Arc::new(AtomicBool::new(false)),
             counters: Counters::default(),
             subs: tokio::sync::Mutex::new(inbound::Subs::new()),
             slow: Arc::new(Mutex::new(std::collections::HashMap::new())),
@@ -645,7 +646,10 @@ impl<P: Peer> BusBuilder<P> {
         });
         inner.keep(tokio::spawn(inbound::supervise(inner.clone(), events_rx)));
         inner.keep(tokio::spawn(outbound::publisher(inner.clone())));
-        let owner = Arc::new(Owner(inner.token.clone()));
+        let owner = Arc::new(Owner {
+            token: inner.token.clone(),
+            closed: inner.closed.clone(),
+        });
         Ok(Bus {
             inner,
             _owner: owner,
@@ -667,7 +671,10 @@ struct Counters {
 /// What a bus's handle and its tasks share; fields private to the bus's rooms.
 struct Inner<P: Peer> {
     client: async_nats::Client,
+    /// Cancelled when the bus ends, for its tasks (see [`Inner::close`]).
     token: CancellationToken,
+    /// Set when the bus ends, for publishers (read without the token's lock).
+    closed: Arc<AtomicBool>,
     counters: Counters,
     /// The subscriptions, by the id the NATS client gives them (subscribing is serialised
     /// by this lock, so the ids the bus counts are the client's).
@@ -688,6 +695,17 @@ struct Inner<P: Peer> {
 }
 
 impl<P: Peer> Inner<P> {
+    /// Ends the bus: refuses what is published from now on and stops its tasks.
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.token.cancel();
+    }
+
+    /// Whether the bus has ended.
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
     fn keep(&self, task: JoinHandle<()>) {
         let mut tasks = self.tasks.lock().unwrap();
         tasks.retain(|t| !t.is_finished());
@@ -697,7 +715,7 @@ impl<P: Peer> Inner<P> {
 
 impl<P: Peer> Drop for Inner<P> {
     fn drop(&mut self) {
-        self.token.cancel();
+        self.close();
         for t in self.tasks.get_mut().unwrap().drain(..) {
             t.abort();
         }
@@ -745,11 +763,15 @@ pub struct Bus<P: Peer> {
 }
 
 /// Stops the bus's tasks when the program's last handle is dropped.
-struct Owner(CancellationToken);
+struct Owner {
+    token: CancellationToken,
+    closed: Arc<AtomicBool>,
+}
 
 impl Drop for Owner {
     fn drop(&mut self) {
-        self.0.cancel();
+        self.closed.store(true, Ordering::Release);
+        self.token.cancel();
     }
 }
 
@@ -879,6 +901,39 @@ impl<P: Peer> Bus<P> {
         outbound::publish(&self.inner, subject, msg)
     }
 
+    /// Queues `msg` for `subject`, waiting up to `timeout` for room while the publish
+    /// queue is full; then [`BusError::Full`] as from [`publish`](Bus::publish). For tasks
+    /// other than the central one (a task relaying a feed onto the bus, say): the central
+    /// task serves every peer and must not wait on the bus.
+    ///
+    /// # Errors
+    ///
+    /// As [`publish`](Bus::publish); [`BusError::Full`] only once `timeout` has passed.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use connhandler::{bus::Bus, Peer};
+    /// # #[derive(Default)] struct Login;
+    /// # impl Peer for Login { type Recv = bytes::Bytes; type Send = bytes::Bytes; const NAME: &'static str = "login"; }
+    /// # async fn f(bus: Bus<Login>) -> Result<(), connhandler::bus::BusError> {
+    /// use std::time::Duration;
+    /// // In a task of its own, never in the central loop.
+    /// for line in ["tick 1", "tick 2"] {
+    ///     let msg = bytes::Bytes::copy_from_slice(line.as_bytes());
+    ///     bus.publish_timeout("feed.ticks", &msg, Duration::from_secs(5)).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn publish_timeout(
+        &self,
+        subject: &str,
+        msg: &P::Send,
+        timeout: Duration,
+    ) -> Result<(), BusError> {
+        outbound::publish_timeout(&self.inner, subject, msg, timeout).await
+    }
+
     /// Asks whoever subscribes to `subject` and returns the first answer, decoded, as a
     /// [`Reply`]: awaited from a task, or [`post`](Reply::post)ed into the central queue
     /// from the central loop, the same as a connection's requests. NATS pairs the answer
@@ -959,7 +1014,7 @@ impl<P: Peer> Bus<P> {
     /// ```
     pub async fn shutdown(&self, timeout: Duration) {
         let inner = &self.inner;
-        if inner.token.is_cancelled() {
+        if inner.is_closed() {
             return;
         }
         let flushed = async {
@@ -967,7 +1022,7 @@ impl<P: Peer> Bus<P> {
             let _ = inner.client.flush().await;
         };
         let _ = tokio::time::timeout(timeout, flushed).await;
-        inner.token.cancel();
+        inner.close();
         let tasks: Vec<_> = inner.tasks.lock().unwrap().drain(..).collect();
         for t in &tasks {
             t.abort();

@@ -1,6 +1,7 @@
 //! What goes out over the bus: publishing that never waits (a queue bounded in messages and
-//! bytes, handed to the NATS client by a task of its own, which may wait on it) and
-//! requests (a task each, bounded by `max_pending`, answered into a [`Reply`]).
+//! bytes, handed to the NATS client by a task of its own, which may wait on it), publishing
+//! that waits a bounded time for room (for tasks other than the central one), and requests
+//! (a task each, bounded by `max_pending`, answered into a [`Reply`]).
 
 use std::sync::{
     atomic::{AtomicUsize, Ordering},
@@ -22,7 +23,7 @@ use crate::{
 };
 
 struct Out {
-    subject: String,
+    subject: async_nats::Subject,
     payload: Bytes,
 }
 
@@ -34,6 +35,51 @@ pub(super) struct Outbound {
     /// Messages queued and not yet handed to the client.
     queued: AtomicUsize,
     empty: Notify,
+    /// Told after each batch the client took: room was given back.
+    room: Notify,
+    /// Where publishers encode (one at a time; another finding it in use encodes alone).
+    staging: Mutex<Staging>,
+}
+
+/// The subject last published to, as the client takes it (shared bytes), and a buffer that
+/// messages are encoded into one after another, each taking its bytes out as shared bytes:
+/// a run of small messages on one subject costs an allocation per `STAGING` bytes rather
+/// than two per message. The client drops what it wrote in order, so the buffers held are
+/// about the bytes queued, and one being filled.
+struct Staging {
+    subject: Option<async_nats::Subject>,
+    buf: BytesMut,
+}
+
+/// The staging buffer's size; messages above a quarter of it are encoded on their own.
+const STAGING: usize = 16 * 1024;
+
+impl Staging {
+    /// `subject`, checked, as the client takes it (the last one was checked already).
+    fn subject(&mut self, subject: &str) -> Result<async_nats::Subject, BusError> {
+        match &self.subject {
+            Some(last) if last.as_str() == subject => Ok(last.clone()),
+            _ => {
+                check_subject(subject)?;
+                Ok(self
+                    .subject
+                    .insert(async_nats::Subject::from(subject))
+                    .clone())
+            }
+        }
+    }
+
+    /// `msg` (`len` bytes) encoded.
+    fn encode<M: Encode>(&mut self, msg: &M, len: usize) -> Bytes {
+        if len > STAGING / 4 {
+            return encode(msg);
+        }
+        if self.buf.capacity() < len {
+            self.buf = BytesMut::with_capacity(STAGING);
+        }
+        msg.encode(&mut self.buf);
+        self.buf.split().freeze()
+    }
 }
 
 impl Outbound {
@@ -45,6 +91,11 @@ impl Outbound {
             bytes: Budget::of(bytes),
             queued: AtomicUsize::new(0),
             empty: Notify::new(),
+            room: Notify::new(),
+            staging: Mutex::new(Staging {
+                subject: None,
+                buf: BytesMut::new(),
+            }),
         }
     }
 
@@ -75,25 +126,82 @@ pub(super) fn publish<P: Peer>(
     subject: &str,
     msg: &P::Send,
 ) -> Result<(), BusError> {
-    check_subject(subject)?;
-    if bus.token.is_cancelled() {
+    let result = try_queue(bus, subject, msg);
+    if matches!(result, Err(BusError::Full)) {
+        bus.counters.refused_full.fetch_add(1, Ordering::Relaxed);
+    }
+    result
+}
+
+/// As [`publish`], waiting until `timeout` for room while the queue is full (a refusal is
+/// counted once, when the time is up).
+pub(super) async fn publish_timeout<P: Peer>(
+    bus: &Inner<P>,
+    subject: &str,
+    msg: &P::Send,
+    timeout: std::time::Duration,
+) -> Result<(), BusError> {
+    match try_queue(bus, subject, msg) {
+        Err(BusError::Full) => {}
+        other => return other,
+    }
+    let now = Instant::now();
+    // A time-out too long for the clock waits as long as a century does.
+    let deadline = now
+        .checked_add(timeout)
+        .unwrap_or(now + std::time::Duration::from_secs(100 * 365 * 86_400));
+    loop {
+        let room = bus.outbound.room.notified();
+        tokio::pin!(room);
+        room.as_mut().enable();
+        // Room given back between the refusal and the registration would not wake this:
+        // tried again once registered.
+        match try_queue(bus, subject, msg) {
+            Err(BusError::Full) => {}
+            other => return other,
+        }
+        tokio::select! {
+            biased;
+            _ = bus.token.cancelled() => return Err(BusError::Closed),
+            () = &mut room => {}
+            () = tokio::time::sleep_until(deadline) => {
+                bus.counters.refused_full.fetch_add(1, Ordering::Relaxed);
+                return Err(BusError::Full);
+            }
+        }
+    }
+}
+
+/// Checks `msg` and queues it if there is room (a refusal not yet counted).
+fn try_queue<P: Peer>(bus: &Inner<P>, subject: &str, msg: &P::Send) -> Result<(), BusError> {
+    let out = &bus.outbound;
+    // One publisher at a time stages; another, finding it in use, does without.
+    let mut staging = out.staging.try_lock().ok();
+    let subject = match staging.as_deref_mut() {
+        Some(staging) => staging.subject(subject)?,
+        None => {
+            check_subject(subject)?;
+            async_nats::Subject::from(subject)
+        }
+    };
+    if bus.is_closed() {
         return Err(BusError::Closed);
     }
     let len = msg.encoded_len();
     if len > bus.max_message {
         return Err(BusError::TooLong(len));
     }
-    let out = &bus.outbound;
     // One message is let through when none waits, whatever its length.
     if !out.bytes.try_take(len, true) {
-        bus.counters.refused_full.fetch_add(1, Ordering::Relaxed);
         return Err(BusError::Full);
     }
     out.queued.fetch_add(1, Ordering::AcqRel);
-    let item = Out {
-        subject: subject.to_owned(),
-        payload: encode(msg),
+    let payload = match staging.as_deref_mut() {
+        Some(staging) => staging.encode(msg, len),
+        None => encode(msg),
     };
+    drop(staging);
+    let item = Out { subject, payload };
     match out.tx.try_send(item) {
         Ok(()) => Ok(()),
         Err(e) => {
@@ -102,10 +210,7 @@ pub(super) fn publish<P: Peer>(
                 out.empty.notify_waiters();
             }
             match e {
-                mpsc::error::TrySendError::Full(_) => {
-                    bus.counters.refused_full.fetch_add(1, Ordering::Relaxed);
-                    Err(BusError::Full)
-                }
+                mpsc::error::TrySendError::Full(_) => Err(BusError::Full),
                 mpsc::error::TrySendError::Closed(_) => Err(BusError::Closed),
             }
         }
@@ -133,14 +238,16 @@ pub(super) async fn publisher<P: Peer>(bus: Arc<Inner<P>>) {
         }
         let bytes: usize = batch.iter().map(|out| out.payload.len()).sum();
         let hand_over = async {
+            let mut published = 0;
             for out in batch.drain(..) {
                 match bus.client.publish(out.subject, out.payload).await {
-                    Ok(()) => {
-                        bus.counters.published.fetch_add(1, Ordering::Relaxed);
-                    }
+                    Ok(()) => published += 1,
                     Err(e) => tracing::debug!("publish failed: {e}"),
                 }
             }
+            bus.counters
+                .published
+                .fetch_add(published, Ordering::Relaxed);
         };
         tokio::select! {
             biased;
@@ -151,6 +258,7 @@ pub(super) async fn publisher<P: Peer>(bus: Arc<Inner<P>>) {
         if bus.outbound.queued.fetch_sub(taken, Ordering::AcqRel) == taken {
             bus.outbound.empty.notify_waiters();
         }
+        bus.outbound.room.notify_waiters();
     }
 }
 
@@ -158,7 +266,7 @@ pub(super) fn request<P: Peer>(bus: &Inner<P>, subject: &str, msg: &P::Send) -> 
     if let Err(e) = check_subject(subject) {
         return Reply::failed(RequestError::Refused(e.to_string()));
     }
-    if bus.token.is_cancelled() {
+    if bus.is_closed() {
         return Reply::failed(RequestError::Closed);
     }
     let len = msg.encoded_len();
