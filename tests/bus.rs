@@ -465,7 +465,15 @@ async fn an_unsubscribed_subject_delivers_nothing_more() {
 #[tokio::test]
 async fn publishing_with_a_time_out_waits_for_room_and_loses_nothing() {
     let server = NatsServer::start();
-    let (sub, mut central) = bus(&server).await;
+    // The subscriber holds every message of the run in its client (4096 counted at 64 KiB
+    // each), so that a slow test machine loses none as a slow consumer.
+    let (tx, mut central) = connhandler::central::<BusEvent<Logins>>(4096);
+    let sub = Bus::<Logins>::builder([server.url()])
+        .max_message_size(64 * 1024)
+        .subscription_bytes(4096 * 64 * 1024)
+        .connect(&tx)
+        .await
+        .unwrap();
     sub.subscribe("feed").await.unwrap();
     // A publish queue of four messages: a burst of plain `publish` is refused at once.
     let (ptx, _pc) = connhandler::central::<BusEvent<Logins>>(64);
