@@ -347,7 +347,7 @@ impl Inbox {
     /// Why `who`'s connection ended, within 10 s.
     async fn disconnected(&mut self, who: &PeerHandle<LoginLink>) -> connhandler::Disconnect {
         self.wait("the disconnect", |ev| match ev {
-            PlayEv::Link(Event::Disconnected(p, why)) if p == *who => ControlFlow::Break(why),
+            PlayEv::Link(Event::Disconnected(p, why)) if p == *who => ControlFlow::Break(*why),
             other => ControlFlow::Continue(other),
         })
         .await

@@ -236,7 +236,7 @@ async fn disconnected(
     loop {
         if let Event::Disconnected(p, d) = within("disconnected", central.recv()).await.unwrap() {
             if &p == peer {
-                return d;
+                return *d;
             }
         }
     }

@@ -47,7 +47,7 @@ where
     P::Recv: Debug,
 {
     match next_event(central).await {
-        Event::Disconnected(p, d) => (p, d),
+        Event::Disconnected(p, d) => (p, *d),
         other => panic!("expected Disconnected, got {other:?}"),
     }
 }

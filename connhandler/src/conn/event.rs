@@ -75,8 +75,11 @@ pub enum Event<P: Peer> {
     Connected(PeerHandle<P>),
     /// A message arrived on a connection.
     Message(PeerHandle<P>, P::Recv),
-    /// A connection ended; its last event.
-    Disconnected(PeerHandle<P>, Disconnect),
+    /// A connection ended; its last event. The [`Disconnect`] is boxed: it is the largest
+    /// thing an event carries, once per connection, and every event is moved several times
+    /// on its way to `recv` (unboxed, each was 128 bytes with a `Bytes` message, boxed 56).
+    /// Reading its fields or printing it works through the box; `*why` takes it out.
+    Disconnected(PeerHandle<P>, Box<Disconnect>),
     /// An outgoing handler gave up connecting (its retries are spent).
     ConnectFailed(ConnectError),
 }
@@ -92,5 +95,29 @@ where
             Event::Disconnected(p, d) => f.debug_tuple("Disconnected").field(p).field(d).finish(),
             Event::ConnectFailed(e) => f.debug_tuple("ConnectFailed").field(e).finish(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Raw;
+    impl Peer for Raw {
+        type Recv = bytes::Bytes;
+        type Send = bytes::Bytes;
+        const NAME: &'static str = "raw";
+    }
+
+    #[test]
+    fn an_event_is_no_larger_than_a_message_needs() {
+        // Every event is moved several times between a reader and `recv`: what it may carry
+        // once per connection (a disconnect's reason, a connect error) must not make every
+        // message's event larger. A `Bytes` message and its handle take 40 bytes.
+        assert!(
+            size_of::<Event<Raw>>() <= 64,
+            "Event<Raw> is {} bytes",
+            size_of::<Event<Raw>>()
+        );
     }
 }

@@ -232,7 +232,7 @@ where
                     | DisconnectReason::ProtocolMismatch { .. }
             );
         tracing::debug!(%reason, unsent, "disconnected");
-        let event = Event::Disconnected(handle, Disconnect { reason, unsent });
+        let event = Event::Disconnected(handle, Box::new(Disconnect { reason, unsent }));
         let _ = self.hand.push_unbounded(event.into(), self.slot.take());
         !local
     }
