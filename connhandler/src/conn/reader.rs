@@ -10,7 +10,7 @@
 //! | 3. hand on | the messages of this read go to the central queue together, then a marker if much is in flight | `HandOn::flush` |
 //! | 4. deadlines, budget | the frame time-out follows the unfinished frame; its bytes are held in the handler's read budget, and when that (or the address's share) is short, reading waits for room, the largest holder cut when the wait runs out | `Deadlines`, `Hold` |
 //! | 5. read | room made by the sizing policy, then what is there now | `ReadBuf` |
-//! | 6. wait | nothing there: wait for input, a deadline, a pending end of frame, or the close | `Reader::wait` |
+//! | 6. wait | nothing there: wait for input, a deadline, a pending end of frame, or the close; woken by input alone, the next turn goes from 1 to 5 (steps 2 to 4 would find what they left) | `Reader::wait` |
 //!
 //! A read of 0 bytes is the end of the stream (the peer's FIN): what the framing still holds
 //! is decoded and handed on; then, with `half_close` (the default), the connection stays open
@@ -179,6 +179,15 @@ enum Woke {
     Pause,
 }
 
+/// How a wait for readiness ended, when the connection goes on.
+#[derive(PartialEq)]
+enum Waited {
+    /// The socket is readable, and nothing else happened.
+    Readable,
+    /// A deadline was handled, or a pending frame ended: decode before reading.
+    Other,
+}
+
 impl<P, F, E> Reader<P, F, E>
 where
     P: Peer,
@@ -251,6 +260,10 @@ where
         let token = shared.closing().cancelled_owned();
         tokio::pin!(token);
         let mut closed = CloseWait::new(shared.closing(), token);
+        // Whether anything may have come since the last decode: not after a wait that
+        // ended in readiness alone (the buffer, the batch and the deadlines are as that
+        // decode left them).
+        let mut fresh = true;
         loop {
             // 1. Checked once per read: an atomic flag, set before the token is cancelled.
             if shared.closing().is_closing() {
@@ -261,20 +274,27 @@ where
                 self.work = 0;
                 tokio::task::yield_now().await;
             }
-            // 2. Decode.
-            if let Err(stop) = self.decode_buffered(handle, read).await {
-                return stop;
-            }
-            // 3. Everything decoded from what was read goes to the central task in one go.
-            if let Err(closed) = self.hand.flush() {
-                return closed.into();
-            }
-            self.mark(false);
-            // 4. Deadlines and the read budget.
-            if let Err(need) = self.after_decode() {
-                if let Err(stop) = Box::pin(self.wait_for_budget(need)).await {
+            if std::mem::replace(&mut fresh, true) {
+                // 2. Decode.
+                if let Err(stop) = self.decode_buffered(handle, read).await {
                     return stop;
                 }
+                // 3. Everything decoded from what was read goes to the central task in
+                // one go.
+                if let Err(closed) = self.hand.flush() {
+                    return closed.into();
+                }
+                self.mark(false);
+                // 4. Deadlines and the read budget.
+                if let Err(need) = self.after_decode() {
+                    if let Err(stop) = Box::pin(self.wait_for_budget(need)).await {
+                        return stop;
+                    }
+                }
+            } else {
+                // What is in flight may have been taken meanwhile: the next read's
+                // messages spend what this look leaves.
+                self.mark(false);
             }
             // 5. Read.
             self.buf.make_room();
@@ -296,8 +316,9 @@ where
                 // 6. Wait.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.buf.pause();
-                    if let Err(stop) = self.wait(read, handle, &mut closed).await {
-                        return stop;
+                    match self.wait(read, handle, &mut closed).await {
+                        Ok(woke) => fresh = woke != Waited::Readable,
+                        Err(stop) => return stop,
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -830,7 +851,7 @@ where
         read: &mut R,
         handle: &PeerHandle<P>,
         closed: &mut CloseWait<'_>,
-    ) -> Result<(), Stop> {
+    ) -> Result<Waited, Stop> {
         let pending = self.framing.chunked().and_then(|c| c.pending_end_after());
         // The read that sent us here registered this task for readiness: the first poll of
         // `readable` would only register it again (and readiness that comes meanwhile wakes
@@ -870,17 +891,20 @@ where
                     Some(Due::Cut(which)) => Err(Some(DisconnectReason::TimedOut(which))),
                     Some(Due::Ping) => {
                         self.ping();
-                        Ok(())
+                        Ok(Waited::Other)
                     }
-                    None => Ok(()),
+                    None => Ok(Waited::Other),
                 }
             }
-            Woke::Readable(ready) => ready.map_err(|e| Some(DisconnectReason::Io(e))),
+            Woke::Readable(ready) => ready
+                .map(|()| Waited::Readable)
+                .map_err(|e| Some(DisconnectReason::Io(e))),
             Woke::Pause => {
                 match (self.framing.chunked()).and_then(|c| c.end_pending(self.buf.bytes())) {
                     Some(frame) => self.hand_on(frame, handle, read).await,
                     None => Ok(()),
                 }
+                .map(|()| Waited::Other)
             }
         }
     }
