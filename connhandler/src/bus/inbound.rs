@@ -189,7 +189,7 @@ pub(super) async fn subscribe<P: Peer>(
     group: Option<&str>,
 ) -> Result<Subscription, BusError> {
     check_subject(subject)?;
-    if bus.is_closed() {
+    if bus.end.is_closed() {
         return Err(BusError::Closed);
     }
     let mut subs = bus.subs.lock().await;
@@ -246,7 +246,7 @@ async fn deliver<P: Peer, E: From<BusEvent<P>>>(
         let next = std::future::poll_fn(|cx| Pin::new(&mut sub).poll_next(cx));
         let mut msg = tokio::select! {
             biased;
-            _ = bus.token.cancelled() => return,
+            _ = bus.end.cancelled() => return,
             msg = next => msg,
         };
         let mut taken = 0;
@@ -261,7 +261,7 @@ async fn deliver<P: Peer, E: From<BusEvent<P>>>(
                         event = back;
                         // Waits (the client's channel fills meanwhile, and past its bound
                         // the client drops: a slow consumer).
-                        match hand.room(len, bus.token.cancelled()).await {
+                        match hand.room(len, bus.end.cancelled()).await {
                             Ok(true) => {}
                             Ok(false) | Err(_) => return,
                         }
@@ -335,7 +335,7 @@ pub(super) async fn supervise<P: Peer>(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let event = tokio::select! {
-            _ = bus.token.cancelled() => return,
+            _ = bus.end.cancelled() => return,
             event = events.recv() => match event {
                 Some(event) => event,
                 None => return,

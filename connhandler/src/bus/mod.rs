@@ -631,8 +631,7 @@ impl<P: Peer> BusBuilder<P> {
         let central = central.clone();
         let inner = Arc::new(Inner {
             client,
-            token: CancellationToken::new(),
-            closed: Arc::new(AtomicBool::new(false)),
+            end: End::default(),
             counters: Counters::default(),
             subs: tokio::sync::Mutex::new(inbound::Subs::new()),
             slow: Arc::new(Mutex::new(std::collections::HashMap::new())),
@@ -646,10 +645,7 @@ impl<P: Peer> BusBuilder<P> {
         });
         inner.keep(tokio::spawn(inbound::supervise(inner.clone(), events_rx)));
         inner.keep(tokio::spawn(outbound::publisher(inner.clone())));
-        let owner = Arc::new(Owner {
-            token: inner.token.clone(),
-            closed: inner.closed.clone(),
-        });
+        let owner = Arc::new(Owner(inner.end.clone()));
         Ok(Bus {
             inner,
             _owner: owner,
@@ -671,10 +667,8 @@ struct Counters {
 /// What a bus's handle and its tasks share; fields private to the bus's rooms.
 struct Inner<P: Peer> {
     client: async_nats::Client,
-    /// Cancelled when the bus ends, for its tasks (see [`Inner::close`]).
-    token: CancellationToken,
-    /// Set when the bus ends, for publishers (read without the token's lock).
-    closed: Arc<AtomicBool>,
+    /// Whether the bus has ended, and its tasks' token.
+    end: End,
     counters: Counters,
     /// The subscriptions, by the id the NATS client gives them (subscribing is serialised
     /// by this lock, so the ids the bus counts are the client's).
@@ -694,7 +688,15 @@ struct Inner<P: Peer> {
     sink: Box<dyn inbound::Sink<P>>,
 }
 
-impl<P: Peer> Inner<P> {
+/// A bus's end, shared by its handles' [`Owner`] and its tasks: a flag that publishers read
+/// without the token's lock, and the token its tasks wait on.
+#[derive(Clone, Default)]
+struct End {
+    closed: Arc<AtomicBool>,
+    token: CancellationToken,
+}
+
+impl End {
     /// Ends the bus: refuses what is published from now on and stops its tasks.
     fn close(&self) {
         self.closed.store(true, Ordering::Release);
@@ -706,6 +708,13 @@ impl<P: Peer> Inner<P> {
         self.closed.load(Ordering::Acquire)
     }
 
+    /// Ready once the bus has ended.
+    fn cancelled(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.token.cancelled()
+    }
+}
+
+impl<P: Peer> Inner<P> {
     fn keep(&self, task: JoinHandle<()>) {
         let mut tasks = self.tasks.lock().unwrap();
         tasks.retain(|t| !t.is_finished());
@@ -715,7 +724,7 @@ impl<P: Peer> Inner<P> {
 
 impl<P: Peer> Drop for Inner<P> {
     fn drop(&mut self) {
-        self.close();
+        self.end.close();
         for t in self.tasks.get_mut().unwrap().drain(..) {
             t.abort();
         }
@@ -763,15 +772,11 @@ pub struct Bus<P: Peer> {
 }
 
 /// Stops the bus's tasks when the program's last handle is dropped.
-struct Owner {
-    token: CancellationToken,
-    closed: Arc<AtomicBool>,
-}
+struct Owner(End);
 
 impl Drop for Owner {
     fn drop(&mut self) {
-        self.closed.store(true, Ordering::Release);
-        self.token.cancel();
+        self.0.close();
     }
 }
 
@@ -1014,7 +1019,7 @@ impl<P: Peer> Bus<P> {
     /// ```
     pub async fn shutdown(&self, timeout: Duration) {
         let inner = &self.inner;
-        if inner.is_closed() {
+        if inner.end.is_closed() {
             return;
         }
         let flushed = async {
@@ -1022,7 +1027,7 @@ impl<P: Peer> Bus<P> {
             let _ = inner.client.flush().await;
         };
         let _ = tokio::time::timeout(timeout, flushed).await;
-        inner.close();
+        inner.end.close();
         let tasks: Vec<_> = inner.tasks.lock().unwrap().drain(..).collect();
         for t in &tasks {
             t.abort();

@@ -162,7 +162,7 @@ pub(super) async fn publish_timeout<P: Peer>(
         }
         tokio::select! {
             biased;
-            _ = bus.token.cancelled() => return Err(BusError::Closed),
+            _ = bus.end.cancelled() => return Err(BusError::Closed),
             () = &mut room => {}
             () = tokio::time::sleep_until(deadline) => {
                 bus.counters.refused_full.fetch_add(1, Ordering::Relaxed);
@@ -184,7 +184,7 @@ fn try_queue<P: Peer>(bus: &Inner<P>, subject: &str, msg: &P::Send) -> Result<()
             async_nats::Subject::from(subject)
         }
     };
-    if bus.is_closed() {
+    if bus.end.is_closed() {
         return Err(BusError::Closed);
     }
     let len = msg.encoded_len();
@@ -230,7 +230,7 @@ pub(super) async fn publisher<P: Peer>(bus: Arc<Inner<P>>) {
     loop {
         let taken = tokio::select! {
             biased;
-            _ = bus.token.cancelled() => return,
+            _ = bus.end.cancelled() => return,
             taken = rx.recv_many(&mut batch, MAX_AT_ONCE) => taken,
         };
         if taken == 0 {
@@ -251,7 +251,7 @@ pub(super) async fn publisher<P: Peer>(bus: Arc<Inner<P>>) {
         };
         tokio::select! {
             biased;
-            _ = bus.token.cancelled() => return,
+            _ = bus.end.cancelled() => return,
             () = hand_over => {}
         }
         bus.outbound.bytes.release(bytes);
@@ -266,7 +266,7 @@ pub(super) fn request<P: Peer>(bus: &Inner<P>, subject: &str, msg: &P::Send) -> 
     if let Err(e) = check_subject(subject) {
         return Reply::failed(RequestError::Refused(e.to_string()));
     }
-    if bus.is_closed() {
+    if bus.end.is_closed() {
         return Reply::failed(RequestError::Closed);
     }
     let len = msg.encoded_len();
@@ -279,7 +279,11 @@ pub(super) fn request<P: Peer>(bus: &Inner<P>, subject: &str, msg: &P::Send) -> 
     let payload = encode(msg);
     let slot = Arc::new(Slot::new());
     let (retime, mut timeout) = Retime::own(bus.request_timeout);
-    let (client, token, subject) = (bus.client.clone(), bus.token.clone(), subject.to_owned());
+    let (client, token, subject) = (
+        bus.client.clone(),
+        bus.end.token.clone(),
+        subject.to_owned(),
+    );
     let filled = Filler::new(slot.clone());
     let started = Instant::now();
     tokio::spawn(async move {
